@@ -1,0 +1,94 @@
+/* The one error contract (see <smtp-connector/plugin.h>): codes, their
+ * names, and allocated messages. Messages are built with vsnprintf into an
+ * exact-size allocation, never a fixed buffer, because they quote server
+ * replies and user input of any length. */
+#include "core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *core_vasprintf(const char *fmt, va_list ap)
+{
+	va_list aq;
+	va_copy(aq, ap);
+	int n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return NULL;
+	char *s = malloc((size_t)n + 1);
+	if (!s)
+		return NULL;
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+char *core_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = core_vasprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+int sc_error_set(struct sc_error *err, enum sc_code code, const char *fmt, ...)
+{
+	if (!err)
+		return code;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = core_vasprintf(fmt, ap);
+	va_end(ap);
+	free(err->message);
+	err->code = code;
+	err->message = msg;
+	return code;
+}
+
+void sc_error_prefix(struct sc_error *err, const char *fmt, ...)
+{
+	if (!err || err->code == SC_OK)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *pre = core_vasprintf(fmt, ap);
+	va_end(ap);
+	if (!pre)
+		return;
+	char *msg = core_asprintf("%s: %s", pre,
+				  err->message ? err->message : "unknown error");
+	free(pre);
+	if (msg) {
+		free(err->message);
+		err->message = msg;
+	}
+}
+
+void sc_error_clear(struct sc_error *err)
+{
+	if (!err)
+		return;
+	free(err->message);
+	err->message = NULL;
+	err->code = SC_OK;
+}
+
+const char *sc_code_name(enum sc_code code)
+{
+	switch (code) {
+	case SC_OK: return "ok";
+	case SC_EINPUT: return "input";
+	case SC_ESKIP: return "skipped";
+	case SC_ECONNECT: return "connect";
+	case SC_ETLS: return "tls";
+	case SC_EAUTH: return "auth";
+	case SC_ESEND: return "send";
+	case SC_EPROTO: return "protocol";
+	case SC_EIO: return "io";
+	case SC_ENOMEM: return "memory";
+	case SC_EPLUGIN: return "plugin";
+	case SC_EINTERNAL: return "internal";
+	}
+	return "unknown";
+}

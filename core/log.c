@@ -1,0 +1,47 @@
+/* Diagnostics go to stderr only: stdout is reserved for result JSON,
+ * which a platform parses. */
+#include "core.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int log_verbosity; /* 0: warnings and errors, 1: -v */
+
+void core_log_set_verbose(int v)
+{
+	log_verbosity = v;
+}
+
+int sc_verbose(void)
+{
+	return log_verbosity > 0;
+}
+
+void sc_log(enum sc_log_level level, const char *fmt, ...)
+{
+	static const char *const tag[] = { "error", "warning", "info", "debug" };
+	if (level == SC_LOG_DEBUG && log_verbosity < 1)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "smtp-connector: %s: ", tag[level]);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void sc_secret_wipe(void *p, size_t len)
+{
+	if (p && len)
+		OPENSSL_cleanse(p, len);
+}
+
+void sc_secret_free(char *secret)
+{
+	if (!secret)
+		return;
+	OPENSSL_cleanse(secret, strlen(secret));
+	free(secret);
+}

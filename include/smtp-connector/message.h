@@ -1,0 +1,223 @@
+/*
+ * smtp-connector message API: addresses, header encoding, MIME pieces,
+ * vault files, and the SMTP session that sends a message.
+ *
+ * Ownership and errors follow the contract written at the top of
+ * <smtp-connector/plugin.h>.
+ */
+#ifndef SMTP_CONNECTOR_MESSAGE_H
+#define SMTP_CONNECTOR_MESSAGE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <curl/curl.h>
+#include <smtp-connector/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Addresses (RFC 5322 address lists; address.c)                        */
+/* ------------------------------------------------------------------ */
+
+struct sc_address {
+	char *display; /* display name, unquoted and unescaped, UTF-8; NULL if none */
+	char *addr;    /* addr-spec "local@domain" as written (quotes kept in a
+			  quoted local part), never NULL */
+};
+
+struct sc_address_list {
+	struct sc_address *v;
+	size_t n;
+};
+
+/* Parse a comma- or semicolon-separated address list: display names,
+ * quoted strings ("Doe, Jane" <jane@corp.example>), comments, groups
+ * (members are returned flat, the group name is dropped), and the SOAR
+ * form `Name <mailto:a@b>` (becomes Name <a@b>). Empty items are skipped.
+ * Bare CR or LF anywhere, an address without '@', or unbalanced quotes,
+ * angle brackets or comments are SC_EINPUT with a message naming the
+ * offending item. `out` is replaced (free it with sc_address_list_free
+ * even after failure). */
+int sc_address_list_parse(const char *text, size_t len,
+			  struct sc_address_list *out, struct sc_error *err);
+void sc_address_list_free(struct sc_address_list *list);
+/* Append a copy of `a` unless its addr is already in `list` (ASCII
+ * case-insensitive). Returns SC_OK or SC_ENOMEM. */
+int sc_address_list_add_unique(struct sc_address_list *list,
+			       const struct sc_address *a);
+/* True when the address (or display) contains a byte >= 0x80. */
+int sc_address_is_utf8(const struct sc_address *a);
+
+/* "Display <addr>" for a header, the display name as a quoted string or
+ * RFC 2047 encoded words when needed (raw UTF-8 if `utf8_ok`), or just
+ * "addr" when there is no display name. */
+char *sc_address_format(const struct sc_address *a, int utf8_ok);
+/* Comma-separated header value of a whole list (", "), folded so that no
+ * line passes 78 columns when preceded by "<name>: ". */
+char *sc_address_list_format(const char *name, const struct sc_address_list *l,
+			     int utf8_ok);
+
+/* ------------------------------------------------------------------ */
+/* Header encoding (RFC 2047 / RFC 2231; encode.c)                      */
+/* ------------------------------------------------------------------ */
+
+/* A valid header field name: printable ASCII 33..126 except ':'. */
+int sc_header_name_valid(const char *name);
+/* Unstructured value (Subject, custom headers) for header `name`:
+ * unchanged when ASCII, otherwise RFC 2047 encoded words (UTF-8, B or Q,
+ * each <= 75 chars); folded with CRLF SP so no line passes 78 columns
+ * counting "<name>: ". With `utf8_ok` non-ASCII is left raw (SMTPUTF8),
+ * only folded. NULL on allocation failure. CR/LF must be rejected by the
+ * caller beforehand. */
+char *sc_header_encode_unstructured(const char *name, const char *value,
+				    int utf8_ok);
+/* A display name as a phrase: atoms as is, else a quoted string, or
+ * encoded words when non-ASCII and !utf8_ok. */
+char *sc_header_encode_phrase(const char *phrase, int utf8_ok);
+/* A MIME parameter: `param="value"` when ASCII (quoted, escaped), or the
+ * RFC 2231 form `param*=utf-8''%E2%82%AC...` split into `param*0*=`...
+ * continuations when long. The result may contain CRLF SP folds. */
+char *sc_mime_param_encode(const char *param, const char *value);
+
+/* ------------------------------------------------------------------ */
+/* Bodies and MIME parts (mime.c)                                      */
+/* ------------------------------------------------------------------ */
+
+/* The transfer encoding a text body needs so no wire line passes 998
+ * octets: "7bit" (ASCII, short lines), "quoted-printable" (mostly ASCII)
+ * or "base64". */
+const char *sc_body_encoding(const char *text, size_t len);
+/* Encode `len` bytes as base64 in 76-column CRLF lines (OpenSSL). */
+char *sc_base64_lines(const unsigned char *data, size_t len, size_t *outlen);
+/* Quoted-printable (RFC 2045), CRLF line breaks, lines <= 76. */
+char *sc_qp_encode(const char *data, size_t len, size_t *outlen);
+
+/* A new, empty MIME tree for this request (curl_mime_init on the
+ * request's handle). Freed by the message that takes it. */
+curl_mime *sc_mime_new(struct sc_ctx *ctx);
+/* Add a text part (type "text/plain" or "text/html"; charset utf-8) with
+ * the encoding sc_body_encoding() picks. Returns the part or NULL+err. */
+curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type,
+				const char *text, size_t len,
+				struct sc_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Vault files (vault.c)                                                */
+/* ------------------------------------------------------------------ */
+
+struct sc_vault_file {
+	char *id;           /* vault id as given */
+	char *path;         /* absolute path of the content */
+	char *name;         /* display file name (from <id>.json, else id) */
+	char *content_type; /* from <id>.json, else from the name's extension */
+	off_t size;
+};
+
+/* Resolve a vault id in the request's vault_dir: the content must exist
+ * and be readable; <id>.json, when present, must be valid; a 40-hex id
+ * must equal the SHA-1 of the content. `param` names the parameter in
+ * messages ("attachments"). Fills `out` (free with sc_vault_file_free). */
+int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
+		     struct sc_vault_file *out, struct sc_error *err);
+void sc_vault_file_free(struct sc_vault_file *f);
+/* Add `f` as a streamed part (curl_mime_filedata, base64) with
+ * Content-Disposition `disposition` ("attachment" or "inline"), the
+ * RFC 2231 filename, and Content-ID <cid> when cid is non-NULL. */
+curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
+				const char *disposition, const char *cid,
+				struct sc_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Messages (message.c)                                                 */
+/* ------------------------------------------------------------------ */
+
+struct sc_message; /* headers + body (a MIME tree or complete bytes) */
+
+struct sc_message *sc_message_new(void);
+void sc_message_free(struct sc_message *m);
+/* Set a top-level header, replacing any header of the same name
+ * (case-insensitive): a message never carries a header twice. `value`
+ * must be wire-ready (encoded, folded); CR/LF other than CRLF SP folds is
+ * SC_EINPUT naming the header. */
+int sc_message_header(struct sc_message *m, const char *name,
+		      const char *value, struct sc_error *err);
+/* The current value of a header, or NULL. */
+const char *sc_message_header_get(const struct sc_message *m, const char *name);
+/* Remove a header (all of that name). */
+void sc_message_header_remove(struct sc_message *m, const char *name);
+/* Body = MIME tree with root type `root_type` ("multipart/mixed",
+ * "multipart/alternative", "multipart/related"). Takes ownership of
+ * `mime`, also on failure. */
+int sc_message_body_mime(struct sc_message *m, curl_mime *mime,
+			 const char *root_type, struct sc_error *err);
+/* Body = one part: Content-Type `type` and Content-Transfer-Encoding
+ * `cte` go into the top-level headers, `body` (already encoded) follows. */
+int sc_message_body_single(struct sc_message *m, const char *type,
+			   const char *cte, const char *body, size_t len,
+			   struct sc_error *err);
+/* Whole message = `raw` (headers + body as given). Line endings are
+ * normalised to CRLF when sent; top-level headers set with
+ * sc_message_header() are not used. Copies `raw`. */
+int sc_message_raw(struct sc_message *m, const char *raw, size_t len,
+		   struct sc_error *err);
+/* Adds Date and Message-ID (<random@domain>) when absent; returns the
+ * Message-ID in use (owned by the message). */
+const char *sc_message_ensure_ids(struct sc_message *m, const char *domain);
+
+/* ------------------------------------------------------------------ */
+/* The SMTP session (session.c)                                         */
+/* ------------------------------------------------------------------ */
+
+struct sc_session; /* runtime-owned; one per asset per process */
+
+/* Connect, secure and authenticate as the asset says (auth_type, or the
+ * Automatic order), or return the session already open for this asset.
+ * Every auth attempt is recorded for the result (data[].auth_attempts).
+ * Never frees: the runtime QUITs and closes sessions at exit. */
+int sc_session_open(struct sc_ctx *ctx, struct sc_session **out,
+		    struct sc_error *err);
+/* Name of the auth plugin that authenticated the session ("Basic"). */
+const char *sc_session_auth(const struct sc_session *s);
+/* Whether the server offered an ESMTP extension ("SMTPUTF8", "8BITMIME",
+ * "SIZE", "STARTTLS"); ASCII case-insensitive. */
+int sc_session_offers(const struct sc_session *s, const char *ext);
+
+struct sc_envelope {
+	const char *mail_from;          /* bare addr-spec, may be "" */
+	const char *const *rcpt;        /* bare addr-specs */
+	size_t nrcpt;
+	int needs_smtputf8;             /* an address or header is UTF-8 */
+	int needs_8bit;                 /* body carries 8-bit octets */
+};
+
+struct sc_refusal {
+	char *addr;
+	char *reply; /* server reply verbatim, e.g. "550 5.1.1 <x>: unknown" */
+};
+
+struct sc_delivery {
+	char **accepted; size_t naccepted;
+	struct sc_refusal *refused; size_t nrefused;
+	char *reply; /* final reply to the end of DATA, verbatim */
+};
+
+/* Send `m` to the envelope. Accepted recipients get the mail even when
+ * others are refused (listed in `out`); all refused is SC_ESEND.
+ * SMTPUTF8 is requested only when needs_smtputf8; a server that cannot
+ * carry the message is SC_ESEND naming the address or the reason, sent
+ * before MAIL FROM. `out` is filled on success and on SC_ESEND. */
+int sc_session_send(struct sc_session *s, const struct sc_envelope *env,
+		    struct sc_message *m, struct sc_delivery *out,
+		    struct sc_error *err);
+void sc_delivery_free(struct sc_delivery *d);
+/* Put accepted/refused/smtp_reply/auth/auth_attempts of a delivery into
+ * the result's data object. */
+void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
+			struct sc_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
