@@ -3,6 +3,13 @@
 #ifndef SC_CORE_H
 #define SC_CORE_H
 
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
+
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -10,9 +17,16 @@
 #include <smtp-connector/message.h>
 
 /* Allocated printf; NULL on allocation failure. */
-char *core_vasprintf(const char *fmt, va_list ap);
+char *core_vasprintf(const char *fmt, va_list ap) SC_PRINTF(1, 0);
 char *core_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
 
 void core_log_set_verbose(int v);
+
+/* The whole program; main() only calls this. Exported (sc_ prefix) so
+ * that the executable can reach it in libsmtp-connector. */
+int sc_connector_main(int argc, char **argv);
+
+/* Exit statuses (interface.md §7). */
+enum core_exit { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_UNUSABLE = 2, EXIT_CANNOT_RUN = 3 };
 
 #endif

@@ -1,0 +1,235 @@
+/* Authentication: which auth plugin to try, in what order, and what
+ * happened. Each attempt is proved with a NOOP on a fresh connection, so
+ * an action only starts a transaction on a session that authenticated;
+ * the NOOP costs one round trip and the connection is then reused for the
+ * mail. A refusal is retried at most once (after the plugin renewed its
+ * credentials): the SOAR app's unbounded refresh loop is what we avoid. */
+#include "session.h"
+#include "result.h"
+#include "schema.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int set_secret(char **dst, const char *src)
+{
+	sc_secret_free(*dst);
+	*dst = NULL;
+	if (src && !(*dst = strdup(src)))
+		return SC_ENOMEM;
+	return SC_OK;
+}
+
+int sc_credentials_login(struct sc_credentials *c, const char *username, const char *password)
+{
+	int rc = set_secret(&c->username, username);
+	return rc ? rc : set_secret(&c->password, password);
+}
+
+int sc_credentials_bearer(struct sc_credentials *c, const char *username, const char *token)
+{
+	int rc = set_secret(&c->username, username);
+	return rc ? rc : set_secret(&c->bearer, token);
+}
+
+int sc_credentials_mechanism(struct sc_credentials *c, const char *mech)
+{
+	return set_secret(&c->mechanism, mech);
+}
+
+void core_credentials_clear(struct sc_credentials *c)
+{
+	sc_secret_free(c->username);
+	sc_secret_free(c->password);
+	sc_secret_free(c->bearer);
+	sc_secret_free(c->mechanism);
+	memset(c, 0, sizeof *c);
+}
+
+static void record(struct sc_session *s, const char *method, const char *outcome, const char *reason)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "method", method);
+	cJSON_AddStringToObject(o, "outcome", outcome);
+	if (reason)
+		cJSON_AddStringToObject(o, "reason", reason);
+	cJSON_AddItemToArray(s->attempts, o);
+	sc_log(SC_LOG_INFO, "auth %s: %s%s%s", method, outcome, reason ? ": " : "", reason ? reason : "");
+}
+
+/* Hand credentials to libcurl (it copies them), open a fresh connection
+ * and run NOOP. */
+int core_session_probe(struct sc_session *s, const struct sc_credentials *c, const char *forced_mech,
+		       struct sc_error *err)
+{
+	CURL *h = s->curl;
+	const char *mech = forced_mech ? forced_mech : c->mechanism;
+	char *opts = mech ? core_asprintf("AUTH=%s", mech) : NULL;
+	curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
+	curl_easy_setopt(h, CURLOPT_PASSWORD, c->bearer ? NULL : c->password);
+	curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, c->bearer);
+	/* Never CURLOPT_HTTPAUTH: with it, libcurl < 8.6 adds AUTH= to its
+	 * own choice instead of forcing it, and picks OAUTHBEARER on Gmail. */
+	curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, opts);
+	free(opts);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
+	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+	core_transcript_reset(&s->tr);
+	s->errbuf[0] = '\0';
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	if (rc != CURLE_OK)
+		return core_session_fail(s, rc, err);
+	if (c->username && !s->tr.auth_sent) {
+		/* libcurl skips AUTH silently when the server offers none. */
+		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+		return sc_error_set(err, SC_EAUTH, "AUTH failed: the server at %s:%ld does not offer "
+				    "AUTH, so the credentials cannot be used; if it relays without login "
+				    "use auth_type \"Passwordless\"", s->host, s->port);
+	}
+	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 0L);
+	return SC_OK;
+}
+
+static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct core_plugin *p,
+		      void **priv, struct sc_error *err)
+{
+	const struct sc_auth_ops *ops = p->desc->auth;
+	struct sc_credentials c;
+	memset(&c, 0, sizeof c);
+	int rc = ops->acquire(ctx, &c, priv, err);
+	if (rc == SC_OK) {
+		rc = core_session_probe(s, &c, sc_asset_string(ctx, "auth_mechanism"), err);
+		if (rc == SC_EAUTH && ops->refused && s->tr.auth_sent) {
+			const char *reply = s->tr.auth_reply ? s->tr.auth_reply : "";
+			struct sc_error e2 = SC_ERROR_INIT;
+			if (ops->refused(ctx, reply, &c, priv, &e2) == SC_OK) {
+				sc_log(SC_LOG_INFO, "auth %s: refused (%s); retrying once with renewed credentials",
+				       p->desc->name, reply);
+				sc_error_clear(err);
+				rc = core_session_probe(s, &c, sc_asset_string(ctx, "auth_mechanism"), err);
+			} else if (e2.message) {
+				sc_error_prefix(err, "%s", e2.message);
+			}
+			sc_error_clear(&e2);
+		}
+	}
+	core_credentials_clear(&c);
+	return rc;
+}
+
+static cJSON *auth_order(const struct sc_ctx *ctx)
+{
+	const char *t = sc_asset_string(ctx, "auth_type");
+	const cJSON *order = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "auth_order");
+	if (t && strcasecmp(t, "Automatic")) {
+		cJSON *a = cJSON_CreateArray();
+		cJSON_AddItemToArray(a, cJSON_CreateString(t));
+		return a;
+	}
+	if (order)
+		return cJSON_Duplicate(order, 1);
+	const char *def[] = { "OAuth", "Basic", "Passwordless" };
+	return cJSON_CreateStringArray(def, 3);
+}
+
+int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct sc_error *err)
+{
+	const char *t = sc_asset_string(ctx, "auth_type");
+	int explicit = t && strcasecmp(t, "Automatic");
+	cJSON *order = auth_order(ctx);
+	cJSON_Delete(s->attempts);
+	s->attempts = cJSON_CreateArray();
+	int rc = SC_EAUTH;
+	const cJSON *m;
+	cJSON_ArrayForEach(m, order) {
+		const struct core_plugin *p = core_loader_find_auth(ctx->rt->loader, m->valuestring);
+		struct sc_error e = SC_ERROR_INIT;
+		if (!p) {
+			record(s, m->valuestring, "skipped", "no such auth plugin is installed");
+			continue;
+		}
+		void *priv = NULL;
+		rc = try_method(ctx, s, p, &priv, &e);
+		if (rc == SC_OK) {
+			record(s, p->desc->name, "success", NULL);
+			s->open = 1;
+			s->auth = p;
+			s->auth_priv = priv;
+			break;
+		}
+		record(s, p->desc->name, rc == SC_ESKIP ? "skipped" : "failed", e.message);
+		if (p->desc->auth->release)
+			p->desc->auth->release(priv);
+		/* Another method cannot help when the connection itself fails. */
+		int fatal = rc != SC_ESKIP && rc != SC_EAUTH;
+		if (explicit || fatal) {
+			if (rc == SC_ESKIP)
+				sc_error_set(err, SC_EAUTH, "%s authentication cannot run: %s", p->desc->name,
+					     e.message ? e.message : "");
+			else {
+				sc_error_set(err, rc, "%s", e.message ? e.message : "failed");
+			}
+			sc_error_clear(&e);
+			cJSON_Delete(order);
+			return err->code;
+		}
+		sc_error_clear(&e);
+	}
+	cJSON_Delete(order);
+	if (s->open)
+		return SC_OK;
+	char *list = NULL;
+	cJSON_ArrayForEach(m, s->attempts) {
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "reason");
+		char *n = core_asprintf("%s%s%s %s%s%s", list ? list : "", list ? "; " : "",
+					cJSON_GetObjectItemCaseSensitive(m, "method")->valuestring,
+					cJSON_GetObjectItemCaseSensitive(m, "outcome")->valuestring,
+					r ? ": " : "", r ? r->valuestring : "");
+		free(list);
+		list = n;
+	}
+	sc_error_set(err, SC_EAUTH, "Authentication failed with every method tried (%s)",
+		     list ? list : "none configured");
+	free(list);
+	return SC_EAUTH;
+}
+
+/* `smtp-connector authorize`: the interactive set-up of the auth plugin
+ * named by auth_type (OAuth when Automatic). */
+int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report *rep,
+		   struct sc_error *err)
+{
+	struct sc_ctx ctx;
+	int rc = core_loader_auth_all(rt->loader, err);
+	if (rc)
+		return rc == SC_EPLUGIN ? EXIT_CANNOT_RUN : EXIT_FAILED;
+	core_ctx_init(&ctx, rt, req);
+	const char *t = sc_asset_string(&ctx, "auth_type");
+	const char *name = t && strcasecmp(t, "Automatic") ? t : "OAuth";
+	const struct core_plugin *p = core_loader_find_auth(rt->loader, name);
+	int status;
+	if (!ctx.asset || !cJSON_IsObject(ctx.asset)) {
+		sc_error_set(err, SC_EINPUT, "request: \"asset\" is required for authorize");
+		status = EXIT_UNUSABLE;
+	} else if (!p || !p->desc->auth->authorize) {
+		sc_error_set(err, SC_EINPUT, "asset.auth_type: \"%s\" has no interactive authorization; "
+			     "authorize is for OAuth", name);
+		status = EXIT_UNUSABLE;
+	} else {
+		struct sc_result *r = core_report_add(rep, NULL);
+		cJSON_DeleteItemFromObjectCaseSensitive(r->obj, "parameter");
+		rc = p->desc->auth->authorize(&ctx, sc_result_data(r), err);
+		if (rc == SC_OK)
+			sc_result_message(r, "Authorization complete: tokens stored for asset %s",
+					  sc_asset_key(&ctx));
+		core_report_close(rep, r, rc, err);
+		sc_error_clear(err);
+		status = rc == SC_OK ? EXIT_OK : rc == SC_EINPUT ? EXIT_UNUSABLE : EXIT_FAILED;
+	}
+	core_ctx_release(&ctx);
+	return status;
+}

@@ -1,0 +1,45 @@
+/* The asset's TLS and timeout rules for HTTP requests plugins make (OAuth
+ * token endpoints): the same verification as the SMTP session, no
+ * redirects (a bearer or secret must not follow one), no .netrc. */
+#include "core.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef CA_DIR
+#define CA_DIR "/etc/ssl/certs"
+#endif
+
+int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy, struct sc_error *err)
+{
+	CURL *c = curl_easy;
+	const cJSON *tj = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "timeout");
+	double t = cJSON_IsNumber(tj) ? tj->valuedouble : 30;
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(t * 1000));
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(t * 1000));
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (!sc_asset_bool(ctx, "verify_server_cert", 1)) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+		return SC_OK;
+	}
+	struct stat st;
+	if (stat(CA_DIR, &st) == 0 && S_ISDIR(st.st_mode)) {
+		curl_easy_setopt(c, CURLOPT_CAPATH, CA_DIR);
+		curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
+	}
+	const char *ca = sc_asset_string(ctx, "ca_file");
+	if (ca) {
+		if (access(ca, R_OK))
+			return sc_error_set(err, SC_EINPUT, "asset.ca_file: cannot read %s: %s", ca, strerror(errno));
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	}
+	return SC_OK;
+}

@@ -1,0 +1,58 @@
+/* The SMTP session over libcurl (internal side of message.h's API). */
+#ifndef SC_SESSION_H
+#define SC_SESSION_H
+
+#include "core.h"
+#include "ctx.h"
+#include "transcript.h"
+#include <curl/curl.h>
+
+struct sc_credentials {
+	char *username;
+	char *password;
+	char *bearer;
+	char *mechanism;
+};
+
+struct sc_session {
+	struct sc_session *next;
+	char *key;                 /* asset JSON text: one session per asset */
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+	struct core_transcript tr;
+	int open;                  /* connected and authenticated */
+	char *host;                /* for messages */
+	long port;
+	char *ssl_config;
+	int allow_smtputf8;
+	long timeout;
+	const struct core_plugin *auth;
+	void *auth_priv;
+	cJSON *attempts;           /* [{method, outcome, reason}] */
+};
+
+/* Find or create the (unconnected) session for ctx's asset. */
+struct sc_session *core_session_get(struct sc_ctx *ctx, struct sc_error *err);
+/* Add "auth" and "auth_attempts" to a result's data. */
+void core_session_report(const struct sc_session *s, struct sc_result *r);
+/* QUIT and close every session (at exit). */
+void core_sessions_close(struct core_runtime *rt);
+/* Apply a curl result to err with stage, server reply and hint. */
+int core_session_fail(struct sc_session *s, CURLcode rc, struct sc_error *err);
+
+/* auth.c */
+void core_credentials_clear(struct sc_credentials *c);
+int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct sc_error *err);
+int core_session_probe(struct sc_session *s, const struct sc_credentials *c, const char *forced_mech,
+		       struct sc_error *err);
+/* `smtp-connector authorize` (runtime.c calls it). */
+struct core_report;
+int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report *rep,
+		   struct sc_error *err);
+
+/* message.c: what session.c needs to send a message. */
+int core_message_apply(struct sc_message *m, CURL *curl, struct sc_error *err);
+void core_message_detach(struct sc_message *m, CURL *curl);
+int core_message_is_8bit(const struct sc_message *m);
+
+#endif

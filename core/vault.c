@@ -1,0 +1,214 @@
+/* Vault ids resolve to files in the request's vault_dir (interface.md §5).
+ * Every check runs before the SMTP connection opens: a missing,
+ * unreadable or altered attachment fails the action with its id named,
+ * instead of the SOAR app's silent skip. */
+#include "session.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct { const char *ext, *type; } types[] = {
+	{ "pdf", "application/pdf" }, { "txt", "text/plain" }, { "log", "text/plain" },
+	{ "csv", "text/csv" }, { "htm", "text/html" }, { "html", "text/html" },
+	{ "json", "application/json" }, { "xml", "application/xml" },
+	{ "png", "image/png" }, { "jpg", "image/jpeg" }, { "jpeg", "image/jpeg" },
+	{ "gif", "image/gif" }, { "webp", "image/webp" }, { "svg", "image/svg+xml" },
+	{ "bmp", "image/bmp" }, { "ico", "image/vnd.microsoft.icon" },
+	{ "eml", "message/rfc822" }, { "ics", "text/calendar" },
+	{ "doc", "application/msword" },
+	{ "docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document" },
+	{ "xls", "application/vnd.ms-excel" },
+	{ "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" },
+	{ "ppt", "application/vnd.ms-powerpoint" },
+	{ "pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation" },
+	{ "zip", "application/zip" }, { "pcap", "application/vnd.tcpdump.pcap" },
+	{ "md", "text/markdown" }, { "yaml", "application/yaml" }, { "yml", "application/yaml" },
+};
+
+/* Compressed files go as application/octet-stream, as in the SOAR app,
+ * so no client tries to render them. */
+static const char *type_of(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	if (!dot)
+		return "application/octet-stream";
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		if (strcasecmp(dot + 1, types[i].ext) == 0)
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+static int id_ok(const char *id)
+{
+	if (!*id || strlen(id) > 255 || !strcmp(id, ".") || !strcmp(id, ".."))
+		return 0;
+	for (const char *p = id; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+			return 0;
+	return 1;
+}
+
+static int type_ok(const char *t)
+{
+	const char *slash = strchr(t, '/');
+	if (!slash || slash == t || !slash[1])
+		return 0;
+	for (const char *p = t; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("/!#$&^_.+-", *p))
+			return 0;
+	return strchr(slash + 1, '/') == NULL;
+}
+
+static int is_sha1(const char *id)
+{
+	if (strlen(id) != 40)
+		return 0;
+	for (const char *p = id; *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return 0;
+	return 1;
+}
+
+static int check_sha1(const char *param, const char *id, const char *path, struct sc_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s: %s", param, id, path,
+				    strerror(errno));
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char buf[65536], sum[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	ssize_t got;
+	int ok = md && EVP_DigestInit_ex(md, EVP_sha1(), NULL);
+	while (ok && (got = read(fd, buf, sizeof buf)) > 0)
+		ok = EVP_DigestUpdate(md, buf, (size_t)got);
+	ok = ok && got == 0 && EVP_DigestFinal_ex(md, sum, &n);
+	EVP_MD_CTX_free(md);
+	close(fd);
+	if (!ok)
+		return sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s", param, id, path);
+	char hex[41];
+	for (unsigned i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	if (strcasecmp(hex, id))
+		return sc_error_set(err, SC_EIO, "%s: vault id %s does not match the SHA-1 of its content "
+				    "(%s): the file was changed or the id is wrong", param, id, hex);
+	return SC_OK;
+}
+
+static char *read_small(const char *path, size_t max, int *missing)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*missing = fd < 0 && errno == ENOENT;
+	if (fd < 0)
+		return NULL;
+	char *buf = malloc(max + 1);
+	ssize_t n = buf ? read(fd, buf, max) : -1;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* <id>.json: {"name": ..., "content_type": ...}, both optional. */
+static int read_meta(const char *param, const char *id, const char *path, struct sc_vault_file *out,
+		     struct sc_error *err)
+{
+	char *mpath = core_asprintf("%s.json", path);
+	int missing = 0;
+	char *text = mpath ? read_small(mpath, 65536, &missing) : NULL;
+	int rc = SC_OK;
+	if (!text) {
+		if (!missing)
+			rc = sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s", param, id, mpath);
+		free(mpath);
+		return rc;
+	}
+	cJSON *j = cJSON_Parse(text);
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "content_type");
+	if (!cJSON_IsObject(j))
+		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: %s is not a JSON object", param, id, mpath);
+	else if (name && (!cJSON_IsString(name) || !name->valuestring[0] ||
+			  strpbrk(name->valuestring, "\r\n")))
+		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: \"name\" in %s must be a one-line string",
+				  param, id, mpath);
+	else if (type && (!cJSON_IsString(type) || !type_ok(type->valuestring)))
+		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: \"content_type\" in %s must look like "
+				  "type/subtype, e.g. application/pdf", param, id, mpath);
+	if (!rc && name) {
+		const char *base = strrchr(name->valuestring, '/');
+		out->name = strdup(base && base[1] ? base + 1 : name->valuestring);
+	}
+	if (!rc && type)
+		out->content_type = strdup(type->valuestring);
+	cJSON_Delete(j);
+	free(text);
+	free(mpath);
+	return rc;
+}
+
+int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
+		     struct sc_vault_file *out, struct sc_error *err)
+{
+	memset(out, 0, sizeof *out);
+	const char *dir = sc_request_string(ctx, "vault_dir");
+	if (!dir)
+		return sc_error_set(err, SC_EINPUT, "%s: vault id %s given, but the request has no "
+				    "\"vault_dir\" to find it in", param, id);
+	if (!id_ok(id))
+		return sc_error_set(err, SC_EINPUT, "%s: \"%s\" is not a vault id (letters, digits, "
+				    "'.', '_' and '-' only)", param, id);
+	char *path = core_asprintf("%s/%s", dir, id);
+	struct stat st;
+	int rc;
+	if (!path) {
+		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+	} else if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+		rc = sc_error_set(err, SC_EIO, "%s: vault id %s not found (no file %s); nothing was sent",
+				  param, id, path);
+	} else if (access(path, R_OK)) {
+		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s: %s; nothing was sent",
+				  param, id, path, strerror(errno));
+	} else {
+		rc = read_meta(param, id, path, out, err);
+		if (!rc && is_sha1(id))
+			rc = check_sha1(param, id, path, err);
+	}
+	if (rc) {
+		free(path);
+		sc_vault_file_free(out);
+		return rc;
+	}
+	out->id = strdup(id);
+	out->path = path;
+	if (!out->name)
+		out->name = strdup(id);
+	if (!out->content_type)
+		out->content_type = strdup(type_of(out->name));
+	out->size = st.st_size;
+	if (!out->id || !out->name || !out->content_type) {
+		sc_vault_file_free(out);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	return SC_OK;
+}
+
+void sc_vault_file_free(struct sc_vault_file *f)
+{
+	free(f->id);
+	free(f->path);
+	free(f->name);
+	free(f->content_type);
+	memset(f, 0, sizeof *f);
+}
