@@ -56,27 +56,30 @@ static curl_mimepart *add_headers(curl_mimepart *part, const char *cte, const ch
 	return part;
 }
 
+char *sc_text_encode(const char *text, size_t len, const char **cte, size_t *outlen)
+{
+	size_t clen = 0;
+	char *canon = to_crlf(text, len, &clen);
+	if (!canon)
+		return NULL;
+	*cte = sc_body_encoding(canon, clen);
+	if (!strcmp(*cte, "7bit")) {
+		*outlen = clen;
+		return canon;
+	}
+	char *enc = !strcmp(*cte, "base64")
+		? sc_base64_lines((const unsigned char *)canon, clen, outlen)
+		: sc_qp_encode(canon, clen, outlen);
+	free(canon);
+	return enc;
+}
+
 curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type, const char *text, size_t len,
 				struct sc_error *err)
 {
-	size_t clen = 0, elen = 0;
-	char *canon = to_crlf(text, len, &clen);
-	if (!canon) {
-		sc_error_set(err, SC_ENOMEM, "out of memory");
-		return NULL;
-	}
-	const char *cte = sc_body_encoding(canon, clen);
-	char *enc;
-	if (!strcmp(cte, "base64"))
-		enc = sc_base64_lines((const unsigned char *)canon, clen, &elen);
-	else if (!strcmp(cte, "quoted-printable"))
-		enc = sc_qp_encode(canon, clen, &elen);
-	else {
-		enc = canon;
-		elen = clen;
-		canon = NULL;
-	}
-	free(canon);
+	const char *cte = NULL;
+	size_t elen = 0;
+	char *enc = sc_text_encode(text, len, &cte, &elen);
 	char *ctype = core_asprintf("%s; charset=utf-8", type);
 	curl_mimepart *part = enc && ctype ? curl_mime_addpart(mime) : NULL;
 	if (!part || curl_mime_type(part, ctype) || curl_mime_data(part, enc, elen) ||

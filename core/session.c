@@ -504,7 +504,7 @@ static void collect(struct sc_session *s, struct sc_delivery *out)
 	out->reply = s->tr.data_reply ? strdup(s->tr.data_reply) : NULL;
 }
 
-static char *refusal_text(const struct sc_delivery *d)
+char *sc_delivery_refused_text(const struct sc_delivery *d)
 {
 	char *t = NULL;
 	for (size_t i = 0; i < d->nrefused; i++) {
@@ -547,7 +547,7 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 		if (cr == CURLE_OK) {
 			rc = SC_OK;
 		} else if (out->nrefused && out->naccepted == 0 && s->tr.stage == STAGE_RCPT) {
-			char *t = refusal_text(out);
+			char *t = sc_delivery_refused_text(out);
 			rc = sc_error_set(err, SC_ESEND, "Every recipient was refused: %s", t ? t : "");
 			free(t);
 		} else {

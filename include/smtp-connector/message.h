@@ -94,6 +94,11 @@ char *sc_base64_lines(const unsigned char *data, size_t len, size_t *outlen);
 /* Quoted-printable (RFC 2045), CRLF line breaks, lines <= 76. */
 char *sc_qp_encode(const char *data, size_t len, size_t *outlen);
 
+/* A text body ready for the wire: line breaks made CRLF (the canonical
+ * form of text), then encoded as sc_body_encoding() picks; *cte is set to
+ * that encoding's name. NULL on allocation failure. */
+char *sc_text_encode(const char *text, size_t len, const char **cte, size_t *outlen);
+
 /* A new, empty MIME tree for this request (curl_mime_init on the
  * request's handle). Freed by the message that takes it. */
 curl_mime *sc_mime_new(struct sc_ctx *ctx);
@@ -212,6 +217,8 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env,
 		    struct sc_message *m, struct sc_delivery *out,
 		    struct sc_error *err);
 void sc_delivery_free(struct sc_delivery *d);
+/* "a@x (550 5.1.1 ...); b@y (...)" for messages; NULL when none. */
+char *sc_delivery_refused_text(const struct sc_delivery *d);
 /* Put accepted/refused/smtp_reply/auth/auth_attempts of a delivery into
  * the result's data object. */
 void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
