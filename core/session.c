@@ -157,6 +157,13 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 	s->tr.verbose = sc_verbose();
+	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "throttle_period");
+	s->throttle = cJSON_IsNumber(tp) ? tp->valuedouble : 0;
+	if (s->throttle > 0 && !(s->throttle_path = core_throttle_path(ctx, err)))
+		return err->code;
+	const char *key = sc_asset_string(ctx, "secret_key");
+	if (key && !(s->secret_key = strdup(key)))
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	return configure_tls(s, ctx, err);
 }
 
@@ -173,6 +180,8 @@ static void session_free(struct sc_session *s)
 	free(s->key);
 	free(s->host);
 	free(s->ssl_config);
+	free(s->throttle_path);
+	sc_secret_free(s->secret_key);
 	free(s);
 }
 
@@ -528,6 +537,10 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 		if (bad_envelope_addr(env->rcpt[i]))
 			return sc_error_set(err, SC_EINPUT, "a recipient address contains control characters or <>");
 	int rc = check_capabilities(s, env, err);
+	if (!rc && s->secret_key)
+		rc = core_message_sign(m, s->secret_key, err);
+	if (!rc && s->throttle > 0)
+		rc = core_throttle_wait(s->throttle_path, s->throttle, err);
 	if (rc)
 		return rc;
 	struct curl_slist *rcpts = rcpt_list(env);

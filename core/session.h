@@ -29,6 +29,9 @@ struct sc_session {
 	const struct core_plugin *auth;
 	void *auth_priv;
 	cJSON *attempts;           /* [{method, outcome, reason}] */
+	double throttle;           /* throttle_period, seconds */
+	char *throttle_path;       /* its state file, when throttle > 0 */
+	char *secret_key;          /* secret_key for the signature header */
 };
 
 /* Find or create the (unconnected) session for ctx's asset. */
@@ -50,9 +53,15 @@ struct core_report;
 int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report *rep,
 		   struct sc_error *err);
 
+/* throttle.c */
+char *core_throttle_path(struct sc_ctx *ctx, struct sc_error *err);
+int core_throttle_wait(const char *path, double period, struct sc_error *err);
+
 /* message.c: what session.c needs to send a message. */
 int core_message_apply(struct sc_message *m, CURL *curl, struct sc_error *err);
 void core_message_detach(struct sc_message *m, CURL *curl);
 int core_message_is_8bit(const struct sc_message *m);
+/* Add the X-SMTP-Connector-Signature header (HMAC-SHA256, see message.c). */
+int core_message_sign(struct sc_message *m, const char *key, struct sc_error *err);
 
 #endif
