@@ -157,6 +157,20 @@ static cJSON *parameter_sets(const cJSON *req, struct sc_error *err)
 	return sets;
 }
 
+/* authorize needs only a valid asset (the action, if any, is ignored). */
+static int validate_for_authorize(struct core_runtime *rt, const cJSON *req, struct sc_error *err)
+{
+	int rc = core_loader_auth_all(rt->loader, err);
+	if (!rc)
+		rc = build_schemas(rt, err);
+	const cJSON *asset = cJSON_GetObjectItemCaseSensitive(req, "asset");
+	if (!rc && !asset)
+		rc = sc_error_set(err, SC_EINPUT, "asset: is required; authorize sets up the asset's OAuth tokens");
+	if (!rc)
+		rc = core_schema_validate(rt->asset_schema, asset, "asset", resolve_doc, rt, err);
+	return rc;
+}
+
 /* Validate everything about a request that does not need the network. */
 static int prepare(struct core_runtime *rt, const cJSON *req, const struct core_plugin **action,
 		   cJSON **sets, struct sc_error *err)
@@ -246,7 +260,11 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 		sc_error_set(&err, SC_EINPUT, "request: must be a JSON object with \"action\" and \"asset\"");
 		status = EXIT_UNUSABLE;
 	} else if (authorize) {
-		status = core_authorize(rt, doc->json, &rep, &err);
+		status = validate_for_authorize(rt, doc->json, &err);
+		if (status == SC_OK)
+			status = core_authorize(rt, doc->json, &rep, &err);
+		else
+			status = exit_for(status);
 	} else if ((status = prepare(rt, doc->json, &action, &sets, &err)) == SC_OK) {
 		cJSON_ReplaceItemInObjectCaseSensitive(rep.root, "action",
 						       cJSON_CreateString(action->desc->name));
