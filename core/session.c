@@ -444,6 +444,17 @@ static int check_capabilities(struct sc_session *s, const struct sc_envelope *en
 		return sc_error_set(err, SC_ESEND, "The address \"%s\" is not ASCII and needs SMTPUTF8, "
 				    "which the server at %s:%ld does not offer; nothing was sent. Use an ASCII address",
 				    u, s->host, s->port);
+	/* UTF-8 in header fields (send rawemail sends them as given) is only
+	 * defined under SMTPUTF8 (RFC 6532); 8BITMIME covers bodies only. */
+	if (env->needs_smtputf8 && !u && !s->allow_smtputf8)
+		return sc_error_set(err, SC_EINPUT, "The message has UTF-8 in its header fields, which "
+				    "needs SMTPUTF8, but the asset sets allow_smtputf8: false. Enable it or "
+				    "encode those fields as RFC 2047 encoded words (=?utf-8?b?...?=)");
+	if (env->needs_smtputf8 && !u && !sc_session_offers(s, "SMTPUTF8"))
+		return sc_error_set(err, SC_ESEND, "The message has UTF-8 in its header fields, which "
+				    "needs SMTPUTF8; the server at %s:%ld does not offer it, so nothing was "
+				    "sent. Encode those fields as RFC 2047 encoded words (=?utf-8?b?...?=)",
+				    s->host, s->port);
 	if ((env->needs_8bit || env->needs_smtputf8) && !sc_session_offers(s, "8BITMIME") &&
 	    !sc_session_offers(s, "SMTPUTF8"))
 		return sc_error_set(err, SC_ESEND, "The message carries 8-bit (UTF-8) content, but the "

@@ -1,0 +1,153 @@
+/* send rawemail: `raw_email` is a complete message, sent as given.
+ *
+ * Order of work (nothing touches the network before the session opens):
+ *  1. the `\n` rule (rawmsg_expand_newlines, documented in rawmsg.h);
+ *  2. split the header section (rawmsg.c); a malformed line is an error
+ *     naming it, because guessing where the headers end would send
+ *     another message than the one meant;
+ *  3. the envelope from the headers (envelope.c): sender, recipients;
+ *  4. drop Bcc and Resent-Bcc (with their continuation lines): they must
+ *     not reach the recipients; every other byte stays as given;
+ *  5. add Date and Message-ID only when absent, and say so in the result;
+ *  6. send. The message is not re-encoded, so 8-bit content needs the
+ *     server's 8BITMIME (body) or SMTPUTF8 (UTF-8 in header fields, RFC
+ *     6532); the session refuses before MAIL FROM when it lacks them. */
+#include "envelope.h"
+#include "rawmsg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "params_schema.h"
+
+static int is_bcc(const struct rawmsg *m, size_t i, void *arg)
+{
+	(void)arg;
+	return rawmsg_is(m, i, "Bcc") || rawmsg_is(m, i, "Resent-Bcc");
+}
+
+/* Date and Message-ID when the message lacks them; `added` lists what was
+ * added, `*id` is the Message-ID in use (the caller's). */
+static int ensure_ids(const struct rawmsg *m, struct sc_message *msg, const char *sender,
+		      cJSON *added, char **id, struct sc_error *err)
+{
+	size_t mid = rawmsg_find(m, "Message-ID", 0);
+	int had_date = rawmsg_find(m, "Date", 0) < m->n;
+	const char *at = strrchr(sender, '@');
+	const char *gen = sc_message_ensure_ids(msg, at ? at + 1 : NULL);
+	*id = mid < m->n ? rawmsg_value(m, mid, NULL) : gen ? strdup(gen) : NULL;
+	if (!*id)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	if (!had_date)
+		cJSON_AddItemToArray(added, cJSON_CreateString("Date"));
+	if (mid == m->n)
+		cJSON_AddItemToArray(added, cJSON_CreateString("Message-ID"));
+	return SC_OK;
+}
+
+static int send_it(struct sc_ctx *ctx, const struct raw_envelope *e, struct sc_message *msg,
+		   struct sc_result *r, struct sc_error *err)
+{
+	const char **rcpt = calloc(e->rcpt.n + 1, sizeof *rcpt);
+	if (!rcpt)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	for (size_t i = 0; i < e->rcpt.n; i++)
+		rcpt[i] = e->rcpt.v[i].addr;
+	struct sc_envelope env = { e->sender->addr, rcpt, e->rcpt.n, e->smtputf8, e->eightbit };
+	struct sc_session *s = NULL;
+	struct sc_delivery d;
+	memset(&d, 0, sizeof d);
+	int rc = sc_session_open(ctx, &s, err);
+	if (!rc) {
+		rc = sc_session_send(s, &env, msg, &d, err);
+		sc_delivery_report(s, &d, r);
+	}
+	if (!rc && d.nrefused) {
+		char *t = sc_delivery_refused_text(&d);
+		sc_result_message(r, "Email sent to %zu of %zu recipients; refused: %s", d.naccepted,
+				  d.naccepted + d.nrefused, t ? t : "");
+		free(t);
+	} else if (!rc) {
+		sc_result_message(r, "Email sent");
+	} else {
+		sc_error_prefix(err, "Email send failed");
+	}
+	sc_delivery_free(&d);
+	free(rcpt);
+	return rc;
+}
+
+/* Everything after the text is final: envelope, Bcc removal, ids, send. */
+static int send_parsed(struct sc_ctx *ctx, const struct rawmsg *m, struct sc_result *r,
+		       struct sc_error *err)
+{
+	struct raw_envelope e;
+	int rc = raw_envelope_get(m, r, &e, err);
+	size_t len = 0;
+	char *wire = rc ? NULL : rawmsg_without(m, is_bcc, NULL, &len);
+	if (!rc && !wire)
+		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+	struct sc_message *msg = rc ? NULL : sc_message_new();
+	if (!rc && !msg)
+		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+	if (!rc)
+		rc = sc_message_raw(msg, wire, len, err);
+	free(wire);
+	cJSON *added = cJSON_CreateArray();
+	char *id = NULL;
+	if (!rc && !added)
+		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+	if (!rc)
+		rc = ensure_ids(m, msg, e.sender->addr, added, &id, err);
+	if (!rc)
+		rc = send_it(ctx, &e, msg, r, err);
+	if (!rc) {
+		cJSON_AddStringToObject(sc_result_data(r), "message_id", id);
+		cJSON_AddItemToObject(sc_result_data(r), "added_headers", added);
+		added = NULL;
+	}
+	cJSON_Delete(added);
+	free(id);
+	sc_message_free(msg);
+	raw_envelope_free(&e);
+	return rc;
+}
+
+static int raw_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r,
+		   struct sc_error *err)
+{
+	const char *given = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(params, "raw_email"));
+	if (!given || !*given)
+		return sc_error_set(err, SC_EINPUT, "raw_email: give the complete message, headers "
+				    "then an empty line then the body");
+	size_t len = strlen(given);
+	char *text = malloc(len + 1);
+	if (!text)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	memcpy(text, given, len + 1);
+	len = rawmsg_expand_newlines(text, len);
+	struct rawmsg m;
+	int rc = rawmsg_parse(text, len, &m, err);
+	if (rc)
+		sc_error_prefix(err, "raw_email");
+	else
+		rc = send_parsed(ctx, &m, r, err);
+	rawmsg_free(&m);
+	free(text);
+	return rc;
+}
+
+static const struct sc_action_ops raw_ops = {
+	.run = raw_run,
+};
+
+const struct sc_plugin sc_plugin = {
+	.abi = SC_PLUGIN_ABI,
+	.kind = SC_PLUGIN_ACTION,
+	.name = "send rawemail",
+	.identifier = "send_rawemail",
+	.version = "1.0",
+	.description = "Send a complete message as given; sender and recipients come from its headers",
+	.schema = schema_params,
+	.action = &raw_ops,
+};
