@@ -111,6 +111,13 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 				       p->desc->name, reply);
 				sc_error_clear(err);
 				rc = core_session_probe(s, &c, sc_asset_string(ctx, "auth_mechanism"), err);
+				/* refused may leave a hint for a second refusal (plugin.h). */
+				if (rc == SC_EAUTH && e2.message && err->message) {
+					char *m = core_asprintf("%s; %s", err->message, e2.message);
+					if (m)
+						sc_error_set(err, SC_EAUTH, "%s", m);
+					free(m);
+				}
 			} else if (e2.message) {
 				sc_error_prefix(err, "%s", e2.message);
 			}

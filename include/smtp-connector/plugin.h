@@ -172,7 +172,10 @@ struct sc_auth_ops {
 		       void **priv, struct sc_error *err);
 	/* The server refused the credentials with `reply` (verbatim). Renew
 	 * them (refresh a token) and return SC_OK to have the runtime retry
-	 * exactly once; return anything else to give up. May be NULL. */
+	 * exactly once; return anything else to give up (err's message then
+	 * prefixes the refusal). Returning SC_OK with err set is allowed:
+	 * its message is a hint appended if the retry is refused as well.
+	 * May be NULL. */
 	int (*refused)(struct sc_ctx *ctx, const char *reply,
 		       struct sc_credentials *creds, void **priv,
 		       struct sc_error *err);
