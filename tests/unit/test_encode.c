@@ -310,6 +310,8 @@ static void test_phrase_atoms_and_quoting(void **state)
 		{ "=?utf-8?q?J=C3=A9?=", "=?utf-8?q?J=C3=A9?=" },
 		{ "=?utf-8?q?J=C3=A9?=  =?UTF-8?B?w6k=?=",
 		  "=?utf-8?q?J=C3=A9?= =?UTF-8?B?w6k=?=" },
+		/* not phrase-safe encoded text: just text that needs quoting */
+		{ "=?utf-8?q?a\"b?=", "\"=?utf-8?q?a\\\"b?=\"" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *s = sc_header_encode_phrase(cases[i][0], 0);
