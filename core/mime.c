@@ -119,6 +119,27 @@ static const char *message_encoding(const char *path)
 	return res && eight ? "8bit" : res;
 }
 
+/* Content-Type's name=: RFC 2231 is the standard, but Outlook and some
+ * webmails only read an RFC 2047 encoded word in quotes here, so that is
+ * what a non-ASCII name gets; Content-Disposition carries the RFC 2231
+ * filename* every client reads. */
+static char *name_param_of(const char *name)
+{
+	int ascii = 1;
+	for (const char *p = name; *p; p++)
+		ascii &= (unsigned char)*p < 0x80;
+	if (!ascii) {
+		char *enc = sc_header_encode_phrase(name, 0);
+		if (enc && !strpbrk(enc, "\r\n\"") && strncmp(enc, "=?", 2) == 0) {
+			char *p = core_asprintf("name=\"%s\"", enc);
+			free(enc);
+			return p;
+		}
+		free(enc);
+	}
+	return sc_mime_param_encode("name", name);
+}
+
 curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 				const char *disposition, const char *cid, struct sc_error *err)
 {
@@ -131,7 +152,7 @@ curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 			cte = "base64";
 		}
 	}
-	char *name_param = sc_mime_param_encode("name", f->name);
+	char *name_param = name_param_of(f->name);
 	char *file_param = sc_mime_param_encode("filename", f->name);
 	char *ctype = name_param ? core_asprintf("%s; %s", type, name_param) : NULL;
 	char *disp = file_param ? core_asprintf("Content-Disposition: %s; %s", disposition, file_param) : NULL;
