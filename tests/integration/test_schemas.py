@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""schemas/ are JSON Schema 2020-12 documents, and the runtime agrees with a
+real validator about which requests are usable.
+
+  - every schemas/*.json and schemas/actions/*.json passes
+    Draft202012Validator.check_schema (Debian's python3-jsonschema);
+  - every schemas/examples/valid-*.json is accepted by the validator
+    (request.json, with asset.json resolved from its "$ref", and each
+    parameter set against actions/<identifier>.json) and by the runtime
+    (pointed at a closed port: it must fail to connect, exit 1, never exit 2);
+  - every schemas/examples/invalid-*.json is rejected by both, and the
+    runtime's message names the field the validator complains about;
+  - the schemas embedded in the binary and plugins (--list) are the files.
+
+One TAP case per schema file and per example.
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import contains, eq, free_port, run, run_connector, skip, true  # noqa: E402
+
+import jsonschema  # noqa: E402
+from jsonschema import Draft202012Validator  # noqa: E402
+
+SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))
+SCHEMAS = os.path.join(SRCDIR, "schemas")
+EXAMPLES = os.path.join(SCHEMAS, "examples")
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def schema_files():
+    return sorted(glob.glob(os.path.join(SCHEMAS, "*.json"))
+                  + glob.glob(os.path.join(SCHEMAS, "actions", "*.json")))
+
+
+def identifier_of(action):
+    """As the runtime: "Send Email", "send-email", "send_email" -> "send_email"."""
+    return re.sub(r"[ -]", "_", action).lower()
+
+
+# --------------------------------------------------------------------------
+# the Python side
+
+
+def request_validator():
+    """Draft 2020-12 validator for request.json with asset.json resolvable by
+    its relative "$ref", with the referencing registry (jsonschema >= 4.18)
+    or RefResolver (older, e.g. Debian 12's 4.10)."""
+    request = load(os.path.join(SCHEMAS, "request.json"))
+    asset = load(os.path.join(SCHEMAS, "asset.json"))
+    try:
+        from referencing import Registry, Resource
+    except ImportError:
+        store = {asset["$id"]: asset, request["$id"]: request}
+        resolver = jsonschema.RefResolver(base_uri=request["$id"], referrer=request, store=store)
+        return Draft202012Validator(request, resolver=resolver)
+    registry = Registry().with_resources(
+        [(s["$id"], Resource.from_contents(s)) for s in (request, asset)])
+    return Draft202012Validator(request, registry=registry)
+
+
+def python_errors(doc):
+    """The validator's errors for a request document (empty list: valid)."""
+    errors = list(request_validator().iter_errors(doc))
+    if errors or not isinstance(doc, dict):
+        return errors
+    path = os.path.join(SCHEMAS, "actions", identifier_of(doc["action"]) + ".json")
+    if not os.path.exists(path):
+        raise AssertionError("no parameter schema %s for action %r" % (path, doc["action"]))
+    v = Draft202012Validator(load(path))
+    sets = doc.get("parameters", {})
+    for i, p in enumerate(sets if isinstance(sets, list) else [sets]):
+        for e in v.iter_errors(p):
+            e.set_index = i
+            errors.append(e)
+    return errors
+
+
+def field_of(error):
+    """The field an error is about: the missing or unexpected key, else the
+    last key on its path (None when the error is about the whole document)."""
+    if error.validator == "required":
+        m = re.match(r"'([^']+)' is a required property", error.message)
+        if m:
+            return m.group(1)
+    if error.validator == "additionalProperties":
+        m = re.search(r"'([^']+)' was unexpected", error.message)
+        if m:
+            return m.group(1)
+    keys = [k for k in error.absolute_path if isinstance(k, str)]
+    if keys:
+        return keys[-1]
+    return None
+
+
+# --------------------------------------------------------------------------
+# the runtime side
+
+_installed = None
+
+
+def installed_actions():
+    global _installed
+    if _installed is None:
+        r = run_connector(args=("--list",))
+        eq(r.rc, 0, "--list\n%s" % r)
+        _installed = json.loads(r.stdout)
+    return {a["identifier"] for a in _installed["actions"]}
+
+
+def closed_port_request(doc):
+    """The same request pointed at a closed loopback port with a short timeout."""
+    d = json.loads(json.dumps(doc))
+    d["asset"].update(server="127.0.0.1", port=free_port(), timeout=2)
+    d["asset"].pop("ca_file", None)
+    return d
+
+
+# --------------------------------------------------------------------------
+# tests
+
+
+def make_check_schema(path):
+    def t():
+        s = load(path)
+        eq(s.get("$schema"), "https://json-schema.org/draft/2020-12/schema", "$schema")
+        Draft202012Validator.check_schema(s)
+        true(s.get("$id", "").endswith("/" + os.path.relpath(path, SCHEMAS)),
+             "$id ends with the file's path under schemas/", s.get("$id"))
+    return t
+
+
+def make_valid_example(path):
+    def t():
+        doc = load(path)
+        errs = python_errors(doc)
+        eq([e.message for e in errs], [], "the validator accepts %s" % os.path.basename(path))
+        ident = identifier_of(doc["action"])
+        if ident not in installed_actions():
+            skip("action plugin %s is not built yet: runtime side not checked" % ident)
+        r = run_connector(closed_port_request(doc))
+        true(r.rc not in (2, 3), "the runtime accepts it (exit %s, not 2)" % r.rc, r)
+        eq(r.rc, 1, "exit status against a closed port\n%s" % r)
+        res = r.result
+        eq(res["identifier"], ident, "identifier")
+        true(all(ar["status"] == "failed" for ar in res["action_results"]),
+             "it failed at connecting", r)
+        for ar in res["action_results"]:
+            contains(ar["message"], "Connection to server failed", "failed at connect")
+    return t
+
+
+def make_invalid_example(path):
+    def t():
+        doc = load(path)
+        errs = python_errors(doc)
+        true(errs, "the validator rejects %s" % os.path.basename(path))
+        if isinstance(doc, dict) and isinstance(doc.get("action"), str) and doc["action"]:
+            ident = identifier_of(doc["action"])
+            if ident not in installed_actions():
+                skip("action plugin %s is not built yet: runtime side not checked" % ident)
+        r = run_connector(doc, timeout=30)
+        eq(r.rc, 2, "the runtime rejects it as unusable\n%s" % r)
+        res = r.result
+        eq(res["status"], "failed", "status")
+        fields = [f for f in (field_of(e) for e in errs) if f]
+        if fields:
+            true(any(f in res["message"] for f in fields),
+                 "the runtime's message names the field the validator names (%s)"
+                 % ", ".join(fields), r)
+    return t
+
+
+def test_examples_exist():
+    names = [os.path.basename(p) for p in glob.glob(os.path.join(EXAMPLES, "*.json"))]
+    for a in ("test_connectivity", "send_email", "send_htmlemail", "send_rawemail"):
+        true("valid-%s.json" % a in names, "a valid example for %s" % a, names)
+    true(sum(n.startswith("invalid-") for n in names) >= 20, "invalid examples", names)
+    eq([n for n in names if not n.startswith(("valid-", "invalid-"))], [], "stray files")
+
+
+def test_embedded_schemas_are_the_files():
+    installed_actions()
+    for a in _installed["actions"]:
+        path = os.path.join(SCHEMAS, "actions", a["identifier"] + ".json")
+        true(os.path.exists(path), "schemas/actions/%s.json exists" % a["identifier"])
+        eq(a["schema"], load(path), "the schema %s carries" % a["path"])
+    asset = load(os.path.join(SCHEMAS, "asset.json"))
+    got = _installed["asset_schema"]
+    for k, v in asset["properties"].items():
+        eq(got["properties"].get(k), v, "embedded asset schema property %s" % k)
+    eq(got.get("required"), asset.get("required"), "required")
+    eq(got.get("additionalProperties"), asset.get("additionalProperties"), "additionalProperties")
+
+
+def _register():
+    g = globals()
+    for path in schema_files():
+        name = "test_schema_" + re.sub(r"\W", "_", os.path.relpath(path, SCHEMAS)[:-5])
+        g[name] = make_check_schema(path)
+    for path in sorted(glob.glob(os.path.join(EXAMPLES, "*.json"))):
+        base = os.path.basename(path)[:-5]
+        name = "test_example_" + re.sub(r"\W", "_", base)
+        if base.startswith("valid-"):
+            g[name] = make_valid_example(path)
+        elif base.startswith("invalid-"):
+            g[name] = make_invalid_example(path)
+
+
+_register()
+
+if __name__ == "__main__":
+    run(globals())
