@@ -57,6 +57,8 @@ static int build_schemas(struct core_runtime *rt, struct sc_error *err)
 	cJSON *props = cJSON_GetObjectItemCaseSensitive(rt->asset_schema, "properties");
 	for (size_t i = 0; i < rt->loader->n; i++) {
 		const struct core_plugin *p = &rt->loader->plugins[i];
+		if (p->desc->kind != SC_PLUGIN_AUTH)
+			continue; /* only auth plugins add asset keys */
 		const cJSON *pp = cJSON_GetObjectItemCaseSensitive(p->schema, "properties");
 		const cJSON *k;
 		cJSON_ArrayForEach(k, pp)

@@ -264,10 +264,11 @@ static int check_string(struct vctx *v, const cJSON *schema, const cJSON *inst,
 			return sc_error_set(v->err, SC_EINTERNAL, "%s: schema pattern does not compile", path);
 		int m = regexec(&re, inst->valuestring, 0, NULL, 0);
 		regfree(&re);
-		if (m || strlen(inst->valuestring) != n) {
+		if (m) {
 			char *s = show(inst);
-			sc_error_set(v->err, SC_EINPUT, "%s: %s is not allowed%s%s", path, s ? s : "",
-				     desc ? "; it must be " : "", desc ? desc->valuestring : "");
+			sc_error_set(v->err, SC_EINPUT, "%s: %s has a form that is not allowed here%s%s%s",
+				     path, s ? s : "", desc ? " (expected: " : "", desc ? desc->valuestring : "",
+				     desc ? ")" : "");
 			free(s);
 			return SC_EINPUT;
 		}
