@@ -11,6 +11,7 @@
  * on a refusal they are renewed once and the runtime retries once. */
 #include "oauth.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,7 +180,36 @@ static int oauth_acquire(struct sc_ctx *ctx, struct sc_credentials *creds, void 
 	if (!rc)
 		rc = set_creds(&cfg, &t, creds, p, err);
 	oauth_tokens_clear(&t);
+	/* An unusable token store fails OAuth only: Automatic goes on. */
+	if (rc == SC_EIO)
+		err->code = rc = SC_EAUTH;
 	return rc;
+}
+
+/* XOAUTH2 errors come as "334 <base64 JSON>" (Google's and Microsoft's
+ * {"status":"401","schemes":"bearer","scope":...}): decoded, it says
+ * what was wrong, where the base64 says nothing to a reader. */
+static char *decoded_challenge(const char *reply)
+{
+	if (strncmp(reply, "334 ", 4) != 0)
+		return NULL;
+	const char *b64 = reply + 4;
+	size_t n = strcspn(b64, "\r\n");
+	if (n == 0 || n % 4 || n > 4096)
+		return NULL;
+	unsigned char *raw = malloc(n / 4 * 3 + 1);
+	if (!raw)
+		return NULL;
+	int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+	char *out = NULL;
+	if (len > 0) {
+		while (len > 0 && raw[len - 1] == '\0') /* EVP_DecodeBlock counts padding */
+			len--;
+		raw[len] = '\0';
+		out = oauth_printable((const char *)raw, 300);
+	}
+	free(raw);
+	return out;
 }
 
 static int oauth_refused(struct sc_ctx *ctx, const char *reply, struct sc_credentials *creds, void **priv,
@@ -201,7 +231,10 @@ static int oauth_refused(struct sc_ctx *ctx, const char *reply, struct sc_creden
 		return rc;
 	/* SC_OK with a message: the hint the runtime adds if the retry is
 	 * refused as well (plugin.h). */
-	sc_error_set(err, SC_EAUTH, "%s", REFUSED_HINT);
+	char *said = decoded_challenge(reply);
+	sc_error_set(err, SC_EAUTH, "%s%s%s%s", said ? "the server's XOAUTH2 error was " : "", said ? said : "",
+		     said ? "; " : "", REFUSED_HINT);
+	free(said);
 	return SC_OK;
 }
 

@@ -140,7 +140,9 @@ static int token_post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct
 	if (cc != CURLE_OK) {
 		int tls = cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_PEER_FAILED_VERIFICATION ||
 			  cc == CURLE_SSL_CACERT_BADFILE;
-		rc = sc_error_set(err, tls ? SC_ETLS : SC_ECONNECT, "token endpoint %s could not be reached: %s%s", url,
+		/* SC_EAUTH, not ECONNECT: the SMTP server may be fine, and
+		 * Automatic should go on to the next method. */
+		rc = sc_error_set(err, SC_EAUTH, "token endpoint %s could not be reached: %s%s", url,
 				  errbuf[0] ? errbuf : curl_easy_strerror(cc),
 				  tls ? " (check ca_file, or verify_server_cert on a test system only)"
 				      : " (check token_url and that this host may connect to it)");
