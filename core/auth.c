@@ -104,7 +104,9 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 	if (rc == SC_OK) {
 		rc = core_session_probe(s, &c, sc_asset_string(ctx, "auth_mechanism"), err);
 		if (rc == SC_EAUTH && ops->refused && s->tr.auth_sent) {
-			const char *reply = s->tr.auth_reply ? s->tr.auth_reply : "";
+			/* as fail_auth: an XOAUTH2 error ends at its "334 <challenge>" */
+			const char *reply = s->tr.auth_reply ? s->tr.auth_reply
+					    : s->tr.last_reply ? s->tr.last_reply : "";
 			struct sc_error e2 = SC_ERROR_INIT;
 			if (ops->refused(ctx, reply, &c, priv, &e2) == SC_OK) {
 				sc_log(SC_LOG_INFO, "auth %s: refused (%s); retrying once with renewed credentials",
