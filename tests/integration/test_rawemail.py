@@ -168,6 +168,15 @@ def test_utf8_header_needs_smtputf8():
         eq(str(m["msg"]["Subject"]), "Grüße", "Subject")
 
 
+def test_utf8_only_in_a_removed_bcc_needs_nothing():
+    raw = "From: ops@corp.example\nTo: soc@corp.example\nBcc: Jürgen <j@corp.example>\n" + IDS + "\nx\n"
+    with Aiosmtpd(smtputf8=False) as srv:
+        ok(send(srv, raw))
+        m = srv.wait_messages(1)[0]
+        eq(m["rcpt_tos"], ["soc@corp.example", "j@corp.example"], "RCPT TO")
+        not_contains(m["raw"], "Jürgen".encode(), "Bcc removed")
+
+
 def test_utf8_envelope_address_uses_smtputf8():
     raw = "From: ops@corp.example\nTo: Jörg <jörg@corp.example>\n" + IDS + "\nx\n"
     with Aiosmtpd() as srv:

@@ -8,6 +8,16 @@
 static const char *const plain_rcpt[] = { "To", "Cc", "Bcc", NULL };
 static const char *const resent_rcpt[] = { "Resent-To", "Resent-Cc", "Resent-Bcc", NULL };
 
+/* Only the addr-spec goes into MAIL FROM / RCPT TO; a UTF-8 display
+ * name counts through the header check. */
+static int addr_utf8(const char *a)
+{
+	for (; *a; a++)
+		if ((unsigned char)*a >= 0x80)
+			return 1;
+	return 0;
+}
+
 static int is_any(const struct rawmsg *m, size_t i, const char *const *names)
 {
 	for (; *names; names++)
@@ -101,6 +111,26 @@ static int sender(const struct rawmsg *m, int resent, struct sc_result *r,
 	return SC_OK;
 }
 
+int raw_envelope_hidden(const struct rawmsg *m, size_t i, void *arg)
+{
+	(void)arg;
+	return rawmsg_is(m, i, "Bcc") || rawmsg_is(m, i, "Resent-Bcc");
+}
+
+/* UTF-8 in the header fields that are sent: a UTF-8 display name in a
+ * Bcc field (removed before sending) must not demand SMTPUTF8. */
+static int sent_headers_8bit(const struct rawmsg *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (raw_envelope_hidden(m, i, NULL))
+			continue;
+		for (size_t k = m->f[i].start; k < m->f[i].end; k++)
+			if ((unsigned char)m->text[k] >= 0x80)
+				return 1;
+	}
+	return 0;
+}
+
 int raw_envelope_get(const struct rawmsg *m, struct sc_result *r, struct raw_envelope *e,
 		     struct sc_error *err)
 {
@@ -116,10 +146,11 @@ int raw_envelope_get(const struct rawmsg *m, struct sc_result *r, struct raw_env
 				  "address in To, Cc or Bcc. Nothing was sent");
 	if (rc)
 		return rc;
-	e->smtputf8 = m->header_8bit || sc_address_is_utf8(e->sender);
+	int headers = m->header_8bit && sent_headers_8bit(m);
+	e->smtputf8 = headers || addr_utf8(e->sender->addr);
 	for (size_t i = 0; i < e->rcpt.n; i++)
-		e->smtputf8 |= sc_address_is_utf8(&e->rcpt.v[i]);
-	e->eightbit = m->header_8bit || m->body_8bit;
+		e->smtputf8 |= addr_utf8(e->rcpt.v[i].addr);
+	e->eightbit = headers || m->body_8bit;
 	return SC_OK;
 }
 

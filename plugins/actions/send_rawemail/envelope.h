@@ -42,4 +42,8 @@ int raw_envelope_get(const struct rawmsg *m, struct sc_result *r, struct raw_env
 		     struct sc_error *err);
 void raw_envelope_free(struct raw_envelope *e);
 
+/* True for the fields that must not reach the recipients: Bcc and
+ * Resent-Bcc. A rawmsg_without() predicate. */
+int raw_envelope_hidden(const struct rawmsg *m, size_t i, void *arg);
+
 #endif

@@ -20,12 +20,6 @@
 
 #include "params_schema.h"
 
-static int is_bcc(const struct rawmsg *m, size_t i, void *arg)
-{
-	(void)arg;
-	return rawmsg_is(m, i, "Bcc") || rawmsg_is(m, i, "Resent-Bcc");
-}
-
 /* Date and Message-ID when the message lacks them; `added` lists what was
  * added, `*id` is the Message-ID in use (the caller's). */
 static int ensure_ids(const struct rawmsg *m, struct sc_message *msg, const char *sender,
@@ -84,7 +78,7 @@ static int send_parsed(struct sc_ctx *ctx, const struct rawmsg *m, struct sc_res
 	struct raw_envelope e;
 	int rc = raw_envelope_get(m, r, &e, err);
 	size_t len = 0;
-	char *wire = rc ? NULL : rawmsg_without(m, is_bcc, NULL, &len);
+	char *wire = rc ? NULL : rawmsg_without(m, raw_envelope_hidden, NULL, &len);
 	if (!rc && !wire)
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	struct sc_message *msg = rc ? NULL : sc_message_new();
