@@ -1,3 +1,5 @@
+// fuzz-sources: core/encode.c core/transfer.c core/error.c
+// fuzz-pkgs: libcrypto
 /* libFuzzer target for the header encoders (core/encode.c).
  *
  * Arbitrary bytes go to sc_header_encode_unstructured (both utf8_ok

@@ -1,3 +1,5 @@
+// fuzz-sources: plugins/common/html.c core/error.c
+// fuzz-pkgs: libxml-2.0
 /* libFuzzer target for plugins/common/html.c.
  *
  * Beyond "no crash, no leak", it checks the sanitiser's promise the way a

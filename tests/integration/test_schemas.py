@@ -10,10 +10,15 @@ real validator about which requests are usable.
     (pointed at a closed port: it must fail to connect, exit 1, never exit 2);
   - every schemas/examples/invalid-*.json is rejected by both, and the
     runtime's message names the field the validator complains about;
-  - the schemas embedded in the binary and plugins (--list) are the files.
+  - the schemas embedded in the binary and plugins (--list) are the files;
+  - every "pattern" means the same to the runtime's regex engine (POSIX ERE,
+    libc regcomp/regexec, called here through ctypes) as to Python's re,
+    the ECMA-262-like dialect validators use, on a set of probe strings.
 
 One TAP case per schema file and per example.
 """
+import ctypes
+import ctypes.util
 import glob
 import json
 import os
@@ -200,6 +205,73 @@ def test_embedded_schemas_are_the_files():
         eq(got["properties"].get(k), v, "embedded asset schema property %s" % k)
     eq(got.get("required"), asset.get("required"), "required")
     eq(got.get("additionalProperties"), asset.get("additionalProperties"), "additionalProperties")
+
+
+# --------------------------------------------------------------------------
+# pattern dialects: the runtime compiles "pattern" with regcomp(REG_EXTENDED)
+
+REG_EXTENDED, REG_NOSUB = 1, 8  # glibc's values
+PROBES = ["", "a", "A", "0", "-", "_", ".", ":", "[", "]", "\\", "^", "$", " ", "a b", "a\tb",
+          "soar.corp.example", "smtp-prod", "smtp_prod.1", "[192.0.2.1]", "[IPv6:2001:db8::1]",
+          "[]", "a]", "[a", "_-]", "\\]", "x\\y", "PLAIN", "plain", "XOAUTH2", "OAUTH-BEARER",
+          "a" * 300, "smtp prod!", "localhost", "ab]cd", "a-b_c.d"]
+
+
+def posix_search(pattern, text):
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    buf = ctypes.create_string_buffer(4096)  # larger than any libc's regex_t
+    rc = libc.regcomp(buf, pattern.encode(), REG_EXTENDED | REG_NOSUB)
+    if rc:
+        raise AssertionError("regcomp(REG_EXTENDED) cannot compile %r (error %d): the "
+                             "runtime refuses this schema" % (pattern, rc))
+    try:
+        return libc.regexec(buf, text.encode(), 0, None, 0) == 0
+    finally:
+        libc.regfree(buf)
+
+
+def patterns_of(node, where, out):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "pattern" and isinstance(v, str):
+                out.append((where, v))
+            else:
+                patterns_of(v, where + "/" + k, out)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            patterns_of(v, "%s/%d" % (where, i), out)
+    return out
+
+
+def strings_of(node, out):
+    if isinstance(node, str):
+        out.add(node)
+    elif isinstance(node, dict):
+        for v in node.values():
+            strings_of(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            strings_of(v, out)
+    return out
+
+
+def test_patterns_mean_the_same_to_posix_ere_and_python():
+    found = []
+    for path in schema_files():
+        patterns_of(load(path), os.path.relpath(path, SCHEMAS), found)
+    true(found, "the schemas have patterns to check")
+    probes = set(PROBES)
+    for path in glob.glob(os.path.join(EXAMPLES, "*.json")):
+        strings_of(load(path), probes)
+    probes = sorted(p for p in probes if p.isascii() and len(p) < 1000)
+    differ = []
+    for where, pat in found:
+        for text in probes:
+            py = re.search(pat, text) is not None
+            px = posix_search(pat, text)
+            if py != px:
+                differ.append("%s %r on %r: Python %s, POSIX ERE %s" % (where, pat, text, py, px))
+    eq(differ, [], "patterns that the runtime and a JSON Schema validator read differently")
 
 
 def _register():
