@@ -46,6 +46,7 @@ void core_transcript_reset(struct core_transcript *tr)
 	tr->replies = 0;
 	tr->body_bytes = 0;
 	tr->in_auth = 0;
+	tr->quitting = 0;
 }
 
 void core_transcript_free(struct core_transcript *tr)
@@ -91,6 +92,12 @@ static void reply_done(struct core_transcript *tr, int code)
 	tr->partial = NULL;
 	if (!reply)
 		return;
+	if (tr->quitting) {
+		/* libcurl QUITs after a failed command; "221 Bye" must not
+		 * replace the reply that explains the failure. */
+		free(reply);
+		return;
+	}
 	tr->replies++;
 	free(tr->last_reply);
 	tr->last_reply = reply;
@@ -166,7 +173,15 @@ static void on_command(struct core_transcript *tr, const char *data, size_t size
 		free(cmd);
 		return;
 	}
-	tr->stage = stage_of(cmd);
+	enum core_stage st = stage_of(cmd);
+	if (st == STAGE_QUIT) {
+		tr->quitting = 1;
+		if (tr->verbose)
+			fprintf(stderr, "smtp> %s\n", cmd);
+		free(cmd);
+		return;
+	}
+	tr->stage = st;
 	if (tr->stage == STAGE_AUTH) {
 		tr->auth_sent = 1;
 		tr->in_auth = 1;
@@ -202,6 +217,7 @@ int core_transcript_cb(CURL *curl, curl_infotype type, char *data, size_t size, 
 		if (size > 12 && strncmp(data, "Connected to", 12) == 0) {
 			tr->stage = STAGE_CONNECT;
 			tr->auth_sent = 0;
+			tr->quitting = 0;
 		}
 		break;
 	case CURLINFO_HEADER_IN:

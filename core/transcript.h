@@ -32,6 +32,7 @@ struct core_transcript {
 	size_t nrcpts;
 	int auth_sent;           /* an AUTH command went out */
 	int in_auth;             /* client lines are SASL secrets */
+	int quitting;            /* QUIT sent: keep the failing stage and reply */
 	int replies;             /* complete replies received on this transfer */
 	size_t body_bytes;
 	int verbose;

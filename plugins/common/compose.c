@@ -39,6 +39,7 @@ static int resolve_sender(struct sc_ctx *ctx, const cJSON *params, struct compos
 {
 	const char *what = "from";
 	const char *v = param_string(params, "from");
+	c->from_given = v && *v;
 	if (!v || !*v) {
 		what = "platform.email_from";
 		v = sc_platform_string(ctx, "email_from");
@@ -145,13 +146,25 @@ static int custom_header(struct compose *c, const char *name, const char *value,
 	int rc = SC_OK;
 	if (is_address_header(name)) {
 		struct sc_address_list l = { NULL, 0 };
-		rc = parse_list("headers", value, &l, err);
+		char *what = malloc(strlen(name) + 9);
+		if (what) {
+			memcpy(what, "headers.", 8);
+			memcpy(what + 8, name, strlen(name) + 1);
+		}
+		rc = parse_list(what ? what : "headers", value, &l, err);
+		free(what);
 		if (!rc && l.n == 0)
 			rc = sc_error_set(err, SC_EINPUT, "headers: \"%s\" has no address", name);
 		if (!rc && !strcasecmp(name, "From") && l.n != 1)
-			rc = sc_error_set(err, SC_EINPUT, "headers: From must hold exactly one address");
+			rc = sc_error_set(err, SC_EINPUT, "headers.From: must hold exactly one address");
 		if (!rc && !(enc = sc_address_list_format(name, &l, c->smtputf8)))
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+		if (!rc && !strcasecmp(name, "From")) {
+			free(c->header_from.display);
+			free(c->header_from.addr);
+			c->header_from = l.v[0];
+			memset(&l.v[0], 0, sizeof l.v[0]);
+		}
 		sc_address_list_free(&l);
 	} else if (!(enc = sc_header_encode_unstructured(name, value, c->smtputf8))) {
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -253,12 +266,21 @@ int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, 
 		rc = set_subject(c, params, err);
 	if (!rc)
 		rc = custom_headers(c, params, err);
+	if (!rc && c->header_from.addr && !c->from_given) {
+		/* As the SOAR app: without a "from" parameter, a From in the
+		 * headers JSON is the sender, envelope included. */
+		free(c->from.addr);
+		c->from.addr = strdup(c->header_from.addr);
+		if (!c->from.addr)
+			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
 	const char *at = strrchr(c->from.addr ? c->from.addr : "", '@');
 	if (!rc && !sc_message_ensure_ids(c->msg, at ? at + 1 : NULL))
 		rc = sc_error_set(err, SC_ENOMEM, "cannot make a Message-ID");
 	if (!rc) {
-		/* As the SOAR app: parameter.from becomes the effective From. */
-		char *eff = sc_address_format(&c->from, 1);
+		/* As the SOAR app: parameter.from becomes the effective From
+		 * (the headers JSON's, when it set one). */
+		char *eff = sc_address_format(c->header_from.addr ? &c->header_from : &c->from, 1);
 		cJSON *p = sc_result_parameter(r);
 		if (eff && p) {
 			cJSON_DeleteItemFromObjectCaseSensitive(p, "from");
@@ -308,6 +330,8 @@ void compose_free(struct compose *c)
 {
 	free(c->from.display);
 	free(c->from.addr);
+	free(c->header_from.display);
+	free(c->header_from.addr);
 	sc_address_list_free(&c->to);
 	sc_address_list_free(&c->cc);
 	sc_address_list_free(&c->bcc);

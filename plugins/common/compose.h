@@ -24,6 +24,8 @@ struct compose {
 	struct sc_address_list envelope; /* to + cc + bcc, de-duplicated */
 	int smtputf8;                    /* an envelope address is not ASCII */
 	int allow_8bit;                  /* asset "encoding" (default true) */
+	int from_given;                  /* the "from" parameter was set */
+	struct sc_address header_from;   /* From in the headers JSON, if any */
 	struct sc_message *msg;          /* owned */
 };
 
