@@ -180,7 +180,10 @@ static int raw_has(const struct sc_message *m, const char *name)
 		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
 		if (len == 0 || (len == 1 && *p == '\r'))
 			return 0; /* end of headers */
-		if (len > n && p[n] == ':' && strncasecmp(p, name, n) == 0)
+		size_t k = n; /* RFC 5322 4.5.3 allows blanks before the ':' */
+		while (k < len && (p[k] == ' ' || p[k] == '\t'))
+			k++;
+		if (k < len && p[k] == ':' && strncasecmp(p, name, n) == 0)
 			return 1;
 		p += len + 1;
 	}

@@ -134,6 +134,18 @@ def test_date_and_message_id_added_only_when_absent():
         eq(m["msg"].get_all("Message-ID"), ["<mine@x.example>"], "one Message-ID")
 
 
+def test_existing_ids_are_found_in_any_layout():
+    # bare CR line ends, and the obsolete "Name :" form (RFC 5322 4.5.3)
+    for raw in ["From: ops@corp.example\rTo: soc@corp.example\r" + IDS.replace("\n", "\r") + "\rhi\r",
+                "From: ops@corp.example\nTo: soc@corp.example\nDate : Mon, 2 Nov 2026 10:00:00 +0000\n"
+                "Message-ID\t: <given.1@corp.example>\n\nhi\n"]:
+        with Aiosmtpd() as srv:
+            d = ok(send(srv, raw))
+            m = srv.wait_messages(1)[0]
+            eq(d["added_headers"], [], "added_headers")
+            eq(m["raw"], crlf(raw.replace("\r", "\n")), "bytes as given, nothing added")
+
+
 def test_utf8_body_goes_as_8bit():
     raw = ("From: ops@corp.example\nTo: soc@corp.example\nSubject: plain ascii\n" + IDS +
            "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"

@@ -71,6 +71,17 @@ static int send_it(struct sc_ctx *ctx, const struct raw_envelope *e, struct sc_m
 	return rc;
 }
 
+/* A bare CR becomes LF. The wire does not change (the message layer
+ * sends CR, LF and CRLF all as CRLF), but the core's own look-ups in the
+ * raw message (Date and Message-ID present?) only split lines at LF, and
+ * must see the fields this plugin sees. */
+static void bare_cr_to_lf(char *t, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (t[i] == '\r' && (i + 1 == len || t[i + 1] != '\n'))
+			t[i] = '\n';
+}
+
 /* Everything after the text is final: envelope, Bcc removal, ids, send. */
 static int send_parsed(struct sc_ctx *ctx, const struct rawmsg *m, struct sc_result *r,
 		       struct sc_error *err)
@@ -81,6 +92,8 @@ static int send_parsed(struct sc_ctx *ctx, const struct rawmsg *m, struct sc_res
 	char *wire = rc ? NULL : rawmsg_without(m, raw_envelope_hidden, NULL, &len);
 	if (!rc && !wire)
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+	if (wire)
+		bare_cr_to_lf(wire, len);
 	struct sc_message *msg = rc ? NULL : sc_message_new();
 	if (!rc && !msg)
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
