@@ -5,6 +5,7 @@ with XOAUTH2 accepting only unexpired tokens the mock issued
 (tests/servers/oauth-peers.js).  Also: Automatic falling back to Basic, the
 token store's locking and permissions, and that no secret leaks."""
 
+import fcntl
 import glob
 import json
 import os
@@ -13,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import termios
 import time
 import urllib.error
 import urllib.parse
@@ -101,15 +103,22 @@ class Authorize:
     """`smtp-connector authorize` running in the background: .url is the
     authorization URL it printed on stderr; .finish() returns a Run."""
 
-    def __init__(self, a, env=None, wait=30, args=()):
+    def __init__(self, a, env=None, wait=30, args=(), tty=None):
         full = dict(os.environ)
         full["SMTP_CONNECTOR_STATE_DIR"] = state_dir()
         full["SMTP_CONNECTOR_AUTHORIZE_TIMEOUT"] = str(wait)
         full.update(env or {})
         wrapper = os.environ.get("SMTP_CONNECTOR_WRAPPER", "").split()
         self.argv = wrapper + [connector_path()] + list(args) + ["authorize"]
+        if tty is None:
+            kw = {"start_new_session": True}
+        else:  # a new session whose controlling terminal is the pty `tty`
+            def ctty():
+                os.setsid()
+                fcntl.ioctl(tty, termios.TIOCSCTTY, 0)
+            kw = {"preexec_fn": ctty, "pass_fds": (tty,)}
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=full, start_new_session=True)
+                                     stderr=subprocess.PIPE, env=full, **kw)
         self.proc.stdin.write((json.dumps({"asset": a, "asset_id": "oauth-test"}) + "\n").encode())
         self.proc.stdin.close()
         self.proc.stdin = None  # communicate() must not flush it again
@@ -250,6 +259,28 @@ def test_authorize_finished_from_pasted_url():
                           env={"SMTP_CONNECTOR_REDIRECT_URL": location})
         eq(r.rc, 2, "a pending authorization is used once\n%s" % r)
         contains(r.result["action_results"][0]["message"], "no pending authorization")
+
+
+def test_authorize_redirect_pasted_on_the_terminal():
+    """stdin carries the request, so the pasted URL is read from /dev/tty."""
+    with peers() as p:
+        a = oauth_asset(p, redirect_uri="https://soar.example/rest/handler/smtp/asset")
+        master, slave = os.openpty()
+        try:
+            az = Authorize(a, tty=slave)
+            os.close(slave)
+            slave = None
+            location = consent(az.url)
+            os.write(master, ("  " + location + "\n").encode())
+            r = az.finish()
+        finally:
+            os.close(master)
+            if slave is not None:
+                os.close(slave)
+        eq(r.rc, 0, "pasted URL accepted\n%s" % r)
+        contains(r.stderr, "paste the address it was redirected to here")
+        eq(r.result["action_results"][0]["data"][0]["redirect_received_via"], "terminal", "via")
+        eq(grants(p), ["authorization_code"], "exchanged")
 
 
 def test_google_auth_url_asks_for_offline_access():
