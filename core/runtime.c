@@ -32,6 +32,11 @@ static const char usage_text[] =
 	"  --version          print the version\n"
 	"  --help             print this help\n"
 	"\n"
+	"authorize: prints the OAuth consent URL on stderr and waits (5 minutes, or\n"
+	"SMTP_CONNECTOR_AUTHORIZE_TIMEOUT seconds) for the redirect on a loopback\n"
+	"listener; paste the redirected URL on the terminal, or finish from another\n"
+	"run with SMTP_CONNECTOR_REDIRECT_URL=<url>, when the browser cannot reach it.\n"
+	"\n"
 	"Exit status: 0 all succeeded, 1 an action failed, 2 unusable request,\n"
 	"3 the connector cannot run (no plugins, wrong plugin ABI).\n";
 
