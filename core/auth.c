@@ -94,14 +94,22 @@ int core_session_probe(struct sc_session *s, const struct sc_credentials *c, con
 	return SC_OK;
 }
 
+/* `refused_by` names a method whose credentials the server refused earlier
+ * in this Automatic run, or is NULL. */
 static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct core_plugin *p,
-		      void **priv, struct sc_error *err)
+		      const char *refused_by, void **priv, struct sc_error *err)
 {
 	const struct sc_auth_ops *ops = p->desc->auth;
 	struct sc_credentials c;
 	memset(&c, 0, sizeof c);
 	int rc = ops->acquire(ctx, &c, priv, err);
-	if (rc == SC_OK) {
+	if (rc == SC_OK && refused_by && !c.username) {
+		/* The asset means to log in and the server said no: going on
+		 * unauthenticated would report success and fail at MAIL FROM,
+		 * hiding the real error. */
+		rc = sc_error_set(err, SC_ESKIP, "not tried: the server refused the %s credentials; "
+				  "fix them instead of sending unauthenticated", refused_by);
+	} else if (rc == SC_OK) {
 		rc = core_session_probe(s, &c, sc_asset_string(ctx, "auth_mechanism"), err);
 		if (rc == SC_EAUTH && ops->refused && s->tr.auth_sent) {
 			/* as fail_auth: an XOAUTH2 error ends at its "334 <challenge>" */
@@ -153,16 +161,19 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 	cJSON_Delete(s->attempts);
 	s->attempts = cJSON_CreateArray();
 	int rc = SC_EAUTH;
+	const char *refused_by = NULL;
+	struct sc_error first_refusal = SC_ERROR_INIT;
 	const cJSON *m;
 	cJSON_ArrayForEach(m, order) {
 		const struct core_plugin *p = core_loader_find_auth(ctx->rt->loader, m->valuestring);
+		s->tr.auth_sent = 0;
 		struct sc_error e = SC_ERROR_INIT;
 		if (!p) {
 			record(s, m->valuestring, "skipped", "no such auth plugin is installed");
 			continue;
 		}
 		void *priv = NULL;
-		rc = try_method(ctx, s, p, &priv, &e);
+		rc = try_method(ctx, s, p, refused_by, &priv, &e);
 		if (rc == SC_OK) {
 			record(s, p->desc->name, "success", NULL);
 			s->open = 1;
@@ -171,6 +182,10 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 			break;
 		}
 		record(s, p->desc->name, rc == SC_ESKIP ? "skipped" : "failed", e.message);
+		if (rc == SC_EAUTH && s->tr.auth_sent && !refused_by) {
+			refused_by = p->desc->name;
+			sc_error_set(&first_refusal, SC_EAUTH, "%s", e.message ? e.message : "refused");
+		}
 		if (p->desc->auth->release)
 			p->desc->auth->release(priv);
 		/* Another method cannot help when the connection itself fails. */
@@ -183,14 +198,17 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 				sc_error_set(err, rc, "%s", e.message ? e.message : "failed");
 			}
 			sc_error_clear(&e);
+			sc_error_clear(&first_refusal);
 			cJSON_Delete(order);
 			return err->code;
 		}
 		sc_error_clear(&e);
 	}
 	cJSON_Delete(order);
-	if (s->open)
+	if (s->open) {
+		sc_error_clear(&first_refusal);
 		return SC_OK;
+	}
 	char *list = NULL;
 	cJSON_ArrayForEach(m, s->attempts) {
 		const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "reason");
@@ -201,8 +219,13 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 		free(list);
 		list = n;
 	}
-	sc_error_set(err, SC_EAUTH, "Authentication failed with every method tried (%s)",
-		     list ? list : "none configured");
+	if (first_refusal.message)
+		sc_error_set(err, SC_EAUTH, "%s (methods tried: %s)", first_refusal.message,
+			     list ? list : "");
+	else
+		sc_error_set(err, SC_EAUTH, "Authentication failed with every method tried (%s)",
+			     list ? list : "none configured");
+	sc_error_clear(&first_refusal);
 	free(list);
 	return SC_EAUTH;
 }

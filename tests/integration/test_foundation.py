@@ -315,6 +315,23 @@ def test_automatic_falls_back_to_passwordless_without_basic_fields():
         eq(srv.messages(), [], "Passwordless sends nothing")
 
 
+def test_automatic_refused_password_does_not_pass_as_passwordless():
+    # A refused password must fail loudly: falling through to
+    # Passwordless would report "Passed" and fail later at MAIL FROM.
+    with Aiosmtpd(auth={USER: PASSWORD}, auth_required=True) as srv:
+        r = tc(asset(srv.port, username=USER, password="not-the-password"))
+        eq(r.rc, 1, "exit status\n%s" % r)
+        msg = message_of(r)
+        true(msg.startswith("Test Connectivity Failed for Automatic authentication"), "wording", msg)
+        contains(msg, "535 5.7.8 Authentication credentials invalid", "the refusal comes first")
+        att = data0(r).get("auth_attempts")
+        eq([(a["method"], a["outcome"]) for a in att],
+           [("OAuth", "skipped"), ("Basic", "failed"), ("Passwordless", "skipped")],
+           "auth_attempts")
+        contains(att[2].get("reason", ""), "refused", "why Passwordless was not tried")
+        eq(srv.messages(), [], "nothing sent")
+
+
 def test_auth_order_is_followed():
     with Aiosmtpd(auth={USER: PASSWORD}) as srv:
         r = tc(asset(srv.port, username=USER, password=PASSWORD,
