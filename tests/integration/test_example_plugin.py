@@ -26,7 +26,12 @@ def plugin_dir():
     if not shutil.which("pkg-config") or not shutil.which("make"):
         skip("pkg-config or make is not installed")
     dest = mkdtemp("destdir")
-    r = subprocess.run(["make", "-C", builddir, "install", "DESTDIR=" + dest],
+    # Only what a plugin author builds against: the library, the headers
+    # and the .pc. A full `make install` would have libtool relink the
+    # build tree's plugins in place while other tests are loading them.
+    r = subprocess.run(["make", "-C", builddir, "install-libLTLIBRARIES",
+                        "install-smtpconnincludeHEADERS", "install-pkgconfigDATA",
+                        "DESTDIR=" + dest],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     eq(r.returncode, 0, "make install DESTDIR\n" + r.stdout.decode(errors="replace")[-3000:])
     pcs = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs if f == "smtp-connector.pc"]
