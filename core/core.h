@@ -22,6 +22,9 @@ char *core_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
 
 void core_log_set_verbose(int v);
 
+/* http.c: the asset's TLS verification rules on an easy handle. */
+int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err);
+
 /* The whole program; main() only calls this. Exported (sc_ prefix) so
  * that the executable can reach it in libsmtp-connector. */
 int sc_connector_main(int argc, char **argv);

@@ -138,6 +138,23 @@ int sc_message_body_mime(struct sc_message *m, curl_mime *mime, const char *root
 	return sc_message_header(m, "Content-Type", root_type, err);
 }
 
+static int set_body(struct sc_message *m, enum body_kind kind, const char *data, size_t len,
+		    struct sc_error *err)
+{
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	free(m->body);
+	m->body = copy;
+	m->body_len = len;
+	m->kind = kind;
+	free(m->wire); /* built again from the new body */
+	m->wire = NULL;
+	return SC_OK;
+}
+
 int sc_message_body_single(struct sc_message *m, const char *type, const char *cte,
 			   const char *body, size_t len, struct sc_error *err)
 {
@@ -146,28 +163,12 @@ int sc_message_body_single(struct sc_message *m, const char *type, const char *c
 		rc = sc_message_header(m, "Content-Transfer-Encoding", cte, err);
 	if (rc)
 		return rc;
-	free(m->body);
-	m->body = malloc(len + 1);
-	if (!m->body)
-		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	memcpy(m->body, body, len);
-	m->body[len] = '\0';
-	m->body_len = len;
-	m->kind = BODY_SINGLE;
-	return SC_OK;
+	return set_body(m, BODY_SINGLE, body, len, err);
 }
 
 int sc_message_raw(struct sc_message *m, const char *raw, size_t len, struct sc_error *err)
 {
-	free(m->body);
-	m->body = malloc(len + 1);
-	if (!m->body)
-		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	memcpy(m->body, raw, len);
-	m->body[len] = '\0';
-	m->body_len = len;
-	m->kind = BODY_RAW;
-	return SC_OK;
+	return set_body(m, BODY_RAW, raw, len, err);
 }
 
 /* In a raw message: does the header block have a field `name`? */

@@ -16,10 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef CA_DIR
-#define CA_DIR "/etc/ssl/certs"
-#endif
-
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
 	(void)p;
@@ -86,32 +82,11 @@ static char *ehlo_name(const struct sc_ctx *ctx)
 
 static int configure_tls(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *err)
 {
-	CURL *c = s->curl;
-	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (!sc_asset_bool(ctx, "verify_server_cert", 1)) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-		if (strcmp(s->ssl_config, "None"))
-			sc_log(SC_LOG_WARN, "TLS certificate verification is OFF for %s "
-			       "(verify_server_cert: false): anyone on the path can intercept the "
-			       "session, credentials included", s->host);
-		return SC_OK;
-	}
-	/* A hashed CA directory is searched lazily; loading the whole bundle
-	 * file costs tens of milliseconds per process. */
-	struct stat st;
-	if (stat(CA_DIR, &st) == 0 && S_ISDIR(st.st_mode)) {
-		curl_easy_setopt(c, CURLOPT_CAPATH, CA_DIR);
-		curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
-	}
-	const char *ca = sc_asset_string(ctx, "ca_file");
-	if (ca) {
-		if (access(ca, R_OK))
-			return sc_error_set(err, SC_EINPUT, "asset.ca_file: cannot read %s: %s; give a readable PEM file",
-					    ca, strerror(errno));
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-	}
-	return SC_OK;
+	if (!sc_asset_bool(ctx, "verify_server_cert", 1) && strcmp(s->ssl_config, "None"))
+		sc_log(SC_LOG_WARN, "TLS certificate verification is OFF for %s "
+		       "(verify_server_cert: false): anyone on the path can intercept the "
+		       "session, credentials included", s->host);
+	return core_tls_policy(ctx, s->curl, err);
 }
 
 static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *err)
@@ -619,4 +594,14 @@ void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
 	else
 		cJSON_AddNullToObject(data, "smtp_reply");
 	cJSON_AddStringToObject(data, "auth", sc_session_auth(s) ? sc_session_auth(s) : "");
+	if (d->naccepted == 0 || !d->reply)
+		return; /* not sent: the caller's error is the message */
+	if (d->nrefused) {
+		char *t = sc_delivery_refused_text(d);
+		sc_result_message(r, "Email sent to %zu of %zu recipients; refused: %s", d->naccepted,
+				  d->naccepted + d->nrefused, t ? t : "");
+		free(t);
+	} else {
+		sc_result_message(r, "Email sent");
+	}
 }

@@ -219,8 +219,9 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env,
 void sc_delivery_free(struct sc_delivery *d);
 /* "a@x (550 5.1.1 ...); b@y (...)" for messages; NULL when none. */
 char *sc_delivery_refused_text(const struct sc_delivery *d);
-/* Put accepted/refused/smtp_reply/auth/auth_attempts of a delivery into
- * the result's data object. */
+/* Put accepted/refused/smtp_reply/auth of a delivery into the result's
+ * data object, and set the SOAR message: "Email sent", or "Email sent to
+ * N of M recipients; refused: ..." when some were refused. */
 void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
 			struct sc_result *r);
 

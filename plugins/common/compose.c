@@ -310,14 +310,6 @@ int compose_send(struct sc_ctx *ctx, struct compose *c, struct sc_result *r, str
 	if (!rc) {
 		const char *id = sc_message_header_get(c->msg, "Message-ID");
 		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
-		if (d.nrefused) {
-			char *t = sc_delivery_refused_text(&d);
-			sc_result_message(r, "Email sent to %zu of %zu recipients; refused: %s",
-					  d.naccepted, d.naccepted + d.nrefused, t ? t : "");
-			free(t);
-		} else {
-			sc_result_message(r, "Email sent");
-		}
 	} else {
 		sc_error_prefix(err, "Email send failed");
 	}

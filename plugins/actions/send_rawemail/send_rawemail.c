@@ -56,16 +56,8 @@ static int send_it(struct sc_ctx *ctx, const struct raw_envelope *e, struct sc_m
 		rc = sc_session_send(s, &env, msg, &d, err);
 		sc_delivery_report(s, &d, r);
 	}
-	if (!rc && d.nrefused) {
-		char *t = sc_delivery_refused_text(&d);
-		sc_result_message(r, "Email sent to %zu of %zu recipients; refused: %s", d.naccepted,
-				  d.naccepted + d.nrefused, t ? t : "");
-		free(t);
-	} else if (!rc) {
-		sc_result_message(r, "Email sent");
-	} else {
+	if (rc)
 		sc_error_prefix(err, "Email send failed");
-	}
 	sc_delivery_free(&d);
 	free(rcpt);
 	return rc;
