@@ -94,10 +94,31 @@ build_and_check() {   # DIR LABEL CONFIGURE-ARGS...
 	check_step "$label-check" "$ROOT/$dir"
 }
 
+# valgrind where it is cheap: the unit-test binaries, and the connector
+# itself (through libtool, so valgrind sees the real binary and the
+# dlopened plugins) across the send email integration tests.
+valgrind_suite() {
+	local b=$ROOT/build t
+	local vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+	for t in "$b"/tests/unit/test_*; do
+		case ${t##*/} in *.*) continue ;; esac
+		[ -x "$t" ] || continue
+		echo "valgrind $t"
+		CMOCKA_MESSAGE_OUTPUT=stdout $vg "$t" >/dev/null || { echo "valgrind failed: $t"; return 1; }
+	done
+	SMTP_CONNECTOR="$b/smtp-connector" SMTP_CONNECTOR_PLUGIN_PATH="$b/plugins" \
+	SMTP_CONNECTOR_KEEP_MODULES=1 SMTP_CONNECTOR_WRAPPER="$b/libtool --mode=execute $vg" \
+		/usr/bin/python3 "$ROOT/tests/integration/test_send_email.py" >"$LOGS/valgrind-send.log" 2>&1
+	tail -n 3 "$LOGS/valgrind-send.log"
+	grep -q '^# [0-9]* passed, 0 failed' "$LOGS/valgrind-send.log"
+}
+
 # ---------------------------------------------------------------- builds
 T_BUILD=$(date +%s)
 if step autogen "$LOGS/autogen.log" ./autogen.sh; then
 	build_and_check build build --enable-werror
+	step lint "$LOGS/lint.log" make -C "$ROOT/build" lint
+	[ "${SKIP_VALGRIND:-}" = 1 ] || step valgrind "$LOGS/valgrind.log" valgrind_suite
 	T_SAN=$(date +%s)
 	if [ "${SKIP_SAN:-}" != 1 ]; then
 		build_and_check build-san build-san --enable-sanitizers --enable-werror
