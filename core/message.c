@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <sys/random.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,7 +227,10 @@ const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
 		return raw ? NULL : sc_message_header_get(m, "Message-ID");
 	unsigned char rnd[16];
 	char hex[33];
-	if (RAND_bytes(rnd, sizeof rnd) != 1)
+	/* getrandom(): the first RAND_bytes() of a process seeds OpenSSL's
+	 * DRBG, about a millisecond, which is most of a one-shot run's
+	 * budget beyond what libcurl needs. */
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd && RAND_bytes(rnd, sizeof rnd) != 1)
 		return NULL;
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);

@@ -115,10 +115,6 @@ static char *sb_finish(struct sbuf *b)
 	return p;
 }
 
-static int is_html_space(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-}
 
 static int lower(int c)
 {
@@ -126,13 +122,6 @@ static int lower(int c)
 }
 
 /* ASCII case-insensitive "does [p, end) start with lit". */
-static int starts_ci(const char *p, const char *end, const char *lit)
-{
-	for (; *lit; p++, lit++)
-		if (p >= end || lower((unsigned char)*p) != (unsigned char)*lit)
-			return 0;
-	return 1;
-}
 
 static int name_is(const xmlChar *name, const char *lit)
 {
@@ -288,35 +277,6 @@ static void walk(xmlNodePtr cur, enter_fn enter, leave_fn leave, void *ctx)
 }
 
 /* ------------------------------------------------------------------ */
-/* Detection                                                            */
-/* ------------------------------------------------------------------ */
-
-int sc_html_detect(const char *body, size_t len)
-{
-	if (!body)
-		return 0;
-	const char *p = body, *end = body + len;
-	if (starts_ci(p, end, "\xEF\xBB\xBF"))
-		p += 3;
-	while (p < end && is_html_space((unsigned char)*p))
-		p++;
-	if (starts_ci(p, end, "<html"))
-		return p + 5 < end && (is_html_space((unsigned char)p[5]) ||
-				       p[5] == '>' || p[5] == '/');
-	if (!starts_ci(p, end, "<!doctype"))
-		return 0;
-	p += 9;
-	if (p >= end || !is_html_space((unsigned char)*p))
-		return 0;
-	while (p < end && is_html_space((unsigned char)*p))
-		p++;
-	if (!starts_ci(p, end, "html"))
-		return 0;
-	p += 4;
-	return p < end && (is_html_space((unsigned char)*p) || *p == '>');
-}
-
-/* ------------------------------------------------------------------ */
 /* URLs and CSS                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -417,7 +377,7 @@ static size_t css_unescape(const char *s, char *c)
 	*c = (cp > 0 && cp < 0x80) ? (char)cp : '?';
 	if (s[i] == '\r' && s[i + 1] == '\n')
 		return i + 2;
-	return i + (is_html_space((unsigned char)s[i]) ? 1 : 0);
+	return i + (sc_html_is_space((unsigned char)s[i]) ? 1 : 0);
 }
 
 /* CSS as a browser would see its keywords: no comments, escapes decoded,
@@ -571,7 +531,7 @@ static void flush(struct txt *t)
 static size_t special_char(const unsigned char *s, int *blank)
 {
 	*blank = 1;
-	if (is_html_space(*s))
+	if (sc_html_is_space(*s))
 		return 1;
 	if (s[0] == 0xC2 && s[1] == 0xA0) /* no-break space */
 		return 2;
@@ -696,20 +656,20 @@ static void link_end(struct txt *t, xmlNodePtr a, size_t start)
 {
 	xmlChar *href = xmlGetProp(a, (const xmlChar *)"href");
 	char *u = (char *)href;
-	while (u && is_html_space((unsigned char)*u))
+	while (u && sc_html_is_space((unsigned char)*u))
 		u++;
-	for (size_t n = u ? strlen(u) : 0; n && is_html_space((unsigned char)u[n - 1]);)
+	for (size_t n = u ? strlen(u) : 0; n && sc_html_is_space((unsigned char)u[n - 1]);)
 		u[--n] = '\0';
 	enum url_kind k = u && *u && *u != '#' ? url_kind(u) : URL_BAD;
 	if (k == URL_RELATIVE || k == URL_WEB) {
 		const char *text = t->b.p ? t->b.p + start : "";
 		size_t len = t->b.len - start;
-		while (len && is_html_space((unsigned char)*text))
+		while (len && sc_html_is_space((unsigned char)*text))
 			text++, len--;
-		while (len && is_html_space((unsigned char)text[len - 1]))
+		while (len && sc_html_is_space((unsigned char)text[len - 1]))
 			len--;
 		int same = texts_equal(text, len, u) ||
-			   (starts_ci(u, u + strlen(u), "mailto:") &&
+			   (sc_html_starts_ci(u, u + strlen(u), "mailto:") &&
 			    texts_equal(text, len, u + 7));
 		if (!same) {
 			t->space_want = len > 0;
@@ -839,8 +799,8 @@ static void url_trim(xmlNodePtr el, xmlAttrPtr a)
 {
 	xmlChar *v = xmlNodeGetContent((xmlNodePtr)a);
 	size_t n = v ? (size_t)xmlStrlen(v) : 0;
-	if (n && is_html_space(v[n - 1])) {
-		while (n && is_html_space(v[n - 1]))
+	if (n && sc_html_is_space(v[n - 1])) {
+		while (n && sc_html_is_space(v[n - 1]))
 			v[--n] = '\0';
 		xmlSetProp(el, a->name, v);
 	}
@@ -1037,7 +997,7 @@ struct cidref {
 static const char *find_ci(const char *hay, const char *needle)
 {
 	for (; *hay; hay++)
-		if (starts_ci(hay, hay + strlen(needle), needle))
+		if (sc_html_starts_ci(hay, hay + strlen(needle), needle))
 			return hay;
 	return NULL;
 }
@@ -1091,10 +1051,10 @@ int sc_html_references_cid(const char *html, size_t len, const char *cid)
 {
 	if (!html || len == 0 || !cid)
 		return 0;
-	while (is_html_space((unsigned char)*cid) || *cid == '<')
+	while (sc_html_is_space((unsigned char)*cid) || *cid == '<')
 		cid++;
 	struct cidref r = { cid, strlen(cid), 0 };
-	while (r.len && (is_html_space((unsigned char)cid[r.len - 1]) ||
+	while (r.len && (sc_html_is_space((unsigned char)cid[r.len - 1]) ||
 			 cid[r.len - 1] == '>'))
 		r.len--;
 	if (r.len == 0)

@@ -74,4 +74,24 @@ char *sc_html_sanitize(const char *html, size_t len, struct sc_error *err);
  */
 int sc_html_references_cid(const char *html, size_t len, const char *cid);
 
+/* Helpers shared by html_detect.c and html.c. */
+int sc_html_is_space(unsigned char c);
+int sc_html_starts_ci(const char *p, const char *end, const char *lit);
+
+/* The support module's descriptor (html_module.c). */
+#define SC_HTML_SUPPORT_VERSION 1
+struct sc_html_support {
+	unsigned version;
+	char *(*to_text)(const char *html, size_t len, struct sc_error *err);
+	char *(*sanitize)(const char *html, size_t len, struct sc_error *err);
+	int (*references_cid)(const char *html, size_t len, const char *cid);
+};
+
+/* What action plugins call (html_lazy.c): the same functions, loaded from
+ * support_html.so on first use. html_references_cid returns -1 (err set)
+ * when the module cannot be loaded. */
+char *html_to_text(const char *html, size_t len, struct sc_error *err);
+char *html_sanitize(const char *html, size_t len, struct sc_error *err);
+int html_references_cid(const char *html, size_t len, const char *cid, struct sc_error *err);
+
 #endif

@@ -1,4 +1,4 @@
-// fuzz-sources: plugins/common/html.c core/error.c
+// fuzz-sources: plugins/common/html.c plugins/common/html_detect.c core/error.c
 // fuzz-pkgs: libxml-2.0
 /* libFuzzer target for plugins/common/html.c.
  *

@@ -62,7 +62,7 @@ static int resolve_attachments(struct sc_ctx *ctx, const char *list, struct file
 
 static int add_alternative(curl_mime *mime, const char *html, struct sc_error *err)
 {
-	char *text = sc_html_to_text(html, strlen(html), err);
+	char *text = html_to_text(html, strlen(html), err);
 	if (!text)
 		return err->code ? err->code : SC_ENOMEM;
 	int ok = sc_mime_add_text(mime, "text/plain", text, strlen(text), err) &&

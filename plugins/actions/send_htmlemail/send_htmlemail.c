@@ -46,13 +46,13 @@ static int make_bodies(const cJSON *params, struct bodies *b, struct sc_error *e
 	const cJSON *san = cJSON_GetObjectItemCaseSensitive(params, "should_sanitize_template");
 	if (!html || !*html)
 		return sc_error_set(err, SC_EINPUT, "html_body: give the HTML message");
-	b->html = cJSON_IsFalse(san) ? strdup(html) : sc_html_sanitize(html, strlen(html), err);
+	b->html = cJSON_IsFalse(san) ? strdup(html) : html_sanitize(html, strlen(html), err);
 	if (!b->html) {
 		if (err->code)
 			sc_error_prefix(err, "html_body");
 		return err->code ? (int)err->code : sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
-	b->text = text && *text ? strdup(text) : sc_html_to_text(b->html, strlen(b->html), err);
+	b->text = text && *text ? strdup(text) : html_to_text(b->html, strlen(b->html), err);
 	if (!b->text)
 		return err->code ? (int)err->code : sc_error_set(err, SC_ENOMEM, "out of memory");
 	return SC_OK;
@@ -64,7 +64,7 @@ static void warn_unreferenced(const struct bodies *b, const struct html_files *f
 			      struct sc_result *r)
 {
 	for (size_t i = 0; i < fs->n; i++)
-		if (fs->v[i].cid && !sc_html_references_cid(b->html, strlen(b->html), fs->v[i].cid))
+		if (fs->v[i].cid && html_references_cid(b->html, strlen(b->html), fs->v[i].cid, NULL) == 0)
 			sc_result_warn(r, "%s: the HTML never refers to content id \"%s\" "
 				       "(as src=\"cid:%s\"); the part is sent but will not show",
 				       fs->v[i].param, fs->v[i].cid, fs->v[i].cid);
