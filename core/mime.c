@@ -1,12 +1,17 @@
 /* MIME parts on libcurl's curl_mime API: text parts pre-encoded by our
  * own encoders (so their size is known and libcurl can declare SIZE),
- * files streamed from disk through libcurl's base64 encoder so memory
- * does not grow with attachment size. */
+ * files streamed from disk and base64-encoded by us on the fly (see
+ * b64_read) so memory does not grow with attachment size. */
 #include "session.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 curl_mime *sc_mime_new(struct sc_ctx *ctx)
 {
@@ -140,6 +145,197 @@ static char *name_param_of(const char *name)
 	return sc_mime_param_encode("name", name);
 }
 
+/* ---- base64 file parts -------------------------------------------- *
+ *
+ * A base64 attachment is a curl_mime_data_cb part whose callback reads
+ * the file and encodes it itself, instead of curl_mime_filedata plus
+ * curl_mime_encoder(part, "base64"), because that was 4 times slower
+ * than uploading the same message pre-encoded: in libcurl 7.88
+ * (lib/mime.c) a file or callback part gets one read of its source per
+ * libcurl read call (it is not MIME_FAST_READ), and libcurl's base64
+ * encoder pulls its input through a 256-byte buffer, so every libcurl read
+ * returned about 340 encoded bytes and SMTP sent each with its own send()
+ * (82,249 sends for 20 MiB). Our callback fills the whole buffer libcurl
+ * offers (its 64 KiB upload buffer) in that one read: 445 sends for
+ * 20 MiB, and bench/ (c), 200 MiB: 6.5 s -> 1.6 s (pre-encoded upload
+ * 1.4 s). Memory stays flat: one 48 KiB input chunk while the part is
+ * being read, plus one encoded line carried between calls.
+ *
+ * The output is exactly sc_base64_lines() (core/transfer.c): 76-column
+ * lines of EVP_EncodeBlock per 57 input bytes, each ended by CRLF, the
+ * last (shorter) line too (libcurl's encoder left that one without);
+ * nothing for an empty file. Its length is known
+ * from the file size (b64_size), so libcurl still declares SIZE=. */
+
+#define B64_IN 57                      /* octets per line */
+#define B64_LINE (4 * B64_IN / 3 + 2)  /* 76 characters + CRLF */
+#define B64_CHUNK (862 * B64_IN)       /* 49,134 octets (48 KiB) per read(2) */
+
+struct b64_file {
+	char *path;
+	curl_off_t size;        /* file size, from stat at build time */
+	curl_off_t done;        /* octets of the file read so far */
+	int fd;                 /* -1: not open (yet, or any more); -2: read to the end */
+	unsigned char *in;      /* B64_CHUNK octets read, not yet all encoded */
+	size_t ipos, ilen;
+	char line[B64_LINE + 1]; /* an encoded line that did not fit */
+	size_t lpos, llen;
+	int failed;
+};
+
+/* Exact encoded length: every full group of 57 octets is 78 bytes, a
+ * final partial group of r octets is 4*ceil(r/3) characters + CRLF. */
+static curl_off_t b64_size(curl_off_t n)
+{
+	curl_off_t r = n % B64_IN;
+	return n / B64_IN * B64_LINE + (r ? (r + 2) / 3 * 4 + 2 : 0);
+}
+
+static void b64_close(struct b64_file *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	free(s->in);
+	s->in = NULL;
+	s->ipos = s->ilen = 0;
+}
+
+/* Read the next chunk; the file must hold exactly s->size octets (it was
+ * stat'ed when the part was built, and libcurl declared that size). */
+static int b64_fill(struct b64_file *s)
+{
+	if (s->fd < 0) {
+		s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+		s->in = s->fd >= 0 ? malloc(B64_CHUNK) : NULL;
+		if (!s->in)
+			return -1;
+	}
+	curl_off_t left = s->size - s->done;
+	size_t want = left < B64_CHUNK ? (size_t)left : B64_CHUNK;
+	size_t got = 0;
+	while (got < want) {
+		ssize_t r = read(s->fd, s->in + got, want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1; /* read error, or the file shrank */
+		got += (size_t)r;
+	}
+	s->ipos = 0;
+	s->ilen = got;
+	s->done += (curl_off_t)got;
+	if (s->done == s->size) {
+		unsigned char extra;
+		ssize_t r;
+		while ((r = read(s->fd, &extra, 1)) < 0 && errno == EINTR)
+			;
+		if (r != 0)
+			return -1; /* read error, or the file grew */
+		close(s->fd);
+		s->fd = -2; /* at end: keep `in` until it is encoded */
+	}
+	return 0;
+}
+
+static size_t b64_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct b64_file *s = arg;
+	size_t cap = size * nitems, n = 0;
+	if (s->failed)
+		return CURL_READFUNC_ABORT;
+	while (n < cap) {
+		if (s->lpos < s->llen) {
+			size_t k = s->llen - s->lpos < cap - n ? s->llen - s->lpos : cap - n;
+			memcpy(buf + n, s->line + s->lpos, k);
+			s->lpos += k;
+			n += k;
+			continue;
+		}
+		if (s->ipos == s->ilen) {
+			if (s->done == s->size) {
+				b64_close(s);
+				break;
+			}
+			if (b64_fill(s)) {
+				b64_close(s);
+				s->failed = 1;
+				return CURL_READFUNC_ABORT;
+			}
+		}
+		size_t g = s->ilen - s->ipos < B64_IN ? s->ilen - s->ipos : B64_IN;
+		size_t len = (g + 2) / 3 * 4 + 2;
+		/* EVP_EncodeBlock writes len - 2 characters and a NUL, which the
+		 * CR overwrites: a line goes straight into libcurl's buffer when
+		 * it fits, else into s->line to be handed out by the next calls. */
+		char *dst = cap - n >= len ? buf + n : s->line;
+		int e = EVP_EncodeBlock((unsigned char *)dst, s->in + s->ipos, (int)g);
+		dst[e] = '\r';
+		dst[e + 1] = '\n';
+		s->ipos += g;
+		if (dst == s->line) {
+			s->lpos = 0;
+			s->llen = len;
+		} else {
+			n += len;
+		}
+	}
+	return n;
+}
+
+/* libcurl rewinds mime data before each transfer it (re)sends: start over
+ * from the first octet; the file is reopened by the next read. */
+static int b64_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct b64_file *s = arg;
+	if (offset != 0 || origin != SEEK_SET)
+		return CURL_SEEKFUNC_CANTSEEK;
+	b64_close(s);
+	s->done = 0;
+	s->lpos = s->llen = 0;
+	s->failed = 0;
+	return CURL_SEEKFUNC_OK;
+}
+
+static void b64_free(void *arg)
+{
+	struct b64_file *s = arg;
+	if (!s)
+		return;
+	b64_close(s);
+	free(s->path);
+	free(s);
+}
+
+/* Make `part` the base64 of the file at `path`. */
+static int b64_part(curl_mimepart *part, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) || !S_ISREG(st.st_mode) || access(path, R_OK))
+		return -1;
+	struct b64_file *s = calloc(1, sizeof *s);
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		return -1;
+	}
+	s->fd = -1;
+	s->size = (curl_off_t)st.st_size;
+	if (curl_mime_data_cb(part, b64_size(s->size), b64_read, b64_seek, b64_free, s)) {
+		b64_free(s); /* not registered: libcurl fails only before taking it */
+		return -1;
+	}
+	return 0;
+}
+
+/* curl_slist_append, freeing the list when it fails. */
+static struct curl_slist *slist_add(struct curl_slist *h, const char *s)
+{
+	struct curl_slist *t = curl_slist_append(h, s);
+	if (!t)
+		curl_slist_free_all(h);
+	return t;
+}
+
 curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 				const char *disposition, const char *cid, struct sc_error *err)
 {
@@ -152,29 +348,40 @@ curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 			cte = "base64";
 		}
 	}
+	int base64 = !strcmp(cte, "base64");
 	char *name_param = name_param_of(f->name);
 	char *file_param = sc_mime_param_encode("filename", f->name);
 	char *ctype = name_param ? core_asprintf("%s; %s", type, name_param) : NULL;
 	char *disp = file_param ? core_asprintf("Content-Disposition: %s; %s", disposition, file_param) : NULL;
 	char *cidh = cid ? core_asprintf("Content-ID: <%s>", cid) : NULL;
-	curl_mimepart *part = ctype && disp && (!cid || cidh) ? curl_mime_addpart(mime) : NULL;
+	char *cteh = core_asprintf("Content-Transfer-Encoding: %s", cte);
+	curl_mimepart *part = ctype && disp && cteh && (!cid || cidh) ? curl_mime_addpart(mime) : NULL;
 	struct curl_slist *h = NULL;
 	if (part) {
-		h = curl_slist_append(NULL, disp);
+		/* Our own Content-Transfer-Encoding in every case (libcurl adds
+		 * one only to a part with no such header: the encoder's name, or
+		 * 8bit without an encoder). For base64 it comes first, right
+		 * after libcurl's Content-Type, where libcurl's encoder put it. */
+		h = slist_add(NULL, base64 ? cteh : disp);
+		if (h && base64)
+			h = slist_add(h, disp);
 		if (h && cidh)
-			h = curl_slist_append(h, cidh);
+			h = slist_add(h, cidh);
+		if (h && !base64)
+			h = slist_add(h, cteh);
 	}
-	if (!part || !h || curl_mime_filedata(part, f->path) || curl_mime_filename(part, NULL) ||
-	    curl_mime_type(part, ctype) ||
-	    curl_mime_encoder(part, strcmp(cte, "base64") ? NULL : "base64")) {
+	/* message/ parts in 7bit or 8bit stay on curl_mime_filedata: they go
+	 * out as they are, and without an encoder libcurl fread()s a file
+	 * part straight into its whole upload buffer, so that path never had
+	 * the 256-byte bottleneck (see "base64 file parts" above). */
+	if (!part || !h ||
+	    (base64 ? b64_part(part, f->path)
+		    : curl_mime_filedata(part, f->path) || curl_mime_filename(part, NULL)) ||
+	    curl_mime_type(part, ctype)) {
 		curl_slist_free_all(h);
 		sc_error_set(err, SC_EIO, "cannot attach vault id %s (%s)", f->id, f->path);
 		part = NULL;
 	} else {
-		char *cteh = core_asprintf("Content-Transfer-Encoding: %s", cte);
-		if (strcmp(cte, "base64") && cteh)
-			h = curl_slist_append(h, cteh);
-		free(cteh);
 		curl_mime_headers(part, h, 1);
 	}
 	free(name_param);
@@ -182,5 +389,6 @@ curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 	free(ctype);
 	free(disp);
 	free(cidh);
+	free(cteh);
 	return part;
 }
