@@ -127,7 +127,8 @@ struct sc_vault_file {
 int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
 		     struct sc_vault_file *out, struct sc_error *err);
 void sc_vault_file_free(struct sc_vault_file *f);
-/* Add `f` as a streamed part (curl_mime_filedata, base64) with
+/* Add `f` as a part streamed from disk (base64-encoded as it is read;
+ * memory does not grow with its size) with
  * Content-Disposition `disposition` ("attachment" or "inline"), the
  * RFC 2231 filename, and Content-ID <cid> when cid is non-NULL. */
 curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
