@@ -416,22 +416,30 @@ int sc_connector_main(int argc, char **argv)
 	} else if (list) {
 		status = list_plugins(&rt);
 	} else {
-		struct core_doc *docs = NULL;
+		/* One request at a time, as it arrives: its result is printed
+		 * (and its memory freed) before the next is read. */
+		struct core_reader reader;
+		struct core_doc doc;
 		size_t n = 0;
-		if (core_requests_read(stdin, &docs, &n, &err)) {
-			status = fail_early(EXIT_UNUSABLE, err.message);
+		int more;
+		core_reader_init(&reader, stdin);
+		status = EXIT_OK;
+		while ((more = core_request_next(&reader, &doc, &err)) > 0) {
+			n++;
+			int s = run_request(&rt, &doc, authorize);
+			core_doc_release(&doc);
+			if (s > status)
+				status = s;
+		}
+		if (more < 0) {
+			int s = fail_early(EXIT_UNUSABLE, err.message ? err.message : "cannot read stdin");
+			if (s > status)
+				status = s;
 		} else if (n == 0) {
 			status = fail_early(EXIT_UNUSABLE,
 					    "no request on stdin; send a JSON object with \"action\" and \"asset\"");
-		} else {
-			status = EXIT_OK;
-			for (size_t i = 0; i < n; i++) {
-				int s = run_request(&rt, &docs[i], authorize);
-				if (s > status)
-					status = s;
-			}
 		}
-		core_requests_free(docs, n);
+		core_reader_release(&reader);
 	}
 	core_sessions_close(&rt);
 	cJSON_Delete(rt.asset_schema);

@@ -6,6 +6,8 @@
 #include <ctype.h>
 #include <math.h>
 #include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +103,15 @@ int core_schema_check(const cJSON *schema, struct sc_error *err)
 
 /* ------------------------------------------------------------------ */
 
+/* Where a node is, as a chain on the stack: the path string
+ * ("parameters[0].to") is only written out for an error message. */
+struct vpath {
+	const struct vpath *up; /* NULL: the root */
+	const char *key;        /* a member; the root's name; NULL: an item */
+	int index;              /* the item's index */
+};
+
+/* err NULL: only whether the instance is valid (no messages are built). */
 struct vctx {
 	core_schema_resolver resolve;
 	void *arg;
@@ -108,21 +119,101 @@ struct vctx {
 	struct sc_error *err;
 };
 
-static int validate(struct vctx *v, const cJSON *schema, const cJSON *inst,
-		    const char *path);
+/* The keywords of one schema node, found in one pass over its members
+ * (the first of a name wins, as with cJSON_GetObjectItemCaseSensitive). */
+struct kw {
+	const cJSON *ref, *type, *en, *cnst, *desc, *any, *one;
+	const cJSON *min, *max, *xmin, *xmax;    /* numbers */
+	const cJSON *minl, *maxl, *pat;          /* strings */
+	const cJSON *props, *req, *addl;         /* objects */
+	const cJSON *mini, *maxi, *items;        /* arrays */
+};
 
-static char *child_path(const char *path, const char *key)
+static void keywords(const cJSON *schema, struct kw *k)
 {
-	/* Fields of the request itself read as "asset.port", not
-	 * "request.asset.port". */
-	if (strcmp(path, "request") == 0)
-		return strdup(key);
-	return core_asprintf("%s.%s", path, key);
+	memset(k, 0, sizeof *k);
+	const cJSON *c;
+	cJSON_ArrayForEach(c, schema) {
+		const char *s = c->string;
+		const cJSON **slot = NULL;
+		if (!s)
+			continue;
+		switch (s[0]) {
+		case '$': if (!strcmp(s, "$ref")) slot = &k->ref; break;
+		case 't': if (!strcmp(s, "type")) slot = &k->type; break;
+		case 'c': if (!strcmp(s, "const")) slot = &k->cnst; break;
+		case 'd': if (!strcmp(s, "description")) slot = &k->desc; break;
+		case 'o': if (!strcmp(s, "oneOf")) slot = &k->one; break;
+		case 'r': if (!strcmp(s, "required")) slot = &k->req; break;
+		case 'i': if (!strcmp(s, "items")) slot = &k->items; break;
+		case 'a':
+			if (!strcmp(s, "anyOf")) slot = &k->any;
+			else if (!strcmp(s, "additionalProperties")) slot = &k->addl;
+			break;
+		case 'p':
+			if (!strcmp(s, "properties")) slot = &k->props;
+			else if (!strcmp(s, "pattern")) slot = &k->pat;
+			break;
+		case 'e':
+			if (!strcmp(s, "enum")) slot = &k->en;
+			else if (!strcmp(s, "exclusiveMinimum")) slot = &k->xmin;
+			else if (!strcmp(s, "exclusiveMaximum")) slot = &k->xmax;
+			break;
+		case 'm':
+			if (!strcmp(s, "minimum")) slot = &k->min;
+			else if (!strcmp(s, "maximum")) slot = &k->max;
+			else if (!strcmp(s, "minLength")) slot = &k->minl;
+			else if (!strcmp(s, "maxLength")) slot = &k->maxl;
+			else if (!strcmp(s, "minItems")) slot = &k->mini;
+			else if (!strcmp(s, "maxItems")) slot = &k->maxi;
+			break;
+		default: break;
+		}
+		if (slot && !*slot)
+			*slot = c;
+	}
 }
 
-static char *index_path(const char *path, int i)
+static int validate(struct vctx *v, const cJSON *schema, const cJSON *inst,
+		    const struct vpath *path);
+
+static char *path_text(const struct vpath *p)
 {
-	return core_asprintf("%s[%d]", path, i);
+	if (!p->up)
+		return strdup(p->key);
+	char *up = path_text(p->up);
+	if (!up)
+		return NULL;
+	char *s;
+	if (!p->key)
+		s = core_asprintf("%s[%d]", up, p->index);
+	else if (strcmp(up, "request") == 0)
+		s = strdup(p->key); /* "asset.port", not "request.asset.port" */
+	else
+		s = core_asprintf("%s.%s", up, p->key);
+	free(up);
+	return s;
+}
+
+/* Set "<path>: <message>" (unless quiet) and return code. */
+static int fail(struct vctx *v, int code, const struct vpath *at, const char *fmt, ...)
+	SC_PRINTF(4, 5);
+static int fail(struct vctx *v, int code, const struct vpath *at, const char *fmt, ...)
+{
+	if (!v->err)
+		return code;
+	va_list ap;
+	va_start(ap, fmt);
+	char *what = core_vasprintf(fmt, ap);
+	va_end(ap);
+	char *path = path_text(at);
+	if (what && path)
+		sc_error_set(v->err, code, "%s: %s", path, what);
+	else
+		code = sc_error_set(v->err, SC_ENOMEM, "out of memory");
+	free(what);
+	free(path);
+	return code;
 }
 
 static int type_matches(const char *t, const cJSON *inst)
@@ -165,15 +256,16 @@ static char *show(const cJSON *inst)
 }
 
 static int check_type(struct vctx *v, const cJSON *type, const cJSON *inst,
-		      const char *path)
+		      const struct vpath *path)
 {
 	if (cJSON_IsString(type)) {
 		if (type_matches(type->valuestring, inst))
 			return SC_OK;
+		if (!v->err)
+			return SC_EINPUT;
 		char *s = show(inst);
-		sc_error_set(v->err, SC_EINPUT, "%s: must be %s, got %s %s",
-			     path, type_phrase(type->valuestring),
-			     core_json_type_name(inst), s ? s : "");
+		fail(v, SC_EINPUT, path, "must be %s, got %s %s", type_phrase(type->valuestring),
+		     core_json_type_name(inst), s ? s : "");
 		free(s);
 		return SC_EINPUT;
 	}
@@ -181,20 +273,22 @@ static int check_type(struct vctx *v, const cJSON *type, const cJSON *inst,
 	cJSON_ArrayForEach(t, type)
 		if (cJSON_IsString(t) && type_matches(t->valuestring, inst))
 			return SC_OK;
-	return sc_error_set(v->err, SC_EINPUT, "%s: %s is not allowed here; use %s",
-			    path, core_json_type_name(inst),
-			    cJSON_GetArraySize(type) == 2
-				    ? "a string or a JSON object/list as documented"
-				    : "one of the documented types");
+	return fail(v, SC_EINPUT, path, "%s is not allowed here; use %s",
+		    core_json_type_name(inst),
+		    cJSON_GetArraySize(type) == 2
+			    ? "a string or a JSON object/list as documented"
+			    : "one of the documented types");
 }
 
 static int check_enum(struct vctx *v, const cJSON *en, const cJSON *inst,
-		      const char *path)
+		      const struct vpath *path)
 {
 	const cJSON *e;
 	cJSON_ArrayForEach(e, en)
 		if (cJSON_Compare(e, inst, 1))
 			return SC_OK;
+	if (!v->err)
+		return SC_EINPUT;
 	char *list = NULL, *s = show(inst);
 	const cJSON *hint = NULL;
 	cJSON_ArrayForEach(e, en) {
@@ -209,26 +303,23 @@ static int check_enum(struct vctx *v, const cJSON *en, const cJSON *inst,
 			hint = e;
 	}
 	if (hint)
-		sc_error_set(v->err, SC_EINPUT, "%s: %s is not allowed; did you mean \"%s\"? (one of %s)",
-			     path, s ? s : "", hint->valuestring, list ? list : "");
+		fail(v, SC_EINPUT, path, "%s is not allowed; did you mean \"%s\"? (one of %s)",
+		     s ? s : "", hint->valuestring, list ? list : "");
 	else
-		sc_error_set(v->err, SC_EINPUT, "%s: %s is not allowed; use one of %s",
-			     path, s ? s : "", list ? list : "");
+		fail(v, SC_EINPUT, path, "%s is not allowed; use one of %s",
+		     s ? s : "", list ? list : "");
 	free(s);
 	free(list);
 	return SC_EINPUT;
 }
 
-static int check_number(struct vctx *v, const cJSON *schema, const cJSON *inst,
-			const char *path)
+static int check_number(struct vctx *v, const struct kw *k, const cJSON *inst,
+			const struct vpath *path)
 {
 	if (!cJSON_IsNumber(inst))
 		return SC_OK;
 	double d = inst->valuedouble;
-	const cJSON *min = cJSON_GetObjectItemCaseSensitive(schema, "minimum");
-	const cJSON *max = cJSON_GetObjectItemCaseSensitive(schema, "maximum");
-	const cJSON *xmin = cJSON_GetObjectItemCaseSensitive(schema, "exclusiveMinimum");
-	const cJSON *xmax = cJSON_GetObjectItemCaseSensitive(schema, "exclusiveMaximum");
+	const cJSON *min = k->min, *max = k->max, *xmin = k->xmin, *xmax = k->xmax;
 	int bad = (min && d < min->valuedouble) || (max && d > max->valuedouble) ||
 		  (xmin && d <= xmin->valuedouble) || (xmax && d >= xmax->valuedouble);
 	if (!bad)
@@ -238,37 +329,36 @@ static int check_number(struct vctx *v, const cJSON *schema, const cJSON *inst,
 	if (xmin) snprintf(lo, sizeof lo, "more than %g", xmin->valuedouble);
 	if (max) snprintf(hi, sizeof hi, "at most %g", max->valuedouble);
 	if (xmax) snprintf(hi, sizeof hi, "less than %g", xmax->valuedouble);
-	return sc_error_set(v->err, SC_EINPUT, "%s: %g is out of range; use a value %s%s%s",
-			    path, d, lo, (*lo && *hi) ? " and " : "", hi);
+	return fail(v, SC_EINPUT, path, "%g is out of range; use a value %s%s%s",
+		    d, lo, (*lo && *hi) ? " and " : "", hi);
 }
 
-static int check_string(struct vctx *v, const cJSON *schema, const cJSON *inst,
-			const char *path)
+static int check_string(struct vctx *v, const struct kw *k, const cJSON *inst,
+			const struct vpath *path)
 {
 	if (!cJSON_IsString(inst))
 		return SC_OK;
 	size_t n = strlen(inst->valuestring);
-	const cJSON *minl = cJSON_GetObjectItemCaseSensitive(schema, "minLength");
-	const cJSON *maxl = cJSON_GetObjectItemCaseSensitive(schema, "maxLength");
-	const cJSON *pat = cJSON_GetObjectItemCaseSensitive(schema, "pattern");
-	const cJSON *desc = cJSON_GetObjectItemCaseSensitive(schema, "description");
+	const cJSON *minl = k->minl, *maxl = k->maxl, *pat = k->pat, *desc = k->desc;
 	if (minl && (double)n < minl->valuedouble)
-		return sc_error_set(v->err, SC_EINPUT, "%s: must not be empty%s%s", path,
-				    desc ? "; give " : "", desc ? desc->valuestring : "");
+		return fail(v, SC_EINPUT, path, "must not be empty%s%s",
+			    desc ? "; give " : "", desc ? desc->valuestring : "");
 	if (maxl && (double)n > maxl->valuedouble)
-		return sc_error_set(v->err, SC_EINPUT, "%s: is %zu characters long; at most %g are allowed",
-				    path, n, maxl->valuedouble);
+		return fail(v, SC_EINPUT, path, "is %zu characters long; at most %g are allowed",
+			    n, maxl->valuedouble);
 	if (pat) {
 		regex_t re;
 		if (regcomp(&re, pat->valuestring, REG_EXTENDED | REG_NOSUB))
-			return sc_error_set(v->err, SC_EINTERNAL, "%s: schema pattern does not compile", path);
+			return fail(v, SC_EINTERNAL, path, "schema pattern does not compile");
 		int m = regexec(&re, inst->valuestring, 0, NULL, 0);
 		regfree(&re);
 		if (m) {
+			if (!v->err)
+				return SC_EINPUT;
 			char *s = show(inst);
-			sc_error_set(v->err, SC_EINPUT, "%s: %s has a form that is not allowed here%s%s%s",
-				     path, s ? s : "", desc ? " (expected: " : "", desc ? desc->valuestring : "",
-				     desc ? ")" : "");
+			fail(v, SC_EINPUT, path, "%s has a form that is not allowed here%s%s%s",
+			     s ? s : "", desc ? " (expected: " : "", desc ? desc->valuestring : "",
+			     desc ? ")" : "");
 			free(s);
 			return SC_EINPUT;
 		}
@@ -290,107 +380,105 @@ static const char *closest_key(const cJSON *props, const char *key)
 	return best ? best->string : NULL;
 }
 
-static int check_object(struct vctx *v, const cJSON *schema, const cJSON *inst,
-			const char *path)
+static int check_object(struct vctx *v, const struct kw *k, const cJSON *inst,
+			const struct vpath *path)
 {
 	if (!cJSON_IsObject(inst))
 		return SC_OK;
-	const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-	const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
-	const cJSON *addl = cJSON_GetObjectItemCaseSensitive(schema, "additionalProperties");
+	const cJSON *props = k->props, *req = k->req, *addl = k->addl;
 	const cJSON *r;
 	cJSON_ArrayForEach(r, req) {
 		if (cJSON_GetObjectItemCaseSensitive(inst, r->valuestring))
 			continue;
+		if (!v->err)
+			return SC_EINPUT;
 		const cJSON *ps = props ? cJSON_GetObjectItemCaseSensitive(props, r->valuestring) : NULL;
 		const cJSON *d = ps ? cJSON_GetObjectItemCaseSensitive(ps, "description") : NULL;
-		return sc_error_set(v->err, SC_EINPUT, "%s: \"%s\" is required%s%s%s", path,
-				    r->valuestring, d ? " (" : "", d ? d->valuestring : "", d ? ")" : "");
+		return fail(v, SC_EINPUT, path, "\"%s\" is required%s%s%s",
+			    r->valuestring, d ? " (" : "", d ? d->valuestring : "", d ? ")" : "");
 	}
 	const cJSON *m;
 	cJSON_ArrayForEach(m, inst) {
 		const cJSON *ps = props ? cJSON_GetObjectItemCaseSensitive(props, m->string) : NULL;
-		char *cp = child_path(path, m->string);
-		if (!cp)
-			return sc_error_set(v->err, SC_ENOMEM, "out of memory");
+		struct vpath cp = { path, m->string, 0 };
 		int rc = SC_OK;
 		if (ps) {
-			rc = validate(v, ps, m, cp);
+			rc = validate(v, ps, m, &cp);
 		} else if (cJSON_IsFalse(addl)) {
-			const char *near = props ? closest_key(props, m->string) : NULL;
+			const char *near = props && v->err ? closest_key(props, m->string) : NULL;
 			if (near)
-				rc = sc_error_set(v->err, SC_EINPUT,
-						  "%s: unknown key \"%s\"; did you mean \"%s\"? Fix or remove it",
-						  path, m->string, near);
+				rc = fail(v, SC_EINPUT, path,
+					  "unknown key \"%s\"; did you mean \"%s\"? Fix or remove it",
+					  m->string, near);
 			else
-				rc = sc_error_set(v->err, SC_EINPUT,
-						  "%s: unknown key \"%s\"; remove it (see the schema for the keys allowed here)",
-						  path, m->string);
+				rc = fail(v, SC_EINPUT, path,
+					  "unknown key \"%s\"; remove it (see the schema for the keys allowed here)",
+					  m->string);
 		} else if (cJSON_IsObject(addl)) {
-			rc = validate(v, addl, m, cp);
+			rc = validate(v, addl, m, &cp);
 		}
-		free(cp);
 		if (rc)
 			return rc;
 	}
 	return SC_OK;
 }
 
-static int check_array(struct vctx *v, const cJSON *schema, const cJSON *inst,
-		       const char *path)
+static int check_array(struct vctx *v, const struct kw *k, const cJSON *inst,
+		       const struct vpath *path)
 {
 	if (!cJSON_IsArray(inst))
 		return SC_OK;
 	int n = cJSON_GetArraySize(inst);
-	const cJSON *mi = cJSON_GetObjectItemCaseSensitive(schema, "minItems");
-	const cJSON *ma = cJSON_GetObjectItemCaseSensitive(schema, "maxItems");
+	const cJSON *mi = k->mini, *ma = k->maxi;
 	if (mi && n < mi->valuedouble)
-		return sc_error_set(v->err, SC_EINPUT, "%s: needs at least %g item(s)", path, mi->valuedouble);
+		return fail(v, SC_EINPUT, path, "needs at least %g item(s)", mi->valuedouble);
 	if (ma && n > ma->valuedouble)
-		return sc_error_set(v->err, SC_EINPUT, "%s: allows at most %g item(s)", path, ma->valuedouble);
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
+		return fail(v, SC_EINPUT, path, "allows at most %g item(s)", ma->valuedouble);
+	const cJSON *items = k->items;
 	if (!items)
 		return SC_OK;
 	int i = 0;
 	const cJSON *e;
 	cJSON_ArrayForEach(e, inst) {
-		char *ip = index_path(path, i++);
-		int rc = ip ? validate(v, items, e, ip) : SC_ENOMEM;
-		free(ip);
+		struct vpath ip = { path, NULL, i++ };
+		int rc = validate(v, items, e, &ip);
 		if (rc)
 			return rc;
 	}
 	return SC_OK;
 }
 
+/* anyOf / oneOf. The alternatives are tried without messages; only when
+ * none fits is the first failing one run again for its message. */
 static int check_alternatives(struct vctx *v, const cJSON *alts, int one,
-			      const cJSON *inst, const char *path, const cJSON *schema)
+			      const cJSON *inst, const struct vpath *path, const cJSON *d)
 {
 	int matched = 0;
-	const cJSON *a;
-	struct sc_error first = SC_ERROR_INIT;
+	const cJSON *a, *first = NULL;
+	struct vctx quiet = *v;
+	quiet.err = NULL;
 	cJSON_ArrayForEach(a, alts) {
-		struct sc_error e = SC_ERROR_INIT;
+		if (validate(&quiet, a, inst, path) == SC_OK) {
+			if (++matched == 1 && !one)
+				return SC_OK;
+		} else if (!first) {
+			first = a;
+		}
+	}
+	if (one && matched == 1)
+		return SC_OK;
+	if (!v->err)
+		return SC_EINPUT;
+	if (d)
+		return fail(v, SC_EINPUT, path, "must be %s", d->valuestring);
+	struct sc_error e = SC_ERROR_INIT;
+	if (first) {
 		struct vctx sub = *v;
 		sub.err = &e;
-		if (validate(&sub, a, inst, path) == SC_OK)
-			matched++;
-		else if (!first.message)
-			first = e;
-		else
-			sc_error_clear(&e);
+		validate(&sub, first, inst, path);
 	}
-	int ok = one ? matched == 1 : matched >= 1;
-	if (ok) {
-		sc_error_clear(&first);
-		return SC_OK;
-	}
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(schema, "description");
-	if (d)
-		sc_error_set(v->err, SC_EINPUT, "%s: must be %s", path, d->valuestring);
-	else
-		sc_error_set(v->err, SC_EINPUT, "%s", first.message ? first.message : "invalid value");
-	sc_error_clear(&first);
+	sc_error_set(v->err, SC_EINPUT, "%s", e.message ? e.message : "invalid value");
+	sc_error_clear(&e);
 	return SC_EINPUT;
 }
 
@@ -404,45 +492,40 @@ static const cJSON *resolve_ref(struct vctx *v, const char *ref)
 }
 
 static int validate(struct vctx *v, const cJSON *schema, const cJSON *inst,
-		    const char *path)
+		    const struct vpath *path)
 {
 	if (cJSON_IsTrue(schema))
 		return SC_OK;
 	if (cJSON_IsFalse(schema))
-		return sc_error_set(v->err, SC_EINPUT, "%s: is not allowed here", path);
-	const cJSON *ref = cJSON_GetObjectItemCaseSensitive(schema, "$ref");
-	if (ref) {
-		const cJSON *target = resolve_ref(v, ref->valuestring);
+		return fail(v, SC_EINPUT, path, "is not allowed here");
+	struct kw k;
+	keywords(schema, &k);
+	int rc;
+	if (k.ref) {
+		const cJSON *target = resolve_ref(v, k.ref->valuestring);
 		if (!target)
-			return sc_error_set(v->err, SC_EINTERNAL, "%s: schema $ref \"%s\" unresolved",
-					    path, ref->valuestring);
+			return fail(v, SC_EINTERNAL, path, "schema $ref \"%s\" unresolved",
+				    k.ref->valuestring);
 		struct vctx sub = *v;
-		if (ref->valuestring[0] != '#')
+		if (k.ref->valuestring[0] != '#')
 			sub.root = target;
-		int rc = validate(&sub, target, inst, path);
-		if (rc)
+		if ((rc = validate(&sub, target, inst, path)))
 			return rc;
 	}
-	const cJSON *k;
-	int rc;
-	if ((k = cJSON_GetObjectItemCaseSensitive(schema, "type")) &&
-	    (rc = check_type(v, k, inst, path)))
+	if (k.type && (rc = check_type(v, k.type, inst, path)))
 		return rc;
-	if ((k = cJSON_GetObjectItemCaseSensitive(schema, "enum")) &&
-	    (rc = check_enum(v, k, inst, path)))
+	if (k.en && (rc = check_enum(v, k.en, inst, path)))
 		return rc;
-	if ((k = cJSON_GetObjectItemCaseSensitive(schema, "const")) && !cJSON_Compare(k, inst, 1))
-		return sc_error_set(v->err, SC_EINPUT, "%s: has the wrong value", path);
-	if ((rc = check_number(v, schema, inst, path)) ||
-	    (rc = check_string(v, schema, inst, path)) ||
-	    (rc = check_object(v, schema, inst, path)) ||
-	    (rc = check_array(v, schema, inst, path)))
+	if (k.cnst && !cJSON_Compare(k.cnst, inst, 1))
+		return fail(v, SC_EINPUT, path, "has the wrong value");
+	if ((rc = check_number(v, &k, inst, path)) ||
+	    (rc = check_string(v, &k, inst, path)) ||
+	    (rc = check_object(v, &k, inst, path)) ||
+	    (rc = check_array(v, &k, inst, path)))
 		return rc;
-	if ((k = cJSON_GetObjectItemCaseSensitive(schema, "anyOf")) &&
-	    (rc = check_alternatives(v, k, 0, inst, path, schema)))
+	if (k.any && (rc = check_alternatives(v, k.any, 0, inst, path, k.desc)))
 		return rc;
-	if ((k = cJSON_GetObjectItemCaseSensitive(schema, "oneOf")) &&
-	    (rc = check_alternatives(v, k, 1, inst, path, schema)))
+	if (k.one && (rc = check_alternatives(v, k.one, 1, inst, path, k.desc)))
 		return rc;
 	return SC_OK;
 }
@@ -451,5 +534,6 @@ int core_schema_validate(const cJSON *schema, const cJSON *inst, const char *pat
 			 core_schema_resolver resolve, void *arg, struct sc_error *err)
 {
 	struct vctx v = { resolve, arg, schema, err };
-	return validate(&v, schema, inst, path);
+	struct vpath root = { NULL, path, 0 };
+	return validate(&v, schema, inst, &root);
 }
