@@ -324,9 +324,9 @@ class Bench:
             "exec + dynamic linking of the connector's 36 libraries (`--version` - floor) %s; "
             "test connectivity - `--version` (curl_global_init, 4 small plugins, JSON, TCP connect, "
             "EHLO, NOOP, QUIT) %s; malformed-`to` request - `--version` (loads the send email "
-            "plugin, which links libxml2 + ICU + libstdc++; parses and validates; no network) %s; "
-            "send email - test connectivity (that plugin, OpenSSL DRBG set-up for the Message-ID's "
-            "RAND_bytes, message, MAIL/RCPT/DATA) %s. For comparison curl: `--version` %.2f ms, "
+            "plugin, parses and validates; no network; libxml2 is loaded only for HTML bodies) %s; "
+            "send email - test connectivity (that plugin, the message, MAIL/RCPT/DATA) %s. "
+            "For comparison curl: `--version` %.2f ms, "
             "send %.2f ms."
             % (d["true"], step("version", "true"), step("tc", "version"), step("invalid", "version"),
                step("send", "tc"), d["curl_version"], d["curl"]))
@@ -472,8 +472,7 @@ class Bench:
                     ">= 70%", ratio >= 0.70)
         self.notes.append(
             "Batch memory: peak RSS %.1f MiB for %d requests vs %.1f MiB for %d, i.e. about %.1f KiB "
-            "per request: the connector reads and parses all of stdin before the first send "
-            "(core/request.c), so a batch's memory grows with its size."
+            "per request (requests are read, run and freed one at a time, so memory stays flat)."
             % (kib / 1024, n, kib_small / 1024, small, (kib - kib_small) / max(1, n - small)))
 
     def build_curl_batch(self):
@@ -615,7 +614,8 @@ class Bench:
             "run differs from the other by %+.2f s, inside the run-to-run noise. The connector streams %d MiB in %.2f s vs %.2f s for curl sending "
             "the pre-encoded bytes; curl's own curl_mime base64 path takes %.2f s: libcurl 7.88's "
             "encoder reads a file part 256 bytes at a time and hands ~340 encoded bytes per read, "
-            "each sent with its own send() (see README, 'Findings')."
+            "each sent with its own send(), which is why the connector encodes attachments "
+            "itself behind curl_mime_data_cb (see README, 'Findings')."
             % (hash_wall, hash_cpu, mb, sha_ref, med["sha"] - med["plain"], mb, med["plain"],
                med["curl"], med["curl_f"]))
         for f in (path, os.path.join(vault, sha), eml):
