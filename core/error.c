@@ -32,6 +32,15 @@ char *core_asprintf(const char *fmt, ...)
 	return s;
 }
 
+char *sc_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = core_vasprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
 int sc_error_set(struct sc_error *err, enum sc_code code, const char *fmt, ...)
 {
 	if (!err)

@@ -76,6 +76,9 @@ int sc_error_set(struct sc_error *err, enum sc_code code, const char *fmt, ...)
 /* Prefix the existing message: "<prefix>: <old message>". */
 void sc_error_prefix(struct sc_error *err, const char *fmt, ...) SC_PRINTF(2, 3);
 void sc_error_clear(struct sc_error *err);
+/* An allocated printf result (free() it), or NULL when out of memory:
+ * messages quote server replies and user input of any length. */
+char *sc_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
 /* Short stable name of a code ("input", "tls", ...), for results. */
 const char *sc_code_name(enum sc_code code);
 

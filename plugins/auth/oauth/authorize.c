@@ -183,7 +183,7 @@ static int open_listener(struct flow *f, struct sc_error *err)
 	if (!f->redirect_uri) {
 		socklen_t len = sizeof a4;
 		getsockname(fd, (struct sockaddr *)&a4, &len);
-		f->redirect_uri = oauth_asprintf("http://127.0.0.1:%u/callback", (unsigned)ntohs(a4.sin_port));
+		f->redirect_uri = sc_asprintf("http://127.0.0.1:%u/callback", (unsigned)ntohs(a4.sin_port));
 		if (!f->redirect_uri)
 			goto nomem;
 	}
@@ -213,7 +213,7 @@ static void answer(int fd, int status, const char *title, const char *text)
 	oauth_buf_str(&body, "</h1><p>");
 	html_escape(&body, text);
 	oauth_buf_str(&body, "</p></body></html>\n");
-	char *head = oauth_asprintf("HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
+	char *head = sc_asprintf("HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
 				    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
 				    status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request", body.len);
 	if (head && body.p) {

@@ -133,8 +133,6 @@ char *oauth_random_b64url(size_t n);
 char *oauth_query_get(const char *query, const char *key);
 /* Overwrite every string in a cJSON tree, then delete it. */
 void oauth_json_wipe_delete(cJSON *j);
-/* printf into a new string; NULL on error. */
-char *oauth_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
 /* A copy of server-supplied text fit for a message: at most `max`
  * bytes, control characters replaced. */
 char *oauth_printable(const char *s, size_t max);

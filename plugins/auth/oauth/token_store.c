@@ -55,7 +55,7 @@ int oauth_store_open(struct sc_ctx *ctx, struct oauth_store *st, struct sc_error
 	const char *state = sc_state_dir(ctx, err);
 	if (!state)
 		return err->code;
-	char *dir = oauth_asprintf("%s/oauth", state);
+	char *dir = sc_asprintf("%s/oauth", state);
 	char *key = file_key(sc_asset_key(ctx));
 	if (!dir || !key) {
 		free(dir);
@@ -72,8 +72,8 @@ int oauth_store_open(struct sc_ctx *ctx, struct oauth_store *st, struct sc_error
 		rc = sc_error_set(err, SC_EIO, "token directory %s is open to others and cannot be made 0700: %s", dir,
 				  strerror(errno));
 	if (!rc) {
-		st->path = oauth_asprintf("%s/%s.json", dir, key);
-		st->lock_path = oauth_asprintf("%s/%s.lock", dir, key);
+		st->path = sc_asprintf("%s/%s.json", dir, key);
+		st->lock_path = sc_asprintf("%s/%s.lock", dir, key);
 		if (!st->path || !st->lock_path)
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
@@ -180,7 +180,7 @@ static int read_file(const char *path, struct oauth_buf *out, struct sc_error *e
 /* Write `text` to `path` via a temp file in the same directory. */
 static int write_atomic(const char *path, const char *text, struct sc_error *err)
 {
-	char *tmp = oauth_asprintf("%s.tmp.%ld", path, (long)getpid());
+	char *tmp = sc_asprintf("%s.tmp.%ld", path, (long)getpid());
 	if (!tmp)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	unlink(tmp); /* a leftover of a crashed run of this pid */
@@ -310,7 +310,7 @@ int oauth_store_save(struct oauth_store *st, const struct oauth_config *cfg, con
 static char *pending_path(const struct oauth_store *st)
 {
 	size_t n = strlen(st->path) - strlen(".json");
-	return oauth_asprintf("%.*s.pending.json", (int)n, st->path);
+	return sc_asprintf("%.*s.pending.json", (int)n, st->path);
 }
 
 int oauth_pending_save(struct oauth_store *st, const char *state, const char *verifier,

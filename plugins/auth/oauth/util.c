@@ -195,23 +195,6 @@ void oauth_json_wipe_delete(cJSON *j)
 	cJSON_Delete(j);
 }
 
-char *oauth_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return NULL;
-	char *s = malloc((size_t)n + 1);
-	if (!s)
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 char *oauth_printable(const char *s, size_t max)
 {
 	size_t n = strlen(s);
