@@ -22,6 +22,9 @@ char *core_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
 
 void core_log_set_verbose(int v);
 
+/* ctx.c: lower-case hex SHA-256 of data; 0 or -1. */
+int core_sha256_hex(const char *data, size_t len, char out[65]);
+
 /* http.c: the asset's TLS verification rules on an easy handle. */
 int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err);
 

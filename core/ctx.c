@@ -69,6 +69,21 @@ const char *sc_action_name(const struct sc_ctx *ctx)
 	return ctx->action ? ctx->action->desc->name : "";
 }
 
+int core_sha256_hex(const char *data, size_t len, char out[65])
+{
+	static const char hx[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32)
+		return -1;
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hx[md[i] >> 4];
+		out[2 * i + 1] = hx[md[i] & 15];
+	}
+	out[64] = '\0';
+	return 0;
+}
+
 /* Without an asset_id, state is keyed by what identifies the account:
  * server, port and user. Hashed so no user name lands in a file name. */
 const char *sc_asset_key(const struct sc_ctx *ctx)
@@ -80,24 +95,13 @@ const char *sc_asset_key(const struct sc_ctx *ctx)
 	if (id) {
 		c->asset_key = strdup(id);
 	} else {
-		char *src = core_asprintf("%s\n%ld\n%s",
-					  sc_asset_string(ctx, "server") ? sc_asset_string(ctx, "server") : "",
-					  sc_asset_long(ctx, "port", 0),
-					  sc_asset_string(ctx, "username") ? sc_asset_string(ctx, "username") : "");
-		unsigned char md[EVP_MAX_MD_SIZE];
-		unsigned int n = 0;
-		if (src && EVP_Digest(src, strlen(src), md, &n, EVP_sha256(), NULL)) {
-			c->asset_key = malloc(2 * 12 + 7);
-			if (c->asset_key) {
-				memcpy(c->asset_key, "asset-", 6);
-				for (unsigned i = 0; i < 12; i++) {
-					static const char hx[] = "0123456789abcdef";
-					c->asset_key[6 + 2 * i] = hx[md[i] >> 4];
-					c->asset_key[7 + 2 * i] = hx[md[i] & 15];
-				}
-				c->asset_key[6 + 24] = '\0';
-			}
-		}
+		const char *server = sc_asset_string(ctx, "server");
+		const char *user = sc_asset_string(ctx, "username");
+		char *src = core_asprintf("%s\n%ld\n%s", server ? server : "",
+					  sc_asset_long(ctx, "port", 0), user ? user : "");
+		char hex[65];
+		if (src && core_sha256_hex(src, strlen(src), hex) == 0)
+			c->asset_key = core_asprintf("asset-%.24s", hex);
 		free(src);
 	}
 	return c->asset_key ? c->asset_key : "asset";

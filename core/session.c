@@ -162,14 +162,18 @@ static void session_free(struct sc_session *s)
 
 struct sc_session *core_session_get(struct sc_ctx *ctx, struct sc_error *err)
 {
-	char *key = cJSON_PrintUnformatted(ctx->asset);
+	/* One session per identical asset (and asset_id). The key is a hash:
+	 * the asset text holds the password and client secret, and the
+	 * session lives as long as the process. */
+	char *text = cJSON_PrintUnformatted(ctx->asset);
 	const char *id = sc_request_string(ctx, "asset_id");
-	if (key && id) {
-		char *k2 = core_asprintf("%s\n%s", id, key);
+	char *src = text ? core_asprintf("%s\n%s", id ? id : "", text) : NULL;
+	char *key = malloc(65);
+	int hashed = src && key && core_sha256_hex(src, strlen(src), key) == 0;
+	sc_secret_free(text);
+	sc_secret_free(src);
+	if (!hashed) {
 		free(key);
-		key = k2;
-	}
-	if (!key) {
 		sc_error_set(err, SC_ENOMEM, "out of memory");
 		return NULL;
 	}

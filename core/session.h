@@ -16,7 +16,7 @@ struct sc_credentials {
 
 struct sc_session {
 	struct sc_session *next;
-	char *key;                 /* asset JSON text: one session per asset */
+	char *key;                 /* SHA-256 of asset_id + asset: one session per asset */
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
 	struct core_transcript tr;
