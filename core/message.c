@@ -172,8 +172,11 @@ int sc_message_raw(struct sc_message *m, const char *raw, size_t len, struct sc_
 	return set_body(m, BODY_RAW, raw, len, err);
 }
 
-/* In a raw message: does the header block have a field `name`? */
-static int raw_has(const struct sc_message *m, const char *name)
+/* In a raw message: the first `name` field (RFC 5322 §4.5.3 allows blanks
+ * before the ':'), as the start of its value and the end of its last
+ * continuation line; 0 when the header block has none. */
+static int raw_field(const struct sc_message *m, const char *name, const char **v,
+		     const char **vend)
 {
 	size_t n = strlen(name);
 	const char *p = m->body, *end = m->body + m->body_len;
@@ -182,14 +185,29 @@ static int raw_has(const struct sc_message *m, const char *name)
 		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
 		if (len == 0 || (len == 1 && *p == '\r'))
 			return 0; /* end of headers */
-		size_t k = n; /* RFC 5322 4.5.3 allows blanks before the ':' */
+		size_t k = n;
 		while (k < len && (p[k] == ' ' || p[k] == '\t'))
 			k++;
-		if (k < len && p[k] == ':' && strncasecmp(p, name, n) == 0)
+		if (k < len && p[k] == ':' && strncasecmp(p, name, n) == 0) {
+			const char *e = eol ? eol : end;
+			/* continuation lines start with space or tab */
+			while (e + 1 < end && (e[1] == ' ' || e[1] == '\t')) {
+				const char *nx = memchr(e + 1, '\n', (size_t)(end - e - 1));
+				e = nx ? nx : end;
+			}
+			*v = p + k + 1;
+			*vend = e;
 			return 1;
+		}
 		p += len + 1;
 	}
 	return 0;
+}
+
+static int raw_has(const struct sc_message *m, const char *name)
+{
+	const char *v, *e;
+	return raw_field(m, name, &v, &e);
 }
 
 static char *prepend_raw(struct sc_message *m, const char *field)
@@ -249,28 +267,11 @@ const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
 	return m->message_id;
 }
 
-/* In a raw message: the first `name` field's value, unfolded and trimmed. */
+/* In a raw message: the first `name` field's value (folds kept). */
 static char *raw_value(const struct sc_message *m, const char *name)
 {
-	size_t n = strlen(name);
-	const char *p = m->body, *end = m->body + m->body_len;
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		if (len == 0 || (len == 1 && *p == '\r'))
-			return NULL;
-		if (len > n && p[n] == ':' && strncasecmp(p, name, n) == 0) {
-			const char *v = p + n + 1, *vend = eol ? eol : end;
-			/* continuation lines start with space or tab */
-			while (vend < end && vend + 1 < end && (vend[1] == ' ' || vend[1] == '\t')) {
-				const char *nx = memchr(vend + 1, '\n', (size_t)(end - vend - 1));
-				vend = nx ? nx : end;
-			}
-			return strndup(v, (size_t)(vend - v));
-		}
-		p += len + 1;
-	}
-	return NULL;
+	const char *v, *e;
+	return raw_field(m, name, &v, &e) ? strndup(v, (size_t)(e - v)) : NULL;
 }
 
 /* Unfold (drop CR/LF), collapse nothing else, trim both ends. */

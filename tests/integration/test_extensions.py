@@ -40,6 +40,32 @@ def test_signature_verifies_and_key_stays_secret():
         not_contains(r.stdout + r.stderr, key, "secret_key in output")
 
 
+def test_signature_on_a_raw_message():
+    key = "raw-key"
+    raw = ("From: SOC <soc@corp.example>\r\nTo: a@corp.example\r\n"
+           "Subject : folded\r\n  subject\r\nDate: Sun, 22 Nov 2026 01:00:00 +0000\r\n\r\nbody\r\n")
+    with Aiosmtpd() as srv:
+        r = run_connector({"action": "send rawemail", "asset": asset(srv.port, secret_key=key),
+                           "parameters": {"raw_email": raw}})
+        true(r.rc == 0, "exit status 0", r)
+        m = srv.wait_messages(1)[0]
+        f = header_fields(m["raw"])
+        eq(len(f["x-smtp-connector-signature"]), 1, "one signature header")
+        sig = f["x-smtp-connector-signature"][0]
+        names = re.search(r"h=([^;]+)", sig).group(1).split(":")
+        eq(names, ["from", "to", "subject", "date", "message-id"], "signed headers")
+        # the raw field is "Subject : folded<fold>subject": its value as sent, unfolded
+        head = m["raw"].split(b"\r\n\r\n", 1)[0].decode()
+        head = re.sub(r"\r\n[ \t]", " ", head)
+        vals = {}
+        for line in head.split("\r\n"):
+            k, v = line.split(":", 1)
+            vals.setdefault(k.strip().lower(), v.strip())
+        canon = "".join(f"{n}:{vals[n]}\r\n" for n in names)
+        mac = base64.b64encode(hmac.new(key.encode(), canon.encode(), hashlib.sha256).digest()).decode()
+        eq(re.search(r"b=(\S+)", sig).group(1), mac, "signature verifies")
+
+
 def test_signature_detects_tampering():
     with Aiosmtpd() as srv:
         r = run_connector({"action": "send email",
