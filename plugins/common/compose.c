@@ -146,11 +146,7 @@ static int custom_header(struct compose *c, const char *name, const char *value,
 	int rc = SC_OK;
 	if (is_address_header(name)) {
 		struct sc_address_list l = { NULL, 0 };
-		char *what = malloc(strlen(name) + 9);
-		if (what) {
-			memcpy(what, "headers.", 8);
-			memcpy(what + 8, name, strlen(name) + 1);
-		}
+		char *what = sc_asprintf("headers.%s", name);
 		rc = parse_list(what ? what : "headers", value, &l, err);
 		free(what);
 		if (!rc && l.n == 0)
