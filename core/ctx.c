@@ -51,6 +51,12 @@ long sc_asset_long(const struct sc_ctx *ctx, const char *key, long dflt)
 	return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
 }
 
+double sc_asset_double(const struct sc_ctx *ctx, const char *key, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->asset, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
 const char *sc_request_string(const struct sc_ctx *ctx, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->request, key);

@@ -43,8 +43,7 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy, struct sc_error *err)
 {
 	CURL *c = curl_easy;
-	const cJSON *tj = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "timeout");
-	double t = cJSON_IsNumber(tj) ? tj->valuedouble : 30;
+	double t = sc_asset_double(ctx, "timeout", 30);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);

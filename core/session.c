@@ -100,10 +100,7 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	if (!s->port)
 		s->port = !strcmp(s->ssl_config, "SSL") ? 465 : !strcmp(s->ssl_config, "None") ? 25 : 587;
 	s->allow_smtputf8 = sc_asset_bool(ctx, "allow_smtputf8", 1);
-	double t = 30;
-	const cJSON *tj = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "timeout");
-	if (cJSON_IsNumber(tj))
-		t = tj->valuedouble;
+	double t = sc_asset_double(ctx, "timeout", 30);
 	s->timeout = (long)(t + 0.999);
 	char *ehlo = ehlo_name(ctx);
 	char *url = core_asprintf("%s://%s:%ld/%s", strcmp(s->ssl_config, "SSL") ? "smtp" : "smtps",
@@ -132,8 +129,7 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 	s->tr.verbose = sc_verbose();
-	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "throttle_period");
-	s->throttle = cJSON_IsNumber(tp) ? tp->valuedouble : 0;
+	s->throttle = sc_asset_double(ctx, "throttle_period", 0);
 	if (s->throttle > 0 && !(s->throttle_path = core_throttle_path(ctx, err)))
 		return err->code;
 	const char *key = sc_asset_string(ctx, "secret_key");

@@ -110,6 +110,8 @@ const char *sc_asset_string(const struct sc_ctx *ctx, const char *key);
 int sc_asset_bool(const struct sc_ctx *ctx, const char *key, int dflt);
 /* A numeric asset field, or `dflt` when absent. */
 long sc_asset_long(const struct sc_ctx *ctx, const char *key, long dflt);
+/* A numeric asset field with its fraction (timeout: 2.5), or `dflt`. */
+double sc_asset_double(const struct sc_ctx *ctx, const char *key, double dflt);
 
 /* Request envelope fields: "asset_id", "vault_dir"; NULL when absent. */
 const char *sc_request_string(const struct sc_ctx *ctx, const char *key);
