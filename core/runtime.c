@@ -256,7 +256,7 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 	if (core_report_init(&rep, cJSON_IsString(a) ? a->valuestring : (authorize ? "authorize" : ""),
 			     NULL))
 		return EXIT_CANNOT_RUN;
-	int status;
+	int status, rc; /* exit status; sc_code */
 	struct sc_error err = SC_ERROR_INIT;
 	const struct core_plugin *action = NULL;
 	cJSON *sets = NULL;
@@ -267,19 +267,16 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 		sc_error_set(&err, SC_EINPUT, "request: must be a JSON object with \"action\" and \"asset\"");
 		status = EXIT_UNUSABLE;
 	} else if (authorize) {
-		status = validate_for_authorize(rt, doc->json, &err);
-		if (status == SC_OK)
-			status = core_authorize(rt, doc->json, &rep, &err);
-		else
-			status = exit_for(status);
-	} else if ((status = prepare(rt, doc->json, &action, &sets, &err)) == SC_OK) {
+		rc = validate_for_authorize(rt, doc->json, &err);
+		status = rc ? exit_for(rc) : core_authorize(rt, doc->json, &rep, &err);
+	} else if ((rc = prepare(rt, doc->json, &action, &sets, &err)) == SC_OK) {
 		cJSON_ReplaceItemInObjectCaseSensitive(rep.root, "action",
 						       cJSON_CreateString(action->desc->name));
 		cJSON_ReplaceItemInObjectCaseSensitive(rep.root, "identifier",
 						       cJSON_CreateString(action->desc->identifier));
 		status = run_sets(rt, doc->json, action, sets, &rep);
 	} else {
-		status = exit_for(status);
+		status = exit_for(rc);
 	}
 	if (err.code) {
 		sc_log(SC_LOG_ERROR, "%s", err.message ? err.message : "failed");
