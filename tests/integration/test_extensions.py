@@ -72,9 +72,17 @@ def test_signature_detects_tampering():
                            "asset": asset(srv.port, sender_address="soc@corp.example", secret_key="k"),
                            "parameters": {"to": "a@corp.example", "subject": "s", "body": "x"}})
         true(r.rc == 0, "exit status 0", r)
-        raw = srv.wait_messages(1)[0]["raw"].replace(b"Subject: s", b"Subject: t")
+        raw = srv.wait_messages(1)[0]["raw"]
+        # the untouched message verifies: otherwise "does not verify" below
+        # would hold for any signature at all
         ok, _ = verify(raw, "k")
+        true(ok, "the message as sent verifies", raw[:800])
+        tampered = raw.replace(b"\r\nSubject: s\r\n", b"\r\nSubject: t\r\n", 1)
+        true(tampered != raw, "the Subject was changed", raw[:800])
+        ok, _ = verify(tampered, "k")
         true(not ok, "a changed subject breaks the signature")
+        ok, _ = verify(raw, "K")
+        true(not ok, "another key does not verify")
 
 
 def test_throttle_spaces_sends_across_processes():
@@ -86,7 +94,7 @@ def test_throttle_spaces_sends_across_processes():
                           "parameters": {"to": "a@corp.example", "body": "x"}})
         env = dict(os.environ, SMTP_CONNECTOR_STATE_DIR=state)
         start = time.time()
-        procs = [subprocess.Popen([os.environ["SMTP_CONNECTOR"]], stdin=subprocess.PIPE,
+        procs = [subprocess.Popen([connector_path()], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
                  for _ in range(3)]
         for p in procs:
