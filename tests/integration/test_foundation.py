@@ -63,8 +63,15 @@ def verbs(srv):
 
 
 def bad_input(request=None, stdin_text=None, field=None, also=(), args=()):
-    """Exit 2 with one JSON result, status failed, whose message names field."""
-    r = run_connector(request, stdin_text=stdin_text, args=args)
+    """Exit 2 with one JSON result, status failed, whose message names field.
+    An asset port of 25 is replaced by a Silent peer's, which must see no
+    connection: an unusable request is refused before connecting."""
+    with Silent() as s:
+        a = request.get("asset") if isinstance(request, dict) else None
+        if isinstance(a, dict) and a.get("port") == 25:
+            request = dict(request, asset=dict(a, port=s.port))
+        r = run_connector(request, stdin_text=stdin_text, args=args)
+        eq(s.log_lines(), [], "connections made for an unusable request\n%s" % r)
     eq(r.rc, 2, "exit status\n%s" % r)
     res = r.result
     eq(res.get("status"), "failed", "status")
@@ -414,8 +421,14 @@ def test_no_secret_in_failure_output():
         r = tc(asset(srv.port, username=USER, password="Wr0ng-Secret-42", auth_type="Basic"),
                args=("-v",))
         eq(r.rc, 1, "exit status\n%s" % r)
-        for value in ("Wr0ng-Secret-42", base64.b64encode(b"Wr0ng-Secret-42").decode(),
-                      base64.b64encode(("\0%s\0Wr0ng-Secret-42" % USER).encode()).decode()):
+        contains(message_of(r), "535", "it failed at AUTH, after sending the secret")
+        b64 = lambda t: base64.b64encode(t.encode()).decode()  # noqa: E731
+        secrets = ["Wr0ng-Secret-42", b64("Wr0ng-Secret-42"), b64("\0%s\0Wr0ng-Secret-42" % USER),
+                   b64("%s\0%s\0Wr0ng-Secret-42" % (USER, USER))]
+        wire = "\n".join(srv.log_lines())
+        true(any(v in wire for v in secrets[1:]),
+             "the secret went over the wire base64-encoded (sanity check)", wire)
+        for value in secrets:
             not_contains(r.stderr + r.stdout, value, "secret in output")
 
 
