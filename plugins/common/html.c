@@ -121,8 +121,6 @@ static int lower(int c)
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-/* ASCII case-insensitive "does [p, end) start with lit". */
-
 static int name_is(const xmlChar *name, const char *lit)
 {
 	return name && xmlStrcasecmp(name, (const xmlChar *)lit) == 0;
@@ -989,9 +987,14 @@ char *sc_html_sanitize(const char *html, size_t len, struct sc_error *err)
 /* ------------------------------------------------------------------ */
 
 struct cidref {
-	const char *cid;
+	const char *cid; /* trimmed of blanks and <> */
 	size_t len;
-	int found;
+};
+
+struct cidrefs {
+	const struct cidref *ref;
+	int *found;
+	size_t n, left; /* left: how many are still not found */
 };
 
 static const char *find_ci(const char *hay, const char *needle)
@@ -1021,50 +1024,74 @@ static int cid_at(const char *p, const struct cidref *r)
 	return i == r->len && (!*p || strchr(" \t\r\n\f)'\";,", *p));
 }
 
-/* A whole attribute value "cid:x", or url(cid:x) inside CSS. */
-static int refs_cid(const char *v, const struct cidref *r)
+/* Mark every id still unfound that `v` refers to: a whole attribute
+ * value "cid:x", or url(cid:x) inside CSS. */
+static void refs_cids(const char *v, struct cidrefs *r)
 {
-	for (const char *p = v; (p = find_ci(p, "cid:")); p += 4)
-		if ((p == v || strchr(" \t\r\n\f('\",", p[-1])) && cid_at(p + 4, r))
-			return 1;
-	return 0;
+	for (const char *p = v; r->left && (p = find_ci(p, "cid:")); p += 4) {
+		if (p != v && !strchr(" \t\r\n\f('\",", p[-1]))
+			continue;
+		for (size_t i = 0; i < r->n; i++)
+			if (!r->found[i] && r->ref[i].len && cid_at(p + 4, &r->ref[i])) {
+				r->found[i] = 1;
+				r->left--;
+			}
+	}
 }
 
 static int cid_enter(xmlNodePtr n, void *ctx)
 {
-	struct cidref *r = ctx;
+	struct cidrefs *r = ctx;
 	if (is_text(n) && n->content && n->parent &&
 	    name_is(n->parent->name, "style"))
-		r->found |= refs_cid((const char *)n->content, r);
+		refs_cids((const char *)n->content, r);
 	if (n->type != XML_ELEMENT_NODE)
 		return 0;
-	for (xmlAttrPtr a = n->properties; a && !r->found; a = a->next) {
+	for (xmlAttrPtr a = n->properties; a && r->left; a = a->next) {
 		xmlChar *v = xmlNodeGetContent((xmlNodePtr)a);
 		if (v)
-			r->found = refs_cid((const char *)v, r);
+			refs_cids((const char *)v, r);
 		xmlFree(v);
 	}
-	return !r->found;
+	return r->left > 0;
+}
+
+/* `cid` without surrounding blanks and <>. */
+static struct cidref cid_trim(const char *cid)
+{
+	while (sc_html_is_space((unsigned char)*cid) || *cid == '<')
+		cid++;
+	struct cidref r = { cid, strlen(cid) };
+	while (r.len && (sc_html_is_space((unsigned char)cid[r.len - 1]) ||
+			 cid[r.len - 1] == '>'))
+		r.len--;
+	return r;
+}
+
+void sc_html_find_cids(const char *html, size_t len, const char *const *cids, size_t n,
+		       int *found)
+{
+	struct cidref *ref = n ? calloc(n, sizeof *ref) : NULL;
+	struct cidrefs r = { ref, found, n, 0 };
+	for (size_t i = 0; i < n; i++) {
+		found[i] = 0;
+		if (ref && cids[i])
+			ref[i] = cid_trim(cids[i]);
+		r.left += ref && ref[i].len > 0;
+	}
+	struct sc_error err = SC_ERROR_INIT;
+	htmlDocPtr doc = r.left && html && len ? html_parse(html, len, &err) : NULL;
+	sc_error_clear(&err);
+	if (doc) {
+		walk(doc->children, cid_enter, NULL, &r);
+		xmlFreeDoc(doc);
+	}
+	free(ref);
 }
 
 int sc_html_references_cid(const char *html, size_t len, const char *cid)
 {
-	if (!html || len == 0 || !cid)
-		return 0;
-	while (sc_html_is_space((unsigned char)*cid) || *cid == '<')
-		cid++;
-	struct cidref r = { cid, strlen(cid), 0 };
-	while (r.len && (sc_html_is_space((unsigned char)cid[r.len - 1]) ||
-			 cid[r.len - 1] == '>'))
-		r.len--;
-	if (r.len == 0)
-		return 0;
-	struct sc_error err = SC_ERROR_INIT;
-	htmlDocPtr doc = html_parse(html, len, &err);
-	sc_error_clear(&err);
-	if (!doc)
-		return 0;
-	walk(doc->children, cid_enter, NULL, &r);
-	xmlFreeDoc(doc);
-	return r.found;
+	int found;
+	sc_html_find_cids(html, len, &cid, 1, &found);
+	return found;
 }

@@ -65,13 +65,19 @@ char *sc_html_to_text(const char *html, size_t len, struct sc_error *err);
 char *sc_html_sanitize(const char *html, size_t len, struct sc_error *err);
 
 /*
- * True when some attribute value of the document (or a style sheet in a
- * style element or attribute, as url(cid:...)) refers to "cid:<cid>":
- * scheme case-insensitive, the id compared exactly after %-decoding
- * (RFC 2392). `cid` may be given with its <> and surrounding blanks. Used
- * to warn about inline attachments the HTML never shows. False when the
- * HTML cannot be parsed.
+ * For each of the `n` content ids, found[i] = whether some attribute
+ * value of the document (or a style sheet in a style element or
+ * attribute, as url(cid:...)) refers to "cid:<cid>": scheme
+ * case-insensitive, the id compared exactly after %-decoding (RFC 2392).
+ * Each cid may be given with its <> and surrounding blanks; an empty one
+ * is never found. The HTML is parsed once for all of them (the walk stops
+ * when every id is found). All false when the HTML cannot be parsed or
+ * memory runs out. Used to warn about inline attachments the HTML never
+ * shows.
  */
+void sc_html_find_cids(const char *html, size_t len, const char *const *cids, size_t n,
+		       int *found);
+/* sc_html_find_cids() for one id. */
 int sc_html_references_cid(const char *html, size_t len, const char *cid);
 
 /* Helpers shared by html_detect.c and html.c. */
@@ -79,19 +85,21 @@ int sc_html_is_space(unsigned char c);
 int sc_html_starts_ci(const char *p, const char *end, const char *lit);
 
 /* The support module's descriptor (html_module.c). */
-#define SC_HTML_SUPPORT_VERSION 1
+#define SC_HTML_SUPPORT_VERSION 2
 struct sc_html_support {
 	unsigned version;
 	char *(*to_text)(const char *html, size_t len, struct sc_error *err);
 	char *(*sanitize)(const char *html, size_t len, struct sc_error *err);
-	int (*references_cid)(const char *html, size_t len, const char *cid);
+	void (*find_cids)(const char *html, size_t len, const char *const *cids, size_t n,
+			  int *found);
 };
 
 /* What action plugins call (html_lazy.c): the same functions, loaded from
- * support_html.so on first use. html_references_cid returns -1 (err set)
- * when the module cannot be loaded. */
+ * support_html.so on first use. html_find_cids returns -1 (err set) when
+ * the module cannot be loaded, else 0. */
 char *html_to_text(const char *html, size_t len, struct sc_error *err);
 char *html_sanitize(const char *html, size_t len, struct sc_error *err);
-int html_references_cid(const char *html, size_t len, const char *cid, struct sc_error *err);
+int html_find_cids(const char *html, size_t len, const char *const *cids, size_t n, int *found,
+		   struct sc_error *err);
 
 #endif

@@ -54,7 +54,11 @@ char *html_sanitize(const char *html, size_t len, struct sc_error *err)
 	return load(err) ? NULL : support->sanitize(html, len, err);
 }
 
-int html_references_cid(const char *html, size_t len, const char *cid, struct sc_error *err)
+int html_find_cids(const char *html, size_t len, const char *const *cids, size_t n, int *found,
+		   struct sc_error *err)
 {
-	return load(err) ? -1 : support->references_cid(html, len, cid);
+	if (load(err))
+		return -1;
+	support->find_cids(html, len, cids, n, found);
+	return 0;
 }

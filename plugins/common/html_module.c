@@ -7,5 +7,5 @@ const struct sc_html_support sc_html_support = {
 	.version = SC_HTML_SUPPORT_VERSION,
 	.to_text = sc_html_to_text,
 	.sanitize = sc_html_sanitize,
-	.references_cid = sc_html_references_cid,
+	.find_cids = sc_html_find_cids,
 };

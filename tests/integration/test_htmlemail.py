@@ -209,12 +209,14 @@ def test_sanitising_off_sends_the_html_as_given():
 def test_unreferenced_content_id_is_a_warning():
     d, ids = vault({"logo": (PNG, "logo.png")})
     with Aiosmtpd() as srv:
-        data = ok(send(srv, {"html_body": "<p>no image here</p>", "attachment1": "logo",
-                             "content_id1": "logo"}, d))
-        eq(len(data["warnings"]), 1, "one warning")
+        data = ok(send(srv, {"html_body": "<p>only <img src=\"cid:shown\"></p>",
+                             "attachment1": "logo", "content_id1": "logo",
+                             "attachment2": "logo", "content_id2": "shown"}, d))
+        eq(len(data["warnings"]), 1, "one warning, for the unreferenced part only")
         contains(data["warnings"][0], "attachment1", "names the parameter")
         contains(data["warnings"][0], "\"logo\"", "names the content id")
-        eq(tree(srv.wait_messages(1)[0]["msg"]), ("multipart/related", [ALT, "image/png"]), "tree")
+        eq(tree(srv.wait_messages(1)[0]["msg"]),
+           ("multipart/related", [ALT, "image/png", "image/png"]), "tree")
 
 
 def test_errors_name_the_parameter_and_send_nothing():

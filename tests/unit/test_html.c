@@ -521,6 +521,27 @@ static void test_references_cid(void **state)
 					   39, "s"));
 }
 
+/* Several ids in one parse: each answered on its own, whatever order the
+ * references come in, an empty id never found. */
+static void test_find_cids(void **state)
+{
+	(void)state;
+	const char *h = "<p><img src=\"cid:b\"><td background=\"cid:logo@x\">"
+			"<div style=\"background:url(cid:c%40d)\"></div></p>";
+	const char *const cids[] = { "<logo@x>", "missing", "", "b", "c@d", "b" };
+	int found[] = { -1, -1, -1, -1, -1, -1 };
+	sc_html_find_cids(h, strlen(h), cids, 6, found);
+	const int want[] = { 1, 0, 0, 1, 1, 1 };
+	for (size_t i = 0; i < 6; i++)
+		if (found[i] != want[i])
+			fail_msg("cid %zu \"%s\": found %d, want %d", i, cids[i], found[i], want[i]);
+	/* unparsable or empty HTML: nothing found, every flag written */
+	int none[] = { -1, -1 };
+	sc_html_find_cids("", 0, cids, 2, none);
+	assert_int_equal(none[0], 0);
+	assert_int_equal(none[1], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +574,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_sanitize_newsletter_kept, free_results),
 		cmocka_unit_test_teardown(test_sanitize_empty_and_utf8, free_results),
 		cmocka_unit_test(test_references_cid),
+		cmocka_unit_test(test_find_cids),
 	};
 	return cmocka_run_group_tests_name("html", tests, NULL, NULL);
 }

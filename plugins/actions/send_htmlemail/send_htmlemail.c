@@ -59,15 +59,28 @@ static int make_bodies(const cJSON *params, struct bodies *b, struct sc_error *e
 }
 
 /* Inline parts the HTML never shows are sent anyway (the author may
- * know better, e.g. a signature block added later) but reported. */
-static void warn_unreferenced(const struct bodies *b, const struct html_files *fs,
-			      struct sc_result *r)
+ * know better, e.g. a signature block added later) but reported. One
+ * parse of the HTML for all of them. Best effort: when the HTML support
+ * cannot be loaded there is no warning (and nothing else fails). */
+static int warn_unreferenced(const struct bodies *b, const struct html_files *fs,
+			     struct sc_result *r, struct sc_error *err)
 {
-	for (size_t i = 0; i < fs->n; i++)
-		if (fs->v[i].cid && html_references_cid(b->html, strlen(b->html), fs->v[i].cid, NULL) == 0)
-			sc_result_warn(r, "%s: the HTML never refers to content id \"%s\" "
-				       "(as src=\"cid:%s\"); the part is sent but will not show",
-				       fs->v[i].param, fs->v[i].cid, fs->v[i].cid);
+	if (!fs->ninline)
+		return SC_OK;
+	const char **cids = calloc(fs->n, sizeof *cids);
+	int *found = calloc(fs->n, sizeof *found);
+	int rc = cids && found ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < fs->n; i++)
+		cids[i] = fs->v[i].cid ? fs->v[i].cid : "";
+	if (!rc && html_find_cids(b->html, strlen(b->html), cids, fs->n, found, NULL) == 0)
+		for (size_t i = 0; i < fs->n; i++)
+			if (fs->v[i].cid && !found[i])
+				sc_result_warn(r, "%s: the HTML never refers to content id \"%s\" "
+					       "(as src=\"cid:%s\"); the part is sent but will not show",
+					       fs->v[i].param, fs->v[i].cid, fs->v[i].cid);
+	free(cids);
+	free(found);
+	return rc;
 }
 
 /* A new multipart of type `type` as the next part of `parent`; the
@@ -152,10 +165,10 @@ static int html_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r
 		rc = make_bodies(params, &b, err);
 	if (!rc)
 		rc = build_body(ctx, &c, &b, &fs, err);
-	if (!rc) {
-		warn_unreferenced(&b, &fs, r);
+	if (!rc)
+		rc = warn_unreferenced(&b, &fs, r, err);
+	if (!rc)
 		rc = compose_send(ctx, &c, r, err);
-	}
 	free(b.html);
 	free(b.text);
 	html_files_free(&fs);
