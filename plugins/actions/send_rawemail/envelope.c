@@ -107,7 +107,6 @@ static int sender(const struct rawmsg *m, int resent, struct sc_result *r,
 	if (e->senders.n > 1)
 		sc_result_warn(r, "%s has %zu addresses and there is no Sender field; the envelope "
 			       "sender is the first, %s", name, e->senders.n, e->senders.v[0].addr);
-	e->sender = &e->senders.v[0];
 	return SC_OK;
 }
 
@@ -147,7 +146,7 @@ int raw_envelope_get(const struct rawmsg *m, struct sc_result *r, struct raw_env
 	if (rc)
 		return rc;
 	int headers = m->header_8bit && sent_headers_8bit(m);
-	e->smtputf8 = headers || addr_utf8(e->sender->addr);
+	e->smtputf8 = headers || addr_utf8(e->senders.v[0].addr);
 	for (size_t i = 0; i < e->rcpt.n; i++)
 		e->smtputf8 |= addr_utf8(e->rcpt.v[i].addr);
 	e->eightbit = headers || m->body_8bit;
@@ -158,5 +157,4 @@ void raw_envelope_free(struct raw_envelope *e)
 {
 	sc_address_list_free(&e->senders);
 	sc_address_list_free(&e->rcpt);
-	e->sender = NULL;
 }

@@ -29,8 +29,8 @@
 #include "rawmsg.h"
 
 struct raw_envelope {
-	struct sc_address_list senders; /* the sender field's addresses */
-	const struct sc_address *sender; /* senders.v[0] */
+	struct sc_address_list senders; /* the sender field's addresses; the
+					   envelope sender is senders.v[0] */
 	struct sc_address_list rcpt;
 	int smtputf8;                   /* UTF-8 in an address or a header field */
 	int eightbit;                   /* 8-bit bytes anywhere in the message */

@@ -47,7 +47,7 @@ static int send_it(struct sc_ctx *ctx, const struct raw_envelope *e, struct sc_m
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	for (size_t i = 0; i < e->rcpt.n; i++)
 		rcpt[i] = e->rcpt.v[i].addr;
-	struct sc_envelope env = { e->sender->addr, rcpt, e->rcpt.n, e->smtputf8, e->eightbit };
+	struct sc_envelope env = { e->senders.v[0].addr, rcpt, e->rcpt.n, e->smtputf8, e->eightbit };
 	struct sc_session *s = NULL;
 	struct sc_delivery d;
 	memset(&d, 0, sizeof d);
@@ -97,7 +97,7 @@ static int send_parsed(struct sc_ctx *ctx, const struct rawmsg *m, struct sc_res
 	if (!rc && !added)
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!rc)
-		rc = ensure_ids(m, msg, e.sender->addr, added, &id, err);
+		rc = ensure_ids(m, msg, e.senders.v[0].addr, added, &id, err);
 	if (!rc)
 		rc = send_it(ctx, &e, msg, r, err);
 	if (!rc) {
