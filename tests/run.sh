@@ -23,7 +23,8 @@
 # path; libcjson and libcrypto are always available.
 #
 # Environment: JOBS (default 2), FUZZ_SECONDS (default 20), SKIP_SAN=1,
-# SKIP_FUZZ=1 (for a quicker local run; CI runs everything).
+# SKIP_FUZZ=1 (for a quicker local run; CI runs everything),
+# HARNESS_NO_SKIP=1 (set by .ci/run: every skipped case counts as failed).
 # Logs of each step are kept in build/run-logs/.
 set -u
 set -o pipefail
@@ -41,6 +42,7 @@ STEP_PASS=0
 FUZZ_PASS=0
 FUZZ_FAIL=0
 FAILED_NAMES=()
+CHECKED_DIRS=()
 T0=$(date +%s)
 
 say() { printf '== %s\n' "$*"; }
@@ -63,8 +65,8 @@ step() {
 	return 1
 }
 
-# make check's own outcome is counted through the .trs files; only a
-# check run that produced no results at all counts as a failed step.
+# make check's own outcome is counted through the .trs files; a failed
+# make check that recorded no failed case counts as a failed step.
 check_step() {
 	local name=$1 dir=$2
 	local t=$(date +%s)
@@ -75,8 +77,12 @@ check_step() {
 	else
 		say "$name: test failures ($(( $(date +%s) - t )) s); failing cases:"
 		grep -h -E '^(FAIL|ERROR|XPASS):' "$LOGS/$name.log" | sed 's/^/   | /' | head -n 60
-		if ! find "$dir" -name '*.trs' | grep -q .; then
-			say "$name: no test ran; last lines of $LOGS/$name.log:"
+		# make check failed: unless a .trs records a failed case, the
+		# failure would not be counted at all (no test ran, or make
+		# failed after the tests), so it counts as a failed step
+		if ! find "$dir" -name '*.trs' -exec grep -l -E '^:test-result: (FAIL|XPASS|ERROR)' {} + \
+			| grep -q .; then
+			say "$name: make check failed with no failed test case recorded; last lines of $LOGS/$name.log:"
 			tail -n 40 "$LOGS/$name.log" | sed 's/^/   | /'
 			STEP_FAIL=$((STEP_FAIL + 1))
 			FAILED_NAMES+=("$name")
@@ -88,6 +94,10 @@ build_and_check() {   # DIR LABEL CONFIGURE-ARGS...
 	local dir=$1 label=$2
 	shift 2
 	mkdir -p "$ROOT/$dir"
+	# only this run's results count: not those of an earlier run in a
+	# tree whose configure or make fails now, nor of a skipped tree
+	find "$ROOT/$dir" -name '*.trs' -delete 2>/dev/null
+	CHECKED_DIRS+=("$dir")
 	step "$label configure" "$LOGS/$label-configure.log" \
 		sh -c 'cd "$1" && shift && "$@"' sh "$ROOT/$dir" "$ROOT/configure" "$@" || return
 	step "$label make" "$LOGS/$label-make.log" make -C "$ROOT/$dir" -j"$JOBS" || return
@@ -195,7 +205,7 @@ T_END=$(date +%s)
 # Per case: PASS and XFAIL pass; FAIL, XPASS and ERROR fail; SKIP skips.
 trs_files() {
 	local d
-	for d in build build-san; do
+	for d in "${CHECKED_DIRS[@]}"; do
 		[ -d "$ROOT/$d" ] && find "$ROOT/$d" -name '*.trs'
 	done
 }
@@ -223,10 +233,18 @@ done
 
 say "timings: builds+checks $((T_FUZZ - T_BUILD)) s (build/ $(( ${T_SAN:-$T_FUZZ} - T_BUILD )) s, build-san/ $((T_FUZZ - ${T_SAN:-$T_FUZZ})) s), fuzz $((T_END - T_FUZZ)) s, total $((T_END - T0)) s"
 
-PASSED=$((T_PASS + FUZZ_PASS))
+PASSED=$((T_PASS + FUZZ_PASS + STEP_PASS))
 FAILED=$((T_FAIL + FUZZ_FAIL + STEP_FAIL))
-if [ "$PASSED" -eq 0 ] && [ "$FAILED" -eq 0 ]; then
-	FAILED=1   # nothing ran at all is a failure
+if [ "${HARNESS_NO_SKIP:-}" = 1 ] && [ "$T_SKIP" -gt 0 ]; then
+	# CI (.ci/run) installs every peer: a skipped case (a cmocka skip, a
+	# TAP plan of 1..0) is one that did not run, not one that passed
+	say "HARNESS_NO_SKIP=1: $T_SKIP skipped case(s) count as failed:"
+	trs_files | xargs -r grep -l '^:test-result: SKIP' | sed "s|^$ROOT/|   |"
+	FAILED=$((FAILED + T_SKIP))
+	T_SKIP=0
+fi
+if [ $((T_PASS + FUZZ_PASS)) -eq 0 ] && [ "$FAILED" -eq 0 ]; then
+	FAILED=1   # no test case ran at all (only build steps) is a failure
 fi
 echo "$PASSED passed, $FAILED failed, $T_SKIP skipped"
 [ "$FAILED" -eq 0 ]
