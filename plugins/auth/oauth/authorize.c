@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,11 +105,7 @@ static int is_google(const char *auth_url)
 
 static char *auth_request_url(const struct flow *f)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (!EVP_Digest(f->verifier, strlen(f->verifier), md, &mdlen, EVP_sha256(), NULL))
-		return NULL;
-	char *challenge = oauth_b64url(md, mdlen);
+	char *challenge = oauth_sha256_b64url(f->verifier);
 	struct oauth_buf b = { 0 };
 	int rc = !challenge || oauth_buf_str(&b, f->cfg.auth_url) ||
 		 oauth_buf_str(&b, strchr(f->cfg.auth_url, '?') ? "&" : "?") ||
@@ -283,7 +278,7 @@ static int finish(struct flow *f, const char *query, struct sc_error *err)
 		rc = sc_error_set(err, SC_EAUTH, "the redirect carries no authorization code");
 	} else {
 		rc = oauth_fetch_code(f->ctx, &f->cfg, code, f->redirect_uri, f->verifier, &f->tok, err);
-		if (!rc && !(rc = oauth_store_lock(&f->st, sc_asset_long(f->ctx, "timeout", 30) * 2 + 10, err))) {
+		if (!rc && !(rc = oauth_store_lock(&f->st, err))) {
 			rc = oauth_store_save(&f->st, &f->cfg, &f->tok, err);
 			oauth_store_unlock(&f->st);
 		}
@@ -441,8 +436,7 @@ static int wait_redirect(struct flow *f, struct sc_error *err)
 
 static void report(struct flow *f, cJSON *data, const char *how)
 {
-	cJSON_AddStringToObject(data, "grant", f->cfg.grant == GRANT_CLIENT_CREDENTIALS ? "client_credentials"
-											  : "authorization_code");
+	cJSON_AddStringToObject(data, "grant", oauth_grant_name(f->cfg.grant));
 	cJSON_AddStringToObject(data, "asset_key", sc_asset_key(f->ctx));
 	cJSON_AddStringToObject(data, "token_store", f->st.path);
 	if (how)

@@ -23,6 +23,11 @@
 	"admin consented to them, that username is the mailbox the token belongs to, and that SMTP AUTH is " \
 	"enabled for the mailbox or tenant (Exchange Online 5.7.139)"
 
+const char *oauth_grant_name(enum oauth_grant g)
+{
+	return g == GRANT_CLIENT_CREDENTIALS ? "client_credentials" : "authorization_code";
+}
+
 void oauth_tokens_clear(struct oauth_tokens *t)
 {
 	sc_secret_free(t->access_token);
@@ -76,7 +81,7 @@ int oauth_config_read(struct sc_ctx *ctx, struct oauth_config *cfg, int for_auth
 	if (!list.len)
 		return SC_OK;
 	sc_error_set(err, SC_ESKIP, "OAuth authentication (%s grant) needs %s; missing: %s",
-		     cc ? "client_credentials" : "authorization_code",
+		     oauth_grant_name(cfg->grant),
 		     cc ? "username, client_id, client_secret and token_url"
 			: for_authorize ? "username, client_id, auth_url and token_url"
 					: "username, client_id and token_url",
@@ -108,9 +113,7 @@ int oauth_get_token(struct sc_ctx *ctx, const struct oauth_config *cfg, int forc
 	int rc = oauth_store_open(ctx, &st, err);
 	if (rc)
 		return rc;
-	/* Wait for another process's token request, which is bounded by
-	 * its own timeout (the same asset's). */
-	rc = oauth_store_lock(&st, sc_asset_long(ctx, "timeout", 30) * 2 + 10, err);
+	rc = oauth_store_lock(&st, err);
 	if (rc)
 		goto out;
 	struct oauth_tokens t = { 0 };

@@ -20,6 +20,10 @@
 
 enum oauth_grant { GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS };
 
+/* "authorization_code" or "client_credentials": the asset's spelling,
+ * also what the store and the result record. */
+const char *oauth_grant_name(enum oauth_grant g);
+
 /* The asset's OAuth fields (borrowed from the request: not owned). */
 struct oauth_config {
 	enum oauth_grant grant;
@@ -59,14 +63,15 @@ struct oauth_store {
 	char *path;      /* <state>/oauth/<key>.json */
 	char *lock_path; /* <state>/oauth/<key>.lock */
 	int lock_fd;     /* -1 when not locked */
+	long wait_s;     /* how long oauth_store_lock waits (from the asset timeout) */
 };
 
 /* Paths for ctx's asset; creates <state>/oauth (0700). */
 int oauth_store_open(struct sc_ctx *ctx, struct oauth_store *st, struct sc_error *err);
-/* Exclusive flock on the lock file, waiting at most `wait_s` seconds:
+/* Exclusive flock on the lock file, waiting at most st->wait_s seconds:
  * held around read-refresh-write so two processes never both spend (and
  * one lose) a refresh token. */
-int oauth_store_lock(struct oauth_store *st, long wait_s, struct sc_error *err);
+int oauth_store_lock(struct oauth_store *st, struct sc_error *err);
 void oauth_store_unlock(struct oauth_store *st);
 void oauth_store_close(struct oauth_store *st);
 /* Load tokens issued to `cfg` (client_id and grant must match). Returns
@@ -128,9 +133,13 @@ char *oauth_buf_take(struct oauth_buf *b);
 char *oauth_b64url(const unsigned char *data, size_t n);
 /* `n` random bytes as base64url (RAND_bytes); allocated, NULL on error. */
 char *oauth_random_b64url(size_t n);
+/* SHA-256 of `s` as base64url (PKCE S256 challenge, client_id hash). */
+char *oauth_sha256_b64url(const char *s);
 /* The value of `key` in a query string ("a=1&b=2"), percent- and
  * '+'-decoded; allocated, NULL when absent. */
 char *oauth_query_get(const char *query, const char *key);
+/* A non-empty string member of object `o`, or NULL. */
+const char *oauth_json_str(const cJSON *o, const char *key);
 /* Overwrite every string in a cJSON tree, then delete it. */
 void oauth_json_wipe_delete(cJSON *j);
 /* A copy of server-supplied text fit for a message: at most `max`

@@ -26,18 +26,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static const char *json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
 /* `{"error": ...}` from the endpoint, as a message that says what to do. */
 static int endpoint_error(const char *url, long status, const cJSON *j, int grant_refresh,
 			  struct sc_error *err)
 {
-	const char *code = json_str(j, "error");
-	const char *d = json_str(j, "error_description");
+	const char *code = oauth_json_str(j, "error");
+	const char *d = oauth_json_str(j, "error_description");
 	char *desc = d ? oauth_printable(d, 300) : NULL;
 	const char *todo;
 	if (strcmp(code, "invalid_client") == 0 || strcmp(code, "unauthorized_client") == 0)
@@ -58,10 +52,10 @@ static int endpoint_error(const char *url, long status, const cJSON *j, int gran
 /* Fill `out` from a successful token response. */
 static int parse_tokens(const char *url, const cJSON *j, struct oauth_tokens *out, struct sc_error *err)
 {
-	const char *at = json_str(j, "access_token");
+	const char *at = oauth_json_str(j, "access_token");
 	if (!at)
 		return sc_error_set(err, SC_EAUTH, "token endpoint %s answered without an access_token", url);
-	const char *tt = json_str(j, "token_type");
+	const char *tt = oauth_json_str(j, "token_type");
 	if (tt && strcasecmp(tt, "bearer") != 0)
 		return sc_error_set(err, SC_EAUTH, "token endpoint %s issued a \"%s\" token; SMTP needs a bearer token",
 				    url, tt);
@@ -74,9 +68,9 @@ static int parse_tokens(const char *url, const cJSON *j, struct oauth_tokens *ou
 	if (lifetime < 0)
 		lifetime = 0;
 	char *access = strdup(at);
-	const char *rt = json_str(j, "refresh_token");
+	const char *rt = oauth_json_str(j, "refresh_token");
 	char *refresh = rt ? strdup(rt) : NULL;
-	const char *sc = json_str(j, "scope");
+	const char *sc = oauth_json_str(j, "scope");
 	char *scope = sc ? strdup(sc) : NULL;
 	if (!access || (rt && !refresh) || (sc && !scope)) {
 		sc_secret_free(access);
@@ -127,8 +121,7 @@ static int token_post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	sc_log(SC_LOG_DEBUG, "oauth: POST %s (%s grant)", url,
-	       grant_refresh ? "refresh_token" : cfg->grant == GRANT_CLIENT_CREDENTIALS ? "client_credentials"
-											  : "authorization_code");
+	       grant_refresh ? "refresh_token" : oauth_grant_name(cfg->grant));
 	CURLcode cc = curl_easy_perform(c);
 	long status = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -149,7 +142,7 @@ static int token_post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct
 		goto out;
 	}
 	j = body.p ? cJSON_ParseWithLength(body.p, body.len) : NULL;
-	if (j && cJSON_IsObject(j) && json_str(j, "error")) {
+	if (j && cJSON_IsObject(j) && oauth_json_str(j, "error")) {
 		rc = endpoint_error(url, status, j, grant_refresh, err);
 	} else if (status >= 500) {
 		rc = sc_error_set(err, SC_EAUTH, "token endpoint %s failed with HTTP %ld (a server error): try again later",

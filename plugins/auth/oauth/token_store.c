@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +23,6 @@
 #define STORE_VERSION 1
 #define MAX_STORE (256 * 1024) /* a token file is a few KiB */
 #define PENDING_MAX_AGE 3600
-
-static const char *grant_name(enum oauth_grant g)
-{
-	return g == GRANT_CLIENT_CREDENTIALS ? "client_credentials" : "authorization_code";
-}
 
 /* asset_id is free text: keep [A-Za-z0-9_-], percent-encode the rest
  * (so "../x" cannot leave the directory and names stay distinct). */
@@ -52,6 +46,9 @@ int oauth_store_open(struct sc_ctx *ctx, struct oauth_store *st, struct sc_error
 {
 	memset(st, 0, sizeof *st);
 	st->lock_fd = -1;
+	/* Long enough for another process's token request, which is bounded
+	 * by its own timeout (the same asset's). */
+	st->wait_s = (long)(sc_asset_double(ctx, "timeout", 30) * 2) + 10;
 	const char *state = sc_state_dir(ctx, err);
 	if (!state)
 		return err->code;
@@ -84,8 +81,9 @@ int oauth_store_open(struct sc_ctx *ctx, struct oauth_store *st, struct sc_error
 	return rc;
 }
 
-int oauth_store_lock(struct oauth_store *st, long wait_s, struct sc_error *err)
+int oauth_store_lock(struct oauth_store *st, struct sc_error *err)
 {
+	long wait_s = st->wait_s;
 	if (st->lock_fd >= 0)
 		return SC_OK;
 	int fd = open(st->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -128,15 +126,6 @@ void oauth_store_close(struct oauth_store *st)
 	free(st->path);
 	free(st->lock_path);
 	st->path = st->lock_path = NULL;
-}
-
-static char *client_hash(const char *client_id)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	if (!EVP_Digest(client_id, strlen(client_id), md, &n, EVP_sha256(), NULL))
-		return NULL;
-	return oauth_b64url(md, n);
 }
 
 /* Read a whole small file; SC_ESKIP when absent. Caller wipes `out`. */
@@ -213,12 +202,6 @@ static int write_atomic(const char *path, const char *text, struct sc_error *err
 	return rc;
 }
 
-static const char *jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
 static long long jnum(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -252,23 +235,24 @@ int oauth_store_load(struct oauth_store *st, const struct oauth_config *cfg, str
 	}
 	cJSON *j = cJSON_ParseWithLength(b.p ? b.p : "", b.len);
 	oauth_buf_wipe(&b);
-	char *want = client_hash(cfg->client_id);
-	const char *at = jstr(j, "access_token");
-	const char *rt = jstr(j, "refresh_token");
-	if (!cJSON_IsObject(j) || jnum(j, "version") != STORE_VERSION || (!at && !rt) || !jstr(j, "client_id_sha256") ||
-	    !jstr(j, "grant")) {
+	char *want = oauth_sha256_b64url(cfg->client_id);
+	const char *at = oauth_json_str(j, "access_token");
+	const char *rt = oauth_json_str(j, "refresh_token");
+	const char *hash = oauth_json_str(j, "client_id_sha256");
+	const char *grant = oauth_json_str(j, "grant");
+	if (!cJSON_IsObject(j) || jnum(j, "version") != STORE_VERSION || (!at && !rt) || !hash || !grant) {
 		rc = corrupt(st, cJSON_IsObject(j) ? "fields missing" : "not JSON", err);
-	} else if (!want || strcmp(want, jstr(j, "client_id_sha256")) != 0) {
+	} else if (!want || strcmp(want, hash) != 0) {
 		rc = sc_error_set(err, SC_ESKIP, "the stored OAuth token was issued to another client_id "
 				  "(client_id changed), so it was not used");
-	} else if (strcmp(jstr(j, "grant"), grant_name(cfg->grant)) != 0) {
+	} else if (strcmp(grant, oauth_grant_name(cfg->grant)) != 0) {
 		rc = sc_error_set(err, SC_ESKIP, "the stored OAuth token is for the %s grant, but oauth_grant_type "
-				  "is %s", jstr(j, "grant"), grant_name(cfg->grant));
+				  "is %s", grant, oauth_grant_name(cfg->grant));
 	} else {
 		oauth_tokens_clear(t);
 		t->access_token = at ? strdup(at) : NULL;
 		t->refresh_token = rt ? strdup(rt) : NULL;
-		t->scope = jstr(j, "scope") ? strdup(jstr(j, "scope")) : NULL;
+		t->scope = oauth_json_str(j, "scope") ? strdup(oauth_json_str(j, "scope")) : NULL;
 		t->obtained_at = jnum(j, "obtained_at");
 		t->expires_at = jnum(j, "expires_at");
 		if ((at && !t->access_token) || (rt && !t->refresh_token)) {
@@ -285,12 +269,12 @@ int oauth_store_save(struct oauth_store *st, const struct oauth_config *cfg, con
 		     struct sc_error *err)
 {
 	cJSON *j = cJSON_CreateObject();
-	char *hash = client_hash(cfg->client_id);
+	char *hash = oauth_sha256_b64url(cfg->client_id);
 	char *text = NULL;
 	int rc = SC_OK;
 	if (!j || !hash ||
 	    !cJSON_AddNumberToObject(j, "version", STORE_VERSION) ||
-	    !cJSON_AddStringToObject(j, "grant", grant_name(cfg->grant)) ||
+	    !cJSON_AddStringToObject(j, "grant", oauth_grant_name(cfg->grant)) ||
 	    !cJSON_AddStringToObject(j, "client_id_sha256", hash) ||
 	    (t->access_token && !cJSON_AddStringToObject(j, "access_token", t->access_token)) ||
 	    (t->refresh_token && !cJSON_AddStringToObject(j, "refresh_token", t->refresh_token)) ||
@@ -343,8 +327,8 @@ int oauth_pending_load(struct oauth_store *st, char **state, char **verifier, ch
 	int rc = read_file(path, &b, err);
 	cJSON *j = rc ? NULL : cJSON_ParseWithLength(b.p ? b.p : "", b.len);
 	oauth_buf_wipe(&b);
-	if (rc == SC_ESKIP || rc == SC_EINPUT || (!rc && (!jstr(j, "state") || !jstr(j, "code_verifier") ||
-							   !jstr(j, "redirect_uri")))) {
+	if (rc == SC_ESKIP || rc == SC_EINPUT || (!rc && (!oauth_json_str(j, "state") || !oauth_json_str(j, "code_verifier") ||
+							   !oauth_json_str(j, "redirect_uri")))) {
 		rc = sc_error_set(err, SC_EINPUT, "no pending authorization for this asset (%s): run "
 				  "`smtp-connector authorize` without SMTP_CONNECTOR_REDIRECT_URL first, open the URL "
 				  "it prints, then pass the URL the browser was sent to", path);
@@ -352,9 +336,9 @@ int oauth_pending_load(struct oauth_store *st, char **state, char **verifier, ch
 		rc = sc_error_set(err, SC_EINPUT, "the pending authorization is more than an hour old: run "
 				  "`smtp-connector authorize` again");
 	} else if (!rc) {
-		*state = strdup(jstr(j, "state"));
-		*verifier = strdup(jstr(j, "code_verifier"));
-		*redirect_uri = strdup(jstr(j, "redirect_uri"));
+		*state = strdup(oauth_json_str(j, "state"));
+		*verifier = strdup(oauth_json_str(j, "code_verifier"));
+		*redirect_uri = strdup(oauth_json_str(j, "redirect_uri"));
 		if (!*state || !*verifier || !*redirect_uri)
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	}

@@ -3,9 +3,8 @@
  * encoding, base64url, and wiping secrets held in cJSON trees. */
 #include "oauth.h"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +126,15 @@ char *oauth_random_b64url(size_t n)
 	return out;
 }
 
+char *oauth_sha256_b64url(const char *s)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL))
+		return NULL;
+	return oauth_b64url(md, n);
+}
+
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -176,6 +184,13 @@ char *oauth_query_get(const char *query, const char *key)
 	return NULL;
 }
 
+const char *oauth_json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* `j` and its siblings (a root has none), depth first. */
 static void wipe_tree(cJSON *j)
 {
 	for (; j; j = j->next) {
@@ -187,11 +202,7 @@ static void wipe_tree(cJSON *j)
 
 void oauth_json_wipe_delete(cJSON *j)
 {
-	if (!j)
-		return;
-	if (j->valuestring)
-		sc_secret_wipe(j->valuestring, strlen(j->valuestring));
-	wipe_tree(j->child);
+	wipe_tree(j);
 	cJSON_Delete(j);
 }
 
