@@ -44,6 +44,7 @@ def ok(r, n=1):
     res = r.result
     eq(res["status"], "success", "status\n%s" % r)
     eq(res["summary"], {"total_objects": n, "total_objects_successful": n}, "summary")
+    eq(len(res["action_results"]), n, "action results")
     for ar in res["action_results"]:
         eq(ar["status"], "success", "action result status")
     return res
@@ -934,7 +935,7 @@ def test_volume_200_json_lines_to_smtp_sink():
         # one TCP connection: libcurl's transcript on stderr says "Connected to" per connection
         eq(len(re.findall(r"\bConnected to 127\.0\.0\.1\b", r.stderr)), 1,
            "connections made by the connector")
-        dumps = sink.wait_dumps(200, timeout=20) if hasattr(sink, "wait_dumps") else sink.dumps()
+        dumps = sink.wait_dumps(200, timeout=20)
         eq(len(dumps), 200, "messages captured by smtp-sink")
         subjects = sorted(str(d["msg"]["Subject"]) for d in dumps)
         eq(subjects, ["msg %03d" % i for i in range(200)], "all subjects arrived")
