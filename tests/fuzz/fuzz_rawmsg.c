@@ -59,7 +59,13 @@ static void check_fields(const struct rawmsg *m)
 		check(v[vlen] == '\0', "terminated");
 		free(v);
 	}
-	check(prev <= m->body, "empty line after the fields");
+	/* between the last field and the body: nothing (no empty line, so no
+	 * body), or exactly the empty line's one line ending */
+	size_t gap = m->body - prev;
+	const char *g = m->text + prev;
+	check(gap == 0 ? m->body == m->len
+	      : (gap == 1 && (*g == '\n' || *g == '\r')) || (gap == 2 && !memcmp(g, "\r\n", 2)),
+	      "the header section is the fields plus the empty line");
 	size_t olen = 0;
 	char *o = rawmsg_without(m, drop_odd, NULL, &olen);
 	check(o != NULL && olen == kept, "dropping removes exactly the fields' bytes");
