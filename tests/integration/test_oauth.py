@@ -382,6 +382,16 @@ def test_token_endpoint_down_falls_back_to_basic():
         eq([x["method"] for x in p.auth_attempts()], ["PLAIN"] * 3, "only Basic reached AUTH")
 
 
+def test_plain_http_token_url_off_loopback_is_refused_before_sending():
+    with peers() as p:
+        a = oauth_asset(p, "client_credentials", password=PASSWORD)
+        # 192.0.2.1 (TEST-NET-1): nothing would answer, so only the check can
+        # produce "not https" quickly.
+        url = "http://192.0.2.1:%d/token" % p.oauth_port
+        contains(fallback(p, dict(a, token_url=url, timeout=2), "not https")[0]["reason"], "in clear")
+        eq(p.token_requests(), [], "no token request")
+
+
 def test_failed_refresh_falls_back_to_basic():
     with peers() as p:
         a = oauth_asset(p, password=PASSWORD)

@@ -1,6 +1,7 @@
 /* Token endpoint requests (RFC 6749 §4.1.3, §4.4, §6): form-encoded POST
  * with libcurl under the asset's TLS and timeout rules (sc_http_apply_policy:
- * verification, ca_file, no redirects, no .netrc). The client secret goes
+ * verification, ca_file, no redirects, no .netrc), to an https token_url
+ * (http only to a loopback host). The client secret goes
  * in the body (client_secret_post), as the SOAR app sends it and as Google
  * and Microsoft accept.
  *
@@ -33,6 +34,7 @@ static int endpoint_error(const char *url, long status, const cJSON *j, int gran
 	const char *code = oauth_json_str(j, "error");
 	const char *d = oauth_json_str(j, "error_description");
 	char *desc = d ? oauth_printable(d, 300) : NULL;
+	char *shown = oauth_printable(code, 100); /* the server's text, unbounded */
 	const char *todo;
 	if (strcmp(code, "invalid_client") == 0 || strcmp(code, "unauthorized_client") == 0)
 		todo = "check client_id and client_secret (and that the client may use this grant)";
@@ -44,7 +46,8 @@ static int endpoint_error(const char *url, long status, const cJSON *j, int gran
 	else
 		todo = "check the OAuth settings of the asset";
 	sc_error_set(err, SC_EAUTH, "token endpoint %s refused the request (HTTP %ld, %s%s%s): %s", url, status,
-		     code, desc ? ": " : "", desc ? desc : "", todo);
+		     shown ? shown : "error", desc ? ": " : "", desc ? desc : "", todo);
+	free(shown);
 	free(desc);
 	return SC_EAUTH;
 }
@@ -56,9 +59,13 @@ static int parse_tokens(const char *url, const cJSON *j, struct oauth_tokens *ou
 	if (!at)
 		return sc_error_set(err, SC_EAUTH, "token endpoint %s answered without an access_token", url);
 	const char *tt = oauth_json_str(j, "token_type");
-	if (tt && strcasecmp(tt, "bearer") != 0)
-		return sc_error_set(err, SC_EAUTH, "token endpoint %s issued a \"%s\" token; SMTP needs a bearer token",
-				    url, tt);
+	if (tt && strcasecmp(tt, "bearer") != 0) {
+		char *shown = oauth_printable(tt, 40);
+		sc_error_set(err, SC_EAUTH, "token endpoint %s issued a \"%s\" token; SMTP needs a bearer token", url,
+			     shown ? shown : "non-bearer");
+		free(shown);
+		return SC_EAUTH;
+	}
 	const cJSON *ei = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
 	/* Some servers send expires_in as a string. Without it, assume an
 	 * hour (the usual lifetime) so that refresh still happens early;
@@ -93,6 +100,30 @@ static int parse_tokens(const char *url, const cJSON *j, struct oauth_tokens *ou
 	return SC_OK;
 }
 
+/* The form carries the client secret, a refresh token or a code: only
+ * over https, or plain http to this host (a local proxy, a test server).
+ * Checked before anything is sent. */
+static int check_token_url(const char *url, struct sc_error *err)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	int ok = u && !curl_url_set(u, CURLUPART_URL, url, 0) &&
+		 !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) && !curl_url_get(u, CURLUPART_HOST, &host, 0);
+	int rc = SC_OK;
+	if (!ok)
+		rc = sc_error_set(err, SC_EAUTH, "token_url %s is not a URL: give the token endpoint's https:// address",
+				  url);
+	else if (strcmp(scheme, "https") != 0 &&
+		 !(strcmp(scheme, "http") == 0 && (strcmp(host, "127.0.0.1") == 0 || strcasecmp(host, "localhost") == 0 ||
+						   strcmp(host, "[::1]") == 0)))
+		rc = sc_error_set(err, SC_EAUTH, "token_url %s is not https: the client secret and tokens would cross the "
+				  "network in clear (plain http only to 127.0.0.1, localhost or [::1])", url);
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 /* POST `form` to cfg->token_url and parse the answer into `out`. */
 static int token_post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct oauth_buf *form,
 		      int grant_refresh, struct oauth_tokens *out, struct sc_error *err)
@@ -102,7 +133,9 @@ static int token_post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;
 	cJSON *j = NULL;
-	int rc;
+	int rc = check_token_url(url, err);
+	if (rc)
+		return rc;
 	CURL *c = curl_easy_init();
 	if (!c)
 		return sc_error_set(err, SC_ENOMEM, "cannot create an HTTP handle for the token endpoint");
