@@ -234,6 +234,8 @@ def test_errors_name_the_parameter_and_send_nothing():
          ["attachment_json[0]"]),
         ({"content_id3": "logo"}, ["content_id3", "attachment3"]),
         ({"attachment1": "logo", "content_id1": "a b"}, ["content_id1", "Content-ID"]),
+        ({"attachment1": "logo", "content_id1": "logo>\r\nBcc: <evil@corp.example"},
+         ["content_id1", "Content-ID"]),
         ({"attachment1": "logo", "content_id1": "logo", "attachment_json": [
             {"vault_id": "logo", "content_id": "<logo>"}]}, ["content_id1", "already used"]),
         ({"to": "\"Doe, Jane <jane@corp.example>"}, ["to"]),
