@@ -222,6 +222,15 @@ def test_authorize_with_asset_redirect_uri():
         eq(q["redirect_uri"], uri, "redirect_uri from the asset")
 
 
+def test_authorize_refuses_a_redirect_uri_port_out_of_range():
+    with peers() as p:
+        # 70000 would wrap to 4464 in a 16-bit port: a listener the redirect never reaches
+        a = oauth_asset(p, redirect_uri="http://127.0.0.1:70000/cb")
+        r = run_connector({"asset": a, "asset_id": "oauth-test"}, args=("authorize",))
+        eq(r.rc, 2, "input error\n%s" % r)
+        contains(r.result["action_results"][0]["message"], "no valid port")
+
+
 def test_authorize_rejects_wrong_state():
     with peers() as p:
         a = oauth_asset(p)

@@ -80,6 +80,7 @@ static int split_url(const char *url, char **host, long *port, char **path)
 	if (!*host || !*path) {
 		free(*host);
 		free(*path);
+		*host = *path = NULL; /* the caller's (f->path) must not dangle */
 		return -1;
 	}
 	for (char *c = *host; *c; c++)
@@ -149,6 +150,11 @@ static int open_listener(struct flow *f, struct sc_error *err)
 		}
 		if (!port)
 			port = 80;
+		if (port < 1 || port > 65535) {
+			free(host);
+			return sc_error_set(err, SC_EINPUT, "redirect_uri %s has no valid port (1-65535)",
+					    f->cfg.redirect_uri);
+		}
 	} else {
 		host = strdup("127.0.0.1");
 		f->path = strdup("/callback");
@@ -239,6 +245,7 @@ static char *read_target(int fd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0 || b.len + (size_t)n > MAX_REQUEST || oauth_buf_add(&b, chunk, (size_t)n)) {
+			sc_secret_wipe(chunk, sizeof chunk); /* may hold the code */
 			oauth_buf_wipe(&b);
 			return NULL;
 		}
@@ -336,11 +343,12 @@ static int on_tty(struct flow *f, int tty, struct oauth_buf *line, int *rc, stru
 	ssize_t n = read(tty, chunk, sizeof chunk);
 	if (n <= 0)
 		return -1; /* terminal gone: stop polling it */
-	if (line->len + (size_t)n > MAX_PASTE || oauth_buf_add(line, chunk, (size_t)n)) {
+	int full = line->len + (size_t)n > MAX_PASTE || oauth_buf_add(line, chunk, (size_t)n);
+	sc_secret_wipe(chunk, sizeof chunk); /* the pasted URL carries the code */
+	if (full) {
 		*rc = sc_error_set(err, SC_EINPUT, "the pasted line is too long");
 		return 1;
 	}
-	sc_secret_wipe(chunk, sizeof chunk);
 	char *nl = memchr(line->p, '\n', line->len);
 	if (!nl)
 		return 0;

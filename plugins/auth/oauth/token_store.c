@@ -333,6 +333,7 @@ int oauth_pending_load(struct oauth_store *st, char **state, char **verifier, ch
 				  "`smtp-connector authorize` without SMTP_CONNECTOR_REDIRECT_URL first, open the URL "
 				  "it prints, then pass the URL the browser was sent to", path);
 	} else if (!rc && time(NULL) - jnum(j, "created_at") > PENDING_MAX_AGE) {
+		unlink(path); /* its PKCE verifier is of no use any more */
 		rc = sc_error_set(err, SC_EINPUT, "the pending authorization is more than an hour old: run "
 				  "`smtp-connector authorize` again");
 	} else if (!rc) {
