@@ -223,6 +223,17 @@ def make_ca(dir, name, san=("DNS:localhost", "IP:127.0.0.1"), days=7):
                                  chain=p("chain.pem"))
 
 
+_SHARED_CAS = {}
+
+
+def shared_ca(name="main"):
+    """make_ca() once per name for the whole test file (key generation is
+    the slow part); shared_ca("other") is a CA independent of "main"."""
+    if name not in _SHARED_CAS:
+        _SHARED_CAS[name] = make_ca(mkdtemp("ca"), name)
+    return _SHARED_CAS[name]
+
+
 def _cert_pair(value):
     """(cert, key) from a make_ca() result or a 2-sequence."""
     if hasattr(value, "cert") and hasattr(value, "key"):
@@ -642,6 +653,20 @@ class OAuthPeers(_Peer):
 
 # --------------------------------------------------------------------------
 # the connector
+
+def vault(files):
+    """A new vault_dir: files maps id -> bytes, or (bytes, meta dict) to
+    write the metadata next to it as <id>.json."""
+    d = mkdtemp("vault")
+    for vid, spec in files.items():
+        content, meta = spec if isinstance(spec, tuple) else (spec, None)
+        with open(os.path.join(d, vid), "wb") as f:
+            f.write(content)
+        if meta is not None:
+            with open(os.path.join(d, vid + ".json"), "w") as f:
+                json.dump(meta, f)
+    return d
+
 
 class Run:
     """What run_connector() saw: rc, stdout, stderr (str), results (parsed

@@ -11,17 +11,9 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Aiosmtpd, asset, eq, mkdtemp, run, run_connector  # noqa: E402
+from harness import Aiosmtpd, asset, eq, run, run_connector, vault  # noqa: E402
 
 SENDER = "soar@corp.example"
-
-
-def vault(files):
-    d = mkdtemp("vault")
-    for vid, content in files.items():
-        with open(os.path.join(d, vid), "wb") as f:
-            f.write(content)
-    return d
 
 
 def send(srv, params, vault_dir):

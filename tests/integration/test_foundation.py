@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, Silent, asset, contains, eq, free_port, make_ca, mkdtemp,  # noqa: E402
+from harness import (Aiosmtpd, Silent, asset, contains, eq, free_port, shared_ca,  # noqa: E402
                      not_contains, run, run_connector, skip, tmpdir, true)
 
 TC = "test connectivity"
@@ -26,14 +26,7 @@ PASSWORD = "s3cr3t-Pw!x"
 SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR") or os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))
 
-_CAS = {}
-
-
-def ca(name="main"):
-    """A CA + server certificate, one per name for the whole file."""
-    if name not in _CAS:
-        _CAS[name] = make_ca(mkdtemp("ca"), name)
-    return _CAS[name]
+ca = shared_ca  # ca(name): one CA per name for the whole file
 
 
 def tc(a, **kw):

@@ -24,16 +24,9 @@ from email.message import EmailMessage
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Aiosmtpd, OAuthPeers, Silent, SmtpSink, asset, contains, eq,  # noqa: E402
-                     free_port, make_ca, mkdtemp, not_contains, raises, run, true)
+                     free_port, not_contains, raises, run, shared_ca, true)
 
-_CAS = {}
-
-
-def ca(name="main"):
-    """One CA per name for this file (key generation is the slow part)."""
-    if name not in _CAS:
-        _CAS[name] = make_ca(mkdtemp("ca"), name)
-    return _CAS[name]
+ca = shared_ca  # ca(name): one CA per name for the whole file
 
 
 def tls_ctx(authority):

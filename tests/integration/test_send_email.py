@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Aiosmtpd, SmtpSink, asset, contains, eq, make_ca, mkdtemp,  # noqa: E402
-                     not_contains, run, run_connector, true)
+                     not_contains, run, run_connector, true, vault)
 
 SENDER = "soar@corp.example"
 
@@ -147,19 +147,6 @@ def addrs(header):
 
 def nl(s):
     return s.replace("\r\n", "\n")
-
-
-def vault(files):
-    """A vault_dir: files maps id -> bytes or (bytes, meta dict)."""
-    d = mkdtemp("vault")
-    for vid, spec in files.items():
-        content, meta = spec if isinstance(spec, tuple) else (spec, None)
-        with open(os.path.join(d, vid), "wb") as f:
-            f.write(content)
-        if meta is not None:
-            with open(os.path.join(d, vid + ".json"), "w") as f:
-                json.dump(meta, f)
-    return d
 
 
 def sha1(b):
