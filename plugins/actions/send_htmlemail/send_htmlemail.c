@@ -47,15 +47,14 @@ static int make_bodies(const cJSON *params, struct bodies *b, struct sc_error *e
 	if (!html || !*html)
 		return sc_error_set(err, SC_EINPUT, "html_body: give the HTML message");
 	b->html = cJSON_IsFalse(san) ? strdup(html) : html_sanitize(html, strlen(html), err);
-	if (!b->html) {
-		if (err->code)
-			sc_error_prefix(err, "html_body");
-		return err->code ? (int)err->code : sc_error_set(err, SC_ENOMEM, "out of memory");
-	}
-	b->text = text && *text ? strdup(text) : html_to_text(b->html, strlen(b->html), err);
-	if (!b->text)
-		return err->code ? (int)err->code : sc_error_set(err, SC_ENOMEM, "out of memory");
-	return SC_OK;
+	if (b->html)
+		b->text = text && *text ? strdup(text) : html_to_text(b->html, strlen(b->html), err);
+	if (b->text)
+		return SC_OK;
+	if (!err->code)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	sc_error_prefix(err, "html_body"); /* both read the HTML */
+	return err->code;
 }
 
 /* Inline parts the HTML never shows are sent anyway (the author may
