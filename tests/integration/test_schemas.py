@@ -172,6 +172,10 @@ def make_invalid_example(path):
         doc = load(path)
         errs = python_errors(doc)
         true(errs, "the validator rejects %s" % os.path.basename(path))
+        # one mistake per example: with two, the runtime could refuse it for
+        # the other one and the message check below would not tell
+        eq(len(errs), 1, "validator errors for %s: %s" % (os.path.basename(path),
+                                                          [e.message for e in errs]))
         if isinstance(doc, dict) and isinstance(doc.get("action"), str) and doc["action"]:
             ident = identifier_of(doc["action"])
             true(ident in installed_actions() or not os.path.exists(
