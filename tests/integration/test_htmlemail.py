@@ -9,8 +9,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import (Aiosmtpd, asset, contains, eq, not_contains, run,  # noqa: E402
-                     run_connector, tmpdir, true)
+                     run_connector, true)
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
@@ -22,19 +23,12 @@ HTML = ("<html><body><h1>Alert</h1><p>See <img src=\"cid:logo@corp.example\" alt
 
 
 def vault(files):
-    """files: {id: (bytes, name)} -> a vault dir; a 40-hex id is made the
-    SHA-1 of the content when given as "sha1"."""
-    d = os.path.join(tmpdir(), "vault")
-    os.makedirs(d, exist_ok=True)
-    ids = {}
-    for key, (data, name) in files.items():
-        vid = hashlib.sha1(data).hexdigest() if key.startswith("sha1") else key
-        with open(os.path.join(d, vid), "wb") as f:
-            f.write(data)
-        with open(os.path.join(d, vid + ".json"), "w") as f:
-            json.dump({"name": name}, f)
-        ids[key] = vid
-    return d, ids
+    """files: {key: (bytes, name)} -> (vault dir, {key: vault id}); a key
+    starting with "sha1" gets the SHA-1 of the content as its id."""
+    ids = {k: hashlib.sha1(data).hexdigest() if k.startswith("sha1") else k
+           for k, (data, _) in files.items()}
+    return harness.vault({ids[k]: (data, {"name": name})
+                          for k, (data, name) in files.items()}), ids
 
 
 def send(srv, params, vault_dir=None, **asset_kw):
