@@ -46,17 +46,20 @@ static long ms_since(const struct timespec *t0)
 	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Collect the child's stdout until EOF, the size cap or the deadline. */
-static int read_output(int fd, char *buf, size_t *len, long timeout_ms, struct sc_error *err)
+static int too_slow(long timeout_ms, struct sc_error *err)
 {
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	return sc_error_set(err, SC_EAUTH, "password_command did not finish within %.3g s", timeout_ms / 1000.0);
+}
+
+/* Collect the child's stdout until EOF, the size cap or the deadline. */
+static int read_output(int fd, char *buf, size_t *len, const struct timespec *t0, long timeout_ms,
+		       struct sc_error *err)
+{
 	*len = 0;
 	for (;;) {
-		long left = timeout_ms - ms_since(&t0);
+		long left = timeout_ms - ms_since(t0);
 		if (left <= 0)
-			return sc_error_set(err, SC_EAUTH, "password_command did not finish within %ld s",
-					    timeout_ms / 1000);
+			return too_slow(timeout_ms, err);
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int r = poll(&p, 1, (int)left);
 		if (r < 0 && errno == EINTR)
@@ -105,16 +108,27 @@ static int run_command(const char *cmd, long timeout_ms, char **password, struct
 	}
 	setpgid(pid, pid); /* also here: no race with the kill below */
 	close(fds[1]);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	char *buf = malloc(MAX_OUTPUT);
 	size_t len = 0;
-	int rc = buf ? read_output(fds[0], buf, &len, timeout_ms, err)
+	int rc = buf ? read_output(fds[0], buf, &len, &t0, timeout_ms, err)
 		     : sc_error_set(err, SC_ENOMEM, "out of memory");
 	close(fds[0]);
 	if (rc)
 		kill(-pid, SIGKILL);
+	/* The command may close its stdout and go on running: the wait for
+	 * its exit is bounded by the same deadline. */
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	pid_t w;
+	while ((w = waitpid(pid, &status, rc ? 0 : WNOHANG)) == 0 || (w < 0 && errno == EINTR)) {
+		if (w == 0 && ms_since(&t0) >= timeout_ms) {
+			rc = too_slow(timeout_ms, err);
+			kill(-pid, SIGKILL);
+		} else if (w == 0) {
+			nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+		}
+	}
 	if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = sc_error_set(err, SC_EAUTH, "password_command failed (%s %d); its own messages are on stderr",
 				  WIFEXITED(status) ? "exit status" : "signal",
@@ -149,7 +163,8 @@ static int passcmd_acquire(struct sc_ctx *ctx, struct sc_credentials *creds, voi
 				    user ? "" : "username", !user && !cmd ? ", " : "",
 				    cmd ? "" : "password_command");
 	char *password = NULL;
-	long timeout_ms = sc_asset_long(ctx, "timeout", 30) * 1000;
+	/* sc_asset_double: a timeout of 0.5 is half a second, not 0. */
+	long timeout_ms = (long)(sc_asset_double(ctx, "timeout", 30) * 1000);
 	sc_log(SC_LOG_DEBUG, "PassCmd: running password_command");
 	int rc = run_command(cmd, timeout_ms > 0 ? timeout_ms : 30000, &password, err);
 	if (rc)

@@ -100,8 +100,15 @@ def test_passcmd_failures_are_reported():
                           args=args, timeout=20)
         eq(r.rc, 1, "exit\n%s" % r)
         contains(r.result["action_results"][0]["message"], "did not finish within 1 s")
-        r = run_connector(req(srv.port, auth_type="PassCmd", password_command="echo wrong"), args=args)
+        r = run_connector(req(srv.port, auth_type="PassCmd", password_command="exec >&-; sleep 30",
+                              timeout=1), args=args, timeout=20)
+        eq(r.rc, 1, "a command that closes stdout and keeps running is bounded too\n%s" % r)
+        contains(r.result["action_results"][0]["message"], "did not finish within 1 s")
+        r = run_connector(req(srv.port, auth_type="PassCmd", password_command="echo Wr0ng-Pass-Value"),
+                          args=args + ("-v",))
         eq(r.rc, 1, "a wrong password is refused\n%s" % r)
+        contains(r.result["action_results"][0]["message"], "refused the credentials")
+        not_contains(r.stdout + r.stderr, "Wr0ng-Pass-Value", "the command's output leaked")
         r = run_connector(req(srv.port, auth_type="PassCmd"), args=args)
         eq(r.rc, 1, "missing password_command\n%s" % r)
         contains(r.result["action_results"][0]["message"], "missing: password_command")
