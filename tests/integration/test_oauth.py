@@ -514,6 +514,7 @@ def test_no_secret_in_any_output_or_file():
         outputs = []
         r, _ = authorize(p, a, args=("-v",))
         outputs.append(r)
+        first = read_store()  # replaced below: check these too, not only the last ones
         outputs.append(send(a, args=("-v",)))
         s = read_store()
         s["access_token"] = "revoked-token-value-1234"
@@ -523,7 +524,8 @@ def test_no_secret_in_any_output_or_file():
                                       "parameters": {}}, args=("-v",)))
         outputs.append(send(dict(a, client_secret="bad-" + SECRET), args=("-v",)))  # client_id same, bad secret
         s = read_store()
-        secrets = [SECRET, PASSWORD, s["access_token"], s["refresh_token"], "revoked-token-value-1234"]
+        secrets = [SECRET, PASSWORD, s["access_token"], s["refresh_token"], "revoked-token-value-1234",
+                   first["access_token"], first["refresh_token"]]
         for o in outputs:
             for sec in secrets:
                 not_contains(o.stdout, sec, "secret in stdout")
