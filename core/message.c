@@ -350,6 +350,20 @@ int core_message_sign(struct sc_message *m, const char *key, struct sc_error *er
 	return rc;
 }
 
+const char *core_message_id(struct sc_message *m)
+{
+	if (m->kind != BODY_RAW)
+		return sc_message_header_get(m, "Message-ID");
+	if (!m->message_id) {
+		char *v = raw_value(m, "Message-ID");
+		if (v) {
+			canon_value(v);
+			m->message_id = v;
+		}
+	}
+	return m->message_id;
+}
+
 int core_message_is_8bit(const struct sc_message *m)
 {
 	if (m->kind == BODY_MIME)

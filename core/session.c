@@ -561,6 +561,27 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 	return rc;
 }
 
+int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
+	    struct sc_result *r, struct sc_error *err)
+{
+	struct sc_session *s = NULL;
+	struct sc_delivery d;
+	memset(&d, 0, sizeof d);
+	int rc = sc_session_open(ctx, &s, err);
+	if (!rc) {
+		rc = sc_session_send(s, env, m, &d, err);
+		sc_delivery_report(s, &d, r);
+	}
+	if (!rc) {
+		const char *id = core_message_id(m);
+		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
+	} else {
+		sc_error_prefix(err, "Email send failed");
+	}
+	sc_delivery_free(&d);
+	return rc;
+}
+
 void sc_delivery_free(struct sc_delivery *d)
 {
 	for (size_t i = 0; d->accepted && i < d->naccepted; i++)

@@ -61,6 +61,8 @@ int core_throttle_wait(const char *path, double period, struct sc_error *err);
 int core_message_apply(struct sc_message *m, CURL *curl, struct sc_error *err);
 void core_message_detach(struct sc_message *m, CURL *curl);
 int core_message_is_8bit(const struct sc_message *m);
+/* The Message-ID in use (a raw message's own, or the one added); may be NULL. */
+const char *core_message_id(struct sc_message *m);
 /* Add the X-SMTP-Connector-Signature header (HMAC-SHA256, see message.c). */
 int core_message_sign(struct sc_message *m, const char *key, struct sc_error *err);
 

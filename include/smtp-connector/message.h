@@ -218,6 +218,13 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env,
 		    struct sc_message *m, struct sc_delivery *out,
 		    struct sc_error *err);
 void sc_delivery_free(struct sc_delivery *d);
+/* What every sending action does: open the session (sc_session_open),
+ * send `m` to `env` (sc_session_send), and report it in `r`: data[0]
+ * message_id (the message's own Message-ID), accepted, refused,
+ * smtp_reply, auth, and the SOAR message (sc_delivery_report). A failure
+ * is prefixed "Email send failed". */
+int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
+	    struct sc_result *r, struct sc_error *err);
 /* "a@x (550 5.1.1 ...); b@y (...)" for messages; NULL when none. */
 char *sc_delivery_refused_text(const struct sc_delivery *d);
 /* Put accepted/refused/smtp_reply/auth of a delivery into the result's

@@ -295,21 +295,7 @@ int compose_send(struct sc_ctx *ctx, struct compose *c, struct sc_result *r, str
 	for (size_t i = 0; i < c->envelope.n; i++)
 		rcpt[i] = c->envelope.v[i].addr;
 	struct sc_envelope env = { c->from.addr, rcpt, c->envelope.n, c->smtputf8, 0 };
-	struct sc_session *s = NULL;
-	struct sc_delivery d;
-	memset(&d, 0, sizeof d);
-	int rc = sc_session_open(ctx, &s, err);
-	if (!rc) {
-		rc = sc_session_send(s, &env, c->msg, &d, err);
-		sc_delivery_report(s, &d, r);
-	}
-	if (!rc) {
-		const char *id = sc_message_header_get(c->msg, "Message-ID");
-		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
-	} else {
-		sc_error_prefix(err, "Email send failed");
-	}
-	sc_delivery_free(&d);
+	int rc = sc_send(ctx, &env, c->msg, r, err);
 	free(rcpt);
 	return rc;
 }

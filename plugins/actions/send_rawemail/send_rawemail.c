@@ -21,20 +21,18 @@
 #include "params_schema.h"
 
 /* Date and Message-ID when the message lacks them; `added` lists what was
- * added, `*id` is the Message-ID in use (the caller's). */
+ * added (the result reports the Message-ID in use). */
 static int ensure_ids(const struct rawmsg *m, struct sc_message *msg, const char *sender,
-		      cJSON *added, char **id, struct sc_error *err)
+		      cJSON *added, struct sc_error *err)
 {
-	size_t mid = rawmsg_find(m, "Message-ID", 0);
+	int had_id = rawmsg_find(m, "Message-ID", 0) < m->n;
 	int had_date = rawmsg_find(m, "Date", 0) < m->n;
 	const char *at = strrchr(sender, '@');
-	const char *gen = sc_message_ensure_ids(msg, at ? at + 1 : NULL);
-	*id = mid < m->n ? rawmsg_value(m, mid, NULL) : gen ? strdup(gen) : NULL;
-	if (!*id)
+	if (!sc_message_ensure_ids(msg, at ? at + 1 : NULL) && !had_id)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!had_date)
 		cJSON_AddItemToArray(added, cJSON_CreateString("Date"));
-	if (mid == m->n)
+	if (!had_id)
 		cJSON_AddItemToArray(added, cJSON_CreateString("Message-ID"));
 	return SC_OK;
 }
@@ -48,17 +46,7 @@ static int send_it(struct sc_ctx *ctx, const struct raw_envelope *e, struct sc_m
 	for (size_t i = 0; i < e->rcpt.n; i++)
 		rcpt[i] = e->rcpt.v[i].addr;
 	struct sc_envelope env = { e->senders.v[0].addr, rcpt, e->rcpt.n, e->smtputf8, e->eightbit };
-	struct sc_session *s = NULL;
-	struct sc_delivery d;
-	memset(&d, 0, sizeof d);
-	int rc = sc_session_open(ctx, &s, err);
-	if (!rc) {
-		rc = sc_session_send(s, &env, msg, &d, err);
-		sc_delivery_report(s, &d, r);
-	}
-	if (rc)
-		sc_error_prefix(err, "Email send failed");
-	sc_delivery_free(&d);
+	int rc = sc_send(ctx, &env, msg, r, err);
 	free(rcpt);
 	return rc;
 }
@@ -93,20 +81,17 @@ static int send_parsed(struct sc_ctx *ctx, const struct rawmsg *m, struct sc_res
 		rc = sc_message_raw(msg, wire, len, err);
 	free(wire);
 	cJSON *added = cJSON_CreateArray();
-	char *id = NULL;
 	if (!rc && !added)
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!rc)
-		rc = ensure_ids(m, msg, e.senders.v[0].addr, added, &id, err);
+		rc = ensure_ids(m, msg, e.senders.v[0].addr, added, err);
 	if (!rc)
 		rc = send_it(ctx, &e, msg, r, err);
 	if (!rc) {
-		cJSON_AddStringToObject(sc_result_data(r), "message_id", id);
 		cJSON_AddItemToObject(sc_result_data(r), "added_headers", added);
 		added = NULL;
 	}
 	cJSON_Delete(added);
-	free(id);
 	sc_message_free(msg);
 	raw_envelope_free(&e);
 	return rc;

@@ -41,21 +41,23 @@ static int build(struct sc_ctx *ctx, const struct sc_address *me, struct sc_mess
 	return rc;
 }
 
-static int send_test_mail(struct sc_ctx *ctx, struct sc_session *s, struct sc_result *r,
-			  struct sc_error *err)
+static int send_test_mail(struct sc_ctx *ctx, struct sc_result *r, struct sc_error *err)
 {
+	const char *what = "asset.sender_address";
 	const char *me = sc_asset_string(ctx, "sender_address");
-	if (!me)
+	if (!me) {
+		what = "asset.username";
 		me = sc_asset_string(ctx, "username");
+	}
 	if (!me)
 		return sc_error_set(err, SC_EINPUT, "no address for the test mail: set sender_address "
 				    "(or username) in the asset");
 	struct sc_address_list l = { NULL, 0 };
 	int rc = sc_address_list_parse(me, strlen(me), &l, err);
 	if (!rc && l.n != 1)
-		rc = sc_error_set(err, SC_EINPUT, "asset.sender_address: give exactly one address");
+		rc = sc_error_set(err, SC_EINPUT, "give exactly one address");
 	if (rc) {
-		sc_error_prefix(err, "asset.sender_address");
+		sc_error_prefix(err, "%s", what);
 		sc_address_list_free(&l);
 		return rc;
 	}
@@ -64,14 +66,8 @@ static int send_test_mail(struct sc_ctx *ctx, struct sc_session *s, struct sc_re
 	if (!rc) {
 		const char *rcpt[1] = { l.v[0].addr };
 		struct sc_envelope env = { l.v[0].addr, rcpt, 1, sc_address_is_utf8(&l.v[0]), 0 };
-		struct sc_delivery d;
 		sc_log(SC_LOG_INFO, "Sending test mail");
-		rc = sc_session_send(s, &env, m, &d, err);
-		sc_delivery_report(s, &d, r);
-		const char *id = sc_message_header_get(m, "Message-ID");
-		if (id)
-			cJSON_AddStringToObject(sc_result_data(r), "message_id", id);
-		sc_delivery_free(&d);
+		rc = sc_send(ctx, &env, m, r, err);
 	}
 	sc_message_free(m);
 	sc_address_list_free(&l);
@@ -85,7 +81,7 @@ static int tc_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, 
 	int rc = sc_session_open(ctx, &s, err);
 	const char *method = rc ? configured_type(ctx) : sc_session_auth(s);
 	if (!rc && strcasecmp(method, "Passwordless") != 0)
-		rc = send_test_mail(ctx, s, r, err);
+		rc = send_test_mail(ctx, r, err);
 	if (rc) {
 		sc_error_prefix(err, "Test Connectivity Failed for %s authentication", configured_type(ctx));
 		return rc;
