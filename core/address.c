@@ -606,7 +606,7 @@ static int parse_addr_spec(struct parser *p, size_t i, size_t j, char **addr)
 			    "separate addresses with \",\"");
 
 	const struct tok *l = &p->t[next_tok(p, i, at)], *r = &p->t[d];
-	*addr = core_asprintf("%.*s@%.*s", (int)l->len, p->s + l->off,
+	*addr = sc_asprintf("%.*s@%.*s", (int)l->len, p->s + l->off,
 			      (int)r->len, p->s + r->off);
 	return *addr ? 0 : nomem(p);
 }

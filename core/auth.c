@@ -65,7 +65,7 @@ int core_session_probe(struct sc_session *s, const struct sc_credentials *c, con
 {
 	CURL *h = s->curl;
 	const char *mech = forced_mech ? forced_mech : c->mechanism;
-	char *opts = mech ? core_asprintf("AUTH=%s", mech) : NULL;
+	char *opts = mech ? sc_asprintf("AUTH=%s", mech) : NULL;
 	curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
 	curl_easy_setopt(h, CURLOPT_PASSWORD, c->bearer ? NULL : c->password);
 	curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, c->bearer);
@@ -123,7 +123,7 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 				rc = core_session_probe(s, &c, sc_asset_string(ctx, "auth_mechanism"), err);
 				/* refused may leave a hint for a second refusal (plugin.h). */
 				if (rc == SC_EAUTH && e2.message && err->message) {
-					char *m = core_asprintf("%s; %s", err->message, e2.message);
+					char *m = sc_asprintf("%s; %s", err->message, e2.message);
 					if (m)
 						sc_error_set(err, SC_EAUTH, "%s", m);
 					free(m);
@@ -212,7 +212,7 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 	char *list = NULL;
 	cJSON_ArrayForEach(m, s->attempts) {
 		const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "reason");
-		char *n = core_asprintf("%s%s%s %s%s%s", list ? list : "", list ? "; " : "",
+		char *n = sc_asprintf("%s%s%s %s%s%s", list ? list : "", list ? "; " : "",
 					cJSON_GetObjectItemCaseSensitive(m, "method")->valuestring,
 					cJSON_GetObjectItemCaseSensitive(m, "outcome")->valuestring,
 					r ? ": " : "", r ? r->valuestring : "");

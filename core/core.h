@@ -16,9 +16,9 @@
 #include <smtp-connector/plugin.h>
 #include <smtp-connector/message.h>
 
-/* Allocated printf; NULL on allocation failure. */
+/* Allocated vprintf; NULL on allocation failure (sc_asprintf in plugin.h
+ * is the printf form). */
 char *core_vasprintf(const char *fmt, va_list ap) SC_PRINTF(1, 0);
-char *core_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
 
 void core_log_set_verbose(int v);
 

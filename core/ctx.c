@@ -103,11 +103,11 @@ const char *sc_asset_key(const struct sc_ctx *ctx)
 	} else {
 		const char *server = sc_asset_string(ctx, "server");
 		const char *user = sc_asset_string(ctx, "username");
-		char *src = core_asprintf("%s\n%ld\n%s", server ? server : "",
+		char *src = sc_asprintf("%s\n%ld\n%s", server ? server : "",
 					  sc_asset_long(ctx, "port", 0), user ? user : "");
 		char hex[65];
 		if (src && core_sha256_hex(src, strlen(src), hex) == 0)
-			c->asset_key = core_asprintf("asset-%.24s", hex);
+			c->asset_key = sc_asprintf("asset-%.24s", hex);
 		free(src);
 	}
 	return c->asset_key ? c->asset_key : "asset";
@@ -147,9 +147,9 @@ const char *sc_state_dir(struct sc_ctx *ctx, struct sc_error *err)
 	else if (env && *env)
 		dir = strdup(env);
 	else if (xdg && *xdg == '/')
-		dir = core_asprintf("%s/smtp-connector", xdg);
+		dir = sc_asprintf("%s/smtp-connector", xdg);
 	else if (home && *home == '/')
-		dir = core_asprintf("%s/.local/state/smtp-connector", home);
+		dir = sc_asprintf("%s/.local/state/smtp-connector", home);
 	if (!dir) {
 		sc_error_set(err, SC_EIO, "no state directory: set --state-dir or SMTP_CONNECTOR_STATE_DIR");
 		return NULL;

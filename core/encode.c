@@ -546,11 +546,11 @@ char *sc_address_format(const struct sc_address *a, int utf8_ok)
 	if (!a || !a->addr)
 		return NULL;
 	if (!a->display || !*a->display)
-		return core_asprintf("%s", a->addr);
+		return sc_asprintf("%s", a->addr);
 	char *ph = sc_header_encode_phrase(a->display, utf8_ok);
 	if (!ph)
 		return NULL;
-	char *s = core_asprintf("%s <%s>", ph, a->addr);
+	char *s = sc_asprintf("%s <%s>", ph, a->addr);
 	free(ph);
 	return s;
 }
@@ -668,7 +668,7 @@ static void put_units_value(struct out *o, const unsigned char *s, size_t n,
 static size_t put_section(struct out *o, const char *param, unsigned idx,
 			  const unsigned char *s, size_t n, int ext)
 {
-	char *head = core_asprintf("%s*%u%s%s", param, idx, ext ? "*=" : "=\"",
+	char *head = sc_asprintf("%s*%u%s%s", param, idx, ext ? "*=" : "=\"",
 				   ext && idx == 0 ? "utf-8''" : "");
 	if (!head) {
 		o->oom = 1;

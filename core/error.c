@@ -23,15 +23,6 @@ char *core_vasprintf(const char *fmt, va_list ap)
 	return s;
 }
 
-char *core_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = core_vasprintf(fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 char *sc_asprintf(const char *fmt, ...)
 {
 	va_list ap;
@@ -65,7 +56,7 @@ void sc_error_prefix(struct sc_error *err, const char *fmt, ...)
 	va_end(ap);
 	if (!pre)
 		return;
-	char *msg = core_asprintf("%s: %s", pre,
+	char *msg = sc_asprintf("%s: %s", pre,
 				  err->message ? err->message : "unknown error");
 	free(pre);
 	if (msg) {

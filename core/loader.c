@@ -25,7 +25,7 @@ static int add_dir(struct core_loader *l, const char *d)
 		abs = strdup(d);
 	} else {
 		char *cwd = getcwd(NULL, 0);
-		abs = cwd ? core_asprintf("%s/%s", cwd, d) : NULL;
+		abs = cwd ? sc_asprintf("%s/%s", cwd, d) : NULL;
 		free(cwd);
 	}
 	if (!abs)
@@ -73,7 +73,7 @@ char *core_loader_path_text(const struct core_loader *l)
 	for (size_t i = 0; s && i < l->ndirs; i++) {
 		struct stat st;
 		int missing = stat(l->dirs[i], &st) || !S_ISDIR(st.st_mode);
-		char *n = core_asprintf("%s%s%s%s", s, i ? ", " : "", l->dirs[i],
+		char *n = sc_asprintf("%s%s%s%s", s, i ? ", " : "", l->dirs[i],
 					missing ? " (no such directory)" : "");
 		free(s);
 		s = n;
@@ -103,7 +103,7 @@ static const struct core_plugin *already(const struct core_loader *l, const char
 
 static int exists(const char *path, const char *ext)
 {
-	char *f = core_asprintf("%s%s", path, ext);
+	char *f = sc_asprintf("%s%s", path, ext);
 	struct stat st;
 	int ok = f && stat(f, &st) == 0 && S_ISREG(st.st_mode);
 	free(f);
@@ -132,7 +132,7 @@ static int check_descriptor(const struct sc_plugin *d, const char *file, const c
 static int load_one(struct core_loader *l, const char *dir, const char *base,
 		    const struct core_plugin **out, struct sc_error *err)
 {
-	char *path = core_asprintf("%s/%s", dir, base);
+	char *path = sc_asprintf("%s/%s", dir, base);
 	if (!path)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!exists(path, ".la") && !exists(path, ".so")) {
@@ -214,7 +214,7 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 				return sc_error_set(err, SC_ENOMEM, "out of memory");
 			}
 			if (names) {
-				char *t = core_asprintf("%s%s\"%s\"", *names ? *names : "",
+				char *t = sc_asprintf("%s%s\"%s\"", *names ? *names : "",
 							*names ? ", " : "", base + plen);
 				free(*names);
 				*names = t;
@@ -236,7 +236,7 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 int core_loader_action(struct core_loader *l, const char *identifier,
 		       const struct core_plugin **out, struct sc_error *err)
 {
-	char *base = core_asprintf("action_%s", identifier);
+	char *base = sc_asprintf("action_%s", identifier);
 	if (!base)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	int rc = SC_ESKIP;

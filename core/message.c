@@ -212,7 +212,7 @@ static int raw_has(const struct sc_message *m, const char *name)
 
 static char *prepend_raw(struct sc_message *m, const char *field)
 {
-	char *n = core_asprintf("%s\r\n%s", field, m->body);
+	char *n = sc_asprintf("%s\r\n%s", field, m->body);
 	if (n) {
 		m->body_len += strlen(field) + 2;
 		free(m->body);
@@ -233,7 +233,7 @@ const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
 		gmtime_r(&now, &tm);
 		strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 		if (raw) {
-			char *f = core_asprintf("Date: %s", date);
+			char *f = sc_asprintf("Date: %s", date);
 			if (f)
 				prepend_raw(m, f);
 			free(f);
@@ -253,11 +253,11 @@ const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
 	free(m->message_id);
-	m->message_id = core_asprintf("<%s@%s>", hex, domain && *domain ? domain : "smtp-connector.invalid");
+	m->message_id = sc_asprintf("<%s@%s>", hex, domain && *domain ? domain : "smtp-connector.invalid");
 	if (!m->message_id)
 		return NULL;
 	if (raw) {
-		char *f = core_asprintf("Message-ID: %s", m->message_id);
+		char *f = sc_asprintf("Message-ID: %s", m->message_id);
 		if (f)
 			prepend_raw(m, f);
 		free(f);
@@ -310,8 +310,8 @@ int core_message_sign(struct sc_message *m, const char *key, struct sc_error *er
 		for (k = 0; names[i][k]; k++)
 			lower[k] = (char)tolower((unsigned char)names[i][k]);
 		lower[k] = '\0';
-		char *nc = core_asprintf("%s%s:%s\r\n", canon, lower, v);
-		char *nl = core_asprintf("%s%s%s", list, *list ? ":" : "", lower);
+		char *nc = sc_asprintf("%s%s:%s\r\n", canon, lower, v);
+		char *nl = sc_asprintf("%s%s%s", list, *list ? ":" : "", lower);
 		free(v);
 		free(canon);
 		free(list);
@@ -327,11 +327,11 @@ int core_message_sign(struct sc_message *m, const char *key, struct sc_error *er
 		rc = sc_error_set(err, SC_EINTERNAL, "cannot compute the message signature");
 	} else {
 		EVP_EncodeBlock(b64, mac, (int)maclen);
-		char *val = core_asprintf("v=1; a=hmac-sha256; h=%s; b=%s", list, b64);
+		char *val = sc_asprintf("v=1; a=hmac-sha256; h=%s; b=%s", list, b64);
 		if (!val) {
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 		} else if (m->kind == BODY_RAW) {
-			char *f = core_asprintf("X-SMTP-Connector-Signature: %s", val);
+			char *f = sc_asprintf("X-SMTP-Connector-Signature: %s", val);
 			if (!f || !prepend_raw(m, f))
 				rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 			free(f);
@@ -446,7 +446,7 @@ int core_message_apply(struct sc_message *m, CURL *curl, struct sc_error *err)
 		if (find(m, "MIME-Version") < 0 && sc_message_header(m, "MIME-Version", "1.0", err))
 			return err->code;
 		for (size_t i = 0; i < m->n; i++) {
-			char *h = core_asprintf("%s: %s", m->names[i], m->values[i]);
+			char *h = sc_asprintf("%s: %s", m->names[i], m->values[i]);
 			struct curl_slist *l = h ? curl_slist_append(m->applied, h) : NULL;
 			free(h);
 			if (!l)

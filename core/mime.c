@@ -47,7 +47,7 @@ static curl_mimepart *add_headers(curl_mimepart *part, const char *cte, const ch
 				  struct sc_error *err)
 {
 	struct curl_slist *h = NULL, *t;
-	char *line = core_asprintf("Content-Transfer-Encoding: %s", cte);
+	char *line = sc_asprintf("Content-Transfer-Encoding: %s", cte);
 	t = line ? curl_slist_append(h, line) : NULL;
 	free(line);
 	if (t && extra)
@@ -85,7 +85,7 @@ curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type, const char *t
 	const char *cte = NULL;
 	size_t elen = 0;
 	char *enc = sc_text_encode(text, len, &cte, &elen);
-	char *ctype = core_asprintf("%s; charset=utf-8", type);
+	char *ctype = sc_asprintf("%s; charset=utf-8", type);
 	curl_mimepart *part = enc && ctype ? curl_mime_addpart(mime) : NULL;
 	if (!part || curl_mime_type(part, ctype) || curl_mime_data(part, enc, elen) ||
 	    !add_headers(part, cte, NULL, err)) {
@@ -136,7 +136,7 @@ static char *name_param_of(const char *name)
 	if (!ascii) {
 		char *enc = sc_header_encode_phrase(name, 0);
 		if (enc && !strpbrk(enc, "\r\n\"") && strncmp(enc, "=?", 2) == 0) {
-			char *p = core_asprintf("name=\"%s\"", enc);
+			char *p = sc_asprintf("name=\"%s\"", enc);
 			free(enc);
 			return p;
 		}
@@ -351,10 +351,10 @@ curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 	int base64 = !strcmp(cte, "base64");
 	char *name_param = name_param_of(f->name);
 	char *file_param = sc_mime_param_encode("filename", f->name);
-	char *ctype = name_param ? core_asprintf("%s; %s", type, name_param) : NULL;
-	char *disp = file_param ? core_asprintf("Content-Disposition: %s; %s", disposition, file_param) : NULL;
-	char *cidh = cid ? core_asprintf("Content-ID: <%s>", cid) : NULL;
-	char *cteh = core_asprintf("Content-Transfer-Encoding: %s", cte);
+	char *ctype = name_param ? sc_asprintf("%s; %s", type, name_param) : NULL;
+	char *disp = file_param ? sc_asprintf("Content-Disposition: %s; %s", disposition, file_param) : NULL;
+	char *cidh = cid ? sc_asprintf("Content-ID: <%s>", cid) : NULL;
+	char *cteh = sc_asprintf("Content-Transfer-Encoding: %s", cte);
 	curl_mimepart *part = ctype && disp && cteh && (!cid || cidh) ? curl_mime_addpart(mime) : NULL;
 	struct curl_slist *h = NULL;
 	if (part) {

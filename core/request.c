@@ -182,7 +182,7 @@ static char *not_json(const struct core_reader *r, const char *at)
 	size_t show = 0;
 	while (at + show < end && show < 24 && at[show] != '\n')
 		show++;
-	return core_asprintf("the request is not valid JSON at line %d, column %d, near \"%.*s\"; "
+	return sc_asprintf("the request is not valid JSON at line %d, column %d, near \"%.*s\"; "
 			     "send one JSON object, or one object per line",
 			     line, col, (int)show, at);
 }
@@ -194,7 +194,7 @@ static char *ends_too_early(const struct core_reader *r)
 		last--;
 	int line, col;
 	line_col(r, last, &line, &col);
-	return core_asprintf("the request is not valid JSON: it ends too early (line %d); "
+	return sc_asprintf("the request is not valid JSON: it ends too early (line %d); "
 			     "send one JSON object, or one object per line", line);
 }
 

@@ -140,7 +140,7 @@ void core_report_print(struct core_report *rep, FILE *out)
 		if (rep->ok < rep->total)
 			set_string(rep->root, "status", "failed");
 		if (!msg->valuestring[0]) {
-			char *m = core_asprintf("%d of %d action%s succeeded", rep->ok,
+			char *m = sc_asprintf("%d of %d action%s succeeded", rep->ok,
 						rep->total, rep->total == 1 ? "" : "s");
 			set_string(rep->root, "message", m);
 			free(m);

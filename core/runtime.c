@@ -101,7 +101,7 @@ static char *auth_names(const struct core_loader *l)
 	for (size_t i = 0; i < l->n; i++) {
 		if (l->plugins[i].desc->kind != SC_PLUGIN_AUTH)
 			continue;
-		char *n = core_asprintf("%s%s\"%s\"", s ? s : "", s ? ", " : "", l->plugins[i].desc->name);
+		char *n = sc_asprintf("%s%s\"%s\"", s ? s : "", s ? ", " : "", l->plugins[i].desc->name);
 		free(s);
 		s = n;
 	}

@@ -186,11 +186,11 @@ static char *path_text(const struct vpath *p)
 		return NULL;
 	char *s;
 	if (!p->key)
-		s = core_asprintf("%s[%d]", up, p->index);
+		s = sc_asprintf("%s[%d]", up, p->index);
 	else if (strcmp(up, "request") == 0)
 		s = strdup(p->key); /* "asset.port", not "request.asset.port" */
 	else
-		s = core_asprintf("%s.%s", up, p->key);
+		s = sc_asprintf("%s.%s", up, p->key);
 	free(up);
 	return s;
 }
@@ -245,14 +245,14 @@ static char *show(const cJSON *inst)
 {
 	if (cJSON_IsString(inst)) {
 		size_t n = strlen(inst->valuestring);
-		return core_asprintf("\"%.*s%s\"", n > 40 ? 40 : (int)n,
+		return sc_asprintf("\"%.*s%s\"", n > 40 ? 40 : (int)n,
 				     inst->valuestring, n > 40 ? "..." : "");
 	}
 	if (cJSON_IsNumber(inst))
-		return core_asprintf("%g", inst->valuedouble);
+		return sc_asprintf("%g", inst->valuedouble);
 	if (cJSON_IsBool(inst))
-		return core_asprintf("%s", cJSON_IsTrue(inst) ? "true" : "false");
-	return core_asprintf("%s", core_json_type_name(inst));
+		return sc_asprintf("%s", cJSON_IsTrue(inst) ? "true" : "false");
+	return sc_asprintf("%s", core_json_type_name(inst));
 }
 
 static int check_type(struct vctx *v, const cJSON *type, const cJSON *inst,
@@ -293,7 +293,7 @@ static int check_enum(struct vctx *v, const cJSON *en, const cJSON *inst,
 	const cJSON *hint = NULL;
 	cJSON_ArrayForEach(e, en) {
 		char *item = show(e);
-		char *n = core_asprintf("%s%s%s", list ? list : "", list ? ", " : "",
+		char *n = sc_asprintf("%s%s%s", list ? list : "", list ? ", " : "",
 					item ? item : "");
 		free(item);
 		free(list);

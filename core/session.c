@@ -56,7 +56,7 @@ static int parse_server(const char *server, long *port, char **host, struct sc_e
 			*port = p;
 		*host = strndup(s, (size_t)(colon - s));
 	} else if (colon) {
-		*host = core_asprintf("[%.*s]", (int)n, s); /* IPv6 */
+		*host = sc_asprintf("[%.*s]", (int)n, s); /* IPv6 */
 	} else {
 		*host = strndup(s, n);
 	}
@@ -103,7 +103,7 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	double t = sc_asset_double(ctx, "timeout", 30);
 	s->timeout = (long)(t + 0.999);
 	char *ehlo = ehlo_name(ctx);
-	char *url = core_asprintf("%s://%s:%ld/%s", strcmp(s->ssl_config, "SSL") ? "smtp" : "smtps",
+	char *url = sc_asprintf("%s://%s:%ld/%s", strcmp(s->ssl_config, "SSL") ? "smtp" : "smtps",
 				  s->host, s->port, ehlo ? ehlo : "localhost");
 	free(ehlo);
 	if (!url)
@@ -163,7 +163,7 @@ struct sc_session *core_session_get(struct sc_ctx *ctx, struct sc_error *err)
 	 * session lives as long as the process. */
 	char *text = cJSON_PrintUnformatted(ctx->asset);
 	const char *id = sc_request_string(ctx, "asset_id");
-	char *src = text ? core_asprintf("%s\n%s", id ? id : "", text) : NULL;
+	char *src = text ? sc_asprintf("%s\n%s", id ? id : "", text) : NULL;
 	char *key = malloc(65);
 	int hashed = src && key && core_sha256_hex(src, strlen(src), key) == 0;
 	sc_secret_free(text);
@@ -442,7 +442,7 @@ static struct curl_slist *rcpt_list(const struct sc_envelope *env)
 {
 	struct curl_slist *l = NULL;
 	for (size_t i = 0; i < env->nrcpt; i++) {
-		char *r = core_asprintf("<%s>", env->rcpt[i]);
+		char *r = sc_asprintf("<%s>", env->rcpt[i]);
 		struct curl_slist *n = r ? curl_slist_append(l, r) : NULL;
 		free(r);
 		if (!n) {
@@ -503,7 +503,7 @@ char *sc_delivery_refused_text(const struct sc_delivery *d)
 {
 	char *t = NULL;
 	for (size_t i = 0; i < d->nrefused; i++) {
-		char *n = core_asprintf("%s%s%s (%s)", t ? t : "", t ? "; " : "", d->refused[i].addr,
+		char *n = sc_asprintf("%s%s%s (%s)", t ? t : "", t ? "; " : "", d->refused[i].addr,
 					d->refused[i].reply);
 		free(t);
 		t = n;
@@ -530,7 +530,7 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 	if (rc)
 		return rc;
 	struct curl_slist *rcpts = rcpt_list(env);
-	char *from = core_asprintf("<%s>", env->mail_from);
+	char *from = sc_asprintf("<%s>", env->mail_from);
 	if (!rcpts || !from) {
 		curl_slist_free_all(rcpts);
 		free(from);

@@ -28,13 +28,13 @@ char *core_throttle_path(struct sc_ctx *ctx, struct sc_error *err)
 	const char *dir = sc_state_dir(ctx, err);
 	if (!dir)
 		return NULL;
-	char *sub = core_asprintf("%s/throttle", dir);
+	char *sub = sc_asprintf("%s/throttle", dir);
 	if (!sub || (mkdir(sub, 0700) && errno != EEXIST)) {
 		sc_error_set(err, SC_EIO, "cannot create %s: %s", sub ? sub : dir, strerror(errno));
 		free(sub);
 		return NULL;
 	}
-	char *path = core_asprintf("%s/%s", sub, sc_asset_key(ctx));
+	char *path = sc_asprintf("%s/%s", sub, sc_asset_key(ctx));
 	free(sub);
 	return path;
 }

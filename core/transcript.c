@@ -66,7 +66,7 @@ static char *line_of(const char *data, size_t size)
 
 static void append_line(char **acc, const char *line)
 {
-	char *n = *acc ? core_asprintf("%s\n%s", *acc, line) : strdup(line);
+	char *n = *acc ? sc_asprintf("%s\n%s", *acc, line) : strdup(line);
 	if (n) {
 		free(*acc);
 		*acc = n;

@@ -124,7 +124,7 @@ static char *read_small(const char *path, size_t max, int *missing)
 static int read_meta(const char *param, const char *id, const char *path, struct sc_vault_file *out,
 		     struct sc_error *err)
 {
-	char *mpath = core_asprintf("%s.json", path);
+	char *mpath = sc_asprintf("%s.json", path);
 	int missing = 0;
 	char *text = mpath ? read_small(mpath, 65536, &missing) : NULL;
 	int rc = SC_OK;
@@ -169,7 +169,7 @@ int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
 	if (!id_ok(id))
 		return sc_error_set(err, SC_EINPUT, "%s: \"%s\" is not a vault id (letters, digits, "
 				    "'.', '_' and '-' only)", param, id);
-	char *path = core_asprintf("%s/%s", dir, id);
+	char *path = sc_asprintf("%s/%s", dir, id);
 	struct stat st;
 	int rc;
 	if (!path) {

@@ -63,7 +63,7 @@ static char *run(const char *kind, const cJSON *req, const char *v, size_t n)
 	if (!strcmp(kind, "base64"))
 		return sc_base64_lines((const unsigned char *)v, n, NULL);
 	if (!strcmp(kind, "encoding"))
-		return core_asprintf("%s", sc_body_encoding(v, n));
+		return sc_asprintf("%s", sc_body_encoding(v, n));
 	return NULL;
 }
 

@@ -160,7 +160,7 @@ static const struct err_case err_cases[] = {
 /* TAP lines end at a newline and treat '#' specially: keep names tame. */
 static char *case_name(const char *prefix, const char *in, size_t len)
 {
-	char *s = core_asprintf("%s %.*s", prefix, (int)len, in);
+	char *s = sc_asprintf("%s %.*s", prefix, (int)len, in);
 	for (char *c = s; c && *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '#')
 			*c = '?';

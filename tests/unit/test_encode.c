@@ -441,7 +441,7 @@ static void test_param_continuations(void **state)
 	(void)e;
 	char *v = NULL;
 	for (int i = 0; i < 12; i++) {
-		char *w = core_asprintf("%s\xd0\x9e\xd1\x82\xd1\x87\xd1\x91\xd1\x82 ",
+		char *w = sc_asprintf("%s\xd0\x9e\xd1\x82\xd1\x87\xd1\x91\xd1\x82 ",
 					v ? v : "");
 		free(v);
 		v = w;
