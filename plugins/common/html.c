@@ -1091,7 +1091,7 @@ void sc_html_find_cids(const char *html, size_t len, const char *const *cids, si
 
 int sc_html_references_cid(const char *html, size_t len, const char *cid)
 {
-	int found;
+	int found = 0;
 	sc_html_find_cids(html, len, &cid, 1, &found);
 	return found;
 }
