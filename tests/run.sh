@@ -149,7 +149,7 @@ fuzz_one() {   # SOURCE
 		say "$name: no '// fuzz-sources:' line at the top of $src"
 		return 1
 	fi
-	local incs=(-I"$ROOT/include" -I"$ROOT/core" -I"$ROOT/build" -I"$ROOT/build/core") s
+	local incs=(-I"$ROOT/include" -I"$ROOT/core/runtime" -I"$ROOT/core/message" -I"$ROOT/core/smtp" -I"$ROOT/build" -I"$ROOT/build/core") s
 	local srcs=()
 	for s in $sources; do
 		srcs+=("$ROOT/$s")

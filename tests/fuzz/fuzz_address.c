@@ -1,4 +1,4 @@
-// fuzz-sources: core/address.c core/error.c
+// fuzz-sources: core/message/address.c core/runtime/error.c
 /* libFuzzer target for sc_address_list_parse(): whatever the bytes, the
  * parser either fails with a message or returns addresses that are safe
  * to put into MAIL FROM/RCPT TO and a header: an '@', no CR/LF or other

@@ -1,6 +1,6 @@
-// fuzz-sources: core/encode.c core/transfer.c core/error.c
+// fuzz-sources: core/message/encode.c core/message/transfer_encoding.c core/runtime/error.c
 // fuzz-pkgs: libcrypto
-/* libFuzzer target for the header encoders (core/encode.c).
+/* libFuzzer target for the header encoders (core/message/encode.c).
  *
  * Arbitrary bytes go to sc_header_encode_unstructured (both utf8_ok
  * values), sc_header_encode_phrase, sc_address_list_format and
@@ -17,7 +17,7 @@
  *  - encoded words are at most 75 characters.
  * The same bytes, CR/LF/NUL included, also go through sc_qp_encode: it
  * must decode back exactly (line breaks as CRLF) with lines <= 76, no
- * trailing blank and no line starting with "." (core/transfer.c). */
+ * trailing blank and no line starting with "." (core/message/transfer_encoding.c). */
 #include "core.h"
 
 #include <stdint.h>

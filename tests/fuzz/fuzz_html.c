@@ -1,4 +1,4 @@
-// fuzz-sources: plugins/common/html.c plugins/common/html_detect.c core/error.c
+// fuzz-sources: plugins/common/html.c plugins/common/html_detect.c core/runtime/error.c
 // fuzz-pkgs: libxml-2.0
 /* libFuzzer target for plugins/common/html.c.
  *
@@ -11,7 +11,7 @@
  *
  * Build: clang -fsanitize=fuzzer,address,undefined -Iinclude -Icore
  *   -Iplugins/common $(pkg-config --cflags libxml-2.0)
- *   tests/fuzz/fuzz_html.c plugins/common/html.c core/error.c
+ *   tests/fuzz/fuzz_html.c plugins/common/html.c core/runtime/error.c
  *   $(pkg-config --libs libxml-2.0)
  * Run:   ./fuzz_html tests/fuzz/corpus/html
  */

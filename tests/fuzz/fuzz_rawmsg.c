@@ -1,9 +1,9 @@
-// fuzz-sources: plugins/actions/send_rawemail/rawmsg.c core/error.c
+// fuzz-sources: plugins/actions/send_rawemail/rawmsg.c core/runtime/error.c
 /* libFuzzer target for the raw-message header splitter of send rawemail
  * (plugins/actions/send_rawemail/rawmsg.c). Build, e.g.:
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Icore \
  *     -Iplugins/actions/send_rawemail $(pkg-config --cflags libcjson) \
- *     tests/fuzz/fuzz_rawmsg.c plugins/actions/send_rawemail/rawmsg.c core/error.c
+ *     tests/fuzz/fuzz_rawmsg.c plugins/actions/send_rawemail/rawmsg.c core/runtime/error.c
  *   ./a.out tests/fuzz/corpus/rawmsg
  *
  * Beyond "no crash, no leak", it checks what the action relies on:

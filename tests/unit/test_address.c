@@ -1,4 +1,4 @@
-/* Unit tests for core/address.c: one TAP line per input, so a failure
+/* Unit tests for core/message/address.c: one TAP line per input, so a failure
  * names the address list that broke. Cases are tables; the test
  * functions only run them. */
 #include "core.h"

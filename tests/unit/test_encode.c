@@ -1,5 +1,5 @@
-/* Unit tests for the header encoders (core/encode.c) and the body
- * transfer encodings (core/transfer.c). Exact outputs where the form is
+/* Unit tests for the header encoders (core/message/encode.c) and the body
+ * transfer encodings (core/message/transfer_encoding.c). Exact outputs where the form is
  * fixed by an RFC or a decision worth pinning; structural checks (line
  * widths, encoded-word sizes, whole UTF-8 characters) elsewhere. The
  * round trip through an independent decoder is encode_oracle.py's job. */

@@ -7,7 +7,7 @@
  * or decodes anything.
  *
  * Line endings are LF, CRLF or a bare CR, the same three the message
- * layer turns into CRLF on the wire (core/message.c), so the fields seen
+ * layer turns into CRLF on the wire (core/message/message.c), so the fields seen
  * here are the fields the server sees.
  *
  * Errors follow <smtp-connector/plugin.h>: SC_EINPUT with a message that

@@ -15,7 +15,7 @@
  *  - fails anywhere else: the text is not JSON, whatever follows.
  * A verdict on a prefix of whole lines is the verdict on the whole text,
  * so results and messages are those of reading everything first. */
-#include "request.h"
+#include "reader.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * send) -> result. Everything that can reject a request runs before any
  * plugin touches the network. */
 #include "ctx.h"
-#include "request.h"
+#include "reader.h"
 #include "result.h"
 #include "schema.h"
 #include "schemas.h"
