@@ -15,6 +15,8 @@
 
 #include <smtp-connector/plugin.h>
 #include <smtp-connector/message.h>
+#include <smtp-connector/sink.h>
+#include <smtp-connector/template.h>
 
 /* Allocated vprintf; NULL on allocation failure (sc_asprintf in plugin.h
  * is the printf form). */

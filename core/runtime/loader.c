@@ -113,7 +113,9 @@ static int exists(const char *path, const char *ext)
 static int check_descriptor(const struct sc_plugin *d, const char *file, const char *base,
 			    struct sc_error *err)
 {
-	enum sc_plugin_kind want = strncmp(base, "auth_", 5) == 0 ? SC_PLUGIN_AUTH : SC_PLUGIN_ACTION;
+	enum sc_plugin_kind want = strncmp(base, "auth_", 5) == 0   ? SC_PLUGIN_AUTH
+				   : strncmp(base, "sink_", 5) == 0 ? SC_PLUGIN_SINK
+								    : SC_PLUGIN_ACTION;
 	if (d->abi != SC_PLUGIN_ABI)
 		return sc_error_set(err, SC_EPLUGIN,
 				    "plugin %s was built for plugin ABI %u, but this smtp-connector "
@@ -121,7 +123,8 @@ static int check_descriptor(const struct sc_plugin *d, const char *file, const c
 				    file, d->abi, PACKAGE_VERSION, SC_PLUGIN_ABI);
 	if (d->kind != want || !d->name || !d->identifier ||
 	    (want == SC_PLUGIN_ACTION && (!d->action || !d->action->run)) ||
-	    (want == SC_PLUGIN_AUTH && (!d->auth || !d->auth->acquire)))
+	    (want == SC_PLUGIN_AUTH && (!d->auth || !d->auth->acquire)) ||
+	    (want == SC_PLUGIN_SINK && (!d->sink || !d->sink->start || !d->sink->deliver)))
 		return sc_error_set(err, SC_EPLUGIN,
 				    "plugin %s has an incomplete descriptor (kind, name, identifier "
 				    "or functions missing, or kind does not match the file name)", file);
@@ -186,7 +189,8 @@ static int load_one(struct core_loader *l, const char *dir, const char *base,
 	if (out)
 		*out = p;
 	sc_log(SC_LOG_DEBUG, "loaded %s plugin \"%s\" from %s",
-	       d->kind == SC_PLUGIN_AUTH ? "auth" : "action", d->name, path);
+	       d->kind == SC_PLUGIN_AUTH ? "auth" : d->kind == SC_PLUGIN_SINK ? "sink" : "action",
+	       d->name, path);
 	return SC_OK;
 }
 
@@ -270,6 +274,34 @@ int core_loader_action(struct core_loader *l, const char *identifier,
 	return rc;
 }
 
+int core_loader_sink(struct core_loader *l, const char *identifier,
+		     const struct core_plugin **out, struct sc_error *err)
+{
+	char *base = sc_asprintf("sink_%s", identifier);
+	if (!base)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	int rc = SC_ESKIP;
+	const struct core_plugin *p = already(l, base);
+	if (p) {
+		*out = p;
+		rc = SC_OK;
+	} else if (valid_base(base, strlen(base))) {
+		for (size_t i = 0; i < l->ndirs && rc == SC_ESKIP; i++)
+			rc = load_one(l, l->dirs[i], base, out, err);
+	}
+	free(base);
+	if (rc != SC_ESKIP)
+		return rc;
+	char *names = NULL, *path = core_loader_path_text(l);
+	scan(l, "sink_", 0, &names, NULL);
+	rc = sc_error_set(err, SC_EINPUT,
+			  "delivery.plugin: unknown delivery plugin \"%s\"; installed: %s (looked in: %s)",
+			  identifier, names ? names : "none", path ? path : "");
+	free(names);
+	free(path);
+	return rc;
+}
+
 int core_loader_auth_all(struct core_loader *l, struct sc_error *err)
 {
 	if (l->scanned_auth)
@@ -285,6 +317,8 @@ int core_loader_all(struct core_loader *l, struct sc_error *err)
 	int rc = core_loader_auth_all(l, err);
 	if (!rc && !l->scanned_all) {
 		rc = scan(l, "action_", 1, NULL, err);
+		if (!rc)
+			rc = scan(l, "sink_", 1, NULL, err);
 		l->scanned_all = !rc;
 	}
 	return rc;

@@ -31,6 +31,11 @@ int core_loader_init(struct core_loader *l, char **cli_dirs, size_t ncli,
  * cannot be used. */
 int core_loader_action(struct core_loader *l, const char *identifier,
 		       const struct core_plugin **out, struct sc_error *err);
+/* Load sink_<identifier> (serve's delivery plugins). SC_EINPUT when no
+ * such module exists (the message lists those that do), SC_EPLUGIN when
+ * it exists but cannot be used. */
+int core_loader_sink(struct core_loader *l, const char *identifier,
+		     const struct core_plugin **out, struct sc_error *err);
 /* Load every auth_* module on the path (once). */
 int core_loader_auth_all(struct core_loader *l, struct sc_error *err);
 /* The loaded auth plugin called `name` (case-insensitive), or NULL. */

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 /* Bump on any incompatible change to this header or message.h. */
-#define SC_PLUGIN_ABI 1
+#define SC_PLUGIN_ABI 2
 /* The symbol every module exports. */
 #define SC_PLUGIN_SYMBOL "sc_plugin"
 
@@ -81,6 +81,32 @@ void sc_error_clear(struct sc_error *err);
 char *sc_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
 /* Short stable name of a code ("input", "tls", ...), for results. */
 const char *sc_code_name(enum sc_code code);
+
+/* ------------------------------------------------------------------ */
+/* Growable buffer: the one byte buffer of the whole tree.              */
+/* ------------------------------------------------------------------ */
+
+/* Always NUL-terminated once anything was added (p may be NULL while
+ * empty); `len` excludes the NUL, so binary data with NULs is fine.
+ * Zero-initialise ({0}) to start. */
+struct sc_buf {
+	char *p;
+	size_t len, cap;
+};
+
+/* Append n bytes. SC_OK, or SC_ENOMEM (b unchanged). */
+int sc_buf_add(struct sc_buf *b, const void *data, size_t n);
+/* Append a NUL-terminated string. SC_OK or SC_ENOMEM. */
+int sc_buf_str(struct sc_buf *b, const char *s);
+/* Append printf output. SC_OK or SC_ENOMEM. */
+int sc_buf_printf(struct sc_buf *b, const char *fmt, ...) SC_PRINTF(2, 3);
+/* Take the contents (a NUL-terminated string the caller frees; "" when
+ * empty, NULL only when out of memory); b is left empty. */
+char *sc_buf_take(struct sc_buf *b);
+/* Free the contents and empty b. */
+void sc_buf_free(struct sc_buf *b);
+/* Wipe (secrets), free and empty b. */
+void sc_buf_wipe(struct sc_buf *b);
 
 /* ------------------------------------------------------------------ */
 /* Logging (stderr; never stdout).                                      */
@@ -210,7 +236,9 @@ struct sc_action_ops {
 /* The descriptor                                                       */
 /* ------------------------------------------------------------------ */
 
-enum sc_plugin_kind { SC_PLUGIN_ACTION = 1, SC_PLUGIN_AUTH = 2 };
+enum sc_plugin_kind { SC_PLUGIN_ACTION = 1, SC_PLUGIN_AUTH = 2, SC_PLUGIN_SINK = 3 };
+
+struct sc_sink_ops; /* <smtp-connector/sink.h> */
 
 struct sc_plugin {
 	unsigned abi;             /* SC_PLUGIN_ABI; checked first */
@@ -222,10 +250,12 @@ struct sc_plugin {
 	const char *description;
 	/* JSON Schema (2020-12) text. Action: the parameter object. Auth: an
 	 * object schema whose "properties" are asset keys the plugin adds
-	 * (merged into the asset schema; may be NULL). */
+	 * (merged into the asset schema; may be NULL). Sink: the object of
+	 * its settings in the serve configuration ("delivery"). */
 	const char *schema;
 	const struct sc_action_ops *action; /* kind == SC_PLUGIN_ACTION */
 	const struct sc_auth_ops *auth;     /* kind == SC_PLUGIN_AUTH */
+	const struct sc_sink_ops *sink;     /* kind == SC_PLUGIN_SINK */
 };
 
 #ifdef __cplusplus

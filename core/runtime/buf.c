@@ -1,0 +1,80 @@
+/* struct sc_buf: the one growable byte buffer (plugin.h). Every copy of
+ * untrusted data of unknown length goes through it, so no fixed-size
+ * buffer ever meets user input. */
+#include "core.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int grow(struct sc_buf *b, size_t n)
+{
+	if (n >= SIZE_MAX - b->len - 1)
+		return SC_ENOMEM;
+	size_t need = b->len + n + 1;
+	if (need <= b->cap)
+		return SC_OK;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	char *p = realloc(b->p, cap);
+	if (!p)
+		return SC_ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return SC_OK;
+}
+
+int sc_buf_add(struct sc_buf *b, const void *data, size_t n)
+{
+	if (grow(b, n) != SC_OK)
+		return SC_ENOMEM;
+	if (n)
+		memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return SC_OK;
+}
+
+int sc_buf_str(struct sc_buf *b, const char *s)
+{
+	return sc_buf_add(b, s, strlen(s));
+}
+
+int sc_buf_printf(struct sc_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = core_vasprintf(fmt, ap);
+	va_end(ap);
+	if (!s)
+		return SC_ENOMEM;
+	int rc = sc_buf_str(b, s);
+	free(s);
+	return rc;
+}
+
+char *sc_buf_take(struct sc_buf *b)
+{
+	char *p = b->p;
+	if (!p)
+		p = strdup("");
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+void sc_buf_free(struct sc_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void sc_buf_wipe(struct sc_buf *b)
+{
+	if (b->p)
+		sc_secret_wipe(b->p, b->cap);
+	sc_buf_free(b);
+}

@@ -1,0 +1,111 @@
+/*
+ * Delivery plugins ("sinks") for `smtp-connector serve`: the listener
+ * receives a message, streams it to a file, and hands it to the sink
+ * named in the configuration (http, maildir, or a third party's).
+ *
+ * A sink is a plugin (plugin.h) of kind SC_PLUGIN_SINK whose descriptor's
+ * `sink` points at a struct sc_sink_ops; its module file is
+ * sink_<identifier>. Its `schema` validates its settings object (the
+ * "delivery" object of the serve configuration, less "plugin").
+ *
+ * Threads: the listener runs one event loop; deliver() is called from
+ * the listener's delivery worker threads, never on the event loop, so it
+ * may block (bounded by its own timeouts) and must be thread-safe.
+ * start() and stop() run on the main thread.
+ */
+#ifndef SMTP_CONNECTOR_SINK_H
+#define SMTP_CONNECTOR_SINK_H
+
+#include <stddef.h>
+#include <smtp-connector/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One received message. Runtime-owned, valid until deliver() returns. */
+struct sc_inbound {
+	const char *id;          /* unique, [A-Za-z0-9._-]; logs and payload "id" */
+	const char *path;        /* absolute path of the message file: the bytes
+				    received after DATA, dot-unstuffed, CRLF line
+				    ends, without the final ".". A sink may rename
+				    or link it (same file system as its spool);
+				    the runtime unlinks whatever is left after
+				    deliver() returns. */
+	size_t size;             /* bytes in the file */
+	const char *mail_from;   /* reverse-path without <>; "" for <> */
+	const char *const *rcpt; /* forward-paths without <>, nrcpt of them */
+	size_t nrcpt;
+	const char *client_addr; /* "127.0.0.1", "::1" */
+	int client_port;
+	const char *helo;        /* the EHLO/HELO argument */
+	int tls;                 /* 1 when the message came over TLS */
+	const char *tls_version; /* "TLSv1.3" or NULL */
+	const char *auth_user;   /* authenticated user, or NULL */
+	long long received;      /* time the end of DATA was read, Unix seconds */
+	long received_usec;      /* and its microseconds */
+};
+
+/* What the SMTP client is told at the end of DATA. */
+enum sc_sink_verdict {
+	SC_SINK_ACCEPT = 0, /* 250: the message is durably the sink's */
+	SC_SINK_DEFER,      /* 451 4.3.0: the client keeps it and retries */
+	SC_SINK_REJECT      /* 554 5.x: permanent refusal */
+};
+
+/* What the runtime lends a sink. */
+struct sc_sink_host {
+	const char *domain;    /* the listener's --domain */
+	const char *state_dir; /* a directory the sink may use (spool) */
+	int verbose;
+};
+
+struct sc_sink_ops {
+	/* Parse `settings` (already validated against the descriptor's
+	 * schema), open stores, start background workers. *priv is the
+	 * sink's state. SC_OK, SC_EINPUT (a setting is unusable: name it),
+	 * SC_EIO (a store cannot be opened), SC_ENOMEM. */
+	int (*start)(const cJSON *settings, const struct sc_sink_host *host,
+		     void **priv, struct sc_error *err);
+	/* Deliver one message. Returns a verdict; *reply may be set to an
+	 * allocated text for the SMTP reply after the code (no CR/LF), else
+	 * the runtime writes a standard one. `err` carries the reason for
+	 * the log when the verdict is not ACCEPT. Thread-safe, may block. */
+	enum sc_sink_verdict (*deliver)(void *priv, const struct sc_inbound *msg,
+					char **reply, struct sc_error *err);
+	/* Stop: let work in flight end within grace_ms, keep everything that
+	 * was accepted durable, free priv. May be NULL. */
+	void (*stop)(void *priv, long grace_ms);
+};
+
+/* ------------------------------------------------------------------ */
+/* Reading a received message (host API, core/inbound/)                 */
+/* ------------------------------------------------------------------ */
+
+/* Parse the message file at `path` into a new JSON object:
+ *   "subject"     decoded from RFC 2047 (UTF-8), "" when absent
+ *   "message_id"  without <>, or null
+ *   "headers"     object: each header name (as first written) -> its value
+ *                 unfolded and RFC 2047-decoded; a name seen more than once
+ *                 -> an array of values in order
+ *   "body"        the text body decoded from its transfer encoding and
+ *                 charset to UTF-8: the text/plain part (the text/plain
+ *                 alternative of multipart/alternative; the first text/plain
+ *                 part of a multipart/mixed), else the text of the first
+ *                 text/html part, else ""
+ *   "attachments" array of {"name", "content_type", "size"} (size: decoded
+ *                 bytes) for every part that is not the chosen body and is
+ *                 an attachment or a non-text leaf
+ * Bytes that are not valid UTF-8 after decoding are replaced by U+FFFD,
+ * so the object always serialises to valid UTF-8 JSON. Reads the file
+ * as a stream: memory is bounded by `max_body` (the body text is cut
+ * there and "body_truncated": true added) plus a header section.
+ * SC_OK with *out set, SC_EIO (cannot read), SC_ENOMEM. A malformed
+ * message is never an error: whatever could be read is returned. */
+int sc_inbound_summary(const char *path, size_t max_body, cJSON **out,
+		       struct sc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
