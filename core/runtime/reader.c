@@ -16,6 +16,8 @@
  * A verdict on a prefix of whole lines is the verdict on the whole text,
  * so results and messages are those of reading everything first. */
 #include "reader.h"
+#include "json_strings.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -182,9 +184,15 @@ static char *not_json(const struct core_reader *r, const char *at)
 	size_t show = 0;
 	while (at + show < end && show < 24 && at[show] != '\n')
 		show++;
-	return sc_asprintf("the request is not valid JSON at line %d, column %d, near \"%.*s\"; "
-			     "send one JSON object, or one object per line",
-			     line, col, (int)show, at);
+	while (at + show < end && show < 28 && ((unsigned char)at[show] & 0xC0) == 0x80)
+		show++; /* finish a character cut at 24 bytes */
+	/* the text near a fault is often the fault: quote it as valid UTF-8 */
+	char *near = core_utf8_sanitize(at, show, NULL);
+	char *m = sc_asprintf("the request is not valid JSON at line %d, column %d, near \"%s\"; "
+			      "send one JSON object, or one object per line",
+			      line, col, near ? near : "");
+	free(near);
+	return m;
 }
 
 static char *ends_too_early(const struct core_reader *r)
@@ -196,6 +204,21 @@ static char *ends_too_early(const struct core_reader *r)
 	line_col(r, last, &line, &col);
 	return sc_asprintf("the request is not valid JSON: it ends too early (line %d); "
 			     "send one JSON object, or one object per line", line);
+}
+
+/* cJSON accepted p..off: its strings must also say what the text says
+ * (no NUL, no raw controls, UTF-8); else the document is refused, its tree
+ * kept only so the result can name the action. */
+static void refuse_bad_strings(const struct core_reader *r, const char *p, struct core_doc *doc)
+{
+	struct sc_error e = SC_ERROR_INIT;
+	int line, col;
+	line_col(r, p, &line, &col);
+	if (core_json_strings_check(p, (size_t)(r->buf + r->off - p), doc->json, line, col, &e)) {
+		doc->error = e.message ? e.message : strdup("out of memory checking the request");
+		e.message = NULL;
+	}
+	sc_error_clear(&e);
 }
 
 /* 1: *doc is set (a value or an error) and off is past it; 0: the text
@@ -212,6 +235,7 @@ static int try_parse(struct core_reader *r, struct core_doc *doc)
 		doc->json = j;
 		r->parsed_any = 1;
 		r->off = stop && stop > p && stop <= end ? (size_t)(stop - r->buf) : r->len;
+		refuse_bad_strings(r, p, doc);
 		return 1;
 	}
 	const char *at = cJSON_GetErrorPtr();

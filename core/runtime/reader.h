@@ -7,7 +7,9 @@
 
 struct core_doc {
 	cJSON *json;  /* NULL when the text was not JSON */
-	char *error;  /* why not, with line and column */
+	char *error;  /* why the document is refused: not JSON (json NULL),
+		       * or JSON whose strings do not say what its text says
+		       * (json_strings.h; json kept for the action's name) */
 };
 
 /* Reads stdin a line at a time and hands out each JSON value as soon as

@@ -2,6 +2,7 @@
  * app's action results so playbooks keep working (interface.md §6). */
 #include <stdio.h>
 #include "result.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,37 @@ void core_report_fail(struct core_report *rep, const char *message)
 	set_string(rep->root, "message", message);
 }
 
+/* A string of the tree as valid UTF-8: *s replaced by a sanitized copy
+ * when it is not (a const key is not ours to free, only to replace). */
+static int sanitize_string(char **s, int owned)
+{
+	if (!*s || core_utf8_valid(*s, strlen(*s), NULL))
+		return 0;
+	char *clean = core_utf8_sanitize(*s, strlen(*s), NULL);
+	if (!clean)
+		return -1;
+	if (owned)
+		cJSON_free(*s);
+	*s = clean;
+	return 1;
+}
+
+int core_json_sanitize(cJSON *item)
+{
+	int rc = 0;
+	for (; item && !rc; item = item->next) {
+		int k = sanitize_string(&item->string, !(item->type & cJSON_StringIsConst));
+		if (k > 0)
+			item->type &= ~cJSON_StringIsConst;
+		if (k < 0 || (cJSON_IsString(item) && !(item->type & cJSON_IsReference) &&
+			      sanitize_string(&item->valuestring, 1) < 0))
+			rc = -1;
+		else if (item->child && !(item->type & cJSON_IsReference))
+			rc = core_json_sanitize(item->child);
+	}
+	return rc;
+}
+
 void core_report_print(struct core_report *rep, FILE *out)
 {
 	cJSON *sum = cJSON_GetObjectItemCaseSensitive(rep->root, "summary");
@@ -146,7 +178,11 @@ void core_report_print(struct core_report *rep, FILE *out)
 			free(m);
 		}
 	}
-	char *text = cJSON_PrintUnformatted(rep->root);
+	/* Whatever came in (a server's reply, a quoted value), the line goes
+	 * out as valid UTF-8: cJSON escapes controls but copies bytes >= 0x80
+	 * as they are. Out of memory here: the line is not printed, as when
+	 * cJSON_Print itself runs out. */
+	char *text = core_json_sanitize(rep->root) ? NULL : cJSON_PrintUnformatted(rep->root);
 	if (text) {
 		fputs(text, out);
 		fputc('\n', out);

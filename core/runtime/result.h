@@ -29,5 +29,10 @@ void core_report_fail(struct core_report *rep, const char *message);
 /* Top-level status, message and summary; print one line on `out`. */
 void core_report_print(struct core_report *rep, FILE *out);
 void core_report_free(struct core_report *rep);
+/* Makes every string and member name of `item`, its siblings after it and
+ * everything below them valid UTF-8, each ill-formed part replaced by
+ * U+FFFD (utf8.h). Referenced items (cJSON_IsReference) are not touched:
+ * they belong to another tree. 0, or -1 when out of memory. */
+int core_json_sanitize(cJSON *item);
 
 #endif

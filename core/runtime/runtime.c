@@ -260,7 +260,7 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 	struct sc_error err = SC_ERROR_INIT;
 	const struct core_plugin *action = NULL;
 	cJSON *sets = NULL;
-	if (!doc->json) {
+	if (!doc->json || doc->error) {
 		sc_error_set(&err, SC_EINPUT, "%s", doc->error ? doc->error : "not JSON");
 		status = EXIT_UNUSABLE;
 	} else if (!cJSON_IsObject(doc->json)) {
@@ -337,7 +337,7 @@ static int list_plugins(struct core_runtime *rt)
 		sc_log(SC_LOG_ERROR, "%s", err.message ? err.message : "");
 		status = EXIT_CANNOT_RUN;
 	}
-	char *text = cJSON_Print(root);
+	char *text = core_json_sanitize(root) ? NULL : cJSON_Print(root);
 	if (text)
 		puts(text);
 	free(text);

@@ -244,9 +244,11 @@ static const char *type_phrase(const char *t)
 static char *show(const cJSON *inst)
 {
 	if (cJSON_IsString(inst)) {
-		size_t n = strlen(inst->valuestring);
-		return sc_asprintf("\"%.*s%s\"", n > 40 ? 40 : (int)n,
-				     inst->valuestring, n > 40 ? "..." : "");
+		const char *s = inst->valuestring;
+		size_t n = strlen(s), cut = n > 40 ? 40 : n;
+		while (cut > 0 && cut < n && ((unsigned char)s[cut] & 0xC0) == 0x80)
+			cut--; /* not inside a UTF-8 character */
+		return sc_asprintf("\"%.*s%s\"", (int)cut, s, cut < n ? "..." : "");
 	}
 	if (cJSON_IsNumber(inst))
 		return sc_asprintf("%g", inst->valuedouble);
