@@ -16,7 +16,7 @@ static const char *const known_keywords[] = {
 	"default", "examples", "type", "enum", "const", "properties", "required",
 	"additionalProperties", "items", "minItems", "maxItems", "minimum",
 	"maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength",
-	"maxLength", "pattern", "anyOf", "oneOf", NULL
+	"maxLength", "pattern", "anyOf", "oneOf", "writeOnly", NULL
 };
 
 const char *core_json_type_name(const cJSON *v)
@@ -109,6 +109,7 @@ struct vpath {
 	const struct vpath *up; /* NULL: the root */
 	const char *key;        /* a member; the root's name; NULL: an item */
 	int index;              /* the item's index */
+	int secret;             /* inside a "writeOnly" schema: never show the value */
 };
 
 /* err NULL: only whether the instance is valid (no messages are built). */
@@ -122,7 +123,7 @@ struct vctx {
 /* The keywords of one schema node, found in one pass over its members
  * (the first of a name wins, as with cJSON_GetObjectItemCaseSensitive). */
 struct kw {
-	const cJSON *ref, *type, *en, *cnst, *desc, *any, *one;
+	const cJSON *ref, *type, *en, *cnst, *desc, *any, *one, *wo;
 	const cJSON *min, *max, *xmin, *xmax;    /* numbers */
 	const cJSON *minl, *maxl, *pat;          /* strings */
 	const cJSON *props, *req, *addl;         /* objects */
@@ -146,6 +147,7 @@ static void keywords(const cJSON *schema, struct kw *k)
 		case 'o': if (!strcmp(s, "oneOf")) slot = &k->one; break;
 		case 'r': if (!strcmp(s, "required")) slot = &k->req; break;
 		case 'i': if (!strcmp(s, "items")) slot = &k->items; break;
+		case 'w': if (!strcmp(s, "writeOnly")) slot = &k->wo; break;
 		case 'a':
 			if (!strcmp(s, "anyOf")) slot = &k->any;
 			else if (!strcmp(s, "additionalProperties")) slot = &k->addl;
@@ -240,9 +242,12 @@ static const char *type_phrase(const char *t)
 	return t;
 }
 
-/* A short rendering of a value for messages: strings quoted and cut. */
-static char *show(const cJSON *inst)
+/* A short rendering of a value for messages: strings quoted and cut;
+ * nothing of a secret's value, whatever its type. */
+static char *show(const cJSON *inst, const struct vpath *at)
 {
+	if (at && at->secret)
+		return strdup("(the value is not shown: the field is secret)");
 	if (cJSON_IsString(inst)) {
 		const char *s = inst->valuestring;
 		size_t n = strlen(s), cut = n > 40 ? 40 : n;
@@ -265,7 +270,7 @@ static int check_type(struct vctx *v, const cJSON *type, const cJSON *inst,
 			return SC_OK;
 		if (!v->err)
 			return SC_EINPUT;
-		char *s = show(inst);
+		char *s = show(inst, path);
 		fail(v, SC_EINPUT, path, "must be %s, got %s %s", type_phrase(type->valuestring),
 		     core_json_type_name(inst), s ? s : "");
 		free(s);
@@ -291,16 +296,16 @@ static int check_enum(struct vctx *v, const cJSON *en, const cJSON *inst,
 			return SC_OK;
 	if (!v->err)
 		return SC_EINPUT;
-	char *list = NULL, *s = show(inst);
+	char *list = NULL, *s = show(inst, path);
 	const cJSON *hint = NULL;
 	cJSON_ArrayForEach(e, en) {
-		char *item = show(e);
+		char *item = show(e, NULL);
 		char *n = sc_asprintf("%s%s%s", list ? list : "", list ? ", " : "",
 					item ? item : "");
 		free(item);
 		free(list);
 		list = n;
-		if (cJSON_IsString(e) && cJSON_IsString(inst) &&
+		if (cJSON_IsString(e) && cJSON_IsString(inst) && !path->secret &&
 		    core_edit_distance(e->valuestring, inst->valuestring) <= 2)
 			hint = e;
 	}
@@ -331,6 +336,9 @@ static int check_number(struct vctx *v, const struct kw *k, const cJSON *inst,
 	if (xmin) snprintf(lo, sizeof lo, "more than %g", xmin->valuedouble);
 	if (max) snprintf(hi, sizeof hi, "at most %g", max->valuedouble);
 	if (xmax) snprintf(hi, sizeof hi, "less than %g", xmax->valuedouble);
+	if (path->secret)
+		return fail(v, SC_EINPUT, path, "is out of range; use a value %s%s%s",
+			    lo, (*lo && *hi) ? " and " : "", hi);
 	return fail(v, SC_EINPUT, path, "%g is out of range; use a value %s%s%s",
 		    d, lo, (*lo && *hi) ? " and " : "", hi);
 }
@@ -345,6 +353,9 @@ static int check_string(struct vctx *v, const struct kw *k, const cJSON *inst,
 	if (minl && (double)n < minl->valuedouble)
 		return fail(v, SC_EINPUT, path, "must not be empty%s%s",
 			    desc ? "; give " : "", desc ? desc->valuestring : "");
+	if (maxl && (double)n > maxl->valuedouble && path->secret)
+		return fail(v, SC_EINPUT, path, "is too long; at most %g characters are allowed",
+			    maxl->valuedouble);
 	if (maxl && (double)n > maxl->valuedouble)
 		return fail(v, SC_EINPUT, path, "is %zu characters long; at most %g are allowed",
 			    n, maxl->valuedouble);
@@ -357,7 +368,7 @@ static int check_string(struct vctx *v, const struct kw *k, const cJSON *inst,
 		if (m) {
 			if (!v->err)
 				return SC_EINPUT;
-			char *s = show(inst);
+			char *s = show(inst, path);
 			fail(v, SC_EINPUT, path, "%s has a form that is not allowed here%s%s%s",
 			     s ? s : "", desc ? " (expected: " : "", desc ? desc->valuestring : "",
 			     desc ? ")" : "");
@@ -402,7 +413,7 @@ static int check_object(struct vctx *v, const struct kw *k, const cJSON *inst,
 	const cJSON *m;
 	cJSON_ArrayForEach(m, inst) {
 		const cJSON *ps = props ? cJSON_GetObjectItemCaseSensitive(props, m->string) : NULL;
-		struct vpath cp = { path, m->string, 0 };
+		struct vpath cp = { path, m->string, 0, path->secret };
 		int rc = SC_OK;
 		if (ps) {
 			rc = validate(v, ps, m, &cp);
@@ -442,7 +453,7 @@ static int check_array(struct vctx *v, const struct kw *k, const cJSON *inst,
 	int i = 0;
 	const cJSON *e;
 	cJSON_ArrayForEach(e, inst) {
-		struct vpath ip = { path, NULL, i++ };
+		struct vpath ip = { path, NULL, i++, path->secret };
 		int rc = validate(v, items, e, &ip);
 		if (rc)
 			return rc;
@@ -503,6 +514,16 @@ static int validate(struct vctx *v, const cJSON *schema, const cJSON *inst,
 	struct kw k;
 	keywords(schema, &k);
 	int rc;
+	/* "writeOnly": true (JSON Schema's annotation for a value that is
+	 * sent, never shown back) marks a secret: a password, a client
+	 * secret, a key. Its value, and anything inside it, is never quoted,
+	 * whatever its type: a secret typed as a number is still a secret. */
+	struct vpath secret;
+	if (cJSON_IsTrue(k.wo) && !path->secret) {
+		secret = *path;
+		secret.secret = 1;
+		path = &secret;
+	}
 	if (k.ref) {
 		const cJSON *target = resolve_ref(v, k.ref->valuestring);
 		if (!target)
@@ -536,6 +557,6 @@ int core_schema_validate(const cJSON *schema, const cJSON *inst, const char *pat
 			 core_schema_resolver resolve, void *arg, struct sc_error *err)
 {
 	struct vctx v = { resolve, arg, schema, err };
-	struct vpath root = { NULL, path, 0 };
+	struct vpath root = { NULL, path, 0, 0 };
 	return validate(&v, schema, inst, &root);
 }
