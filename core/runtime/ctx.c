@@ -113,7 +113,10 @@ const char *sc_asset_key(const struct sc_ctx *ctx)
 	return c->asset_key ? c->asset_key : "asset";
 }
 
-static int mkdir_p(const char *path, mode_t mode)
+/* Creates the missing directories of path, each 0700; 1 when path itself
+ * was created here, 0 when it was already there, -1 (errno) on failure.
+ * Existing directories are left as they are. */
+static int mkdir_p(const char *path)
 {
 	char *p = strdup(path);
 	if (!p)
@@ -128,46 +131,91 @@ static int mkdir_p(const char *path, mode_t mode)
 		}
 		*s = '/';
 	}
-	int rc = mkdir(p, mode);
+	int rc = mkdir(p, 0700);
 	free(p);
-	return rc && errno != EEXIST ? -1 : 0;
+	if (rc == 0)
+		return 1;
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* Where the state dir comes from, and the name of that setting. */
+static char *state_dir_path(const struct sc_ctx *ctx, const char **from)
+{
+	const char *opt = ctx->rt ? ctx->rt->state_dir_opt : NULL;
+	const char *env = getenv("SMTP_CONNECTOR_STATE_DIR");
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	*from = "--state-dir";
+	if (opt && *opt)
+		return strdup(opt);
+	*from = "SMTP_CONNECTOR_STATE_DIR";
+	if (env && *env)
+		return strdup(env);
+	*from = "XDG_STATE_HOME";
+	if (xdg && *xdg == '/')
+		return sc_asprintf("%s/smtp-connector", xdg);
+	*from = "HOME";
+	if (home && *home == '/')
+		return sc_asprintf("%s/.local/state/smtp-connector", home);
+	return NULL;
+}
+
+/* The state dir holds OAuth tokens and throttle state: whoever can write
+ * it can replace them or plant a symlink for the next write. A directory
+ * created here is 0700 from the start (mkdir; the umask only narrows). An
+ * existing one is never chmod'ed: it may be /tmp or someone's shared
+ * directory, and "fixing" its mode breaks whoever relies on it (the old
+ * code turned a 1777 /tmp into 0700). It must be ours and not writable by
+ * group or others, or it is refused with the fix named. */
+static int check_existing(const char *dir, const char *from, const struct stat *st,
+			  struct sc_error *err)
+{
+	const char *opt = strcmp(from, "SMTP_CONNECTOR_STATE_DIR") ? "--state-dir"
+								   : "SMTP_CONNECTOR_STATE_DIR";
+	if (!S_ISDIR(st->st_mode))
+		return sc_error_set(err, SC_EIO, "state directory %s (from %s) is not a directory; "
+				    "choose another %s", dir, from, opt);
+	if (st->st_uid != geteuid())
+		return sc_error_set(err, SC_EIO, "state directory %s (from %s) belongs to uid %ld, not "
+				    "to this user (uid %ld); choose another %s, a directory of your own",
+				    dir, from, (long)st->st_uid, (long)geteuid(), opt);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return sc_error_set(err, SC_EIO, "state directory %s (from %s) can be written by "
+				    "others (mode %04o), who could replace its tokens; chmod 700 %s or "
+				    "choose another %s", dir, from, (unsigned)(st->st_mode & 07777), dir,
+				    opt);
+	if (st->st_mode & 077)
+		sc_log(SC_LOG_WARN, "state directory %s is readable by others (mode %04o); its files "
+		       "are 0600, but chmod 700 %s keeps even their names private",
+		       dir, (unsigned)(st->st_mode & 07777), dir);
+	return SC_OK;
 }
 
 const char *sc_state_dir(struct sc_ctx *ctx, struct sc_error *err)
 {
 	if (ctx->state_dir)
 		return ctx->state_dir;
-	const char *opt = ctx->rt ? ctx->rt->state_dir_opt : NULL;
-	const char *env = getenv("SMTP_CONNECTOR_STATE_DIR");
-	const char *xdg = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	char *dir = NULL;
-	if (opt && *opt)
-		dir = strdup(opt);
-	else if (env && *env)
-		dir = strdup(env);
-	else if (xdg && *xdg == '/')
-		dir = sc_asprintf("%s/smtp-connector", xdg);
-	else if (home && *home == '/')
-		dir = sc_asprintf("%s/.local/state/smtp-connector", home);
+	const char *from;
+	char *dir = state_dir_path(ctx, &from);
 	if (!dir) {
 		sc_error_set(err, SC_EIO, "no state directory: set --state-dir or SMTP_CONNECTOR_STATE_DIR");
 		return NULL;
 	}
 	if (dir[0] != '/') {
-		sc_error_set(err, SC_EIO, "state directory \"%s\" must be an absolute path", dir);
+		sc_error_set(err, SC_EIO, "state directory \"%s\" (from %s) must be an absolute path",
+			     dir, from);
 		free(dir);
 		return NULL;
 	}
 	struct stat st;
-	if (mkdir_p(dir, 0700) || stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-		sc_error_set(err, SC_EIO, "cannot create state directory %s: %s", dir, strerror(errno));
+	int made = mkdir_p(dir);
+	if (made < 0 || stat(dir, &st)) {
+		sc_error_set(err, SC_EIO, "cannot create state directory %s (from %s): %s", dir, from,
+			     strerror(errno));
 		free(dir);
 		return NULL;
 	}
-	if ((st.st_mode & 077) && chmod(dir, 0700)) {
-		sc_error_set(err, SC_EIO, "state directory %s is readable by others and cannot be made 0700: %s",
-			     dir, strerror(errno));
+	if (!made && check_existing(dir, from, &st, err)) {
 		free(dir);
 		return NULL;
 	}
