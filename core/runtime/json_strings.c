@@ -177,7 +177,8 @@ static int hex4(const char *p, const char *end, unsigned *v)
 }
 
 /* The escape after a backslash at w->p: moves past it, adds the bytes it
- * decodes to to *n; 1 when it is \u0000. */
+ * decodes to to *n; 1 when it is \u0000; 2 when \u is not followed by
+ * four hex digits (cJSON decodes "\u00G1" and "\uZZZZ" to U+0000). */
 static int escape(struct walk *w, size_t *n)
 {
 	unsigned cp, lo;
@@ -190,7 +191,7 @@ static int escape(struct walk *w, size_t *n)
 		return 0;
 	}
 	if (hex4(w->p + 1, w->end, &cp))
-		return -1;
+		return 2;
 	w->p += 5;
 	if (cp == 0)
 		return 1;
@@ -220,9 +221,20 @@ static int string(struct walk *w, const char *got, const struct spath *at, int k
 			n++;
 			continue;
 		}
+		const char *at_escape = w->p;
 		int nul = escape(w, &n);
 		if (nul < 0)
 			return mismatch(w);
+		if (nul == 2) {
+			int line, col;
+			position(w, at_escape, &line, &col);
+			char *what = sc_asprintf("%s an invalid escape at line %d, column %d: \\u must be "
+						 "followed by four hexadecimal digits (RFC 8259 §7)",
+						 key ? "its name contains" : "contains", line, col);
+			int rc = refuse(w, at, what);
+			free(what);
+			return rc;
+		}
 		if (nul) {
 			char *what = sc_asprintf("%s a NUL character (\\u0000) at offset %zu; remove it",
 						 key ? "its name contains" : "contains", n);

@@ -50,6 +50,13 @@ void core_doc_release(struct core_doc *doc)
 	doc->error = NULL;
 }
 
+/* Whitespace as JSON has it (RFC 8259 §2): not \v or \f, which isspace
+ * takes and cJSON skips, and which json_strings.c refuses. */
+static int json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /* Line and column of `at` in the whole input (buf[0] is at line_no, col). */
 static void line_col(const struct core_reader *r, const char *at, int *line, int *col)
 {
@@ -285,7 +292,7 @@ int core_request_next(struct core_reader *r, struct core_doc *doc, struct sc_err
 		if (r->drain)
 			return drain(r, err);
 		if (!r->tried)
-			while (r->off < r->len && isspace((unsigned char)r->buf[r->off]))
+			while (r->off < r->len && json_space(r->buf[r->off]))
 				r->off++;
 		if (r->off < r->len) {
 			size_t have = r->len - r->off;
