@@ -24,8 +24,8 @@
 
 /* Where a value is: a chain on the stack, written out only for a message. */
 struct spath {
-	const struct spath *up; /* NULL: the request itself */
-	const char *key;        /* a member's name; NULL: an item */
+	const struct spath *up; /* NULL: the root value */
+	const char *key;        /* a member's name; the root's name; NULL: an item */
 	int index;
 };
 
@@ -38,14 +38,14 @@ struct walk {
 static char *path_text(const struct spath *p)
 {
 	if (!p->up)
-		return strdup("request");
+		return strdup(p->key ? p->key : "request");
 	char *up = path_text(p->up);
 	if (!up)
 		return NULL;
 	char *s;
 	if (!p->key)
 		s = sc_asprintf("%s[%d]", up, p->index);
-	else if (!p->up->up)
+	else if (!p->up->up && !p->up->key)
 		s = strdup(p->key); /* "asset.port", not "request.asset.port" */
 	else
 		s = sc_asprintf("%s.%s", up, p->key);
@@ -312,11 +312,40 @@ static int value(struct walk *w, const cJSON *v, const struct spath *at)
 	return w->p > start ? SC_OK : mismatch(w);
 }
 
+int core_json_strings_check_named(const char *text, size_t len, const cJSON *json,
+				  const char *root, int line, int col, struct sc_error *err)
+{
+	struct walk w = { text, text, text + len, line, col, err };
+	struct spath top = { NULL, root, 0 };
+	int rc = value(&w, json, &top);
+	return rc ? rc : skip_space(&w);
+}
+
 int core_json_strings_check(const char *text, size_t len, const cJSON *json, int line, int col,
 			    struct sc_error *err)
 {
-	struct walk w = { text, text, text + len, line, col, err };
-	struct spath root = { NULL, NULL, 0 };
-	int rc = value(&w, json, &root);
-	return rc ? rc : skip_space(&w);
+	return core_json_strings_check_named(text, len, json, NULL, line, col, err);
+}
+
+cJSON *sc_json_parse(const char *text, size_t len, const char *what, struct sc_error *err)
+{
+	const char *stop = NULL;
+	cJSON *j = text ? cJSON_ParseWithLengthOpts(text, len, &stop, 0) : NULL;
+	if (!j) {
+		sc_error_set(err, SC_EINPUT, "%s: is not valid JSON", what);
+		return NULL;
+	}
+	/* cJSON stops after the first value: anything but whitespace after
+	 * it is the text's, and must not be dropped unseen */
+	size_t used = stop && stop >= text && stop <= text + len ? (size_t)(stop - text) : len;
+	int rc = core_json_strings_check_named(text, used, j, what, 1, 1, err);
+	for (size_t i = used; !rc && i < len; i++)
+		if (!strchr(" \t\r\n", text[i]) || !text[i])
+			rc = sc_error_set(err, SC_EINPUT, "%s: is not valid JSON: more text after "
+					  "the value at offset %zu", what, i);
+	if (rc) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
 }

@@ -20,5 +20,8 @@
  * one `json` was parsed from; SC_ENOMEM. */
 int core_json_strings_check(const char *text, size_t len, const cJSON *json, int line, int col,
 			    struct sc_error *err);
+/* The same for a value named `root` (paths "root.key[0]"), not a request. */
+int core_json_strings_check_named(const char *text, size_t len, const cJSON *json,
+				  const char *root, int line, int col, struct sc_error *err);
 
 #endif

@@ -122,6 +122,15 @@ int sc_verbose(void);
 void sc_secret_free(char *secret);
 void sc_secret_wipe(void *p, size_t len);
 
+/* JSON text that a request field carries as a string (headers given as
+ * "{\"Reply-To\": ...}", attachment_json): parsed with the checks the
+ * request itself gets, so no string in it is cut at a \u0000 escape and
+ * every string is UTF-8 (text[0..len) must be exactly one JSON value). A
+ * new tree the caller frees with cJSON_Delete, or NULL with err set:
+ * SC_EINPUT, the message naming `what` ("headers") or a path below it
+ * ("headers.X-Tag: contains a NUL character ..."); SC_ENOMEM. */
+cJSON *sc_json_parse(const char *text, size_t len, const char *what, struct sc_error *err);
+
 /* ------------------------------------------------------------------ */
 /* The request being run                                                */
 /* ------------------------------------------------------------------ */

@@ -108,10 +108,16 @@ cJSON *compose_json_param(const cJSON *params, const char *what, struct sc_error
 		return cJSON_Duplicate(v, 1);
 	if (!v->valuestring[0])
 		return NULL;
-	cJSON *j = cJSON_Parse(v->valuestring);
-	if (!j)
-		sc_error_set(err, SC_EINPUT, "%s: is not valid JSON; give a JSON %s", what,
+	/* sc_json_parse, not cJSON_Parse: a "\\u0000" inside the text would
+	 * cut a header value short (issue 8) */
+	struct sc_error perr = SC_ERROR_INIT;
+	cJSON *j = sc_json_parse(v->valuestring, strlen(v->valuestring), what, &perr);
+	if (!j && perr.code == SC_EINPUT && perr.message && strstr(perr.message, ": is not valid JSON"))
+		sc_error_set(err, SC_EINPUT, "%s; give a JSON %s", perr.message,
 			     strcmp(what, "headers") ? "list" : "object such as {\"Reply-To\": \"soc@corp.example\"}");
+	else if (!j)
+		sc_error_set(err, perr.code, "%s", perr.message ? perr.message : "out of memory");
+	sc_error_clear(&perr);
 	return j;
 }
 
