@@ -33,6 +33,7 @@ struct walk {
 	const char *text, *p, *end;
 	int line, col; /* of text[0] */
 	struct sc_error *err;
+	const char *what; /* "the request", or "headers:" for a named value */
 };
 
 static char *path_text(const struct spath *p)
@@ -85,8 +86,8 @@ static int mismatch(struct walk *w)
 	int line, col;
 	position(w, w->p, &line, &col);
 	return sc_error_set(w->err, SC_EINTERNAL,
-			    "the request could not be checked (its text and its parse differ at line %d, "
-			    "column %d); nothing was sent; please report this", line, col);
+			    "%s could not be checked (its text and its parse differ at line %d, "
+			    "column %d); nothing was sent; please report this", w->what, line, col);
 }
 
 static const char *control_name(unsigned char c)
@@ -129,10 +130,10 @@ static int skip_space(struct walk *w)
 		int line, col;
 		position(w, w->p, &line, &col);
 		return sc_error_set(w->err, SC_EINPUT,
-				    "the request is not valid JSON at line %d, column %d: a raw control "
+				    "%s is not valid JSON at line %d, column %d: a raw control "
 				    "byte 0x%02X (%s) between values; only spaces, tabs and line breaks "
 				    "may separate JSON values (RFC 8259 §2); remove it",
-				    line, col, c, control_name(c));
+				    w->what, line, col, c, control_name(c));
 	}
 	return SC_OK;
 }
@@ -315,10 +316,16 @@ static int value(struct walk *w, const cJSON *v, const struct spath *at)
 int core_json_strings_check_named(const char *text, size_t len, const cJSON *json,
 				  const char *root, int line, int col, struct sc_error *err)
 {
-	struct walk w = { text, text, text + len, line, col, err };
+	char *what = root ? sc_asprintf("%s:", root) : strdup("the request");
+	if (!what)
+		return sc_error_set(err, SC_ENOMEM, "out of memory checking the request");
+	struct walk w = { text, text, text + len, line, col, err, what };
 	struct spath top = { NULL, root, 0 };
 	int rc = value(&w, json, &top);
-	return rc ? rc : skip_space(&w);
+	if (!rc)
+		rc = skip_space(&w);
+	free(what);
+	return rc;
 }
 
 int core_json_strings_check(const char *text, size_t len, const cJSON *json, int line, int col,

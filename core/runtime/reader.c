@@ -48,6 +48,7 @@ void core_doc_release(struct core_doc *doc)
 	free(doc->error);
 	doc->json = NULL;
 	doc->error = NULL;
+	doc->code = SC_OK;
 }
 
 /* Whitespace as JSON has it (RFC 8259 §2): not \v or \f, which isspace
@@ -222,6 +223,7 @@ static void refuse_bad_strings(const struct core_reader *r, const char *p, struc
 	int line, col;
 	line_col(r, p, &line, &col);
 	if (core_json_strings_check(p, (size_t)(r->buf + r->off - p), doc->json, line, col, &e)) {
+		doc->code = e.code;
 		doc->error = e.message ? e.message : strdup("out of memory checking the request");
 		e.message = NULL;
 	}
@@ -251,10 +253,12 @@ static int try_parse(struct core_reader *r, struct core_doc *doc)
 	if (at > end || (at == end && !r->eof) || open_string(p, at, end)) {
 		if (!r->eof)
 			return 0;
+		doc->code = SC_EINPUT;
 		doc->error = ends_too_early(r);
 	} else {
 		/* At `end` only at EOF: cJSON failed on the last character
 		 * itself, and without the sentinel reports it there. */
+		doc->code = SC_EINPUT;
 		doc->error = not_json(r, at < end ? at : end - 1);
 	}
 	/* JSON Lines: resume on the next line. A single broken document:
@@ -288,6 +292,7 @@ int core_request_next(struct core_reader *r, struct core_doc *doc, struct sc_err
 {
 	doc->json = NULL;
 	doc->error = NULL;
+	doc->code = SC_OK;
 	for (;;) {
 		if (r->drain)
 			return drain(r, err);

@@ -10,6 +10,8 @@ struct core_doc {
 	char *error;  /* why the document is refused: not JSON (json NULL),
 		       * or JSON whose strings do not say what its text says
 		       * (json_strings.h; json kept for the action's name) */
+	enum sc_code code; /* with error: SC_EINPUT; SC_EINTERNAL when the
+			    * check could not be made; SC_ENOMEM */
 };
 
 /* Reads stdin a line at a time and hands out each JSON value as soon as

@@ -261,8 +261,11 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 	const struct core_plugin *action = NULL;
 	cJSON *sets = NULL;
 	if (!doc->json || doc->error) {
-		sc_error_set(&err, SC_EINPUT, "%s", doc->error ? doc->error : "not JSON");
-		status = EXIT_UNUSABLE;
+		/* refused before any check ran: exit 2 for what the input said,
+		 * 1 when the check itself failed (out of memory, a bug) */
+		rc = doc->code == SC_EINPUT || !doc->code ? SC_EINPUT : doc->code;
+		sc_error_set(&err, rc, "%s", doc->error ? doc->error : "not JSON");
+		status = rc == SC_EINPUT ? EXIT_UNUSABLE : EXIT_FAILED;
 	} else if (!cJSON_IsObject(doc->json)) {
 		sc_error_set(&err, SC_EINPUT, "request: must be a JSON object with \"action\" and \"asset\"");
 		status = EXIT_UNUSABLE;
