@@ -154,7 +154,9 @@ const char *sc_request_string(const struct sc_ctx *ctx, const char *key);
 const char *sc_platform_string(const struct sc_ctx *ctx, const char *key);
 /* The action's display name ("send email"). */
 const char *sc_action_name(const struct sc_ctx *ctx);
-/* State directory (created 0700 on first call); NULL + err on failure. */
+/* State directory (created 0700 on first call when missing; an existing
+ * one is never chmod'ed and must be the user's own and not writable by
+ * group or others); NULL + err (SC_EIO, the fix named) on failure. */
 const char *sc_state_dir(struct sc_ctx *ctx, struct sc_error *err);
 /* The asset's key for per-asset state: asset_id, else a hash of the
  * server, port and username. Never NULL. */
