@@ -70,7 +70,6 @@ static int escape_json(struct sc_buf *b, const char *s, size_t n)
 	size_t run = 0, i = 0;
 	while (i < n) {
 		char rep[8] = {0};
-		size_t skip = 1;
 		if (u[i] >= 0x80) {
 			size_t len = utf8_len(u + i, n - i);
 			if (len) {
@@ -94,7 +93,7 @@ static int escape_json(struct sc_buf *b, const char *s, size_t n)
 		}
 		if (sc_buf_add(b, s + run, i - run) != SC_OK || sc_buf_str(b, rep) != SC_OK)
 			return SC_ENOMEM;
-		i += skip;
+		i++;
 		run = i;
 	}
 	return sc_buf_add(b, s + run, n - run);
