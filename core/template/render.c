@@ -264,7 +264,7 @@ static int render_block(struct rstate *rs, const struct sc_template *t, const st
 	if (nd->standalone) {
 		const char *in = nd->body_indent_n ? nd->body_indent : nd->indent;
 		size_t n = nd->body_indent_n ? nd->body_indent_n : nd->indent_n;
-		if (dedent_n <= n && memcmp(in, dedent, dedent_n) == 0) {
+		if (dedent_n && dedent_n <= n && memcmp(in, dedent, dedent_n) == 0) {
 			in += dedent_n;
 			n -= dedent_n;
 		}
