@@ -93,7 +93,7 @@ static int value_name(struct cstate *c, const struct tpl_tag *t, struct tnode *n
 {
 	nd->s = t->name;
 	nd->n = t->n;
-	if (nd->n > 1 && nd->s[0] == '.') {
+	if (nd->n > 1 && nd->s[0] == '.' && nd->s[1] != '.') {
 		nd->s++;
 		nd->n--;
 	}

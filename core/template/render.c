@@ -336,7 +336,8 @@ int tpl_render(const struct sc_template *t, const cJSON *data, const cJSON *part
 	*out = NULL;
 	if (outlen)
 		*outlen = 0;
-	if (escape != SC_ESCAPE_HTML && escape != SC_ESCAPE_JSON && escape != SC_ESCAPE_NONE)
+	if (escape != SC_ESCAPE_HTML && escape != SC_ESCAPE_JSON && escape != SC_ESCAPE_NONE &&
+	    escape != SC_ESCAPE_URL)
 		return sc_error_set(err, SC_EINPUT, "unknown template escape mode %d", (int)escape);
 	if (partials && !cJSON_IsObject(partials))
 		return sc_error_set(err, SC_EINPUT,

@@ -42,7 +42,12 @@ enum sc_escape {
 	SC_ESCAPE_JSON,     /* JSON string escaping without the quotes, non-UTF-8
 			     * bytes as U+FFFD: "{{x}}" is always a valid JSON
 			     * string (application/json) */
-	SC_ESCAPE_NONE      /* as is (text/plain, subjects, URLs, header values) */
+	SC_ESCAPE_NONE,     /* as is (text/plain, subjects); CR and LF stay, so a
+			     * caller writing a protocol line (an HTTP header)
+			     * must refuse or replace them itself */
+	SC_ESCAPE_URL       /* RFC 3986 percent-encoding of all but the unreserved
+			     * A-Z a-z 0-9 - . _ ~ (a value in a URL's path or
+			     * query: --url https://h/x?s={{subject}}) */
 };
 
 struct sc_template; /* compiled template; immutable, shareable across threads */

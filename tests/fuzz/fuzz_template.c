@@ -3,14 +3,15 @@
  *
  * The bytes are compiled as a template and rendered against a fixed JSON
  * context (nested objects, lists, every JSON type, partials that include
- * each other and themselves) in all three escape modes, under small
+ * each other and themselves) in every escape mode, under small
  * bounds so that runs stay fast: no crash, leak, hang or unbounded
  * output; every failure carries a message.
  *
  * The same bytes are also a value, {{v}}, and then the escapes keep their
  * promises: "{{v}}" in JSON mode parses as a JSON string of valid UTF-8
  * with no raw control bytes; HTML mode leaves no < > " ' and no bare &;
- * none gives the bytes back unchanged. */
+ * URL mode only unreserved characters and %XX; none gives the bytes back
+ * unchanged. */
 #include "core.h"
 #include "template_int.h"
 
@@ -66,7 +67,7 @@ static void render_all(const uint8_t *data, size_t size)
 		sc_error_clear(&err);
 		return;
 	}
-	for (int m = SC_ESCAPE_HTML; m <= SC_ESCAPE_NONE; m++) {
+	for (int m = SC_ESCAPE_HTML; m <= SC_ESCAPE_URL; m++) {
 		char *out;
 		size_t len;
 		rc = tpl_render(t, context, partials, (enum sc_escape)m, &LIMITS, &out, &len, &err);
@@ -157,6 +158,17 @@ static void check_escapes(const uint8_t *data, size_t size)
 			abort();
 	}
 	free(html);
+
+	char *url = render_value(bare, SC_ESCAPE_URL);
+	for (const char *p = url; *p; p++) {
+		if (*p == '%' && strchr("0123456789ABCDEF", p[1]) && p[1] &&
+		    strchr("0123456789ABCDEF", p[2]) && p[2])
+			p += 2;
+		else if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~",
+				 *p))
+			abort();
+	}
+	free(url);
 
 	char *none = render_value(bare, SC_ESCAPE_NONE);
 	if (strcmp(none, value) != 0)

@@ -18,11 +18,14 @@
 
 #include "core.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* Every file of the spec directory; one it holds that is not listed here
+ * fails the test (a new module is never skipped in silence). */
 static const char *const SPEC_FILES[] = {
 	"comments", "delimiters", "interpolation", "inverted", "partials", "sections",
 	"~dynamic-names", "~inheritance",
@@ -213,6 +216,13 @@ static void test_escape_none(void **state)
 		       "Alert: <b>\"&'\n <b>\"&'\n");
 }
 
+static void test_escape_url(void **state)
+{
+	(void)state;
+	assert_renders("https://h/x?s={{s}}&t={{{s}}}", "{\"s\":\"a b&c=d/\u00e9~._-\"}",
+		       SC_ESCAPE_URL, "https://h/x?s=a%20b%26c%3Dd%2F%C3%A9~._-&t=a b&c=d/\xc3\xa9~._-");
+}
+
 /* Hostile values inside a JSON template: the output always parses and
  * gives the value back (with U+FFFD for bytes that are not UTF-8). */
 static void check_json_roundtrip(const char *value, const char *want)
@@ -290,6 +300,8 @@ static void test_errors(void **state)
 		     "line 1, column 1: bad name \"a..b\": a dot must separate two names, "
 		     "as in {{a.b}}");
 	assert_fails_with("{{a.}}", "{}", NULL, "line 1, column 1: bad name \"a.\"");
+	assert_fails_with("{{..}}", "{}", NULL, "line 1, column 1: bad name \"..\"");
+	assert_fails_with("x{{#..a}}{{/..a}}", "{}", NULL, "line 1, column 2: bad name \"..a\"");
 	/* A partial's errors name the partial. */
 	assert_fails("{{>p}}", "{}", "{\"p\":\"\\n{{#x}}\"}",
 		     "partial \"p\": line 2, column 1: unclosed section \"x\": add its closing "
@@ -430,6 +442,31 @@ static const char *spec_dir(void)
 	return path;
 }
 
+/* Whether every *.json in `dir` is in SPEC_FILES. */
+static int all_files_known(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int ok = 1;
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t n = strlen(e->d_name);
+		if (n < 5 || strcmp(e->d_name + n - 5, ".json") != 0)
+			continue;
+		int known = 0;
+		for (size_t i = 0; i < sizeof(SPEC_FILES) / sizeof(*SPEC_FILES); i++)
+			known |= strlen(SPEC_FILES[i]) == n - 5 &&
+				 strncmp(SPEC_FILES[i], e->d_name, n - 5) == 0;
+		if (!known) {
+			fprintf(stderr, "%s/%s: a spec file this test does not run; add it to "
+					"SPEC_FILES\n", dir, e->d_name);
+			ok = 0;
+		}
+	}
+	closedir(d);
+	return ok;
+}
+
 int main(void)
 {
 	static const struct CMUnitTest own[] = {
@@ -438,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_escape_html),
 		cmocka_unit_test(test_escape_none),
 		cmocka_unit_test(test_escape_json),
+		cmocka_unit_test(test_escape_url),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_limit_depth),
 		cmocka_unit_test(test_limit_output_and_steps),
@@ -446,6 +484,8 @@ int main(void)
 	size_t nfiles = sizeof(SPEC_FILES) / sizeof(*SPEC_FILES);
 	cJSON *specs[sizeof(SPEC_FILES) / sizeof(*SPEC_FILES)] = {0};
 	size_t ncases = 0;
+	if (!all_files_known(spec_dir()))
+		return 1;
 	for (size_t i = 0; i < nfiles; i++) {
 		char path[4200];
 		snprintf(path, sizeof(path), "%s/%s.json", spec_dir(), SPEC_FILES[i]);
