@@ -412,8 +412,11 @@ static int content_type(const struct inb_field *f, struct inb_mime *m)
 		while (bl && is_blank(b->val[bl - 1]))
 			bl--;
 		if (bl && bl <= INB_BOUNDARY_MAX) {
-			if (!(m->boundary = strndup(b->val, bl)))
+			/* memcpy, not strndup: the value may hold a NUL. */
+			if (!(m->boundary = malloc(bl + 1)))
 				goto nomem;
+			memcpy(m->boundary, b->val, bl);
+			m->boundary[bl] = '\0';
 			m->blen = bl;
 		}
 	}

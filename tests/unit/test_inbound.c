@@ -618,6 +618,26 @@ static void malformed_mime(void **state)
 	cJSON_Delete(o);
 }
 
+static void nul_bytes(void **state)
+{
+	(void)state;
+	/* A NUL inside the boundary parameter (found by fuzz_inbound: the
+	 * boundary was copied with strndup, shorter than its length). */
+	static const char m[] = "Content-Type: multipart/mixed; boundary=\"a\0b\"\n\n"
+				"--a\0b\n\nin\0side\n--a\0b--\n";
+	for (int crlf = 0; crlf <= 1; crlf++) {
+		cJSON *o = summary_n(m, sizeof m - 1, crlf, 100);
+		assert_string_equal(str(o, "body"), "in\xEF\xBF\xBDside");
+		cJSON_Delete(o);
+	}
+	static const char h[] = "Subject: a\0b\nX-\0: v\n\nx";
+	cJSON *o = summary_n(h, sizeof h - 1, 1, 100);
+	assert_string_equal(str(o, "subject"), "a\xEF\xBF\xBD" "b");
+	/* A NUL is no field-name character: that line starts the body. */
+	assert_string_equal(str(o, "body"), "X-\xEF\xBF\xBD: v\n\nx");
+	cJSON_Delete(o);
+}
+
 static void nesting_depth_bounded(void **state)
 {
 	(void)state;
@@ -721,6 +741,7 @@ int main(void)
 		cmocka_unit_test(digest_parts_are_messages),
 		cmocka_unit_test(truncated_messages),
 		cmocka_unit_test(malformed_mime),
+		cmocka_unit_test(nul_bytes),
 		cmocka_unit_test(nesting_depth_bounded),
 		cmocka_unit_test(body_over_max_body),
 		cmocka_unit_test(long_lines_and_header_bound),
