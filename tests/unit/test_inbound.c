@@ -491,10 +491,19 @@ static void attachment_names(void **state)
 		"--b\n"
 		"Content-Type: application/x; name*1=\"b\"; name*0=\"a\"; name*3=\"gap\"\n\n"
 		"x\n"
+		"--b\n"
+		"Content-Type: application/x; name*=''%41%zz%4\n\n"
+		"x\n"
+		"--b\n"
+		"Content-Type: application/x; name*0=\"plain \"; name*1*=%C3%A9; name=ignored\n\n"
+		"x\n"
+		"--b\n"
+		"Content-Type: application/x; name*=no-quotes%41; name*x=junk\n\n"
+		"x\n"
 		"--b--\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary(m, crlf);
-		assert_int_equal(natt(o), 6);
+		assert_int_equal(natt(o), 9);
 		assert_string_equal(str(att(o, 0), "name"), "\xC3\xA9t\xC3\xA9 \xE2\x82\xAC.txt");
 		assert_string_equal(str(att(o, 1), "name"), "caf\xC3\xA9 au lait.txt");
 		assert_string_equal(str(att(o, 2), "name"), "\xC3\xA9t\xC3\xA9.pdf");
@@ -502,6 +511,12 @@ static void attachment_names(void **state)
 		assert_string_equal(str(att(o, 4), "name"), "spaced name.bin");
 		assert_string_equal(str(att(o, 5), "name"), "ab");
 		assert_string_equal(str(att(o, 5), "content_type"), "application/x");
+		/* Empty charset: UTF-8; a bad escape stays as written. */
+		assert_string_equal(str(att(o, 6), "name"), "A%zz%4");
+		/* Sections win over the plain form; no charset: UTF-8. */
+		assert_string_equal(str(att(o, 7), "name"), "plain \xC3\xA9");
+		/* No charset'language' prefix: the value as it is, decoded. */
+		assert_string_equal(str(att(o, 8), "name"), "no-quotesA");
 		assert_int_equal(cJSON_GetObjectItem(att(o, 0), "size")->valueint, crlf ? 1 : 1);
 		cJSON_Delete(o);
 	}
