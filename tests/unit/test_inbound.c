@@ -713,6 +713,28 @@ static void long_lines_and_header_bound(void **state)
 	sc_buf_free(&m);
 }
 
+static void many_fields(void **state)
+{
+	(void)state;
+	struct sc_buf m = { 0 };
+	for (int i = 0; i < 12000; i++)
+		assert_int_equal(sc_buf_printf(&m, i % 2 ? "Received: r%d\n" : "X-%d: v\n", i),
+				 SC_OK);
+	assert_int_equal(sc_buf_str(&m, "Subject: late\n\nbody\n"), SC_OK);
+	cJSON *o = summary_n(m.p, m.len, 1, 100);
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+	/* 10,000 fields kept: 5,000 distinct X- names and one array. */
+	assert_int_equal(cJSON_GetArraySize(h), 5001);
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(h, "Received");
+	assert_int_equal(cJSON_GetArraySize(r), 5000);
+	assert_string_equal(cJSON_GetArrayItem(r, 4999)->valuestring, "r9999");
+	assert_true(flag(o, "headers_truncated"));
+	assert_string_equal(str(o, "subject"), "");
+	assert_string_equal(str(o, "body"), "body\n");
+	cJSON_Delete(o);
+	sc_buf_free(&m);
+}
+
 static void file_interface(void **state)
 {
 	(void)state;
@@ -760,6 +782,7 @@ int main(void)
 		cmocka_unit_test(nesting_depth_bounded),
 		cmocka_unit_test(body_over_max_body),
 		cmocka_unit_test(long_lines_and_header_bound),
+		cmocka_unit_test(many_fields),
 		cmocka_unit_test(file_interface),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
