@@ -420,8 +420,23 @@ static int b64_pad(struct inb_tdec *d, struct sc_buf *out)
 
 static int b64_feed(struct inb_tdec *d, const char *s, size_t n, struct sc_buf *out)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	size_t i = 0;
+	while (i < n) {
+		if (d->nquad == 0) {
+			/* Fast path: the whole quads of a run of alphabet
+			 * characters (a base64 line) go on in one piece. */
+			size_t j = i;
+			while (j < n && b64_isalpha((unsigned char)s[j]))
+				j++;
+			size_t whole = (j - i) & ~(size_t)3;
+			if (whole) {
+				if (sc_buf_add(&d->b64in, s + i, whole))
+					return SC_ENOMEM;
+				i += whole;
+				continue;
+			}
+		}
+		unsigned char c = (unsigned char)s[i++];
 		if (c == '=') {
 			if (b64_pad(d, out))
 				return SC_ENOMEM;
