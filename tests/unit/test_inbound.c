@@ -756,6 +756,11 @@ static void file_interface(void **state)
 	assert_null(o);
 	assert_non_null(strstr(err.message, path));
 	sc_error_clear(&err);
+	/* A directory opens but does not read: SC_EIO, not an empty message. */
+	assert_int_equal(sc_inbound_summary("/", 100, &o, &err), SC_EIO);
+	assert_null(o);
+	assert_non_null(strstr(err.message, "directory"));
+	sc_error_clear(&err);
 }
 
 int main(void)
