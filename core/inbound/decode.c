@@ -115,7 +115,9 @@ static int is_utf8_name(const char *cs)
 
 /* A charset name made safe for iconv_open(): RFC 2231's "*language"
  * suffix dropped, blanks and quotes trimmed, and only name characters
- * (no "//TRANSLIT" or other iconv syntax). NULL: use the UTF-8 path. */
+ * (no "//TRANSLIT" or other iconv syntax, no "/" to reach a gconv
+ * module by path). Conversion is only ever *to* UTF-8. NULL: use the
+ * UTF-8 path. */
 static char *charset_name(const char *s, size_t n)
 {
 	while (n && (*s == ' ' || *s == '\t' || *s == '"'))

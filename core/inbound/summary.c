@@ -15,7 +15,11 @@
  * too, the walk remembers which leaf it was and, when no text/plain
  * came, reads the file a second time to decode just that leaf: memory
  * stays max_body plus a header section, the price is a second read in
- * that uncommon case. */
+ * that uncommon case.
+ *
+ * Line ends are CRLF (as the listener stores messages) or a bare LF; a
+ * bare CR is text, since the listener refuses it in DATA (the SMTP
+ * smuggling defence) and so never stores one as a line end. */
 #include "inbound.h"
 #include "core.h"
 
