@@ -23,8 +23,11 @@ int event_epoch_ms(const cJSON *v, char out[40])
 	struct tm tm;
 	if (!gmtime_r(&s, &tm))
 		return 0;
-	snprintf(out, 40, "%04d-%02d-%02d %02d:%02d:%02d.%03lld UTC", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+	/* strftime bounds every field; the year is 2001..2286 here. */
+	char day[24];
+	if (!strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm))
+		return 0;
+	snprintf(out, 40, "%s.%03d UTC", day, (int)(ms % 1000));
 	return 1;
 }
 

@@ -56,7 +56,7 @@ static int read_event(const cJSON *params, struct event_mail *m, struct sc_error
 		return sc_error_set(err, SC_EINPUT, "event: must be a JSON object, or a string "
 				    "that holds one");
 	const char *end = NULL;
-	m->owned = cJSON_ParseWithLengthOpts(v->valuestring, strlen(v->valuestring), &end, 1);
+	m->owned = cJSON_ParseWithOpts(v->valuestring, &end, 1);
 	if (!m->owned)
 		return sc_error_set(err, SC_EINPUT, "event: the string is not JSON (error near byte "
 				    "%zu); give the event as a JSON object, or its JSON text",
