@@ -291,6 +291,35 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 
 /* ------------------------------------------------------------------ */
 
+/* An action's outputs as the SOAR app manifest lists them: the fields
+ * every result has, then the plugin's own "path:type" entries. */
+static cJSON *output_list(const char *const *outputs)
+{
+	static const char *const common[] = { "action_result.status:string",
+					       "action_result.message:string",
+					       "action_result.parameter:object",
+					       "summary.total_objects:numeric",
+					       "summary.total_objects_successful:numeric", NULL };
+	cJSON *list = cJSON_CreateArray();
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *v = pass ? outputs : common;
+		for (; v && *v; v++) {
+			const char *colon = strrchr(*v, ':');
+			if (!colon)
+				continue;
+			char *path = pass ? sc_asprintf("action_result.data.*.%.*s",
+							(int)(colon - *v), *v)
+					  : strndup(*v, (size_t)(colon - *v));
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "data_path", path ? path : "");
+			cJSON_AddStringToObject(o, "data_type", colon + 1);
+			cJSON_AddItemToArray(list, o);
+			free(path);
+		}
+	}
+	return list;
+}
+
 static cJSON *plugin_entry(const struct core_plugin *p)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -302,6 +331,8 @@ static cJSON *plugin_entry(const struct core_plugin *p)
 	cJSON_AddItemToObject(o, "schema", p->schema ? cJSON_Duplicate(p->schema, 1) : cJSON_CreateNull());
 	if (p->desc->kind == SC_PLUGIN_AUTH)
 		cJSON_AddBoolToObject(o, "interactive_authorize", p->desc->auth->authorize != NULL);
+	if (p->desc->kind == SC_PLUGIN_ACTION)
+		cJSON_AddItemToObject(o, "output", output_list(p->desc->outputs));
 	return o;
 }
 

@@ -256,7 +256,20 @@ struct sc_plugin {
 	const struct sc_action_ops *action; /* kind == SC_PLUGIN_ACTION */
 	const struct sc_auth_ops *auth;     /* kind == SC_PLUGIN_AUTH */
 	const struct sc_sink_ops *sink;     /* kind == SC_PLUGIN_SINK */
+	/* Action: the data its results carry, for --list (the SOAR app
+	 * manifest's "output" list): NULL-terminated "path:type" entries,
+	 * path below action_result.data.* ("refused.*.reply"), type one of
+	 * string, numeric, boolean. May be NULL. */
+	const char *const *outputs;
 };
+
+/* The data every sending action's results carry (sc_send, message.h). */
+#define SC_SEND_OUTPUTS                                                          \
+	"message_id:string", "accepted.*:string", "refused.*.address:string",     \
+		"refused.*.reply:string", "refused.*.temporary:boolean",             \
+		"smtp_reply:string", "auth:string", "auth_attempts.*.method:string", \
+		"auth_attempts.*.outcome:string", "auth_attempts.*.reason:string",   \
+		"warnings.*:string"
 
 #ifdef __cplusplus
 }

@@ -143,6 +143,9 @@ static const struct sc_action_ops send_email_ops = {
 	.run = send_email_run,
 };
 
+
+static const char *const outputs[] = { SC_SEND_OUTPUTS, NULL };
+
 const struct sc_plugin sc_plugin = {
 	.abi = SC_PLUGIN_ABI,
 	.kind = SC_PLUGIN_ACTION,
@@ -152,4 +155,5 @@ const struct sc_plugin sc_plugin = {
 	.description = "Send an e-mail (plain or HTML body, vault attachments)",
 	.schema = schema_params,
 	.action = &send_email_ops,
+	.outputs = outputs,
 };

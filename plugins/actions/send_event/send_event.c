@@ -260,6 +260,9 @@ static const struct sc_action_ops send_event_ops = {
 	.run = send_event_run,
 };
 
+
+static const char *const outputs[] = { SC_SEND_OUTPUTS, "subject:string", "format:string", NULL };
+
 const struct sc_plugin sc_plugin = {
 	.abi = SC_PLUGIN_ABI,
 	.kind = SC_PLUGIN_ACTION,
@@ -269,4 +272,5 @@ const struct sc_plugin sc_plugin = {
 	.description = "Mail an event or detection: JSON for machines, or readable HTML tables",
 	.schema = schema_params,
 	.action = &send_event_ops,
+	.outputs = outputs,
 };

@@ -179,6 +179,9 @@ static const struct sc_action_ops html_ops = {
 	.run = html_run,
 };
 
+
+static const char *const outputs[] = { SC_SEND_OUTPUTS, NULL };
+
 const struct sc_plugin sc_plugin = {
 	.abi = SC_PLUGIN_ABI,
 	.kind = SC_PLUGIN_ACTION,
@@ -188,4 +191,5 @@ const struct sc_plugin sc_plugin = {
 	.description = "Send an HTML e-mail with a text alternative, inline images and attachments",
 	.schema = schema_params,
 	.action = &html_ops,
+	.outputs = outputs,
 };

@@ -125,6 +125,9 @@ static const struct sc_action_ops raw_ops = {
 	.run = raw_run,
 };
 
+
+static const char *const outputs[] = { SC_SEND_OUTPUTS, "added_headers.*:string", NULL };
+
 const struct sc_plugin sc_plugin = {
 	.abi = SC_PLUGIN_ABI,
 	.kind = SC_PLUGIN_ACTION,
@@ -134,4 +137,5 @@ const struct sc_plugin sc_plugin = {
 	.description = "Send a complete message as given; sender and recipients come from its headers",
 	.schema = schema_params,
 	.action = &raw_ops,
+	.outputs = outputs,
 };
