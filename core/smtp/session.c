@@ -130,6 +130,9 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 	s->tr.verbose = sc_verbose();
 	s->throttle = sc_asset_double(ctx, "throttle_period", 0);
+	const char *mode = sc_asset_string(ctx, "throttle_mode");
+	s->throttle_max_wait = mode && !strcmp(mode, "drop") ? 0
+			       : sc_asset_double(ctx, "throttle_max_wait", -1);
 	if (s->throttle > 0 && !(s->throttle_path = core_throttle_path(ctx, err)))
 		return err->code;
 	const char *key = sc_asset_string(ctx, "secret_key");
@@ -526,7 +529,7 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 	if (!rc && s->secret_key)
 		rc = core_message_sign(m, s->secret_key, err);
 	if (!rc && s->throttle > 0)
-		rc = core_throttle_wait(s->throttle_path, s->throttle, err);
+		rc = core_throttle_wait(s->throttle_path, s->throttle, s->throttle_max_wait, err);
 	if (rc)
 		return rc;
 	struct curl_slist *rcpts = rcpt_list(env);

@@ -59,7 +59,9 @@ enum sc_code {
 	SC_EIO,        /* a local file: vault item, token store, state dir */
 	SC_ENOMEM,
 	SC_EPLUGIN,    /* plugin missing, unloadable or of another ABI */
-	SC_EINTERNAL
+	SC_EINTERNAL,
+	SC_ETHROTTLED  /* throttle_period not yet over (throttle_mode drop, or
+			  longer than throttle_max_wait) */
 };
 
 struct sc_error {

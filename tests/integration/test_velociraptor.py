@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""Velociraptor's mail() parameters, point by point (seed-systems.md §2),
+against aiosmtpd: throttle_mode drop ("Send too fast, suppressing.")
+across processes, throttle_max_wait bounding the wait mode, and ca_pem
+(root_ca) trusting a server beside the system store, never echoed."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import (Aiosmtpd, asset, contains, eq, not_contains, run,  # noqa: E402
+                     run_connector, true)
+
+MAIL = {"from": "vr@corp.example", "to": "soc@corp.example", "subject": "s", "body": "b"}
+
+
+def send(srv, state, **asset_kw):
+    req = {"action": "send email", "asset_id": "vr", "asset": dict(asset(srv.port), **asset_kw),
+           "parameters": [MAIL]}
+    return run_connector(req, env={"SMTP_CONNECTOR_STATE_DIR": state})
+
+
+def test_throttle_drop_fails_at_once_across_processes():
+    state = os.path.join(harness.tmpdir(), "state")
+    with Aiosmtpd() as srv:
+        r1 = send(srv, state, throttle_period=30, throttle_mode="drop")
+        eq(r1.rc, 0, "first send\n%s" % r1)
+        t0 = time.monotonic()
+        r2 = send(srv, state, throttle_period=30, throttle_mode="drop")
+        took = time.monotonic() - t0
+        eq(r2.rc, 1, "second send (another process) is dropped\n%s" % r2)
+        ar = r2.result["action_results"][0]
+        eq(ar["data"][0]["error"], "throttled", "data.error")
+        contains(ar["message"], "s left", "the time left is said")
+        true(took < 5, "dropped at once (took %.1f s)" % took)
+        time.sleep(0.3)
+        eq(len(srv.messages()), 1, "only the first message was sent")
+
+
+def test_throttle_max_wait_bounds_the_wait_mode():
+    state = os.path.join(harness.tmpdir(), "state")
+    with Aiosmtpd() as srv:
+        eq(send(srv, state, throttle_period=30).rc, 0, "first send")
+        t0 = time.monotonic()
+        r = send(srv, state, throttle_period=30, throttle_max_wait=1)
+        took = time.monotonic() - t0
+        eq(r.rc, 1, "a 30 s wait over throttle_max_wait 1 fails\n%s" % r)
+        eq(r.result["action_results"][0]["data"][0]["error"], "throttled", "data.error")
+        contains(r.result["action_results"][0]["message"], "throttle_max_wait", "message")
+        true(took < 5, "did not wait (took %.1f s)" % took)
+        t0 = time.monotonic()
+        r = send(srv, state, throttle_period=1.5, throttle_max_wait=10)
+        eq(r.rc, 0, "a wait within throttle_max_wait is waited\n%s" % r)
+        true(time.monotonic() - t0 >= 1.0, "it waited for the slot")
+        eq(len(srv.wait_messages(2)), 2, "two sent")
+
+
+def test_ca_pem_trusts_the_server_and_is_never_echoed():
+    ca = harness.shared_ca()
+    other = harness.shared_ca("other")
+    with open(ca.ca_cert) as f:
+        pem = f.read()
+    with open(other.ca_cert) as f:
+        wrong = f.read()
+    with Aiosmtpd(starttls=ca) as srv:
+        state = os.path.join(harness.tmpdir(), "state")
+        r = send(srv, state, ssl_config="StartTLS", ca_pem=pem)
+        eq(r.rc, 0, "verified with ca_pem\n%s" % r)
+        r = send(srv, state, ssl_config="StartTLS", ca_pem=wrong)
+        eq(r.rc, 1, "another CA's PEM does not verify the server\n%s" % r)
+        # ca_file and ca_pem together: both are trusted
+        r = send(srv, state, ssl_config="StartTLS", ca_pem=wrong, ca_file=ca.ca_cert)
+        eq(r.rc, 0, "ca_file still trusted beside ca_pem\n%s" % r)
+        r = send(srv, state, ssl_config="StartTLS", ca_pem="-----BEGIN CERTIFICATE-----\nMIIB\n")
+        true(r.rc != 0, "damaged PEM refused")
+        contains(r.stdout, "ca_pem", "names the field")
+        not_contains(r.stdout + r.stderr, "MIIB", "the PEM text is never echoed")
+        eq(len(srv.wait_messages(2)), 2, "two messages sent")
+
+
+if __name__ == "__main__":
+    run(globals())
