@@ -79,5 +79,40 @@ def test_ca_pem_trusts_the_server_and_is_never_echoed():
         eq(len(srv.wait_messages(2)), 2, "two messages sent")
 
 
+def test_server_as_host_port():
+    """LimaCharlie's dest_host form: host:port and [v6]:port; a port that
+    contradicts asset.port is refused before connecting."""
+    with Aiosmtpd() as srv:
+        state = os.path.join(harness.tmpdir(), "state")
+        req = lambda **a: {"action": "send email", "asset": dict({"ssl_config": "None"}, **a),  # noqa: E731
+                           "parameters": [MAIL]}
+        env = {"SMTP_CONNECTOR_STATE_DIR": state}
+        r = run_connector(req(server="127.0.0.1:%d" % srv.port), env=env)
+        eq(r.rc, 0, "host:port\n%s" % r)
+        r = run_connector(req(server="127.0.0.1:%d" % srv.port, port=srv.port), env=env)
+        eq(r.rc, 0, "host:port with the same port\n%s" % r)
+        r = run_connector(req(server="127.0.0.1:%d" % srv.port, port=2525), env=env)
+        true(r.rc != 0, "conflicting port refused", r)
+        contains(r.stdout, "give the port in one place", "message")
+        r = run_connector(req(server="[::1]:x"), env=env)
+        true(r.rc != 0, "bad port after ] refused", r)
+        contains(r.stdout, "asset.server", "names the field")
+        eq(len(srv.wait_messages(2)), 2, "two sent")
+
+
+def test_server_as_bracketed_v6_with_port():
+    import socket
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        harness.skip("no IPv6 loopback here")
+    # aiosmtpd binds 127.0.0.1 only; a refused [::1]:port proves the form is parsed and used
+    port = harness.free_port()
+    r = run_connector({"action": "test connectivity",
+                       "asset": {"server": "[::1]:%d" % port, "ssl_config": "None", "timeout": 3}})
+    eq(r.rc, 1, "connect error, not an input error\n%s" % r)
+    contains(r.stdout, "::1", "the v6 address is the one tried")
+
+
 if __name__ == "__main__":
     run(globals())
