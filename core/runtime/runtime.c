@@ -6,6 +6,7 @@
 #include "result.h"
 #include "schema.h"
 #include "schemas.h"
+#include "secrets.h"
 #include "session.h"
 
 #include <ctype.h>
@@ -27,6 +28,8 @@ static const char usage_text[] =
 	"                     SMTP_CONNECTOR_PLUGIN_PATH and the built-in " PLUGINDIR ")\n"
 	"  --state-dir DIR    OAuth tokens and throttle state (or SMTP_CONNECTOR_STATE_DIR;\n"
 	"                     default $XDG_STATE_HOME/smtp-connector or ~/.local/state/smtp-connector)\n"
+	"  --secrets-dir DIR  named secrets (\"secret\": \"NAME\" loads DIR/NAME.json; default\n"
+	"                     $XDG_CONFIG_HOME/smtp-connector/secrets or ~/.config/smtp-connector/secrets)\n"
 	"  -v, --verbose      progress and the SMTP transcript on stderr, secrets redacted\n"
 	"  --list             print the installed actions and auth plugins with their schemas\n"
 	"  --version          print the version\n"
@@ -266,6 +269,8 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 	} else if (!cJSON_IsObject(doc->json)) {
 		sc_error_set(&err, SC_EINPUT, "request: must be a JSON object with \"action\" and \"asset\"");
 		status = EXIT_UNUSABLE;
+	} else if ((rc = core_secrets_apply(rt->secrets_dir_opt, doc->json, &err))) {
+		status = exit_for(rc);
 	} else if (authorize) {
 		rc = validate_for_authorize(rt, doc->json, &err);
 		status = rc ? exit_for(rc) : core_authorize(rt, doc->json, &rep, &err);
@@ -395,6 +400,7 @@ int sc_connector_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "plugin-dir", required_argument, NULL, 'p' },
 		{ "state-dir", required_argument, NULL, 's' },
+		{ "secrets-dir", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "version", no_argument, NULL, 'V' },
@@ -410,6 +416,7 @@ int sc_connector_main(int argc, char **argv)
 		switch (c) {
 		case 'p': dirs[ndirs++] = optarg; break;
 		case 's': rt.state_dir_opt = optarg; break;
+		case 'S': rt.secrets_dir_opt = optarg; break;
 		case 'v': core_log_set_verbose(1); break;
 		case 'l': list = 1; break;
 		case 'V': printf("smtp-connector %s (plugin ABI %d)\n", PACKAGE_VERSION, SC_PLUGIN_ABI);

@@ -3,6 +3,7 @@
 against aiosmtpd: throttle_mode drop ("Send too fast, suppressing.")
 across processes, throttle_max_wait bounding the wait mode, and ca_pem
 (root_ca) trusting a server beside the system store, never echoed."""
+import json
 import os
 import sys
 import time
@@ -112,6 +113,61 @@ def test_server_as_bracketed_v6_with_port():
                        "asset": {"server": "[::1]:%d" % port, "ssl_config": "None", "timeout": 3}})
     eq(r.rc, 1, "connect error, not an input error\n%s" % r)
     contains(r.stdout, "::1", "the v6 address is the one tried")
+
+
+def write_secret(d, name, obj, mode=0o600):
+    path = os.path.join(d, name + ".json")
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    os.chmod(path, mode)
+    return path
+
+
+def test_named_secret_fills_the_asset():
+    d = harness.tmpdir()
+    with Aiosmtpd(auth={"vr@corp.example": "s3cr3t-Pw"}) as srv:
+        write_secret(d, "mail", {"server": "127.0.0.1", "port": srv.port, "ssl_config": "None",
+                                 "username": "vr@corp.example", "password": "s3cr3t-Pw"})
+        req = {"action": "send email", "secret": "mail", "parameters": [MAIL]}
+        r = run_connector(req, args=["--secrets-dir", d])
+        eq(r.rc, 0, "sent with the secret's asset\n%s" % r)
+        not_contains(r.stdout + r.stderr, "s3cr3t-Pw", "password never in output")
+        # the request may fill what the secret leaves empty
+        req2 = dict(req, asset={"timeout": 10})
+        eq(run_connector(req2, args=["--secrets-dir", d]).rc, 0, "asset fills the gaps")
+        # XDG_CONFIG_HOME is the default place
+        xdg = harness.tmpdir()
+        os.makedirs(os.path.join(xdg, "smtp-connector", "secrets"))
+        write_secret(os.path.join(xdg, "smtp-connector", "secrets"), "mail",
+                     {"server": "127.0.0.1", "port": srv.port, "ssl_config": "None",
+                      "username": "vr@corp.example", "password": "s3cr3t-Pw"})
+        eq(run_connector(req, env={"XDG_CONFIG_HOME": xdg}).rc, 0, "found under XDG_CONFIG_HOME")
+        eq(len(srv.wait_messages(3)), 3, "three sent")
+        eq([m["auth_login"] for m in srv.messages()], ["vr@corp.example"] * 3, "authenticated")
+
+
+def test_named_secret_refusals_name_the_file_and_the_fix():
+    d = harness.tmpdir()
+    with Aiosmtpd() as srv:
+        good = {"server": "127.0.0.1", "port": srv.port, "ssl_config": "None",
+                "password": "s3cr3t-Pw"}
+        write_secret(d, "open", good, 0o644)
+        write_secret(d, "ok", good)
+        os.symlink(os.path.join(d, "ok.json"), os.path.join(d, "link.json"))
+        write_secret(d, "list", [1, 2])
+        cases = [("open", {}, "chmod 600"), ("link", {}, "symbolic link"),
+                 ("missing", {}, "No such file"), ("list", {}, "JSON object"),
+                 ("ok", {"port": 25}, "asset.port: set both"),
+                 ("..", {}, "secret")]
+        for name, a, needle in cases:
+            req = {"action": "send email", "secret": name, "parameters": [MAIL]}
+            if a:
+                req["asset"] = a
+            r = run_connector(req, args=["--secrets-dir", d])
+            true(r.rc != 0, "secret %s refused" % name, r)
+            contains(r.stdout, needle, "message for secret %s" % name)
+            not_contains(r.stdout + r.stderr, "s3cr3t-Pw", "password never in output")
+        eq(srv.messages(), [], "nothing sent")
 
 
 if __name__ == "__main__":
