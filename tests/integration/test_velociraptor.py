@@ -170,5 +170,30 @@ def test_named_secret_refusals_name_the_file_and_the_fix():
         eq(srv.messages(), [], "nothing sent")
 
 
+def test_recipients_as_json_arrays():
+    with Aiosmtpd() as srv:
+        base = {"from": "vr@corp.example", "subject": "s"}
+        sets = [
+            dict(base, body="b", to=["a@corp.example", "\"Doe, Jane\" <jane@corp.example>, c@corp.example"],
+                 cc=["cc@corp.example"], bcc=["hidden@corp.example"]),
+        ]
+        r = run_connector({"action": "send email", "asset": asset(srv.port), "parameters": sets})
+        eq(r.rc, 0, "arrays accepted\n%s" % r)
+        r = run_connector({"action": "send event", "asset": asset(srv.port),
+                           "parameters": [dict(base, to=["a@corp.example"], event={"x": 1})]})
+        eq(r.rc, 0, "send event takes arrays too\n%s" % r)
+        m1, m2 = srv.wait_messages(2)
+        eq(sorted(m1["rcpt_tos"]), sorted(["a@corp.example", "jane@corp.example", "c@corp.example",
+                                          "cc@corp.example", "hidden@corp.example"]), "envelope")
+        eq(m1["msg"]["Bcc"], None, "no Bcc header")
+        contains(m1["msg"]["To"], "Doe, Jane", "display name kept")
+        eq(m2["rcpt_tos"], ["a@corp.example"], "send event envelope")
+        r = run_connector({"action": "send email", "asset": asset(srv.port),
+                           "parameters": [dict(base, body="b", to=["ok@corp.example", "bad@@x"])]})
+        true(r.rc != 0, "a bad element is refused", r)
+        contains(r.stdout, "to[1]", "names the element")
+        eq(len(srv.messages()), 2, "nothing more sent")
+
+
 if __name__ == "__main__":
     run(globals())

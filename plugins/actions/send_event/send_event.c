@@ -99,8 +99,10 @@ static cJSON *compose_params(const cJSON *params, const char *subject)
 	static const char *const keys[] = { "from", "to", "cc", "bcc" };
 	cJSON *p = cJSON_CreateObject();
 	for (size_t i = 0; p && i < sizeof keys / sizeof *keys; i++) {
-		const char *s = string_param(params, keys[i]);
-		if (s && !cJSON_AddStringToObject(p, keys[i], s)) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, keys[i]);
+		cJSON *copy = v ? cJSON_Duplicate(v, 1) : NULL;
+		if (v && (!copy || !cJSON_AddItemToObject(p, keys[i], copy))) {
+			cJSON_Delete(copy);
 			cJSON_Delete(p);
 			return NULL;
 		}
