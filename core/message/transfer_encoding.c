@@ -21,8 +21,9 @@ static int qp_escaped(unsigned char c)
 	       (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f;
 }
 
-/* "7bit" only when the text may go as is: ASCII, no NUL, no bare CR
- * (RFC 5321 §2.3.8 forbids it), no line past 998 octets. Otherwise
+/* "7bit" only when the text may go as is: ASCII, no NUL, no bare CR or
+ * bare LF (RFC 5321 §2.3.8 forbids them; a bare LF also slips past
+ * dot-stuffing, the shape of SMTP smuggling), no line past 998 octets. Otherwise
  * quoted-printable while it stays readable and small (fewer than 1 in 6
  * octets escaped: QP costs 3 per escape, base64 4/3 per octet, so past
  * about 1/6 base64 is both smaller and safer), else base64. */
@@ -37,6 +38,8 @@ const char *sc_body_encoding(const char *text, size_t len)
 		if (c >= 0x80 || c == 0 || (c == '\r' && (i + 1 == len ||
 							  s[i + 1] != '\n')))
 			seven = 0;
+		if (c == '\n' && (i == 0 || s[i - 1] != '\r'))
+			seven = 0; /* goes out as is: must already be CRLF */
 		if (c == '\n')
 			line = 0;
 		else if (c != '\r' && ++line > LINE_HARD)

@@ -18,6 +18,26 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
+/* Text bytes (text.c): the one copy of each check in the tree          */
+/* ------------------------------------------------------------------ */
+
+/* Length of the well-formed UTF-8 sequence at `s` (at most `n` bytes;
+ * RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF):
+ * 1 for ASCII, 2..4, or 0 when the bytes there are not UTF-8 (or n is 0). */
+size_t sc_utf8_len(const void *s, size_t n);
+/* Whether any of the n bytes is >= 0x80. */
+int sc_has_8bit(const void *s, size_t n);
+/* The same for a NUL-terminated string; 0 for NULL. */
+int sc_str_8bit(const char *s);
+/* The CRLF normaliser: append `len` bytes of `s` to `b` with every line
+ * break (CRLF, bare LF, bare CR) written as CRLF, the canonical form of
+ * text on the wire (RFC 5322 §2.3; a bare LF defeats dot-stuffing).
+ * SC_OK or SC_ENOMEM. */
+int sc_buf_add_crlf(struct sc_buf *b, const char *s, size_t len);
+/* Length of `s` once normalised so. */
+size_t sc_crlf_len(const char *s, size_t len);
+
+/* ------------------------------------------------------------------ */
 /* Addresses (RFC 5322 address lists; address.c)                        */
 /* ------------------------------------------------------------------ */
 
@@ -86,7 +106,7 @@ char *sc_mime_param_encode(const char *param, const char *value);
 /* ------------------------------------------------------------------ */
 
 /* The transfer encoding a text body needs so no wire line passes 998
- * octets: "7bit" (ASCII, short lines), "quoted-printable" (mostly ASCII)
+ * octets: "7bit" (ASCII, CRLF line ends only, short lines), "quoted-printable" (mostly ASCII)
  * or "base64". */
 const char *sc_body_encoding(const char *text, size_t len);
 /* Encode `len` bytes as base64 in 76-column CRLF lines (OpenSSL). */
