@@ -138,11 +138,17 @@ struct sc_vault_file {
 	char *name;         /* display file name (from <id>.json, else id) */
 	char *content_type; /* from <id>.json, else from the name's extension */
 	off_t size;
+	int fd;             /* the content, open for reading; owned (closed by
+			       sc_vault_file_free). Read through it, never
+			       through `path` (which is for messages only) */
 };
 
 /* Resolve a vault id in the request's vault_dir: the content must exist
  * and be readable; <id>.json, when present, must be valid; a 40-hex id
- * must equal the SHA-1 of the content. `param` names the parameter in
+ * must equal the SHA-1 of the content. Both are opened below vault_dir
+ * with O_NOFOLLOW (openat on vault_dir): a symbolic link, or anything but
+ * a regular file, is SC_EIO naming the id and the fix, so nothing outside
+ * vault_dir can be read through it. `param` names the parameter in
  * messages ("attachments"). Fills `out` (free with sc_vault_file_free). */
 int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
 		     struct sc_vault_file *out, struct sc_error *err);
