@@ -3,6 +3,7 @@
  * files streamed from disk and base64-encoded by us on the fly (see
  * b64_read) so memory does not grow with attachment size. */
 #include "session.h"
+#include "body_stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,28 +19,6 @@ curl_mime *sc_mime_new(struct sc_ctx *ctx)
 	 * exists and is attached to whichever handle sends it. */
 	(void)ctx;
 	return curl_mime_init(NULL);
-}
-
-/* Text in canonical form: every line break CRLF (RFC 2046 §4.1.1). */
-static char *to_crlf(const char *s, size_t len, size_t *outlen)
-{
-	char *o = malloc(2 * len + 1);
-	if (!o)
-		return NULL;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\r' || s[i] == '\n') {
-			o[n++] = '\r';
-			o[n++] = '\n';
-			if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
-				i++;
-		} else {
-			o[n++] = s[i];
-		}
-	}
-	o[n] = '\0';
-	*outlen = n;
-	return o;
 }
 
 static curl_mimepart *add_headers(curl_mimepart *part, const char *cte, const char *extra,
@@ -62,39 +41,82 @@ static curl_mimepart *add_headers(curl_mimepart *part, const char *cte, const ch
 
 char *sc_text_encode(const char *text, size_t len, const char **cte, size_t *outlen)
 {
-	size_t clen = 0;
-	char *canon = to_crlf(text, len, &clen);
-	if (!canon)
+	/* the canonical form of text: every line break CRLF (RFC 2046 §4.1.1) */
+	struct sc_buf canon = { 0 };
+	if (sc_buf_add_crlf(&canon, text, len)) {
+		sc_buf_free(&canon);
 		return NULL;
-	*cte = sc_body_encoding(canon, clen);
+	}
+	*cte = sc_body_encoding(canon.p, canon.len);
 	if (!strcmp(*cte, "7bit")) {
-		*outlen = clen;
-		return canon;
+		*outlen = canon.len;
+		return sc_buf_take(&canon);
 	}
 	char *enc = !strcmp(*cte, "base64")
-		? sc_base64_lines((const unsigned char *)canon, clen, outlen)
-		: sc_qp_encode(canon, clen, outlen);
-	free(canon);
+		? sc_base64_lines((const unsigned char *)canon.p, canon.len, outlen)
+		: sc_qp_encode(canon.p, canon.len, outlen);
+	sc_buf_free(&canon);
 	return enc;
+}
+
+/* A text part whose encoding is made as libcurl reads it (body_stream.c):
+ * the text is held once, by the caller (copy == 0) or by the part. */
+static curl_mimepart *add_text(curl_mime *mime, const char *type, const char *text, size_t len,
+			       int copy, struct sc_error *err)
+{
+	const char *cte = NULL;
+	struct body_stream *bs = body_stream_new(text, len, copy, &cte);
+	char *ctype = sc_asprintf("%s; charset=utf-8", type);
+	curl_mimepart *part = bs && ctype ? curl_mime_addpart(mime) : NULL;
+	if (part && curl_mime_data_cb(part, (curl_off_t)body_stream_size(bs), body_stream_curl_read,
+				      body_stream_curl_seek, body_stream_curl_free, bs) == CURLE_OK)
+		bs = NULL; /* the part's now */
+	else
+		part = NULL;
+	if (!part || curl_mime_type(part, ctype) || !add_headers(part, cte, NULL, err)) {
+		if (!err || !err->code)
+			sc_error_set(err, SC_ENOMEM, "cannot build the %s part", type);
+		part = NULL;
+	}
+	body_stream_free(bs);
+	free(ctype);
+	return part;
 }
 
 curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type, const char *text, size_t len,
 				struct sc_error *err)
 {
-	const char *cte = NULL;
-	size_t elen = 0;
-	char *enc = sc_text_encode(text, len, &cte, &elen);
-	char *ctype = sc_asprintf("%s; charset=utf-8", type);
-	curl_mimepart *part = enc && ctype ? curl_mime_addpart(mime) : NULL;
-	if (!part || curl_mime_type(part, ctype) || curl_mime_data(part, enc, elen) ||
-	    !add_headers(part, cte, NULL, err)) {
-		if (!err || !err->code)
-			sc_error_set(err, SC_ENOMEM, "cannot build the %s part", type);
-		part = NULL;
+	return add_text(mime, type, text, len, 1, err);
+}
+
+curl_mimepart *sc_mime_add_text_ref(curl_mime *mime, const char *type, const char *text,
+				    size_t len, struct sc_error *err)
+{
+	return add_text(mime, type, text, len, 0, err);
+}
+
+curl_mime *sc_mime_add_multipart(curl_mime *parent, const char *type, struct sc_error *err)
+{
+	curl_mime *sub = curl_mime_init(NULL);
+	curl_mimepart *part = sub ? curl_mime_addpart(parent) : NULL;
+	if (!part || curl_mime_subparts(part, sub) != CURLE_OK) {
+		curl_mime_free(sub);
+		sc_error_set(err, SC_ENOMEM, "cannot nest a %s part", type);
+		return NULL;
 	}
-	free(ctype);
-	free(enc);
-	return part;
+	/* libcurl 7.88 writes "Content-Type: <type>; boundary=<40 octets>"
+	 * (lib/mime.c, add_content_type), 80 to 112 octets for our types,
+	 * and offers no way to fold it. A type ending in CRLF SP moves the
+	 * boundary parameter to a continuation line (" ; boundary=...", 53
+	 * octets): whitespace before ';' is allowed in a structured field. */
+	char *folded = sc_asprintf("%s\r\n ", type);
+	if (!folded || curl_mime_type(part, folded) != CURLE_OK) {
+		free(folded);
+		sc_error_set(err, SC_ENOMEM, "out of memory");
+		return NULL; /* `sub` is the parent's now */
+	}
+	free(folded);
+	return sub;
 }
 
 /* message/ parts must not be base64 (RFC 2046 §5.2.1): send them as

@@ -1,7 +1,7 @@
 /* Unit tests for plugins/actions/send_rawemail/rawmsg.c: the `\n` rule,
  * where fields start and end (folds, line-ending styles), unfolded values,
  * Bcc removal byte for byte, and errors that name the line. */
-#include "rawmsg.h"
+#include "core.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@ static char *expand(const char *in)
 	size_t len = strlen(in);
 	char *t = strdup(in);
 	assert_non_null(t);
-	t[rawmsg_expand_newlines(t, len)] = '\0';
+	t[sc_rawmsg_expand_newlines(t, len)] = '\0';
 	return t;
 }
 
@@ -45,85 +45,85 @@ static void fields_and_folds(void **state)
 {
 	(void)state;
 	const char *t = "From: a@x\r\nTo: b@y,\r\n c@z\r\nX-Empty:\nSubject : hi\r\n\r\nbody\nmore";
-	struct rawmsg m;
+	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
-	assert_int_equal(rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
+	assert_int_equal(sc_rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
 	assert_int_equal(m.n, 4);
-	assert_true(rawmsg_is(&m, 0, "FROM"));
-	assert_true(rawmsg_is(&m, 3, "subject"));
+	assert_true(sc_rawmsg_is(&m, 0, "FROM"));
+	assert_true(sc_rawmsg_is(&m, 3, "subject"));
 	assert_int_equal(m.f[1].line, 2);
 	assert_int_equal(m.f[2].line, 4);
 	assert_int_equal(m.f[3].line, 5);
-	assert_int_equal(rawmsg_find(&m, "to", 0), 1);
-	assert_int_equal(rawmsg_find(&m, "to", 2), m.n);
+	assert_int_equal(sc_rawmsg_find(&m, "to", 0), 1);
+	assert_int_equal(sc_rawmsg_find(&m, "to", 2), m.n);
 	size_t len = 0;
-	char *v = rawmsg_value(&m, 1, &len);
+	char *v = sc_rawmsg_value(&m, 1, &len);
 	assert_string_equal(v, "b@y, c@z");
 	assert_int_equal(len, 8);
 	free(v);
-	v = rawmsg_value(&m, 2, NULL);
+	v = sc_rawmsg_value(&m, 2, NULL);
 	assert_string_equal(v, "");
 	free(v);
-	v = rawmsg_value(&m, 3, NULL);
+	v = sc_rawmsg_value(&m, 3, NULL);
 	assert_string_equal(v, "hi");
 	free(v);
 	assert_string_equal(t + m.body, "body\nmore");
 	assert_false(m.header_8bit);
 	assert_false(m.body_8bit);
-	rawmsg_free(&m);
+	sc_rawmsg_free(&m);
 }
 
 static void bare_cr_and_no_body(void **state)
 {
 	(void)state;
 	const char *t = "From: a@x\rTo: b@y\r\tc@z";
-	struct rawmsg m;
+	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
-	assert_int_equal(rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
+	assert_int_equal(sc_rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
 	assert_int_equal(m.n, 2);
 	assert_int_equal(m.body, strlen(t));
-	char *v = rawmsg_value(&m, 1, NULL);
+	char *v = sc_rawmsg_value(&m, 1, NULL);
 	assert_string_equal(v, "b@y\tc@z");
 	free(v);
-	rawmsg_free(&m);
+	sc_rawmsg_free(&m);
 }
 
 static void eight_bit(void **state)
 {
 	(void)state;
 	const char *t = "Subject: Gr\xc3\xbc\xc3\x9f" "e\n\nascii";
-	struct rawmsg m;
+	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
-	assert_int_equal(rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
+	assert_int_equal(sc_rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
 	assert_true(m.header_8bit);
 	assert_false(m.body_8bit);
-	rawmsg_free(&m);
+	sc_rawmsg_free(&m);
 	t = "Subject: x\n\n\xe6\x9d\xb1";
-	assert_int_equal(rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
+	assert_int_equal(sc_rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
 	assert_false(m.header_8bit);
 	assert_true(m.body_8bit);
-	rawmsg_free(&m);
+	sc_rawmsg_free(&m);
 }
 
-static int drop_bcc(const struct rawmsg *m, size_t i, void *arg)
+static int drop_bcc(const struct sc_rawmsg *m, size_t i, void *arg)
 {
 	(void)arg;
-	return rawmsg_is(m, i, "Bcc");
+	return sc_rawmsg_is(m, i, "Bcc");
 }
 
 static void without_bcc(void **state)
 {
 	(void)state;
 	const char *t = "Bcc: first@x\nFrom: a@x\nBcc: b@y\nbcc: c@y,\n d@y\r\n\tf@y\nTo: e@z\n\nBcc: body@x\n";
-	struct rawmsg m;
+	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
-	assert_int_equal(rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
+	assert_int_equal(sc_rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
 	size_t len = 0;
-	char *o = rawmsg_without(&m, drop_bcc, NULL, &len);
+	char *o = sc_rawmsg_without(&m, drop_bcc, NULL, &len);
 	assert_string_equal(o, "From: a@x\nTo: e@z\n\nBcc: body@x\n");
 	assert_int_equal(len, strlen(o));
 	free(o);
-	rawmsg_free(&m);
+	sc_rawmsg_free(&m);
 }
 
 struct err_case {
@@ -147,9 +147,9 @@ static void errors_name_the_line(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof err_cases / sizeof err_cases[0]; i++) {
 		const struct err_case *c = &err_cases[i];
-		struct rawmsg m;
+		struct sc_rawmsg m;
 		struct sc_error err = SC_ERROR_INIT;
-		int rc = rawmsg_parse(c->in, strlen(c->in), &m, &err);
+		int rc = sc_rawmsg_parse(c->in, strlen(c->in), &m, &err);
 		if (!c->want) {
 			assert_int_equal(rc, SC_OK);
 		} else {
@@ -159,7 +159,7 @@ static void errors_name_the_line(void **state)
 				fail_msg("case %zu: \"%s\" not in \"%s\"", i, c->want, err.message);
 		}
 		sc_error_clear(&err);
-		rawmsg_free(&m);
+		sc_rawmsg_free(&m);
 	}
 }
 
@@ -169,28 +169,28 @@ static void long_line_is_quoted_short(void **state)
 	char t[400];
 	memset(t, 'x', sizeof t - 1);
 	t[sizeof t - 1] = '\0';
-	struct rawmsg m;
+	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
-	assert_int_equal(rawmsg_parse(t, strlen(t), &m, &err), SC_EINPUT);
+	assert_int_equal(sc_rawmsg_parse(t, strlen(t), &m, &err), SC_EINPUT);
 	assert_true(strlen(err.message) < 250);
 	assert_non_null(strstr(err.message, "...\")"));
 	sc_error_clear(&err);
-	rawmsg_free(&m);
+	sc_rawmsg_free(&m);
 }
 
 static void nul_bytes_are_data(void **state)
 {
 	(void)state;
 	static const char t[] = "To: a@x\0b\n\nbody\0";
-	struct rawmsg m;
+	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
-	assert_int_equal(rawmsg_parse(t, sizeof t - 1, &m, &err), SC_OK);
+	assert_int_equal(sc_rawmsg_parse(t, sizeof t - 1, &m, &err), SC_OK);
 	size_t len = 0;
-	char *v = rawmsg_value(&m, 0, &len);
+	char *v = sc_rawmsg_value(&m, 0, &len);
 	assert_int_equal(len, 5);
 	assert_memory_equal(v, "a@x\0b", 5);
 	free(v);
-	rawmsg_free(&m);
+	sc_rawmsg_free(&m);
 }
 
 int main(void)

@@ -18,20 +18,20 @@ static int addr_utf8(const char *a)
 	return 0;
 }
 
-static int is_any(const struct rawmsg *m, size_t i, const char *const *names)
+static int is_any(const struct sc_rawmsg *m, size_t i, const char *const *names)
 {
 	for (; *names; names++)
-		if (rawmsg_is(m, i, *names))
+		if (sc_rawmsg_is(m, i, *names))
 			return 1;
 	return 0;
 }
 
 /* The addresses of field `i`; errors name its line and name. */
-static int field_addresses(const struct rawmsg *m, size_t i, struct sc_address_list *out,
+static int field_addresses(const struct sc_rawmsg *m, size_t i, struct sc_address_list *out,
 			   struct sc_error *err)
 {
 	size_t len = 0;
-	char *v = rawmsg_value(m, i, &len);
+	char *v = sc_rawmsg_value(m, i, &len);
 	if (!v)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	int rc = sc_address_list_parse(v, len, out, err);
@@ -42,7 +42,7 @@ static int field_addresses(const struct rawmsg *m, size_t i, struct sc_address_l
 	return rc;
 }
 
-static int recipients(const struct rawmsg *m, const char *const *names,
+static int recipients(const struct sc_rawmsg *m, const char *const *names,
 		      struct sc_address_list *rcpt, struct sc_error *err)
 {
 	for (size_t i = 0; i < m->n; i++) {
@@ -62,14 +62,14 @@ static int recipients(const struct rawmsg *m, const char *const *names,
 
 /* The first sender field present among `names` (in that order of
  * preference), given once. SC_OK with nothing filled when none is. */
-static int sender_field(const struct rawmsg *m, const char *const *names, size_t *which,
+static int sender_field(const struct sc_rawmsg *m, const char *const *names, size_t *which,
 			const char **name, struct sc_error *err)
 {
 	for (; *names; names++) {
-		size_t i = rawmsg_find(m, *names, 0);
+		size_t i = sc_rawmsg_find(m, *names, 0);
 		if (i == m->n)
 			continue;
-		size_t j = rawmsg_find(m, *names, i + 1);
+		size_t j = sc_rawmsg_find(m, *names, i + 1);
 		if (j < m->n)
 			return sc_error_set(err, SC_EINPUT, "raw_email: %s is given twice (lines %zu "
 					    "and %zu); give it once, so the sender is not a guess",
@@ -81,7 +81,7 @@ static int sender_field(const struct rawmsg *m, const char *const *names, size_t
 	return SC_OK;
 }
 
-static int sender(const struct rawmsg *m, int resent, struct sc_result *r,
+static int sender(const struct sc_rawmsg *m, int resent, struct sc_result *r,
 		  struct raw_envelope *e, struct sc_error *err)
 {
 	static const char *const plain[] = { "Sender", "From", NULL };
@@ -110,15 +110,15 @@ static int sender(const struct rawmsg *m, int resent, struct sc_result *r,
 	return SC_OK;
 }
 
-int raw_envelope_hidden(const struct rawmsg *m, size_t i, void *arg)
+int raw_envelope_hidden(const struct sc_rawmsg *m, size_t i, void *arg)
 {
 	(void)arg;
-	return rawmsg_is(m, i, "Bcc") || rawmsg_is(m, i, "Resent-Bcc");
+	return sc_rawmsg_is(m, i, "Bcc") || sc_rawmsg_is(m, i, "Resent-Bcc");
 }
 
 /* UTF-8 in the header fields that are sent: a UTF-8 display name in a
  * Bcc field (removed before sending) must not demand SMTPUTF8. */
-static int sent_headers_8bit(const struct rawmsg *m)
+static int sent_headers_8bit(const struct sc_rawmsg *m)
 {
 	for (size_t i = 0; i < m->n; i++) {
 		if (raw_envelope_hidden(m, i, NULL))
@@ -130,7 +130,7 @@ static int sent_headers_8bit(const struct rawmsg *m)
 	return 0;
 }
 
-int raw_envelope_get(const struct rawmsg *m, struct sc_result *r, struct raw_envelope *e,
+int raw_envelope_get(const struct sc_rawmsg *m, struct sc_result *r, struct raw_envelope *e,
 		     struct sc_error *err)
 {
 	memset(e, 0, sizeof *e);
