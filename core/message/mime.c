@@ -159,14 +159,16 @@ static const char *message_encoding(int fd, off_t size)
  * webmails only read an RFC 2047 encoded word in quotes here, so that is
  * what a non-ASCII name gets; Content-Disposition carries the RFC 2231
  * filename* every client reads. */
+#define NAME_EW_MAX (76 - 8) /* " name=\"" + words + "\"" on a line of its own */
+
 static char *name_param_of(const char *name)
 {
-	int ascii = 1;
-	for (const char *p = name; *p; p++)
-		ascii &= (unsigned char)*p < 0x80;
-	if (!ascii) {
+	if (sc_str_8bit(name)) {
 		char *enc = sc_header_encode_phrase(name, 0);
-		if (enc && !strpbrk(enc, "\r\n\"") && strncmp(enc, "=?", 2) == 0) {
+		/* only when it fits one line: a folded quoted string is read
+		 * differently by different clients; RFC 2231 then */
+		if (enc && !strpbrk(enc, "\r\n\"") && strncmp(enc, "=?", 2) == 0 &&
+		    strlen(enc) <= NAME_EW_MAX) {
 			char *p = sc_asprintf("name=\"%s\"", enc);
 			free(enc);
 			return p;
@@ -372,6 +374,24 @@ static struct curl_slist *slist_add(struct curl_slist *h, const char *s)
 	return t;
 }
 
+/* Octets up to the first CRLF of s (all of it without one). */
+static size_t first_line(const char *s)
+{
+	const char *e = strstr(s, "\r\n");
+	return e ? (size_t)(e - s) : strlen(s);
+}
+
+/* `value` + "; " + `param`, or with a fold (";" CRLF SP) before the
+ * parameter when its first line would pass 78 octets (76 with an
+ * encoded word) after the `prefix` octets of "Name: " and the value:
+ * sc_mime_param_encode sizes its continuations for a line of their own. */
+static char *join_param(size_t prefix, const char *value, const char *param)
+{
+	size_t max = strstr(param, "=?") ? 76 : 78;
+	int fold = prefix + strlen(value) + 2 + first_line(param) > max;
+	return sc_asprintf("%s;%s%s", value, fold ? "\r\n " : " ", param);
+}
+
 curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 				const char *disposition, const char *cid, struct sc_error *err)
 {
@@ -387,8 +407,11 @@ curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 	int base64 = !strcmp(cte, "base64");
 	char *name_param = name_param_of(f->name);
 	char *file_param = sc_mime_param_encode("filename", f->name);
-	char *ctype = name_param ? sc_asprintf("%s; %s", type, name_param) : NULL;
-	char *disp = file_param ? sc_asprintf("Content-Disposition: %s; %s", disposition, file_param) : NULL;
+	char *ctype = name_param ? join_param(strlen("Content-Type: "), type, name_param) : NULL;
+	char *dispv = file_param ? join_param(strlen("Content-Disposition: "), disposition, file_param)
+				 : NULL;
+	char *disp = dispv ? sc_asprintf("Content-Disposition: %s", dispv) : NULL;
+	free(dispv);
 	char *cidh = cid ? sc_asprintf("Content-ID: <%s>", cid) : NULL;
 	char *cteh = sc_asprintf("Content-Transfer-Encoding: %s", cte);
 	curl_mimepart *part = ctype && disp && cteh && (!cid || cidh) ? curl_mime_addpart(mime) : NULL;

@@ -8,16 +8,6 @@
 static const char *const plain_rcpt[] = { "To", "Cc", "Bcc", NULL };
 static const char *const resent_rcpt[] = { "Resent-To", "Resent-Cc", "Resent-Bcc", NULL };
 
-/* Only the addr-spec goes into MAIL FROM / RCPT TO; a UTF-8 display
- * name counts through the header check. */
-static int addr_utf8(const char *a)
-{
-	for (; *a; a++)
-		if ((unsigned char)*a >= 0x80)
-			return 1;
-	return 0;
-}
-
 static int is_any(const struct sc_rawmsg *m, size_t i, const char *const *names)
 {
 	for (; *names; names++)
@@ -123,9 +113,8 @@ static int sent_headers_8bit(const struct sc_rawmsg *m)
 	for (size_t i = 0; i < m->n; i++) {
 		if (raw_envelope_hidden(m, i, NULL))
 			continue;
-		for (size_t k = m->f[i].start; k < m->f[i].end; k++)
-			if ((unsigned char)m->text[k] >= 0x80)
-				return 1;
+		if (sc_has_8bit(m->text + m->f[i].start, m->f[i].end - m->f[i].start))
+			return 1;
 	}
 	return 0;
 }
@@ -146,9 +135,11 @@ int raw_envelope_get(const struct sc_rawmsg *m, struct sc_result *r, struct raw_
 	if (rc)
 		return rc;
 	int headers = m->header_8bit && sent_headers_8bit(m);
-	e->smtputf8 = headers || addr_utf8(e->senders.v[0].addr);
+	/* Only the addr-spec goes into MAIL FROM / RCPT TO; a UTF-8 display
+	 * name counts through the header check. */
+	e->smtputf8 = headers || sc_str_8bit(e->senders.v[0].addr);
 	for (size_t i = 0; i < e->rcpt.n; i++)
-		e->smtputf8 |= addr_utf8(e->rcpt.v[i].addr);
+		e->smtputf8 |= sc_str_8bit(e->rcpt.v[i].addr);
 	e->eightbit = headers || m->body_8bit;
 	return SC_OK;
 }
