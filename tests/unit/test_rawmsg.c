@@ -126,6 +126,76 @@ static void without_bcc(void **state)
 	sc_rawmsg_free(&m);
 }
 
+/* Issue 8: a bare CR ends the line before Bcc and a bare LF is the empty
+ * line after it. Removed from the text as given, the CR and the LF became
+ * one CRLF and the header/body separator vanished; made CRLF first (what
+ * send rawemail does), the separator survives. */
+static void without_bcc_keeps_the_separator(void **state)
+{
+	(void)state;
+	const char *t = "From: a@x\r\nTo: b@y\rBcc: c@z\r\n\nX-Body: not a header\r\n";
+	struct sc_buf b = { 0 };
+	assert_int_equal(sc_buf_add_crlf(&b, t, strlen(t)), SC_OK);
+	assert_string_equal(b.p, "From: a@x\r\nTo: b@y\r\nBcc: c@z\r\n\r\nX-Body: not a header\r\n");
+	struct sc_rawmsg m;
+	struct sc_error err = SC_ERROR_INIT;
+	assert_int_equal(sc_rawmsg_parse(b.p, b.len, &m, &err), SC_OK);
+	assert_int_equal(m.n, 3);
+	size_t len = 0;
+	char *o = sc_rawmsg_without(&m, drop_bcc, NULL, &len);
+	assert_string_equal(o, "From: a@x\r\nTo: b@y\r\n\r\nX-Body: not a header\r\n");
+	sc_rawmsg_free(&m);
+	/* and parsed again (as message.c does), the body is still the body */
+	assert_int_equal(sc_rawmsg_parse(o, len, &m, &err), SC_OK);
+	assert_int_equal(m.n, 2);
+	assert_int_equal(sc_rawmsg_find(&m, "X-Body", 0), m.n);
+	sc_rawmsg_free(&m);
+	free(o);
+	sc_buf_free(&b);
+}
+
+/* RFC 5322 §2.1.1: 998 octets per line, headers and body alike, checked
+ * before anything is sent, with the line named. */
+static void lines_over_998_are_refused(void **state)
+{
+	(void)state;
+	struct { size_t at, len; const char *want; } cases[] = {
+		{ 0, 998, NULL }, { 0, 999, "line 2 is 999 octets long" },
+		{ 1, 998, NULL }, { 1, 999, "line 4 is 999 octets long" },
+		{ 2, 5000, "line 5 is 5000 octets long" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct sc_buf b = { 0 };
+		assert_int_equal(sc_buf_str(&b, "From: a@x\r\n"), SC_OK);
+		if (cases[i].at == 0) { /* a header line: "X: " + value */
+			assert_int_equal(sc_buf_str(&b, "X: "), SC_OK);
+			for (size_t k = 3; k < cases[i].len; k++)
+				sc_buf_add(&b, "h", 1);
+			sc_buf_str(&b, "\r\n\r\nbody\r\n");
+		} else {
+			sc_buf_str(&b, "\r\nbody\r\n");
+			if (cases[i].at == 2)
+				sc_buf_str(&b, "more\r\n");
+			for (size_t k = 0; k < cases[i].len; k++)
+				sc_buf_add(&b, "b", 1);
+			sc_buf_str(&b, cases[i].at == 2 ? "" : "\r\n");
+		}
+		struct sc_rawmsg m;
+		struct sc_error err = SC_ERROR_INIT;
+		int rc = sc_rawmsg_parse(b.p, b.len, &m, &err);
+		if (!cases[i].want) {
+			assert_int_equal(rc, SC_OK);
+		} else {
+			assert_int_equal(rc, SC_EINPUT);
+			if (!strstr(err.message, cases[i].want) || !strstr(err.message, "998"))
+				fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].want, err.message);
+		}
+		sc_error_clear(&err);
+		sc_rawmsg_free(&m);
+		sc_buf_free(&b);
+	}
+}
+
 struct err_case {
 	const char *in;
 	const char *want; /* substring of the message */
@@ -201,6 +271,8 @@ int main(void)
 		cmocka_unit_test(bare_cr_and_no_body),
 		cmocka_unit_test(eight_bit),
 		cmocka_unit_test(without_bcc),
+		cmocka_unit_test(without_bcc_keeps_the_separator),
+		cmocka_unit_test(lines_over_998_are_refused),
 		cmocka_unit_test(errors_name_the_line),
 		cmocka_unit_test(long_line_is_quoted_short),
 		cmocka_unit_test(nul_bytes_are_data),
