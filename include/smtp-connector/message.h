@@ -88,17 +88,23 @@ int sc_header_name_valid(const char *name);
 /* Unstructured value (Subject, custom headers) for header `name`:
  * unchanged when ASCII, otherwise RFC 2047 encoded words (UTF-8, B or Q,
  * each <= 75 chars); folded with CRLF SP so no line passes 78 columns
- * counting "<name>: ". With `utf8_ok` non-ASCII is left raw (SMTPUTF8),
- * only folded. NULL on allocation failure. CR/LF must be rejected by the
- * caller beforehand. */
+ * counting "<name>: ", 76 when it holds an encoded word. With `utf8_ok`
+ * non-ASCII is left raw (SMTPUTF8), only folded. A word that a reader
+ * could decode as an encoded word ("=?" then "?=" in it) is encoded
+ * itself, in both modes, so the value reads back exactly as given.
+ * NULL on allocation failure. CR/LF must be rejected by the caller
+ * beforehand. */
 char *sc_header_encode_unstructured(const char *name, const char *value,
 				    int utf8_ok);
 /* A display name as a phrase: atoms as is, else a quoted string, or
- * encoded words when non-ASCII and !utf8_ok. */
+ * encoded words when non-ASCII and !utf8_ok, or when it holds text that
+ * looks like an encoded word (decoders look inside quoted strings too). */
 char *sc_header_encode_phrase(const char *phrase, int utf8_ok);
-/* A MIME parameter: `param="value"` when ASCII (quoted, escaped), or the
- * RFC 2231 form `param*=utf-8''%E2%82%AC...` split into `param*0*=`...
- * continuations when long. The result may contain CRLF SP folds. */
+/* A MIME parameter: `param="value"` when ASCII (quoted, escaped) and
+ * free of "=?", or the RFC 2231 form `param*=utf-8''%E2%82%AC...` split
+ * into `param*0*=`... continuations when long. The result may contain
+ * CRLF SP folds; sections are sized for a line of their own, so put a
+ * long one after ";" CRLF SP. */
 char *sc_mime_param_encode(const char *param, const char *value);
 
 /* ------------------------------------------------------------------ */
