@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 /* Bump on any incompatible change to this header or message.h. */
-#define SC_PLUGIN_ABI 2
+#define SC_PLUGIN_ABI 3
 /* The symbol every module exports. */
 #define SC_PLUGIN_SYMBOL "sc_plugin"
 

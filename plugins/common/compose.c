@@ -94,14 +94,6 @@ static int resolve_sender(struct sc_ctx *ctx, const cJSON *params, struct compos
 	return rc;
 }
 
-static int addr_is_utf8(const char *a)
-{
-	for (; *a; a++)
-		if ((unsigned char)*a >= 0x80)
-			return 1;
-	return 0;
-}
-
 static int build_envelope(struct compose *c)
 {
 	const struct sc_address_list *lists[] = { &c->to, &c->cc, &c->bcc };
@@ -109,9 +101,9 @@ static int build_envelope(struct compose *c)
 		for (size_t i = 0; i < lists[l]->n; i++)
 			if (sc_address_list_add_unique(&c->envelope, &lists[l]->v[i]))
 				return SC_ENOMEM;
-	c->smtputf8 = addr_is_utf8(c->from.addr);
+	c->smtputf8 = sc_str_8bit(c->from.addr);
 	for (size_t i = 0; i < c->envelope.n; i++)
-		c->smtputf8 |= addr_is_utf8(c->envelope.v[i].addr);
+		c->smtputf8 |= sc_str_8bit(c->envelope.v[i].addr);
 	return SC_OK;
 }
 
@@ -244,14 +236,11 @@ static int set_subject(struct compose *c, const cJSON *params, struct sc_error *
 int compose_check_text(const struct compose *c, const char *what, const char *text,
 		       struct sc_error *err)
 {
-	if (c->allow_8bit || !text)
+	if (c->allow_8bit || !sc_str_8bit(text))
 		return SC_OK;
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-		if (*p >= 0x80)
-			return sc_error_set(err, SC_EINPUT, "%s: contains non-ASCII characters, but the "
-					    "asset sets encoding: false; set \"encoding\": true (Enable "
-					    "Unicode support) or remove the characters", what);
-	return SC_OK;
+	return sc_error_set(err, SC_EINPUT, "%s: contains non-ASCII characters, but the asset "
+			    "sets encoding: false; set \"encoding\": true (Enable Unicode support) "
+			    "or remove the characters", what);
 }
 
 int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, struct compose *c,
