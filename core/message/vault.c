@@ -291,3 +291,109 @@ void sc_vault_file_free(struct sc_vault_file *f)
 	memset(f, 0, sizeof *f);
 	f->fd = -1;
 }
+
+/* ------------------------------------------------------------------ */
+/* Files by path (Velociraptor's Generic.Utils.SendEmail FilesToUpload) */
+/* ------------------------------------------------------------------ */
+
+/* The allowed directory (a real path) that holds `real`, or NULL. */
+static char *containing_dir(const cJSON *dirs, const char *real)
+{
+	const cJSON *d;
+	cJSON_ArrayForEach(d, dirs) {
+		if (!cJSON_IsString(d))
+			continue;
+		char *rd = realpath(d->valuestring, NULL);
+		size_t n = rd ? strlen(rd) : 0;
+		if (rd && strncmp(real, rd, n) == 0 && (real[n] == '/' || (n == 1 && rd[0] == '/')))
+			return rd;
+		free(rd);
+	}
+	return NULL;
+}
+
+/* Open `rest` (a relative path) below the directory `dirfd` one
+ * component at a time with O_NOFOLLOW, so that a link swapped in after
+ * realpath() cannot lead outside: the file read is the file checked. */
+static int open_below(int dirfd, const char *rest, struct sc_error *err, const char *param,
+		      const char *shown)
+{
+	char *copy = strdup(rest), *save = NULL;
+	if (!copy)
+		return sc_error_set(err, SC_ENOMEM, "out of memory"), -1;
+	int fd = dup(dirfd);
+	for (char *c = strtok_r(copy, "/", &save); c && fd >= 0; c = strtok_r(NULL, "/", &save)) {
+		int last = save == NULL || *save == '\0';
+		int next = openat(fd, c, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+				  (last ? O_NONBLOCK : O_DIRECTORY));
+		close(fd);
+		fd = next;
+	}
+	free(copy);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		sc_error_set(err, SC_EIO, "%s: %s changed while it was opened, or is not a regular "
+			     "file; nothing was sent", param, shown);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path,
+		    const char *filename, struct sc_vault_file *out, struct sc_error *err)
+{
+	memset(out, 0, sizeof *out);
+	out->fd = -1;
+	const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "attachment_dirs");
+	if (!cJSON_IsArray(dirs) || !dirs->child)
+		return sc_error_set(err, SC_EINPUT, "%s: files are read only from directories the asset "
+				    "lists in \"attachment_dirs\", and it lists none; add the "
+				    "directory of %s there", param, path);
+	if (path[0] != '/')
+		return sc_error_set(err, SC_EINPUT, "%s: \"%s\" is not an absolute path", param, path);
+	char *real = realpath(path, NULL);
+	if (!real)
+		return sc_error_set(err, SC_EIO, "%s: cannot read %s: %s; nothing was sent", param,
+				    path, strerror(errno));
+	char *dir = containing_dir(dirs, real);
+	if (!dir) {
+		int rc = sc_error_set(err, SC_EINPUT, "%s: %s is not inside any of the asset's "
+				      "attachment_dirs (a symbolic link out of them counts as "
+				      "outside); copy the file there or add its directory", param,
+				      path);
+		free(real);
+		return rc;
+	}
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t n = strlen(dir);
+	out->fd = dirfd < 0 ? -1 : open_below(dirfd, real + n + (dir[n - 1] != '/'), err, param, path);
+	if (dirfd < 0)
+		sc_error_set(err, SC_EIO, "%s: cannot open %s: %s", param, dir, strerror(errno));
+	if (dirfd >= 0)
+		close(dirfd);
+	free(dir);
+	struct stat st;
+	if (out->fd < 0 || fstat(out->fd, &st)) {
+		free(real);
+		if (out->fd >= 0)
+			close(out->fd);
+		out->fd = -1;
+		return err->code ? err->code : SC_EIO;
+	}
+	const char *base = strrchr(real, '/');
+	out->size = st.st_size;
+	out->id = strdup(path);
+	out->path = real;
+	out->name = strdup(filename && *filename ? filename : base + 1);
+	out->content_type = out->name ? strdup(type_of(out->name)) : NULL;
+	if (!out->id || !out->name || !out->content_type) {
+		sc_vault_file_free(out);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	return SC_OK;
+}

@@ -244,6 +244,16 @@ struct sc_vault_file {
 int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
 		     struct sc_vault_file *out, struct sc_error *err);
 void sc_vault_file_free(struct sc_vault_file *f);
+/* A file by absolute path (the "files" parameter), accepted only when its
+ * real path lies inside one of the asset's "attachment_dirs" (symbolic
+ * links out of them are refused); opened below that directory one
+ * component at a time with O_NOFOLLOW, so the file read is the file
+ * checked. `filename` (may be NULL: the base name) is the name shown.
+ * SC_EINPUT (no attachment_dirs, outside them, relative path), SC_EIO
+ * (cannot read, not a regular file), SC_ENOMEM. Fills `out` like
+ * sc_vault_resolve (its id is the path as given). */
+int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path,
+		    const char *filename, struct sc_vault_file *out, struct sc_error *err);
 /* Add `f` as a part streamed from disk (base64-encoded as it is read;
  * memory does not grow with its size) with
  * Content-Disposition `disposition` ("attachment" or "inline"), the

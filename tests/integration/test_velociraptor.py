@@ -195,5 +195,44 @@ def test_recipients_as_json_arrays():
         eq(len(srv.messages()), 2, "nothing more sent")
 
 
+def test_files_from_attachment_dirs():
+    base = harness.tmpdir()
+    allowed = os.path.join(base, "reports")
+    os.makedirs(os.path.join(allowed, "sub"))
+    data = bytes(range(256)) * 64
+    with open(os.path.join(allowed, "sub", "r.bin"), "wb") as f:
+        f.write(data)
+    with open(os.path.join(base, "outside.txt"), "w") as f:
+        f.write("secret outside")
+    os.symlink("/etc/passwd", os.path.join(allowed, "passwd"))
+    os.symlink(os.path.join(base, "outside.txt"), os.path.join(allowed, "out.txt"))
+    with Aiosmtpd() as srv:
+        a = dict(asset(srv.port), attachment_dirs=[allowed])
+        ok = {"action": "send email", "asset": a, "parameters": [dict(
+            MAIL, files=[{"path": os.path.join(allowed, "sub", "r.bin"), "filename": "Report 1.bin"},
+                         {"path": os.path.join(allowed, "sub", "..", "sub", "r.bin")}])]}
+        r = run_connector(ok)
+        eq(r.rc, 0, "files inside attachment_dirs\n%s" % r)
+        m = srv.wait_messages(1)[0]["msg"]
+        atts = [p for p in m.walk() if p.get_content_disposition() == "attachment"]
+        eq([p.get_filename() for p in atts], ["Report 1.bin", "r.bin"], "file names")
+        eq([p.get_payload(decode=True) for p in atts], [data, data], "bytes")
+        bad = [(os.path.join(allowed, "passwd"), a, "not inside"),
+               (os.path.join(allowed, "out.txt"), a, "not inside"),
+               (os.path.join(base, "outside.txt"), a, "not inside"),
+               ("reports/sub/r.bin", a, "absolute"),
+               (os.path.join(allowed, "sub", "r.bin"), asset(srv.port), "attachment_dirs"),
+               (os.path.join(allowed, "none"), a, "cannot read")]
+        for path, aa, needle in bad:
+            r = run_connector({"action": "send email", "asset": aa,
+                               "parameters": [dict(MAIL, files=[{"path": path}])]})
+            true(r.rc != 0, "%s refused" % path, r)
+            contains(r.stdout, "files[0].path", "names the parameter for %s" % path)
+            contains(r.stdout, needle, "message for %s" % path)
+            not_contains(r.stdout, "root:x:0", "no passwd content")
+        eq(len(srv.messages()), 1, "nothing more sent")
+        eq([c for c in srv.commands() if c.startswith("MAIL")].__len__(), 1, "one MAIL FROM")
+
+
 if __name__ == "__main__":
     run(globals())

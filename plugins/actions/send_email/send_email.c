@@ -11,6 +11,7 @@
 #include "compose.h"
 #include "html.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,30 @@ static int resolve_attachments(struct sc_ctx *ctx, const char *list, struct file
 	}
 	free(copy);
 	return rc;
+}
+
+/* "files": [{"path", "filename"}] -> resolved files appended to f. */
+static int resolve_files(struct sc_ctx *ctx, const cJSON *files, struct files *f,
+			 struct sc_error *err)
+{
+	int i = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, files) {
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "filename");
+		char what[32];
+		snprintf(what, sizeof what, "files[%d].path", i++);
+		struct sc_vault_file *nv = realloc(f->v, (f->n + 1) * sizeof *nv);
+		if (!nv)
+			return sc_error_set(err, SC_ENOMEM, "out of memory");
+		f->v = nv;
+		int rc = sc_file_resolve(ctx, what, p->valuestring,
+					 cJSON_IsString(n) ? n->valuestring : NULL, &f->v[f->n], err);
+		if (rc)
+			return rc;
+		f->n++;
+	}
+	return SC_OK;
 }
 
 static int add_alternative(curl_mime *mime, const char *html, struct sc_error *err)
@@ -122,6 +147,8 @@ static int send_email_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 		rc = compose_check_text(&c, "body", body, err);
 	if (!rc)
 		rc = resolve_attachments(ctx, cJSON_IsString(a) ? a->valuestring : NULL, &f, err);
+	if (!rc)
+		rc = resolve_files(ctx, cJSON_GetObjectItemCaseSensitive(params, "files"), &f, err);
 	if (!rc)
 		rc = build_body(ctx, &c, body, &f, err);
 	if (!rc)
