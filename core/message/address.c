@@ -10,7 +10,8 @@
  *     control character (0x00-0x1F, 0x7F) is rejected wherever it is:
  *     a line break in an address is a header-injection attempt or a
  *     paste accident, never folding. TAB counts as a space between
- *     words, and is rejected inside quotes, comments and [literals].
+ *     words, is kept inside quotes and comments (RFC 5322 WSP), and is
+ *     rejected inside [literals].
  *  2. Tokens. Words (atext, '.', and any UTF-8), "quoted strings" with
  *     \-escapes, (comments) that nest, [domain literals], and the
  *     specials < > @ : ; , each on its own. Comments count as
@@ -52,42 +53,8 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
-/* Growable strings: every copy out of the input goes through these, so
- * no fixed buffer ever meets user data. */
-
-struct buf {
-	char *p;
-	size_t n, cap;
-};
-
-static int buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (n >= SIZE_MAX - b->n)
-		return -1;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 32;
-		while (cap < b->n + n + 1)
-			cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-		char *p = realloc(b->p, cap);
-		if (!p)
-			return -1;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-	return 0;
-}
-
-/* Hand the string over (an empty one is "", not NULL). */
-static char *buf_take(struct buf *b)
-{
-	char *p = b->p ? b->p : strdup("");
-	b->p = NULL;
-	b->n = b->cap = 0;
-	return p;
-}
+/* Every copy out of the input goes through the host API's struct sc_buf,
+ * so no fixed buffer ever meets user data. */
 
 /* realloc of an array, refusing n * size overflow. */
 static void *grow(void *v, size_t n, size_t size)
@@ -131,39 +98,6 @@ static int is_ctl(unsigned char c)
 static int is_special(unsigned char c)
 {
 	return c != '\0' && strchr("()<>[]:;@\\,\"", c) != NULL;
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
 }
 
 /* ------------------------------------------------------------------ */
@@ -241,7 +175,7 @@ static void item_span(const struct parser *p, size_t pos, size_t *start,
 
 /* Item text for a message: trimmed, control bytes and broken UTF-8
  * escaped (the message ends up in JSON and in logs), cut at 80 bytes. */
-static int show_item(const struct parser *p, size_t pos, struct buf *b)
+static int show_item(const struct parser *p, size_t pos, struct sc_buf *b)
 {
 	size_t a, z;
 	item_span(p, pos, &a, &z);
@@ -251,21 +185,21 @@ static int show_item(const struct parser *p, size_t pos, struct buf *b)
 		z--;
 	for (size_t i = a; i < z;) {
 		const unsigned char *c = (const unsigned char *)p->s + i;
-		size_t n = utf8_len(c, z - i);
-		if (b->n >= 80)
-			return buf_add(b, "...", 3);
+		size_t n = sc_utf8_len(c, z - i);
+		if (b->len >= 80)
+			return sc_buf_add(b, "...", 3);
 		if (n == 1 && !is_ctl(*c)) {
-			if (buf_add(b, (const char *)c, 1))
+			if (sc_buf_add(b, (const char *)c, 1))
 				return -1;
 		} else if (n > 1) {
-			if (buf_add(b, (const char *)c, n))
+			if (sc_buf_add(b, (const char *)c, n))
 				return -1;
 		} else {
 			static const char hex[] = "0123456789abcdef";
 			char e[4] = { '\\', 'x', hex[*c >> 4], hex[*c & 15] };
 			if (*c == '\r' || *c == '\n' || *c == '\t')
 				e[1] = *c == '\r' ? 'r' : *c == '\n' ? 'n' : 't';
-			if (buf_add(b, e, e[1] == 'x' ? 4 : 2))
+			if (sc_buf_add(b, e, e[1] == 'x' ? 4 : 2))
 				return -1;
 			n = 1;
 		}
@@ -279,7 +213,7 @@ static int fail(struct parser *p, size_t pos, const char *fmt, ...)
 	SC_PRINTF(3, 4);
 static int fail(struct parser *p, size_t pos, const char *fmt, ...)
 {
-	struct buf item = { 0 };
+	struct sc_buf item = { 0 };
 	va_list ap;
 
 	if (show_item(p, pos, &item)) {
@@ -314,7 +248,7 @@ static int check_bytes(struct parser *p)
 {
 	for (size_t i = 0; i < p->len;) {
 		unsigned char c = (unsigned char)p->s[i];
-		size_t n = utf8_len((const unsigned char *)p->s + i, p->len - i);
+		size_t n = sc_utf8_len((const unsigned char *)p->s + i, p->len - i);
 		if (c == '\r' || c == '\n')
 			return fail(p, i, "contains a line break (%s); an address "
 				    "must be on one line, with no CR or LF",
@@ -351,9 +285,10 @@ static int push_tok(struct parser *p, enum tok_type type, size_t off,
 }
 
 /* End (one past the closing delimiter) of the quoted string, comment or
- * literal opening at `i`, or 0 when it never closes. A TAB inside is
- * refused here: it is a control character that rule 1 let through only
- * as a separator. */
+ * literal opening at `i`, or 0 when it never closes. A TAB inside a
+ * quoted string or comment is kept: it is WSP, which RFC 5322 §3.2.4 and
+ * §3.2.2 allow there, and what an unfolded "Doe,<CRLF><TAB>Jane" leaves
+ * behind. Inside a [literal] it is refused (an address, not text). */
 static size_t scan_delimited(struct parser *p, size_t i, int *tab)
 {
 	char open = p->s[i], close = open == '(' ? ')' : open == '[' ? ']' : '"';
@@ -362,17 +297,13 @@ static size_t scan_delimited(struct parser *p, size_t i, int *tab)
 	*tab = 0;
 	for (i++; i < p->len; i++) {
 		char c = p->s[i];
-		if (c == '\t') {
+		if (c == '\t' && open == '[') {
 			*tab = 1;
 			return i;
 		}
 		if (c == '\\' && open != '[') {
 			if (++i == p->len)
 				break;
-			if (p->s[i] == '\t') {
-				*tab = 1;
-				return i;
-			}
 		} else if (c == close && --depth == 0) {
 			return i + 1;
 		} else if (c == '(' && open == '(') {
@@ -391,8 +322,7 @@ static int lex_delimited(struct parser *p, size_t *i)
 	size_t end = scan_delimited(p, *i, &tab);
 
 	if (tab)
-		return fail(p, end, "contains a TAB inside quotes, a comment or "
-			    "[...]; use a space");
+		return fail(p, end, "contains a TAB inside [...]; use a space");
 	if (!end)
 		return fail(p, *i, "has %s that is never closed; close it or "
 			    "remove it", what[kind]);
@@ -436,14 +366,14 @@ static int lex(struct parser *p)
 /* Append the inside of a quoted string or comment with \-escapes undone;
  * in a comment the parentheses of nested comments are dropped, which is
  * what Python's email.utils does with "(Jane (work))" -> "Jane work". */
-static int add_unquoted(struct buf *b, const char *s, size_t n, int comment)
+static int add_unquoted(struct sc_buf *b, const char *s, size_t n, int comment)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\\' && i + 1 < n)
 			i++;
 		else if (comment && (s[i] == '(' || s[i] == ')'))
 			continue;
-		if (buf_add(b, s + i, 1))
+		if (sc_buf_add(b, s + i, 1))
 			return -1;
 	}
 	return 0;
@@ -455,7 +385,7 @@ static int add_unquoted(struct buf *b, const char *s, size_t n, int comment)
 static int join_tokens(struct parser *p, size_t i, size_t j, int comments,
 		       char **out)
 {
-	struct buf b = { 0 };
+	struct sc_buf b = { 0 };
 	int first = 1;
 
 	*out = NULL;
@@ -463,8 +393,8 @@ static int join_tokens(struct parser *p, size_t i, size_t j, int comments,
 		const struct tok *t = &p->t[i];
 		if ((t->type == T_COMMENT) != comments)
 			continue;
-		if ((!first && buf_add(&b, " ", 1)) ||
-		    (t->type == T_WORD ? buf_add(&b, p->s + t->off, t->len)
+		if ((!first && sc_buf_add(&b, " ", 1)) ||
+		    (t->type == T_WORD ? sc_buf_add(&b, p->s + t->off, t->len)
 				       : add_unquoted(&b, p->s + t->off + 1,
 						      t->len - 2, comments))) {
 			free(b.p);
@@ -472,8 +402,8 @@ static int join_tokens(struct parser *p, size_t i, size_t j, int comments,
 		}
 		first = 0;
 	}
-	if (b.n)
-		*out = buf_take(&b);
+	if (b.len)
+		*out = sc_buf_take(&b);
 	free(b.p);
 	return 0;
 }
@@ -541,6 +471,10 @@ static int check_local(struct parser *p, size_t i, size_t at)
 	if (second < at)
 		return fail(p, t->off, "is not an e-mail address: it contains "
 			    "a space; remove it, or write Name <name@domain>");
+	if (t->type == T_QSTR && memchr(p->s + t->off, '\t', t->len))
+		return fail(p, t->off, "contains a TAB inside the quoted name "
+			    "before the \"@\", which SMTP cannot carry (RFC 5321 "
+			    "qtextSMTP); use a space");
 	if (t->type == T_QSTR)
 		return 0;
 	if (t->type != T_WORD)
@@ -826,15 +760,7 @@ int sc_address_list_add_unique(struct sc_address_list *list,
 	return SC_OK;
 }
 
-static int has_8bit(const char *s)
-{
-	for (; s && *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return 1;
-	return 0;
-}
-
 int sc_address_is_utf8(const struct sc_address *a)
 {
-	return has_8bit(a->addr) || has_8bit(a->display);
+	return sc_str_8bit(a->addr) || sc_str_8bit(a->display);
 }

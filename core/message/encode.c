@@ -9,7 +9,8 @@
  *    can be broken; a single unbreakable ASCII word may pass it.
  *  - 998 octets per line (RFC 5322 MUST): never passed; an ASCII word too
  *    long for it is turned into encoded words, which can be split.
- *  - 75 characters per encoded word (RFC 2047 §2).
+ *  - 75 characters per encoded word, and 76 per line that holds one
+ *    (RFC 2047 §2).
  * Folding only ever inserts CRLF before existing whitespace (or before a
  * space placed between two encoded words, where whitespace carries no
  * meaning), so unfolding gives back exactly what the caller passed. */
@@ -24,6 +25,7 @@
 #define LINE_HARD 998  /* RFC 5322 MUST */
 #define EW_MAX 75      /* RFC 2047 §2 */
 #define EW_OVERHEAD 12 /* "=?utf-8?q?" + "?=" */
+#define EW_LINE 76     /* RFC 2047 §2: a line holding an encoded word */
 /* A whitespace run longer than this goes inside encoded words: folded
  * before it, it would leave a line that is mostly (or only) blanks. */
 #define WS_MAX 32
@@ -43,7 +45,15 @@ struct out {
 	int oom;
 	size_t col; /* octets on the current line, header-name prefix included */
 	int fold;   /* 0: build an unfolded string (phrases) */
+	int ew_line; /* the current line holds an encoded word: 76, not 78 */
 };
+
+/* The longest the current line may grow: 76 once it carries an encoded
+ * word (or is about to), else 78. */
+static size_t line_max(const struct out *o, int ew)
+{
+	return ew || o->ew_line ? EW_LINE : LINE_SOFT;
+}
 
 static void put(struct out *o, const char *s, size_t n)
 {
@@ -82,6 +92,7 @@ static void newline(struct out *o)
 {
 	put(o, "\r\n", 2);
 	o->col = 0;
+	o->ew_line = 0;
 }
 
 /* The finished string (possibly ""), or NULL after an allocation failure. */
@@ -121,24 +132,29 @@ static int is_atext(unsigned char c, int utf8_ok)
 	return c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/* Length of the UTF-8 sequence at p, or 1 for a byte that does not start
- * a well-formed one: keeps characters whole across encoded words without
- * trusting the input to be valid. */
+/* sc_utf8_len, or 1 for a byte that does not start a well-formed
+ * sequence: keeps characters whole across encoded words without trusting
+ * the input to be valid. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
-	size_t want = 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		want = 2;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		want = 3;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		want = 4;
-	if (want > n)
-		return 1;
-	for (size_t k = 1; k < want; k++)
-		if ((p[k] & 0xC0) != 0x80)
-			return 1;
-	return want;
+	size_t k = sc_utf8_len(p, n);
+	return k ? k : 1;
+}
+
+/* Text that a decoder could take for an encoded word: "=?" and a later
+ * "?=" anywhere in a word. RFC 2047 §5 only decodes whole words, but Python's email, many
+ * webmails and Outlook also decode "x=?utf-8?q?CEO?=" inside a word. Such
+ * text goes out as encoded words itself (Q escapes '=' and '?'), so the
+ * reader sees exactly the characters the sender wrote, not what the
+ * look-alike decodes to. */
+static int looks_encoded(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i + 3 < n; i++)
+		if (p[i] == '=' && p[i + 1] == '?')
+			for (size_t j = i + 2; j + 1 < n; j++)
+				if (p[j] == '?' && p[j + 1] == '=')
+					return 1;
+	return 0;
 }
 
 /* ---- RFC 2047 encoded words ----------------------------------------- */
@@ -219,6 +235,7 @@ static size_t ew_one(struct out *o, const unsigned char *s, size_t i,
 	else
 		q_put(o, s + i, end - i, phrase);
 	put(o, "?=", 2);
+	o->ew_line = 1;
 	return end;
 }
 
@@ -239,15 +256,15 @@ static void ew_run(struct out *o, const char *sep, size_t seplen,
 	while (i < n) {
 		size_t c = utf8_len(s + i, n - i);
 		size_t need = EW_OVERHEAD + char_cost(s + i, c, use_b, phrase);
-		if (o->fold && o->col + seplen + need > LINE_SOFT) {
+		if (o->fold && o->col + seplen + need > EW_LINE) {
 			newline(o);
 			if (!seplen) /* at the start of the value: add the blank */
 				putc_(o, ' ');
 		}
 		put(o, sep, seplen);
 		size_t budget = EW_MAX;
-		if (o->fold && LINE_SOFT - o->col < budget)
-			budget = LINE_SOFT - o->col;
+		if (o->fold && EW_LINE - o->col < budget)
+			budget = EW_LINE - o->col;
 		i = ew_one(o, s, i, n, budget, use_b, phrase);
 		sep = " ";
 		seplen = 1;
@@ -286,7 +303,7 @@ static struct tok *tokenize(const char *v, size_t n, size_t *ntok)
 
 static int word_needs_ew(const unsigned char *p, size_t n, int utf8_ok)
 {
-	if (n > WORD_MAX)
+	if (n > WORD_MAX || looks_encoded(p, n))
 		return 1;
 	for (size_t i = 0; i < n; i++)
 		if (is_ctl(p[i]) || (p[i] >= 0x80 && !utf8_ok))
@@ -343,7 +360,7 @@ static void plain_chunk(struct out *o, const char *sep, size_t k,
 	size_t total = k + len;
 	int fold;
 	if (o->len > 0 || k > 0)
-		fold = o->col + total > LINE_SOFT;
+		fold = o->col + total > line_max(o, 0);
 	else
 		fold = o->col + total > LINE_HARD;
 	if (fold) {
@@ -413,65 +430,6 @@ char *sc_header_encode_unstructured(const char *name, const char *value,
 
 /* ---- phrases (display names) ---------------------------------------- */
 
-/* RFC 2047 §2 especials: not allowed in the charset of an encoded word. */
-static int ew_token_char(unsigned char c)
-{
-	return c > 0x20 && c < 0x7f && !strchr("()<>@,;:\"/[]?.=", c);
-}
-
-/* One encoded word "=?charset?q|b?text?=" of at most 75 characters, its
- * text limited to what RFC 2047 §5(3) allows in a phrase (which covers
- * base64 too): anything else, a '"' say, would be read as structure. */
-static int is_ew(const char *s, size_t n)
-{
-	if (n < 8 || n > EW_MAX || s[0] != '=' || s[1] != '?' ||
-	    s[n - 2] != '?' || s[n - 1] != '=')
-		return 0;
-	size_t i = 2;
-	while (i < n && ew_token_char((unsigned char)s[i]))
-		i++;
-	if (i == 2 || i + 3 >= n || s[i] != '?' || !strchr("qQbB", s[i + 1]) ||
-	    s[i + 2] != '?')
-		return 0;
-	size_t text = i + 3;
-	for (i = text; i < n - 2; i++)
-		if (!q_literal((unsigned char)s[i], 1) && s[i] != '=' &&
-		    s[i] != '_')
-			return 0;
-	return i > text;
-}
-
-/* A phrase the caller already encoded: only encoded words and blanks.
- * Passed through (blanks between them carry no meaning, so they are
- * written as single spaces); quoting it would show the raw =?...?=. */
-static int put_if_encoded(struct out *o, const char *s, size_t n)
-{
-	size_t i = 0, words = 0;
-	while (i < n) {
-		size_t j = i;
-		while (j < n && !is_wsp((unsigned char)s[j]))
-			j++;
-		if (j > i && !is_ew(s + i, j - i))
-			return 0;
-		words += j > i;
-		i = j + (j < n);
-	}
-	if (!words)
-		return 0;
-	for (i = 0; i < n;) {
-		size_t j = i;
-		while (j < n && !is_wsp((unsigned char)s[j]))
-			j++;
-		if (j > i) {
-			if (o->len)
-				putc_(o, ' ');
-			put(o, s + i, j - i);
-		}
-		i = j + (j < n);
-	}
-	return 1;
-}
-
 /* Atoms separated by single spaces, each short enough to fold around:
  * written bare. Anything else (specials, leading, trailing or doubled
  * blanks) needs a quoted string to keep its exact text. */
@@ -512,6 +470,8 @@ static void put_quoted(struct out *o, const char *s, size_t n)
 
 static int phrase_needs_ew(const char *s, size_t n, int utf8_ok)
 {
+	if (looks_encoded((const unsigned char *)s, n))
+		return 1; /* even in a quoted string: decoders look there too */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (is_ctl(c) || (c >= 0x80 && !utf8_ok))
@@ -526,8 +486,6 @@ char *sc_header_encode_phrase(const char *phrase, int utf8_ok)
 		phrase = "";
 	size_t n = strlen(phrase);
 	struct out o = { .fold = 0 };
-	if (put_if_encoded(&o, phrase, n))
-		return finish(&o);
 	if (phrase_needs_ew(phrase, n, utf8_ok))
 		ew_run(&o, "", 0, (const unsigned char *)phrase, n, 1);
 	else if (bare_ok(phrase, n, utf8_ok))
@@ -561,18 +519,21 @@ char *sc_address_format(const struct sc_address *a, int utf8_ok)
 static void put_unit(struct out *o, const char *s, size_t n, int comma)
 {
 	size_t w = n + (comma ? 1 : 0);
+	size_t max = line_max(o, looks_encoded((const unsigned char *)s, n));
 	if (!o->len) {
-		if (o->col + w > LINE_SOFT && 1 + w <= LINE_SOFT) {
+		if (o->col + w > max && 1 + w <= max) {
 			newline(o);
 			putc_(o, ' ');
 		}
-	} else if (o->col + 1 + w > LINE_SOFT) {
+	} else if (o->col + 1 + w > max) {
 		newline(o);
 		putc_(o, ' ');
 	} else {
 		putc_(o, ' ');
 	}
 	put(o, s, n);
+	if (looks_encoded((const unsigned char *)s, n))
+		o->ew_line = 1;
 	if (comma)
 		putc_(o, ',');
 }
@@ -708,7 +669,7 @@ static size_t value_width(const unsigned char *s, size_t n, int ext)
 	return w;
 }
 
-/* `param="value"` when it is printable ASCII, else the RFC 2231 form
+/* `param="value"` when it is printable ASCII (without "=?"), else the RFC 2231 form
  * `param*=utf-8''%..`. A value too long for one line becomes numbered
  * sections joined by ";" CRLF SP. Widths assume the parameter starts a
  * line of its own after a fold (";" CRLF SP param=...), as a MIME header
@@ -719,7 +680,9 @@ char *sc_mime_param_encode(const char *param, const char *value)
 		return NULL;
 	const unsigned char *s = (const unsigned char *)value;
 	size_t n = strlen(value), plen = strlen(param);
-	int ext = !value_plain(s, n);
+	/* "=?" in a quoted value is decoded as RFC 2047 by Outlook and
+	 * Python's email: the RFC 2231 form shows it literally. */
+	int ext = !value_plain(s, n) || looks_encoded(s, n);
 	struct out o = { .fold = 0 };
 	size_t single = 1 + plen + (ext ? 9 : 3) + value_width(s, n, ext);
 	if (single <= LINE_SOFT) {

@@ -1,9 +1,10 @@
 /* A message to send: ordered top-level headers, each at most once, and a
- * body that is a curl_mime tree, one encoded part, or a complete raw
- * message. Single-part and raw messages are uploaded from memory with
- * every line ending normalised to CRLF (bare LF on the wire is refused by
- * modern servers and defeats dot-stuffing). */
+ * body that is a curl_mime tree, one text part encoded as it is read,
+ * one encoded part, or a complete raw message. Every line ending on the
+ * wire is CRLF (bare LF is refused by modern servers and defeats
+ * dot-stuffing): bodies are normalised once, when they are set. */
 #include "session.h"
+#include "body_stream.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -15,18 +16,20 @@
 #include <strings.h>
 #include <time.h>
 
-enum body_kind { BODY_NONE, BODY_MIME, BODY_SINGLE, BODY_RAW };
+enum body_kind { BODY_NONE, BODY_MIME, BODY_SINGLE, BODY_TEXT, BODY_RAW };
 
 struct sc_message {
 	char **names, **values;
 	size_t n;
 	enum body_kind kind;
 	curl_mime *mime;
-	char *body;        /* single: encoded body; raw: the whole message */
+	char *body;        /* single: encoded body; raw: the whole message;
+			      both in CRLF form */
 	size_t body_len;
+	struct body_stream *text; /* BODY_TEXT: the caller's text, streamed */
 	struct curl_slist *applied; /* headers handed to libcurl */
-	char *wire;        /* single/raw: bytes being uploaded */
-	size_t wire_len, wire_pos;
+	struct sc_buf head; /* single/text: the header block being uploaded */
+	size_t pos;         /* octets of head + body uploaded so far */
 	char *message_id;
 };
 
@@ -47,8 +50,9 @@ void sc_message_free(struct sc_message *m)
 	free(m->values);
 	curl_mime_free(m->mime);
 	free(m->body);
+	body_stream_free(m->text);
 	curl_slist_free_all(m->applied);
-	free(m->wire);
+	sc_buf_free(&m->head);
 	free(m->message_id);
 	free(m);
 }
@@ -130,29 +134,45 @@ void sc_message_header_remove(struct sc_message *m, const char *name)
 	}
 }
 
+static void drop_body(struct sc_message *m)
+{
+	curl_mime_free(m->mime);
+	m->mime = NULL;
+	free(m->body);
+	m->body = NULL;
+	m->body_len = 0;
+	body_stream_free(m->text);
+	m->text = NULL;
+	m->kind = BODY_NONE;
+}
+
 int sc_message_body_mime(struct sc_message *m, curl_mime *mime, const char *root_type,
 			 struct sc_error *err)
 {
-	curl_mime_free(m->mime);
+	drop_body(m);
 	m->mime = mime;
 	m->kind = BODY_MIME;
-	return sc_message_header(m, "Content-Type", root_type, err);
+	/* libcurl writes "Content-Type: <this>; boundary=<40 octets>": the
+	 * fold puts the boundary on a line of its own (see mime.c). */
+	char *folded = sc_asprintf("%s\r\n ", root_type);
+	int rc = folded ? sc_message_header(m, "Content-Type", folded, err)
+			: sc_error_set(err, SC_ENOMEM, "out of memory");
+	free(folded);
+	return rc;
 }
 
 static int set_body(struct sc_message *m, enum body_kind kind, const char *data, size_t len,
 		    struct sc_error *err)
 {
-	char *copy = malloc(len + 1);
-	if (!copy)
+	struct sc_buf b = { 0 };
+	if (sc_buf_add_crlf(&b, data, len)) {
+		sc_buf_free(&b);
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	memcpy(copy, data, len);
-	copy[len] = '\0';
-	free(m->body);
-	m->body = copy;
-	m->body_len = len;
+	}
+	drop_body(m);
+	m->body_len = b.len;
+	m->body = sc_buf_take(&b);
 	m->kind = kind;
-	free(m->wire); /* built again from the new body */
-	m->wire = NULL;
 	return SC_OK;
 }
 
@@ -167,58 +187,65 @@ int sc_message_body_single(struct sc_message *m, const char *type, const char *c
 	return set_body(m, BODY_SINGLE, body, len, err);
 }
 
+int sc_message_body_text(struct sc_message *m, const char *type, const char *text, size_t len,
+			 struct sc_error *err)
+{
+	const char *cte = NULL;
+	struct body_stream *bs = body_stream_new(text, len, 0, &cte);
+	if (!bs)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	int rc = sc_message_header(m, "Content-Type", type, err);
+	if (!rc)
+		rc = sc_message_header(m, "Content-Transfer-Encoding", cte, err);
+	if (rc) {
+		body_stream_free(bs);
+		return rc;
+	}
+	drop_body(m);
+	m->text = bs;
+	m->kind = BODY_TEXT;
+	return SC_OK;
+}
+
 int sc_message_raw(struct sc_message *m, const char *raw, size_t len, struct sc_error *err)
 {
 	return set_body(m, BODY_RAW, raw, len, err);
 }
 
-/* In a raw message: the first `name` field (RFC 5322 §4.5.3 allows blanks
- * before the ':'), as the start of its value and the end of its last
- * continuation line; 0 when the header block has none. */
-static int raw_field(const struct sc_message *m, const char *name, const char **v,
-		     const char **vend)
+/* In a raw message: the first `name` field's value (folds kept), with
+ * the one raw-header parser (rawmsg.c) that send rawemail reads too. */
+static char *raw_value(const struct sc_message *m, const char *name)
 {
-	size_t n = strlen(name);
-	const char *p = m->body, *end = m->body + m->body_len;
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		if (len == 0 || (len == 1 && *p == '\r'))
-			return 0; /* end of headers */
-		size_t k = n;
-		while (k < len && (p[k] == ' ' || p[k] == '\t'))
-			k++;
-		if (k < len && p[k] == ':' && strncasecmp(p, name, n) == 0) {
-			const char *e = eol ? eol : end;
-			/* continuation lines start with space or tab */
-			while (e + 1 < end && (e[1] == ' ' || e[1] == '\t')) {
-				const char *nx = memchr(e + 1, '\n', (size_t)(end - e - 1));
-				e = nx ? nx : end;
-			}
-			*v = p + k + 1;
-			*vend = e;
-			return 1;
-		}
-		p += len + 1;
+	struct sc_rawmsg r;
+	char *v = NULL;
+	if (!sc_rawmsg_parse(m->body, m->body_len, &r, NULL)) {
+		size_t i = sc_rawmsg_find(&r, name, 0);
+		if (i < r.n)
+			v = strndup(m->body + r.f[i].value, r.f[i].end - r.f[i].value);
 	}
-	return 0;
+	sc_rawmsg_free(&r);
+	return v;
 }
 
 static int raw_has(const struct sc_message *m, const char *name)
 {
-	const char *v, *e;
-	return raw_field(m, name, &v, &e);
+	char *v = raw_value(m, name);
+	free(v);
+	return v != NULL;
 }
 
 static char *prepend_raw(struct sc_message *m, const char *field)
 {
-	char *n = sc_asprintf("%s\r\n%s", field, m->body);
-	if (n) {
-		m->body_len += strlen(field) + 2;
-		free(m->body);
-		m->body = n;
+	struct sc_buf b = { 0 };
+	if (sc_buf_str(&b, field) || sc_buf_add(&b, "\r\n", 2) ||
+	    sc_buf_add(&b, m->body, m->body_len)) {
+		sc_buf_free(&b);
+		return NULL;
 	}
-	return n;
+	free(m->body);
+	m->body_len = b.len;
+	m->body = sc_buf_take(&b);
+	return m->body;
 }
 
 const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
@@ -265,13 +292,6 @@ const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
 		sc_message_header(m, "Message-ID", m->message_id, NULL);
 	}
 	return m->message_id;
-}
-
-/* In a raw message: the first `name` field's value (folds kept). */
-static char *raw_value(const struct sc_message *m, const char *name)
-{
-	const char *v, *e;
-	return raw_field(m, name, &v, &e) ? strndup(v, (size_t)(e - v)) : NULL;
 }
 
 /* Unfold (drop CR/LF), collapse nothing else, trim both ends. */
@@ -335,12 +355,8 @@ int core_message_sign(struct sc_message *m, const char *key, struct sc_error *er
 			if (!f || !prepend_raw(m, f))
 				rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 			free(f);
-			free(m->wire); /* rebuilt with the new header */
-			m->wire = NULL;
 		} else {
 			rc = sc_message_header(m, "X-SMTP-Connector-Signature", val, err);
-			free(m->wire);
-			m->wire = NULL;
 		}
 		free(val);
 	}
@@ -366,76 +382,57 @@ const char *core_message_id(struct sc_message *m)
 
 int core_message_is_8bit(const struct sc_message *m)
 {
-	if (m->kind == BODY_MIME)
-		return 0;
-	for (size_t i = 0; i < m->body_len; i++)
-		if ((unsigned char)m->body[i] >= 0x80)
-			return 1;
-	return 0;
+	if (m->kind == BODY_MIME || m->kind == BODY_TEXT)
+		return 0; /* 7bit, quoted-printable or base64 by construction */
+	return sc_has_8bit(m->body, m->body_len);
 }
 
 /* ------------------------------------------------------------------ */
 
-/* Append `len` bytes of `s` to the wire, turning bare LF and bare CR
- * into CRLF. */
-static void put_crlf(char *dst, size_t *pos, const char *s, size_t len)
+/* The header block of a single or text body: the headers (values are
+ * wire-ready; sc_message_header refused any other line break) and
+ * MIME-Version, then the empty line. */
+static int build_head(struct sc_message *m)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\r') {
-			dst[(*pos)++] = '\r';
-			dst[(*pos)++] = '\n';
-			if (i + 1 < len && s[i + 1] == '\n')
-				i++;
-		} else if (s[i] == '\n') {
-			dst[(*pos)++] = '\r';
-			dst[(*pos)++] = '\n';
-		} else {
-			dst[(*pos)++] = s[i];
-		}
-	}
+	sc_buf_free(&m->head);
+	int rc = SC_OK;
+	for (size_t i = 0; !rc && i < m->n; i++)
+		rc = sc_buf_printf(&m->head, "%s: %s\r\n", m->names[i], m->values[i]);
+	if (!rc && find(m, "MIME-Version") < 0)
+		rc = sc_buf_str(&m->head, "MIME-Version: 1.0\r\n");
+	if (!rc)
+		rc = sc_buf_str(&m->head, "\r\n");
+	return rc;
 }
 
-static int build_wire(struct sc_message *m)
+static size_t body_size(const struct sc_message *m)
 {
-	size_t need = 2 * m->body_len + 64;
-	for (size_t i = 0; i < m->n; i++)
-		need += 2 * (strlen(m->names[i]) + strlen(m->values[i])) + 8;
-	free(m->wire);
-	m->wire = malloc(need);
-	if (!m->wire)
-		return SC_ENOMEM;
-	size_t pos = 0;
-	if (m->kind == BODY_SINGLE) {
-		int mv = find(m, "MIME-Version") >= 0;
-		for (size_t i = 0; i < m->n; i++) {
-			put_crlf(m->wire, &pos, m->names[i], strlen(m->names[i]));
-			memcpy(m->wire + pos, ": ", 2);
-			pos += 2;
-			put_crlf(m->wire, &pos, m->values[i], strlen(m->values[i]));
-			memcpy(m->wire + pos, "\r\n", 2);
-			pos += 2;
-		}
-		if (!mv) {
-			memcpy(m->wire + pos, "MIME-Version: 1.0\r\n", 19);
-			pos += 19;
-		}
-		memcpy(m->wire + pos, "\r\n", 2);
-		pos += 2;
-	}
-	put_crlf(m->wire, &pos, m->body, m->body_len);
-	m->wire_len = pos;
-	m->wire_pos = 0;
-	return SC_OK;
+	return m->kind == BODY_TEXT ? body_stream_size(m->text) : m->body_len;
 }
 
 static size_t read_wire(char *buf, size_t size, size_t nitems, void *arg)
 {
 	struct sc_message *m = arg;
-	size_t left = m->wire_len - m->wire_pos;
-	size_t n = size * nitems < left ? size * nitems : left;
-	memcpy(buf, m->wire + m->wire_pos, n);
-	m->wire_pos += n;
-	return n;
+	size_t cap = size * nitems, n = 0;
+	if (m->pos < m->head.len) {
+		n = m->head.len - m->pos < cap ? m->head.len - m->pos : cap;
+		memcpy(buf, m->head.p + m->pos, n);
+		m->pos += n;
+	}
+	if (n == cap)
+		return n;
+	if (m->kind == BODY_TEXT) {
+		size_t k = body_stream_read(m->text, buf + n, cap - n);
+		if (k == (size_t)-1)
+			return CURL_READFUNC_ABORT;
+		m->pos += k;
+		return n + k;
+	}
+	size_t off = m->pos - m->head.len, left = m->body_len - off;
+	size_t k = left < cap - n ? left : cap - n;
+	memcpy(buf + n, m->body + off, k);
+	m->pos += k;
+	return n + k;
 }
 
 int core_message_apply(struct sc_message *m, CURL *curl, struct sc_error *err)
@@ -460,15 +457,18 @@ int core_message_apply(struct sc_message *m, CURL *curl, struct sc_error *err)
 	}
 	if (m->kind == BODY_NONE)
 		return sc_error_set(err, SC_EINTERNAL, "message has no body");
-	if (!m->wire && build_wire(m))
+	sc_buf_free(&m->head);
+	if (m->kind != BODY_RAW && build_head(m))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	m->wire_pos = 0;
+	if (m->text)
+		body_stream_rewind(m->text);
+	m->pos = 0;
 	curl_easy_setopt(curl, CURLOPT_MIMEPOST, NULL);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_wire);
 	curl_easy_setopt(curl, CURLOPT_READDATA, m);
-	curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->wire_len);
+	curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(m->head.len + body_size(m)));
 	return SC_OK;
 }
 

@@ -3,7 +3,7 @@
  * libcurl enforces no line length (peers-and-libcurl.md §3, "Line
  * length"), and HTML bodies routinely carry lines far past 998 octets, so
  * the choice of encoding is what keeps a message within RFC 5322. */
-#include "core.h"
+#include "body_stream.h"
 
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #define LINE_HARD 998 /* RFC 5322 §2.1.1, CRLF not counted */
 #define QP_LINE 76    /* RFC 2045 §6.7(5), the soft-break "=" counted */
 #define B64_IN 57     /* 57 octets -> 76 base64 characters */
+#define QP_AHEAD 8    /* octets qp_must_escape and qp_break look ahead */
 
 /* Octets quoted-printable cannot carry literally. */
 static int qp_escaped(unsigned char c)
@@ -21,22 +22,34 @@ static int qp_escaped(unsigned char c)
 	       (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f;
 }
 
-/* "7bit" only when the text may go as is: ASCII, no NUL, no bare CR
- * (RFC 5321 §2.3.8 forbids it), no line past 998 octets. Otherwise
+/* "7bit" only when the text may go as is: ASCII, no NUL, no bare CR or
+ * bare LF (RFC 5321 §2.3.8 forbids them; a bare LF also slips past
+ * dot-stuffing, the shape of SMTP smuggling), no line past 998 octets. Otherwise
  * quoted-printable while it stays readable and small (fewer than 1 in 6
  * octets escaped: QP costs 3 per escape, base64 4/3 per octet, so past
  * about 1/6 base64 is both smaller and safer), else base64. */
-const char *sc_body_encoding(const char *text, size_t len)
+/* With `canon`, the verdict for the text as it will be once every line
+ * break is CRLF (sc_buf_add_crlf), without making that copy. */
+static const char *encoding_of(const char *text, size_t len, int canon)
 {
 	const unsigned char *s = (const unsigned char *)text;
-	size_t esc = 0, line = 0;
+	size_t esc = 0, line = 0, clen = 0;
 	int seven = 1;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = s[i];
+		int crlf = c == '\r' && i + 1 < len && s[i + 1] == '\n';
+		if (canon && (c == '\r' || c == '\n')) {
+			line = 0;
+			clen += 2;
+			i += (size_t)crlf;
+			continue;
+		}
+		clen++;
 		esc += qp_escaped(c);
-		if (c >= 0x80 || c == 0 || (c == '\r' && (i + 1 == len ||
-							  s[i + 1] != '\n')))
+		if (c >= 0x80 || c == 0 || (c == '\r' && !crlf))
 			seven = 0;
+		if (c == '\n' && (i == 0 || s[i - 1] != '\r'))
+			seven = 0; /* goes out as is: must already be CRLF */
 		if (c == '\n')
 			line = 0;
 		else if (c != '\r' && ++line > LINE_HARD)
@@ -44,7 +57,17 @@ const char *sc_body_encoding(const char *text, size_t len)
 	}
 	if (seven)
 		return "7bit";
-	return esc * 6 < len ? "quoted-printable" : "base64";
+	return esc * 6 < clen ? "quoted-printable" : "base64";
+}
+
+const char *sc_body_encoding(const char *text, size_t len)
+{
+	return encoding_of(text, len, 0);
+}
+
+const char *core_text_encoding(const char *text, size_t len)
+{
+	return encoding_of(text, len, 1);
 }
 
 char *sc_base64_lines(const unsigned char *data, size_t len, size_t *outlen)
@@ -73,35 +96,18 @@ char *sc_base64_lines(const unsigned char *data, size_t len, size_t *outlen)
 
 /* ---- quoted-printable ----------------------------------------------- */
 
+/* The encoder's state between calls (core_qp_step streams a body
+ * through it a window at a time). */
 struct qp {
-	char *p;
-	size_t len, cap, col;
+	struct sc_buf *out;
+	size_t col;
 	int oom;
 };
 
 static void qp_put(struct qp *q, const char *s, size_t n)
 {
-	if (q->oom)
-		return;
-	if (n > SIZE_MAX / 4 - q->len) {
+	if (!q->oom && sc_buf_add(q->out, s, n))
 		q->oom = 1;
-		return;
-	}
-	if (q->len + n + 1 > q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 256;
-		while (cap < q->len + n + 1)
-			cap *= 2;
-		char *p = realloc(q->p, cap);
-		if (!p) {
-			q->oom = 1;
-			return;
-		}
-		q->p = p;
-		q->cap = cap;
-	}
-	memcpy(q->p + q->len, s, n);
-	q->len += n;
-	q->p[q->len] = '\0';
 	q->col += n;
 }
 
@@ -164,27 +170,44 @@ static void qp_octet(struct qp *q, const unsigned char *s, size_t i,
 	}
 }
 
-char *sc_qp_encode(const char *data, size_t len, size_t *outlen)
+/* Encode s[i..) while i < upto, looking ahead at most QP_AHEAD octets
+ * (a CRLF, "From "); returns where it stopped. With upto == len the whole
+ * rest, end of text included. */
+static size_t qp_run(struct qp *q, const unsigned char *s, size_t len, size_t upto)
 {
-	const unsigned char *s = (const unsigned char *)data;
-	struct qp q = { 0 };
-	qp_put(&q, "", 0);
-	for (size_t i = 0; i < len;) {
+	size_t i = 0;
+	while (i < upto) {
 		size_t br = qp_break(s, i, len);
 		if (br) {
-			qp_put(&q, "\r\n", 2);
-			q.col = 0;
+			qp_put(q, "\r\n", 2);
+			q->col = 0;
 			i += br;
 			continue;
 		}
-		qp_octet(&q, s, i, len);
+		qp_octet(q, s, i, len);
 		i++;
 	}
-	if (q.oom) {
-		free(q.p);
+	return i;
+}
+
+size_t core_qp_step(struct sc_buf *out, size_t *col, const char *data, size_t len, int final)
+{
+	struct qp q = { out, *col, 0 };
+	size_t upto = final ? len : len > QP_AHEAD ? len - QP_AHEAD : 0;
+	size_t used = qp_run(&q, (const unsigned char *)data, len, upto);
+	*col = q.col;
+	return q.oom ? (size_t)-1 : used;
+}
+
+char *sc_qp_encode(const char *data, size_t len, size_t *outlen)
+{
+	struct sc_buf b = { 0 };
+	size_t col = 0;
+	if (sc_buf_add(&b, "", 0) || core_qp_step(&b, &col, data, len, 1) == (size_t)-1) {
+		sc_buf_free(&b);
 		return NULL;
 	}
 	if (outlen)
-		*outlen = q.len;
-	return q.p;
+		*outlen = b.len;
+	return sc_buf_take(&b);
 }

@@ -76,22 +76,22 @@ static int is_sha1(const char *id)
 	return 1;
 }
 
-static int check_sha1(const char *param, const char *id, const char *path, struct sc_error *err)
+/* SHA-1 of the content, read through the checked descriptor. */
+static int check_sha1(const char *param, const char *id, int fd, const char *path,
+		      struct sc_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s: %s", param, id, path,
-				    strerror(errno));
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char buf[65536], sum[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
-	ssize_t got;
+	ssize_t got = 0;
+	off_t at = 0;
 	int ok = md && EVP_DigestInit_ex(md, EVP_sha1(), NULL);
-	while (ok && (got = read(fd, buf, sizeof buf)) > 0)
+	while (ok && (got = pread(fd, buf, sizeof buf, at)) > 0) {
 		ok = EVP_DigestUpdate(md, buf, (size_t)got);
+		at += got;
+	}
 	ok = ok && got == 0 && EVP_DigestFinal_ex(md, sum, &n);
 	EVP_MD_CTX_free(md);
-	close(fd);
 	if (!ok)
 		return sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s", param, id, path);
 	char hex[41];
@@ -103,16 +103,56 @@ static int check_sha1(const char *param, const char *id, const char *path, struc
 	return SC_OK;
 }
 
-static char *read_small(const char *path, size_t max, int *missing)
+/* Open `name` inside the directory `dirfd` so that nothing outside
+ * vault_dir can be read through it: O_NOFOLLOW refuses a symbolic link
+ * (a vault entry linked to /etc/passwd was mailed before), the name has
+ * no '/' (id_ok), so it is the only component below vault_dir, and only a
+ * regular file is accepted (O_NONBLOCK: a FIFO must not hang the action).
+ * The caller reads through the returned descriptor and never opens the
+ * path again, so the file checked is the file sent. -1 + err, or -1 with
+ * *missing set and err untouched when the name does not exist. */
+static int open_in_vault(int dirfd, const char *param, const char *id, const char *name,
+			 const char *path, int *missing, struct sc_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	*missing = fd < 0 && errno == ENOENT;
-	if (fd < 0)
-		return NULL;
+	*missing = 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 && errno == ENOENT) {
+		*missing = 1;
+		return -1;
+	}
+	if (fd < 0 && errno == ELOOP) {
+		sc_error_set(err, SC_EIO, "%s: vault id %s: %s is a symbolic link, and vault files "
+			     "are read only from inside vault_dir; copy the file into vault_dir "
+			     "instead of linking it. Nothing was sent", param, id, path);
+		return -1;
+	}
+	if (fd < 0) {
+		sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s: %s; nothing was sent",
+			     param, id, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		sc_error_set(err, SC_EIO, "%s: vault id %s: %s is not a regular file; put the file "
+			     "itself in vault_dir. Nothing was sent", param, id, path);
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+/* Up to `max` bytes of `fd`, NUL-terminated. */
+static char *read_small(int fd, size_t max)
+{
 	char *buf = malloc(max + 1);
-	ssize_t n = buf ? read(fd, buf, max) : -1;
-	close(fd);
-	if (n < 0) {
+	size_t n = 0;
+	ssize_t r = 1;
+	while (buf && n < max && (r = pread(fd, buf + n, max - n, (off_t)n)) > 0)
+		n += (size_t)r;
+	if (!buf || r < 0) {
 		free(buf);
 		return NULL;
 	}
@@ -120,17 +160,29 @@ static char *read_small(const char *path, size_t max, int *missing)
 	return buf;
 }
 
-/* <id>.json: {"name": ..., "content_type": ...}, both optional. */
-static int read_meta(const char *param, const char *id, const char *path, struct sc_vault_file *out,
-		     struct sc_error *err)
+/* <id>.json: {"name": ..., "content_type": ...}, both optional; opened
+ * with the same rules as the content. */
+static int read_meta(int dirfd, const char *param, const char *id, const char *path,
+		     struct sc_vault_file *out, struct sc_error *err)
 {
 	char *mpath = sc_asprintf("%s.json", path);
-	int missing = 0;
-	char *text = mpath ? read_small(mpath, 65536, &missing) : NULL;
-	int rc = SC_OK;
+	char *mname = sc_asprintf("%s.json", id);
+	if (!mpath || !mname) {
+		free(mpath);
+		free(mname);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	int missing = 0, rc = SC_OK;
+	int fd = open_in_vault(dirfd, param, id, mname, mpath, &missing, err);
+	free(mname);
+	if (fd < 0) {
+		free(mpath);
+		return missing ? SC_OK : err->code;
+	}
+	char *text = read_small(fd, 65536);
+	close(fd);
 	if (!text) {
-		if (!missing)
-			rc = sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s", param, id, mpath);
+		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s", param, id, mpath);
 		free(mpath);
 		return rc;
 	}
@@ -158,10 +210,33 @@ static int read_meta(const char *param, const char *id, const char *path, struct
 	return rc;
 }
 
+/* The content: open, metadata, SHA-1 when the id is one. */
+static int resolve_in(int dirfd, const char *param, const char *id, const char *path,
+		      struct sc_vault_file *out, struct sc_error *err)
+{
+	int missing = 0;
+	out->fd = open_in_vault(dirfd, param, id, id, path, &missing, err);
+	if (out->fd < 0 && missing)
+		return sc_error_set(err, SC_EIO, "%s: vault id %s not found (no file %s); nothing "
+				    "was sent", param, id, path);
+	if (out->fd < 0)
+		return err->code;
+	struct stat st;
+	if (fstat(out->fd, &st))
+		return sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s: %s", param, id,
+				    path, strerror(errno));
+	out->size = st.st_size;
+	int rc = read_meta(dirfd, param, id, path, out, err);
+	if (!rc && is_sha1(id))
+		rc = check_sha1(param, id, out->fd, path, err);
+	return rc;
+}
+
 int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
 		     struct sc_vault_file *out, struct sc_error *err)
 {
 	memset(out, 0, sizeof *out);
+	out->fd = -1;
 	const char *dir = sc_request_string(ctx, "vault_dir");
 	if (!dir)
 		return sc_error_set(err, SC_EINPUT, "%s: vault id %s given, but the request has no "
@@ -170,33 +245,32 @@ int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
 		return sc_error_set(err, SC_EINPUT, "%s: \"%s\" is not a vault id (letters, digits, "
 				    "'.', '_' and '-' only)", param, id);
 	char *path = sc_asprintf("%s/%s", dir, id);
-	struct stat st;
+	if (!path)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc;
-	if (!path) {
+	if (dirfd < 0)
+		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: cannot open vault_dir %s: %s; "
+				  "nothing was sent", param, id, dir, strerror(errno));
+	else
+		rc = resolve_in(dirfd, param, id, path, out, err);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (!rc && !(out->id = strdup(id)))
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
-	} else if (stat(path, &st) || !S_ISREG(st.st_mode)) {
-		rc = sc_error_set(err, SC_EIO, "%s: vault id %s not found (no file %s); nothing was sent",
-				  param, id, path);
-	} else if (access(path, R_OK)) {
-		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s: %s; nothing was sent",
-				  param, id, path, strerror(errno));
-	} else {
-		rc = read_meta(param, id, path, out, err);
-		if (!rc && is_sha1(id))
-			rc = check_sha1(param, id, path, err);
-	}
 	if (rc) {
+		if (out->fd >= 0)
+			close(out->fd);
+		out->fd = -1;
 		free(path);
 		sc_vault_file_free(out);
 		return rc;
 	}
-	out->id = strdup(id);
 	out->path = path;
 	if (!out->name)
 		out->name = strdup(id);
 	if (!out->content_type)
 		out->content_type = strdup(type_of(out->name));
-	out->size = st.st_size;
 	if (!out->id || !out->name || !out->content_type) {
 		sc_vault_file_free(out);
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -210,5 +284,116 @@ void sc_vault_file_free(struct sc_vault_file *f)
 	free(f->path);
 	free(f->name);
 	free(f->content_type);
+	/* Only a resolved file (id set) owns its descriptor: a struct that
+	 * was zeroed and never resolved has fd 0, which is stdin. */
+	if (f->id && f->fd >= 0)
+		close(f->fd);
 	memset(f, 0, sizeof *f);
+	f->fd = -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files by path (Velociraptor's Generic.Utils.SendEmail FilesToUpload) */
+/* ------------------------------------------------------------------ */
+
+/* The allowed directory (a real path) that holds `real`, or NULL. */
+static char *containing_dir(const cJSON *dirs, const char *real)
+{
+	const cJSON *d;
+	cJSON_ArrayForEach(d, dirs) {
+		if (!cJSON_IsString(d))
+			continue;
+		char *rd = realpath(d->valuestring, NULL);
+		size_t n = rd ? strlen(rd) : 0;
+		if (rd && strncmp(real, rd, n) == 0 && (real[n] == '/' || (n == 1 && rd[0] == '/')))
+			return rd;
+		free(rd);
+	}
+	return NULL;
+}
+
+/* Open `rest` (a relative path) below the directory `dirfd` one
+ * component at a time with O_NOFOLLOW, so that a link swapped in after
+ * realpath() cannot lead outside: the file read is the file checked. */
+static int open_below(int dirfd, const char *rest, struct sc_error *err, const char *param,
+		      const char *shown)
+{
+	char *copy = strdup(rest), *save = NULL;
+	if (!copy)
+		return sc_error_set(err, SC_ENOMEM, "out of memory"), -1;
+	int fd = dup(dirfd);
+	for (char *c = strtok_r(copy, "/", &save); c && fd >= 0; c = strtok_r(NULL, "/", &save)) {
+		int last = save == NULL || *save == '\0';
+		int next = openat(fd, c, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+				  (last ? O_NONBLOCK : O_DIRECTORY));
+		close(fd);
+		fd = next;
+	}
+	free(copy);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		sc_error_set(err, SC_EIO, "%s: %s changed while it was opened, or is not a regular "
+			     "file; nothing was sent", param, shown);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path,
+		    const char *filename, struct sc_vault_file *out, struct sc_error *err)
+{
+	memset(out, 0, sizeof *out);
+	out->fd = -1;
+	const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "attachment_dirs");
+	if (!cJSON_IsArray(dirs) || !dirs->child)
+		return sc_error_set(err, SC_EINPUT, "%s: files are read only from directories the asset "
+				    "lists in \"attachment_dirs\", and it lists none; add the "
+				    "directory of %s there", param, path);
+	if (path[0] != '/')
+		return sc_error_set(err, SC_EINPUT, "%s: \"%s\" is not an absolute path", param, path);
+	char *real = realpath(path, NULL);
+	if (!real)
+		return sc_error_set(err, SC_EIO, "%s: cannot read %s: %s; nothing was sent", param,
+				    path, strerror(errno));
+	char *dir = containing_dir(dirs, real);
+	if (!dir) {
+		int rc = sc_error_set(err, SC_EINPUT, "%s: %s is not inside any of the asset's "
+				      "attachment_dirs (a symbolic link out of them counts as "
+				      "outside); copy the file there or add its directory", param,
+				      path);
+		free(real);
+		return rc;
+	}
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t n = strlen(dir);
+	out->fd = dirfd < 0 ? -1 : open_below(dirfd, real + n + (dir[n - 1] != '/'), err, param, path);
+	if (dirfd < 0)
+		sc_error_set(err, SC_EIO, "%s: cannot open %s: %s", param, dir, strerror(errno));
+	if (dirfd >= 0)
+		close(dirfd);
+	free(dir);
+	struct stat st;
+	if (out->fd < 0 || fstat(out->fd, &st)) {
+		free(real);
+		if (out->fd >= 0)
+			close(out->fd);
+		out->fd = -1;
+		return err->code ? err->code : SC_EIO;
+	}
+	const char *base = strrchr(real, '/');
+	out->size = st.st_size;
+	out->id = strdup(path);
+	out->path = real;
+	out->name = strdup(filename && *filename ? filename : base + 1);
+	out->content_type = out->name ? strdup(type_of(out->name)) : NULL;
+	if (!out->id || !out->name || !out->content_type) {
+		sc_vault_file_free(out);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	return SC_OK;
 }

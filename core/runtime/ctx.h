@@ -9,6 +9,7 @@
 struct core_runtime {
 	struct core_loader *loader;
 	const char *state_dir_opt;   /* --state-dir, or NULL */
+	const char *secrets_dir_opt; /* --secrets-dir, or NULL */
 	struct sc_session *sessions; /* one per asset, reused across requests */
 	cJSON *asset_schema;         /* asset.json + auth plugins' keys */
 	cJSON *request_schema;

@@ -89,6 +89,7 @@ const char *sc_code_name(enum sc_code code)
 	case SC_ENOMEM: return "memory";
 	case SC_EPLUGIN: return "plugin";
 	case SC_EINTERNAL: return "internal";
+	case SC_ETHROTTLED: return "throttled";
 	}
 	return "unknown";
 }

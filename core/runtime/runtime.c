@@ -6,6 +6,7 @@
 #include "result.h"
 #include "schema.h"
 #include "schemas.h"
+#include "secrets.h"
 #include "session.h"
 
 #include <ctype.h>
@@ -27,6 +28,8 @@ static const char usage_text[] =
 	"                     SMTP_CONNECTOR_PLUGIN_PATH and the built-in " PLUGINDIR ")\n"
 	"  --state-dir DIR    OAuth tokens and throttle state (or SMTP_CONNECTOR_STATE_DIR;\n"
 	"                     default $XDG_STATE_HOME/smtp-connector or ~/.local/state/smtp-connector)\n"
+	"  --secrets-dir DIR  named secrets (\"secret\": \"NAME\" loads DIR/NAME.json; default\n"
+	"                     $XDG_CONFIG_HOME/smtp-connector/secrets or ~/.config/smtp-connector/secrets)\n"
 	"  -v, --verbose      progress and the SMTP transcript on stderr, secrets redacted\n"
 	"  --list             print the installed actions and auth plugins with their schemas\n"
 	"  --version          print the version\n"
@@ -269,6 +272,8 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 	} else if (!cJSON_IsObject(doc->json)) {
 		sc_error_set(&err, SC_EINPUT, "request: must be a JSON object with \"action\" and \"asset\"");
 		status = EXIT_UNUSABLE;
+	} else if ((rc = core_secrets_apply(rt->secrets_dir_opt, doc->json, &err))) {
+		status = exit_for(rc);
 	} else if (authorize) {
 		rc = validate_for_authorize(rt, doc->json, &err);
 		status = rc ? exit_for(rc) : core_authorize(rt, doc->json, &rep, &err);
@@ -294,6 +299,35 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 
 /* ------------------------------------------------------------------ */
 
+/* An action's outputs as the SOAR app manifest lists them: the fields
+ * every result has, then the plugin's own "path:type" entries. */
+static cJSON *output_list(const char *const *outputs)
+{
+	static const char *const common[] = { "action_result.status:string",
+					       "action_result.message:string",
+					       "action_result.parameter:object",
+					       "summary.total_objects:numeric",
+					       "summary.total_objects_successful:numeric", NULL };
+	cJSON *list = cJSON_CreateArray();
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *v = pass ? outputs : common;
+		for (; v && *v; v++) {
+			const char *colon = strrchr(*v, ':');
+			if (!colon)
+				continue;
+			char *path = pass ? sc_asprintf("action_result.data.*.%.*s",
+							(int)(colon - *v), *v)
+					  : strndup(*v, (size_t)(colon - *v));
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "data_path", path ? path : "");
+			cJSON_AddStringToObject(o, "data_type", colon + 1);
+			cJSON_AddItemToArray(list, o);
+			free(path);
+		}
+	}
+	return list;
+}
+
 static cJSON *plugin_entry(const struct core_plugin *p)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -305,6 +339,8 @@ static cJSON *plugin_entry(const struct core_plugin *p)
 	cJSON_AddItemToObject(o, "schema", p->schema ? cJSON_Duplicate(p->schema, 1) : cJSON_CreateNull());
 	if (p->desc->kind == SC_PLUGIN_AUTH)
 		cJSON_AddBoolToObject(o, "interactive_authorize", p->desc->auth->authorize != NULL);
+	if (p->desc->kind == SC_PLUGIN_ACTION)
+		cJSON_AddItemToObject(o, "output", output_list(p->desc->outputs));
 	return o;
 }
 
@@ -367,6 +403,7 @@ int sc_connector_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "plugin-dir", required_argument, NULL, 'p' },
 		{ "state-dir", required_argument, NULL, 's' },
+		{ "secrets-dir", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "version", no_argument, NULL, 'V' },
@@ -382,6 +419,7 @@ int sc_connector_main(int argc, char **argv)
 		switch (c) {
 		case 'p': dirs[ndirs++] = optarg; break;
 		case 's': rt.state_dir_opt = optarg; break;
+		case 'S': rt.secrets_dir_opt = optarg; break;
 		case 'v': core_log_set_verbose(1); break;
 		case 'l': list = 1; break;
 		case 'V': printf("smtp-connector %s (plugin ABI %d)\n", PACKAGE_VERSION, SC_PLUGIN_ABI);

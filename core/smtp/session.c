@@ -28,12 +28,39 @@ static int host_char(int c)
 	return isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':';
 }
 
-/* server may be "host", "host:port" (as smtplib accepts when no port is
- * set), an IPv4 or an IPv6 literal with or without brackets. */
+/* server may be "host", "host:port" (LimaCharlie's dest_host, as smtplib
+ * accepts), "[v6addr]:port", or an IPv4 or IPv6 literal with or without
+ * brackets. A port in server that differs from asset.port is an error:
+ * which one was meant cannot be guessed. */
+static int server_port(const char *server, const char *digits, long *port, struct sc_error *err)
+{
+	char *end = NULL;
+	long p = strtol(digits, &end, 10);
+	if (end == digits || *end || p < 1 || p > 65535)
+		return sc_error_set(err, SC_EINPUT, "asset.server: \"%s\" has a bad port after ':' "
+				    "(1-65535)", server);
+	if (*port && *port != p)
+		return sc_error_set(err, SC_EINPUT, "asset.server: \"%s\" names port %ld but "
+				    "asset.port is %ld; give the port in one place", server, p, *port);
+	*port = p;
+	return SC_OK;
+}
+
 static int parse_server(const char *server, long *port, char **host, struct sc_error *err)
 {
 	const char *s = server;
 	size_t n = strlen(s);
+	const char *close = n && s[0] == '[' ? memchr(s, ']', n) : NULL;
+	if (close && close + 1 < s + n) {
+		/* [v6addr]:port */
+		if (close[1] != ':')
+			return sc_error_set(err, SC_EINPUT, "asset.server: \"%s\": expected ':' and a "
+					    "port after ']'", server);
+		int rc = server_port(server, close + 2, port, err);
+		if (rc)
+			return rc;
+		n = (size_t)(close + 1 - s);
+	}
 	if (n && s[0] == '[' && s[n - 1] == ']') {
 		s++;
 		n -= 2;
@@ -42,18 +69,18 @@ static int parse_server(const char *server, long *port, char **host, struct sc_e
 		if (!host_char((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80)
 			return sc_error_set(err, SC_EINPUT,
 					    "asset.server: \"%s\" is not a host name or IP address; "
-					    "give just the name, e.g. smtp.corp.example (the port goes in \"port\")",
+					    "give a name, e.g. smtp.corp.example, optionally with :port",
 					    server);
 	const char *colon = memchr(s, ':', n);
 	const char *last = colon ? strrchr(s, ':') : NULL;
-	if (colon && colon == last) {
+	if (colon && colon == last && !close) {
 		/* host:port */
-		char *end = NULL;
-		long p = strtol(colon + 1, &end, 10);
-		if (end == colon + 1 || *end || p < 1 || p > 65535)
-			return sc_error_set(err, SC_EINPUT, "asset.server: \"%s\" has a bad port after ':'", server);
-		if (!*port)
-			*port = p;
+		char *digits = strndup(colon + 1, (size_t)(s + n - colon - 1));
+		int rc = digits ? server_port(server, digits, port, err)
+				: sc_error_set(err, SC_ENOMEM, "out of memory");
+		free(digits);
+		if (rc)
+			return rc;
 		*host = strndup(s, (size_t)(colon - s));
 	} else if (colon) {
 		*host = sc_asprintf("[%.*s]", (int)n, s); /* IPv6 */
@@ -130,6 +157,9 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 	s->tr.verbose = sc_verbose();
 	s->throttle = sc_asset_double(ctx, "throttle_period", 0);
+	const char *mode = sc_asset_string(ctx, "throttle_mode");
+	s->throttle_max_wait = mode && !strcmp(mode, "drop") ? 0
+			       : sc_asset_double(ctx, "throttle_max_wait", -1);
 	if (s->throttle > 0 && !(s->throttle_path = core_throttle_path(ctx, err)))
 		return err->code;
 	const char *key = sc_asset_string(ctx, "secret_key");
@@ -526,7 +556,7 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 	if (!rc && s->secret_key)
 		rc = core_message_sign(m, s->secret_key, err);
 	if (!rc && s->throttle > 0)
-		rc = core_throttle_wait(s->throttle_path, s->throttle, err);
+		rc = core_throttle_wait(s->throttle_path, s->throttle, s->throttle_max_wait, err);
 	if (rc)
 		return rc;
 	struct curl_slist *rcpts = rcpt_list(env);

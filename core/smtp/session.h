@@ -30,6 +30,7 @@ struct sc_session {
 	void *auth_priv;
 	cJSON *attempts;           /* [{method, outcome, reason}] */
 	double throttle;           /* throttle_period, seconds */
+	double throttle_max_wait;  /* longest wait; 0 in drop mode, <0 unbounded */
 	char *throttle_path;       /* its state file, when throttle > 0 */
 	char *secret_key;          /* secret_key for the signature header */
 };
@@ -55,7 +56,10 @@ int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report
 
 /* throttle.c */
 char *core_throttle_path(struct sc_ctx *ctx, struct sc_error *err);
-int core_throttle_wait(const char *path, double period, struct sc_error *err);
+/* Wait for this asset's next send slot and take it. A wait longer than
+ * max_wait (max_wait >= 0; 0 is throttle_mode drop) takes nothing and is
+ * SC_ETHROTTLED with the time left; SC_EIO for the state file. */
+int core_throttle_wait(const char *path, double period, double max_wait, struct sc_error *err);
 
 /* message.c: what session.c needs to send a message. */
 int core_message_apply(struct sc_message *m, CURL *curl, struct sc_error *err);

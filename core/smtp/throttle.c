@@ -39,7 +39,7 @@ char *core_throttle_path(struct sc_ctx *ctx, struct sc_error *err)
 	return path;
 }
 
-int core_throttle_wait(const char *path, double period, struct sc_error *err)
+int core_throttle_wait(const char *path, double period, double max_wait, struct sc_error *err)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -58,6 +58,20 @@ int core_throttle_wait(const char *path, double period, struct sc_error *err)
 	double wait = last + period - now_s();
 	if (wait > period) /* a clock that went backwards */
 		wait = period;
+	if (wait > 0 && max_wait >= 0 && wait > max_wait) {
+		/* Velociraptor's "Send too fast, suppressing.": the slot stays
+		 * with whoever took it; nothing is written. */
+		close(fd);
+		return max_wait == 0
+			       ? sc_error_set(err, SC_ETHROTTLED,
+					      "throttled: this asset sent less than throttle_period "
+					      "(%g s) ago; %.1f s left (throttle_mode \"drop\")",
+					      period, wait)
+			       : sc_error_set(err, SC_ETHROTTLED,
+					      "throttled: the next send slot is %.1f s away, more than "
+					      "throttle_max_wait (%g s); retry later or raise it",
+					      wait, max_wait);
+	}
 	if (wait > 0) {
 		sc_log(SC_LOG_INFO, "throttle_period: waiting %.1f s before sending", wait);
 		struct timespec ts = { (time_t)wait, (long)((wait - floor(wait)) * 1e9) };

@@ -4,6 +4,12 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +17,66 @@
 #ifndef CA_DIR
 #define CA_DIR "/etc/ssl/certs"
 #endif
+
+/* ca_pem must hold at least one certificate and nothing else that looks
+ * like PEM but is not: a pasted key or a truncated block is a mistake to
+ * report, not to ignore. The text itself is never quoted. */
+static int check_pem(const char *pem, struct sc_error *err)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	if (!bio)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	int n = 0;
+	X509 *x;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		X509_free(x);
+		n++;
+	}
+	unsigned long e = ERR_peek_last_error();
+	int at_end = ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+	ERR_clear_error();
+	BIO_free(bio);
+	if (n == 0 || !at_end)
+		return sc_error_set(err, SC_EINPUT,
+				    "asset.ca_pem: %s; give one or more PEM certificates "
+				    "(-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
+				    n == 0 ? "holds no PEM certificate" : "a certificate block is damaged");
+	return SC_OK;
+}
+
+/* libcurl's CAINFO_BLOB replaces CAINFO, so ca_file and ca_pem together go
+ * in as one blob; the system store (CAPATH) is kept either way. */
+static int set_ca_blob(CURL *c, const char *file, const char *pem, struct sc_error *err)
+{
+	struct sc_buf b = { 0 };
+	int rc = SC_OK;
+	if (file) {
+		FILE *f = fopen(file, "r");
+		if (!f)
+			return sc_error_set(err, SC_EINPUT, "asset.ca_file: cannot read %s: %s; give a "
+					    "readable PEM file", file, strerror(errno));
+		char chunk[4096];
+		size_t n;
+		while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+			rc = sc_buf_add(&b, chunk, n);
+		fclose(f);
+		if (!rc)
+			rc = sc_buf_str(&b, "\n");
+	}
+	if (!rc)
+		rc = sc_buf_str(&b, pem);
+	if (rc) {
+		sc_buf_free(&b);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	struct curl_blob blob = { b.p, b.len, CURL_BLOB_COPY };
+	CURLcode cc = curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+	sc_buf_free(&b);
+	return cc == CURLE_OK ? SC_OK
+			      : sc_error_set(err, SC_ETLS, "asset.ca_pem: this libcurl cannot take CA "
+					     "certificates from memory (%s); use ca_file",
+					     curl_easy_strerror(cc));
+}
 
 int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 {
@@ -29,6 +95,11 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 		curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
 	}
 	const char *ca = sc_asset_string(ctx, "ca_file");
+	const char *pem = sc_asset_string(ctx, "ca_pem");
+	if (pem) {
+		int rc = check_pem(pem, err);
+		return rc ? rc : set_ca_blob(c, ca, pem, err);
+	}
 	if (ca) {
 		if (access(ca, R_OK))
 			return sc_error_set(err, SC_EINPUT, "asset.ca_file: cannot read %s: %s; give a readable PEM file",

@@ -18,6 +18,26 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
+/* Text bytes (text.c): the one copy of each check in the tree          */
+/* ------------------------------------------------------------------ */
+
+/* Length of the well-formed UTF-8 sequence at `s` (at most `n` bytes;
+ * RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF):
+ * 1 for ASCII, 2..4, or 0 when the bytes there are not UTF-8 (or n is 0). */
+size_t sc_utf8_len(const void *s, size_t n);
+/* Whether any of the n bytes is >= 0x80. */
+int sc_has_8bit(const void *s, size_t n);
+/* The same for a NUL-terminated string; 0 for NULL. */
+int sc_str_8bit(const char *s);
+/* The CRLF normaliser: append `len` bytes of `s` to `b` with every line
+ * break (CRLF, bare LF, bare CR) written as CRLF, the canonical form of
+ * text on the wire (RFC 5322 §2.3; a bare LF defeats dot-stuffing).
+ * SC_OK or SC_ENOMEM. */
+int sc_buf_add_crlf(struct sc_buf *b, const char *s, size_t len);
+/* Length of `s` once normalised so. */
+size_t sc_crlf_len(const char *s, size_t len);
+
+/* ------------------------------------------------------------------ */
 /* Addresses (RFC 5322 address lists; address.c)                        */
 /* ------------------------------------------------------------------ */
 
@@ -68,17 +88,23 @@ int sc_header_name_valid(const char *name);
 /* Unstructured value (Subject, custom headers) for header `name`:
  * unchanged when ASCII, otherwise RFC 2047 encoded words (UTF-8, B or Q,
  * each <= 75 chars); folded with CRLF SP so no line passes 78 columns
- * counting "<name>: ". With `utf8_ok` non-ASCII is left raw (SMTPUTF8),
- * only folded. NULL on allocation failure. CR/LF must be rejected by the
- * caller beforehand. */
+ * counting "<name>: ", 76 when it holds an encoded word. With `utf8_ok`
+ * non-ASCII is left raw (SMTPUTF8), only folded. A word that a reader
+ * could decode as an encoded word ("=?" then "?=" in it) is encoded
+ * itself, in both modes, so the value reads back exactly as given.
+ * NULL on allocation failure. CR/LF must be rejected by the caller
+ * beforehand. */
 char *sc_header_encode_unstructured(const char *name, const char *value,
 				    int utf8_ok);
 /* A display name as a phrase: atoms as is, else a quoted string, or
- * encoded words when non-ASCII and !utf8_ok. */
+ * encoded words when non-ASCII and !utf8_ok, or when it holds text that
+ * looks like an encoded word (decoders look inside quoted strings too). */
 char *sc_header_encode_phrase(const char *phrase, int utf8_ok);
-/* A MIME parameter: `param="value"` when ASCII (quoted, escaped), or the
- * RFC 2231 form `param*=utf-8''%E2%82%AC...` split into `param*0*=`...
- * continuations when long. The result may contain CRLF SP folds. */
+/* A MIME parameter: `param="value"` when ASCII (quoted, escaped) and
+ * free of "=?", or the RFC 2231 form `param*=utf-8''%E2%82%AC...` split
+ * into `param*0*=`... continuations when long. The result may contain
+ * CRLF SP folds; sections are sized for a line of their own, so put a
+ * long one after ";" CRLF SP. */
 char *sc_mime_param_encode(const char *param, const char *value);
 
 /* ------------------------------------------------------------------ */
@@ -86,7 +112,7 @@ char *sc_mime_param_encode(const char *param, const char *value);
 /* ------------------------------------------------------------------ */
 
 /* The transfer encoding a text body needs so no wire line passes 998
- * octets: "7bit" (ASCII, short lines), "quoted-printable" (mostly ASCII)
+ * octets: "7bit" (ASCII, CRLF line ends only, short lines), "quoted-printable" (mostly ASCII)
  * or "base64". */
 const char *sc_body_encoding(const char *text, size_t len);
 /* Encode `len` bytes as base64 in 76-column CRLF lines (OpenSSL). */
@@ -102,11 +128,96 @@ char *sc_text_encode(const char *text, size_t len, const char **cte, size_t *out
 /* A new, empty MIME tree for this request (curl_mime_init on the
  * request's handle). Freed by the message that takes it. */
 curl_mime *sc_mime_new(struct sc_ctx *ctx);
-/* Add a text part (type "text/plain" or "text/html"; charset utf-8) with
- * the encoding sc_body_encoding() picks. Returns the part or NULL+err. */
+/* Add a text part (type "text/plain" or "text/html"; charset utf-8),
+ * its line breaks made CRLF and encoded as sc_text_encode() would, but
+ * as libcurl reads it: the encoded body is never held in memory. The
+ * text is copied once. Returns the part or NULL+err. */
 curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type,
 				const char *text, size_t len,
 				struct sc_error *err);
+/* The same without the copy: `text` is borrowed (an exception to the
+ * copy rule of plugin.h) and must stay valid and unchanged until the
+ * message that takes this tree is freed. For bodies that come from the
+ * request, so a large body is held once. */
+curl_mimepart *sc_mime_add_text_ref(curl_mime *mime, const char *type,
+				    const char *text, size_t len,
+				    struct sc_error *err);
+/* A nested multipart of `type` ("multipart/alternative", or with
+ * parameters) as the next part of `parent`, which owns it. Its
+ * Content-Type is folded before libcurl's "; boundary=" (which made the
+ * line 80 to 112 octets). Returns the new tree or NULL+err. */
+curl_mime *sc_mime_add_multipart(curl_mime *parent, const char *type,
+				 struct sc_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Raw messages (rawmsg.c): the one header-section parser of the tree,  */
+/* used by send rawemail and by sc_message_raw's own look-ups           */
+/* ------------------------------------------------------------------ */
+
+/* The parser only records where each header field starts and ends, so a
+ * caller can read a field (unfolded) and drop fields (Bcc) while every
+ * other byte stays as given. It never rewrites, re-folds or decodes.
+ * Line endings may be LF, CRLF or a bare CR (each one line end); callers
+ * that remove fields give it text already normalised to CRLF
+ * (sc_buf_add_crlf), so that removing a field can never join a bare CR
+ * before it and a bare LF after it into one CRLF. Errors are SC_EINPUT
+ * with a message naming the line ("line 3 ..."), or SC_ENOMEM. */
+
+struct sc_rawmsg_field {
+	size_t start;    /* offset of the field name's first byte */
+	size_t end;      /* just past the last line ending of the field
+			    (continuation lines included) */
+	size_t name_len; /* the name, without blanks before the ':' */
+	size_t value;    /* just past the ':' */
+	size_t line;     /* 1-based line number of the field's first line */
+};
+
+struct sc_rawmsg {
+	const char *text;           /* borrowed: the text given to the parser */
+	size_t len;
+	struct sc_rawmsg_field *f;  /* in order of appearance */
+	size_t n;
+	size_t body;                /* offset of the body (past the empty line);
+				       == len when the message has no body */
+	int header_8bit;            /* a byte >= 0x80 in the header section */
+	int body_8bit;              /* a byte >= 0x80 in the body */
+};
+
+/* The `\n` rule of send rawemail: when the text contains no line break
+ * at all (no LF, no CR), every backslash + 'n' becomes a newline, so a
+ * one-line UI field can carry "From: a@x\nTo: b@y\n\nHello". A text with
+ * a real line break is left alone ("C:\new" survives). In place (the text
+ * only shrinks); returns the new length. */
+size_t sc_rawmsg_expand_newlines(char *text, size_t len);
+/* Split the header section of `text` into fields: `Name: value` (a name
+ * of printable ASCII without ':', optionally followed by blanks before
+ * the ':') and continuation lines that start with a space or a tab. The
+ * first empty line ends the headers; without one the whole text is
+ * headers. Anything else in the header section (a line without ':', a
+ * continuation before the first field, a line of only blanks) is an
+ * error naming the line, as is a line anywhere (headers or body) longer
+ * than 998 octets without its line end (RFC 5322 §2.1.1): guessing, or
+ * letting the server refuse it after connecting, would send another
+ * message than the one meant, or half of one. `out` borrows `text`; free
+ * it with sc_rawmsg_free(), also after failure. */
+int sc_rawmsg_parse(const char *text, size_t len, struct sc_rawmsg *out,
+		    struct sc_error *err);
+void sc_rawmsg_free(struct sc_rawmsg *m);
+/* True when field `i` is named `name` (ASCII case-insensitive). */
+int sc_rawmsg_is(const struct sc_rawmsg *m, size_t i, const char *name);
+/* Index of the first field named `name` at or after `from`, or m->n. */
+size_t sc_rawmsg_find(const struct sc_rawmsg *m, const char *name, size_t from);
+/* The value of field `i` unfolded (line endings removed, RFC 5322
+ * §2.2.3), leading and trailing blanks trimmed, NUL-terminated, its length
+ * in *vlen when not NULL (it may hold a NUL); NULL when out of memory.
+ * The caller frees it. */
+char *sc_rawmsg_value(const struct sc_rawmsg *m, size_t i, size_t *vlen);
+/* The whole text without the fields for which `drop` is true (each with
+ * all its continuation lines); every other byte as given. NULL when out
+ * of memory. The caller frees it; *outlen is its length. */
+char *sc_rawmsg_without(const struct sc_rawmsg *m,
+			int (*drop)(const struct sc_rawmsg *m, size_t i, void *arg),
+			void *arg, size_t *outlen);
 
 /* ------------------------------------------------------------------ */
 /* Vault files (vault.c)                                                */
@@ -118,15 +229,31 @@ struct sc_vault_file {
 	char *name;         /* display file name (from <id>.json, else id) */
 	char *content_type; /* from <id>.json, else from the name's extension */
 	off_t size;
+	int fd;             /* the content, open for reading; owned (closed by
+			       sc_vault_file_free). Read through it, never
+			       through `path` (which is for messages only) */
 };
 
 /* Resolve a vault id in the request's vault_dir: the content must exist
  * and be readable; <id>.json, when present, must be valid; a 40-hex id
- * must equal the SHA-1 of the content. `param` names the parameter in
+ * must equal the SHA-1 of the content. Both are opened below vault_dir
+ * with O_NOFOLLOW (openat on vault_dir): a symbolic link, or anything but
+ * a regular file, is SC_EIO naming the id and the fix, so nothing outside
+ * vault_dir can be read through it. `param` names the parameter in
  * messages ("attachments"). Fills `out` (free with sc_vault_file_free). */
 int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
 		     struct sc_vault_file *out, struct sc_error *err);
 void sc_vault_file_free(struct sc_vault_file *f);
+/* A file by absolute path (the "files" parameter), accepted only when its
+ * real path lies inside one of the asset's "attachment_dirs" (symbolic
+ * links out of them are refused); opened below that directory one
+ * component at a time with O_NOFOLLOW, so the file read is the file
+ * checked. `filename` (may be NULL: the base name) is the name shown.
+ * SC_EINPUT (no attachment_dirs, outside them, relative path), SC_EIO
+ * (cannot read, not a regular file), SC_ENOMEM. Fills `out` like
+ * sc_vault_resolve (its id is the path as given). */
+int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path,
+		    const char *filename, struct sc_vault_file *out, struct sc_error *err);
 /* Add `f` as a part streamed from disk (base64-encoded as it is read;
  * memory does not grow with its size) with
  * Content-Disposition `disposition` ("attachment" or "inline"), the
@@ -163,9 +290,17 @@ int sc_message_body_mime(struct sc_message *m, curl_mime *mime,
 int sc_message_body_single(struct sc_message *m, const char *type,
 			   const char *cte, const char *body, size_t len,
 			   struct sc_error *err);
-/* Whole message = `raw` (headers + body as given). Line endings are
- * normalised to CRLF when sent; top-level headers set with
- * sc_message_header() are not used. Copies `raw`. */
+/* Body = one text part of `type` ("text/plain; charset=utf-8"): `text`
+ * in CRLF form, encoded as sc_text_encode() picks (the
+ * Content-Transfer-Encoding header is set to match) while it is uploaded,
+ * so the encoded body is never held in memory. `text` is borrowed (an
+ * exception to the copy rule of plugin.h): it must stay valid and
+ * unchanged until the message is freed. */
+int sc_message_body_text(struct sc_message *m, const char *type,
+			 const char *text, size_t len, struct sc_error *err);
+/* Whole message = `raw` (headers + body as given), copied with its line
+ * endings made CRLF (sc_buf_add_crlf); top-level headers set with
+ * sc_message_header() are not used. */
 int sc_message_raw(struct sc_message *m, const char *raw, size_t len,
 		   struct sc_error *err);
 /* Adds Date and Message-ID (<random@domain>) when absent; returns the

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 /* Bump on any incompatible change to this header or message.h. */
-#define SC_PLUGIN_ABI 2
+#define SC_PLUGIN_ABI 3
 /* The symbol every module exports. */
 #define SC_PLUGIN_SYMBOL "sc_plugin"
 
@@ -59,7 +59,9 @@ enum sc_code {
 	SC_EIO,        /* a local file: vault item, token store, state dir */
 	SC_ENOMEM,
 	SC_EPLUGIN,    /* plugin missing, unloadable or of another ABI */
-	SC_EINTERNAL
+	SC_EINTERNAL,
+	SC_ETHROTTLED  /* throttle_period not yet over (throttle_mode drop, or
+			  longer than throttle_max_wait) */
 };
 
 struct sc_error {
@@ -267,7 +269,20 @@ struct sc_plugin {
 	const struct sc_action_ops *action; /* kind == SC_PLUGIN_ACTION */
 	const struct sc_auth_ops *auth;     /* kind == SC_PLUGIN_AUTH */
 	const struct sc_sink_ops *sink;     /* kind == SC_PLUGIN_SINK */
+	/* Action: the data its results carry, for --list (the SOAR app
+	 * manifest's "output" list): NULL-terminated "path:type" entries,
+	 * path below action_result.data.* ("refused.*.reply"), type one of
+	 * string, numeric, boolean. May be NULL. */
+	const char *const *outputs;
 };
+
+/* The data every sending action's results carry (sc_send, message.h). */
+#define SC_SEND_OUTPUTS                                                          \
+	"message_id:string", "accepted.*:string", "refused.*.address:string",     \
+		"refused.*.reply:string", "refused.*.temporary:boolean",             \
+		"smtp_reply:string", "auth:string", "auth_attempts.*.method:string", \
+		"auth_attempts.*.outcome:string", "auth_attempts.*.reason:string",   \
+		"warnings.*:string"
 
 #ifdef __cplusplus
 }

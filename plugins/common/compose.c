@@ -32,6 +32,33 @@ static int parse_list(const char *what, const char *text, struct sc_address_list
 	return rc;
 }
 
+/* to, cc, bcc: an address-list string, or (Velociraptor's mail()) a JSON
+ * array whose elements are each one address or a list. */
+static int recipients(const cJSON *params, const char *what, struct sc_address_list *out,
+		      struct sc_error *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, what);
+	if (!cJSON_IsArray(v))
+		return parse_list(what, cJSON_IsString(v) ? v->valuestring : NULL, out, err);
+	int i = 0, rc = SC_OK;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, v) {
+		struct sc_address_list one = { NULL, 0 };
+		if (!cJSON_IsString(e))
+			rc = sc_error_set(err, SC_EINPUT, "%s[%d]: must be a string (an address or a "
+					  "list of them)", what, i);
+		else if ((rc = sc_address_list_parse(e->valuestring, strlen(e->valuestring), &one, err)))
+			sc_error_prefix(err, "%s[%d]", what, i);
+		for (size_t k = 0; !rc && k < one.n; k++)
+			rc = sc_address_list_add_unique(out, &one.v[k]);
+		sc_address_list_free(&one);
+		if (rc)
+			return rc == SC_ENOMEM ? sc_error_set(err, SC_ENOMEM, "out of memory") : rc;
+		i++;
+	}
+	return SC_OK;
+}
+
 /* The sender: `from`, else the platform's email setting, else the asset's
  * sender_address, else its username (interface.md, soar-smtp.md §4.1). */
 static int resolve_sender(struct sc_ctx *ctx, const cJSON *params, struct compose *c,
@@ -67,14 +94,6 @@ static int resolve_sender(struct sc_ctx *ctx, const cJSON *params, struct compos
 	return rc;
 }
 
-static int addr_is_utf8(const char *a)
-{
-	for (; *a; a++)
-		if ((unsigned char)*a >= 0x80)
-			return 1;
-	return 0;
-}
-
 static int build_envelope(struct compose *c)
 {
 	const struct sc_address_list *lists[] = { &c->to, &c->cc, &c->bcc };
@@ -82,9 +101,9 @@ static int build_envelope(struct compose *c)
 		for (size_t i = 0; i < lists[l]->n; i++)
 			if (sc_address_list_add_unique(&c->envelope, &lists[l]->v[i]))
 				return SC_ENOMEM;
-	c->smtputf8 = addr_is_utf8(c->from.addr);
+	c->smtputf8 = sc_str_8bit(c->from.addr);
 	for (size_t i = 0; i < c->envelope.n; i++)
-		c->smtputf8 |= addr_is_utf8(c->envelope.v[i].addr);
+		c->smtputf8 |= sc_str_8bit(c->envelope.v[i].addr);
 	return SC_OK;
 }
 
@@ -223,14 +242,11 @@ static int set_subject(struct compose *c, const cJSON *params, struct sc_error *
 int compose_check_text(const struct compose *c, const char *what, const char *text,
 		       struct sc_error *err)
 {
-	if (c->allow_8bit || !text)
+	if (c->allow_8bit || !sc_str_8bit(text))
 		return SC_OK;
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-		if (*p >= 0x80)
-			return sc_error_set(err, SC_EINPUT, "%s: contains non-ASCII characters, but the "
-					    "asset sets encoding: false; set \"encoding\": true (Enable "
-					    "Unicode support) or remove the characters", what);
-	return SC_OK;
+	return sc_error_set(err, SC_EINPUT, "%s: contains non-ASCII characters, but the asset "
+			    "sets encoding: false; set \"encoding\": true (Enable Unicode support) "
+			    "or remove the characters", what);
 }
 
 int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, struct compose *c,
@@ -243,13 +259,13 @@ int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, 
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	int rc = resolve_sender(ctx, params, c, err);
 	if (!rc)
-		rc = parse_list("to", param_string(params, "to"), &c->to, err);
+		rc = recipients(params, "to", &c->to, err);
 	if (!rc && c->to.n == 0)
 		rc = sc_error_set(err, SC_EINPUT, "to: no recipient address; give at least one");
 	if (!rc)
-		rc = parse_list("cc", param_string(params, "cc"), &c->cc, err);
+		rc = recipients(params, "cc", &c->cc, err);
 	if (!rc)
-		rc = parse_list("bcc", param_string(params, "bcc"), &c->bcc, err);
+		rc = recipients(params, "bcc", &c->bcc, err);
 	if (!rc && build_envelope(c))
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!rc && !c->allow_8bit && c->smtputf8)

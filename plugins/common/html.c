@@ -43,6 +43,8 @@
  */
 #include "html.h"
 
+#include <smtp-connector/message.h>
+
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -138,24 +140,10 @@ static int name_in(const xmlChar *name, const char *const *list)
 /* Parsing                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s[0..n), 0 when invalid
- * (overlong, surrogate, beyond U+10FFFF, truncated) or NUL. */
+/* sc_utf8_len (message.h), but 0 for a NUL too: libxml2 stops there. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-	if (s[0] == 0)
-		return 0;
-	if (s[0] < 0x80)
-		return 1;
-	size_t need = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : 2;
-	if (s[0] < 0xC2 || s[0] > 0xF4 || n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
-	    (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
-		return 0;
-	return need;
+	return s[0] ? sc_utf8_len(s, n) : 0;
 }
 
 /* libxml2 copies invalid UTF-8 through to its output; the MIME part says

@@ -1,4 +1,4 @@
-// fuzz-sources: core/message/encode.c core/message/transfer_encoding.c core/runtime/error.c
+// fuzz-sources: core/message/encode.c core/message/transfer_encoding.c core/message/text.c core/runtime/error.c core/runtime/buf.c core/runtime/log.c
 // fuzz-pkgs: libcrypto
 /* libFuzzer target for the header encoders (core/message/encode.c).
  *
@@ -14,11 +14,18 @@
  *  - lines stay within 78 columns when nothing in the input forces a
  *    longer one (an ASCII word plus the blanks around it that cannot be
  *    split), and always for parameters and address lists of short words;
- *  - encoded words are at most 75 characters.
+ *  - encoded words are at most 75 characters, and a line holding one at
+ *    most 76 octets (RFC 2047 §2);
+ *  - decoded as RFC 2047 says (whole words; blanks between two encoded
+ *    words dropped), an unstructured value gives back the input exactly,
+ *    and no word that is not one of ours holds an "=?...?=" a reader
+ *    could decode: text that looks like an encoded word reads as typed.
  * The same bytes, CR/LF/NUL included, also go through sc_qp_encode: it
  * must decode back exactly (line breaks as CRLF) with lines <= 76, no
  * trailing blank and no line starting with "." (core/message/transfer_encoding.c). */
 #include "core.h"
+
+#include <openssl/evp.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,17 +69,18 @@ static void check_ascii(const char *s)
 			abort();
 }
 
-/* Only for inputs without "=?": a caller's own =?...?= text is passed
- * through as it is and need not follow our sizes. */
+/* Each of our encoded words (a whole blank-delimited word "=?utf-8?..?=")
+ * is at most 75 characters. Input text such as a lone "=?utf-8?" may
+ * stay plain: it cannot be decoded (check_round_trip checks that). */
 static void check_ews(const char *in, const char *s)
 {
-	if (strstr(in, "=?"))
-		return;
-	for (const char *p = strstr(s, "=?utf-8?"); p; p = strstr(p, "=?utf-8?")) {
-		const char *end = strstr(p + 10, "?=");
-		if (!end || end + 2 - p > 75)
+	(void)in;
+	for (const char *p = s; *p;) {
+		size_t n = strcspn(p, " \t\r\n");
+		if (n >= 12 && !strncmp(p, "=?utf-8?", 8) && !strncmp(p + n - 2, "?=", 2) && n > 75)
 			abort();
-		p = end + 2;
+		p += n;
+		p += strspn(p, " \t\r\n");
 	}
 }
 
@@ -98,6 +106,132 @@ static int has_long_run(const unsigned char *s, size_t n)
 	return 2 * maxb + maxw > LINE_SOFT - 9;
 }
 
+/* Whether the word w[0..n) is one of ours: "=?utf-8?q|b?...?=". */
+static int our_ew(const char *w, size_t n)
+{
+	return n >= 12 && !strncmp(w, "=?utf-8?", 8) && (w[8] == 'q' || w[8] == 'b') &&
+	       w[9] == '?' && w[n - 2] == '?' && w[n - 1] == '=';
+}
+
+/* The widest line holding one of our encoded words (the first line
+ * counted from first_col). */
+static size_t widest_ew_line(const char *s, size_t first_col)
+{
+	size_t max = 0, col = first_col;
+	const char *line = s;
+	for (;;) {
+		size_t len = strcspn(line, "\r");
+		int ew = 0;
+		for (size_t i = 0; i < len;) {
+			size_t n = strcspn(line + i, " \t\r");
+			ew |= our_ew(line + i, n);
+			i += n;
+			i += strspn(line + i, " \t");
+		}
+		if (ew && col + len > max)
+			max = col + len;
+		if (!line[len])
+			return max;
+		line += len + 2;
+		col = 0;
+	}
+}
+
+static int hexval(char c);
+
+/* One of our encoded words, decoded onto `out`: 1, or 0 when w[0..n) is
+ * not a whole "=?utf-8?q|b?...?=" word. */
+static int ew_decode(const char *w, size_t n, struct sc_buf *out)
+{
+	if (n < 12 || strncmp(w, "=?utf-8?", 8) || (w[8] != 'q' && w[8] != 'b') || w[9] != '?' ||
+	    w[n - 2] != '?' || w[n - 1] != '=')
+		return 0;
+	const char *t = w + 10;
+	size_t tn = n - 12;
+	if (w[8] == 'b') {
+		unsigned char dec[80];
+		if (tn % 4 || tn > 76)
+			abort();
+		int k = EVP_DecodeBlock(dec, (const unsigned char *)t, (int)tn);
+		if (k < 0)
+			abort();
+		k -= (tn && t[tn - 1] == '=') + (tn > 1 && t[tn - 2] == '=');
+		sc_buf_add(out, dec, (size_t)k);
+		return 1;
+	}
+	for (size_t i = 0; i < tn; i++) {
+		char c = t[i];
+		if (c == '_') {
+			c = ' ';
+		} else if (c == '=') {
+			if (i + 2 >= tn)
+				abort();
+			c = (char)(hexval(t[i + 1]) * 16 + hexval(t[i + 2]));
+			i += 2;
+		} else if (c == '?' || c == ' ') {
+			abort();
+		}
+		sc_buf_add(out, &c, 1);
+	}
+	return 1;
+}
+
+/* A plain word a reader could still decode: "=?" then "?=" in it. */
+static int decodable(const char *w, size_t n)
+{
+	for (size_t i = 0; i + 3 < n; i++)
+		if (w[i] == '=' && w[i + 1] == '?')
+			for (size_t j = i + 2; j + 1 < n; j++)
+				if (w[j] == '?' && w[j + 1] == '=')
+					return 1;
+	return 0;
+}
+
+/* RFC 2047 decoding of a folded unstructured value; must equal `in`. */
+static void check_round_trip(const char *in, const char *enc)
+{
+	struct sc_buf u = { 0 }, out = { 0 };
+	for (const char *p = enc; *p; p++)
+		if (!(p[0] == '\r' && p[1] == '\n') && !(p[0] == '\n' && p > enc && p[-1] == '\r'))
+			sc_buf_add(&u, p, 1);
+	sc_buf_add(&u, "", 0);
+	size_t i = 0, ws_from = 0, ws_len = 0;
+	int prev_ew = 0;
+	while (i < u.len) {
+		size_t j = i;
+		while (j < u.len && (u.p[j] == ' ' || u.p[j] == '\t'))
+			j++;
+		ws_from = i;
+		ws_len = j - i;
+		i = j;
+		while (j < u.len && u.p[j] != ' ' && u.p[j] != '\t')
+			j++;
+		if (j == i) { /* trailing blanks */
+			sc_buf_add(&out, u.p + ws_from, ws_len);
+			break;
+		}
+		size_t mark = out.len;
+		if (!prev_ew || !ew_decode(u.p + i, j - i, &out)) {
+			out.len = mark;
+			sc_buf_add(&out, u.p + ws_from, ws_len);
+			if (ew_decode(u.p + i, j - i, &out)) {
+				prev_ew = 1;
+			} else {
+				if (decodable(u.p + i, j - i))
+					abort(); /* a look-alike left as it is */
+				sc_buf_add(&out, u.p + i, j - i);
+				prev_ew = 0;
+			}
+		}
+		i = j;
+	}
+	sc_buf_add(&out, "", 0);
+	if (out.len != strlen(in) || memcmp(out.p, in, out.len))
+		abort();
+	sc_buf_free(&u);
+	sc_buf_free(&out);
+}
+
 static void fuzz_unstructured(const char *v, size_t n, int utf8_ok)
 {
 	char *s = sc_header_encode_unstructured("Subject", v, utf8_ok);
@@ -105,6 +239,9 @@ static void fuzz_unstructured(const char *v, size_t n, int utf8_ok)
 		abort();
 	size_t w = check_lines(s, 9);
 	check_ews(v, s);
+	if (widest_ew_line(s, 9) > 76)
+		abort();
+	check_round_trip(v, s);
 	if (!utf8_ok) {
 		check_ascii(s);
 		if (w > LINE_SOFT && !has_long_run((const unsigned char *)v, n))

@@ -752,8 +752,32 @@ def run_connector(request=None, args=(), env=None, stdin_text=None, timeout=60):
         raise AssertionError("connector did not finish within %s s\n%s" % (
             timeout, Run(argv, None, out.decode("utf-8", "replace"),
                          err.decode("utf-8", "replace"))))
-    return Run(argv, proc.returncode, out.decode("utf-8", "replace"),
+    run_ = Run(argv, proc.returncode, out.decode("utf-8", "replace"),
                err.decode("utf-8", "replace"))
+    check_results(run_)
+    return run_
+
+
+_result_validator = None
+
+
+def check_results(run_):
+    """Every result line of every action validates against schemas/result.json
+    (python3-jsonschema): the contract is checked on each run, not on a sample.
+    Lines of other documents (--list, authorize set-up output) are left alone."""
+    global _result_validator
+    if _result_validator is None:
+        import jsonschema
+        with open(os.path.join(HERE, "..", "..", "schemas", "result.json"), encoding="utf-8") as f:
+            schema = json.load(f)
+        _result_validator = jsonschema.Draft202012Validator(schema)
+    for res in run_.results:
+        if isinstance(res, dict) and "action_results" in res:
+            errors = sorted(_result_validator.iter_errors(res), key=lambda e: list(e.path))
+            if errors:
+                raise AssertionError("result does not match schemas/result.json: %s at %s\n%s"
+                                     % (errors[0].message, "/".join(map(str, errors[0].path)),
+                                        run_))
 
 
 def asset(port, **kw):

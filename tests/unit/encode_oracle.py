@@ -57,7 +57,9 @@ SUBJECTS = [
     ("control char", "bell\x07 ring é", False),
     ("emoji run", "😀" * 60, False),
     ("combining", "e\u0301te\u0301 cafe\u0301 " * 8, False),
-    ("pre-encoded kept", "=?utf-8?q?Caf=C3=A9?=", False),
+    ("look-alike read as typed", "=?utf-8?q?Caf=C3=A9?=", False),
+    ("look-alike utf8_ok", "Re: =?utf-8?b?Q0VP?= says", True),
+    ("look-alike in a word", "x=?utf-8?q?CEO?=y and =?iso-8859-1?q?=E9?=", False),
     ("ascii after non-ascii", "über " + "plain words " * 10, False),
     ("trailing ws after encoded", "ünï   ", False),
 ]
@@ -77,6 +79,9 @@ PHRASES = [
     ("long non-ascii", "Équipe de réponse aux incidents de sécurité – Centre des opérations " * 2, False),
     ("utf8_ok latin", "Jérôme Dupont", True),
     ("utf8_ok special", "Dupont, Jérôme", True),
+    ("look-alike", "=?utf-8?q?CEO?=", False),
+    ("look-alike quoted", "=?utf-8?q?a\"b?= =?UTF-8?B?w6k=?=", False),
+    ("look-alike utf8_ok", "=?utf-8?b?Q0VP?=", True),
 ]
 
 PARAMS = [
@@ -89,6 +94,7 @@ PARAMS = [
     ("spaces", "spaces in name.doc"),
     ("cjk", "報告書_最終版_2024年度第三四半期のセキュリティ監査結果.xlsx"),
     ("tspecials", "a;b=c(d)[e]<f>@g,h:i?j/k.txt"),
+    ("look-alike", "=?utf-8?q?invoice.pdf?=.exe"),
 ]
 
 QP = [
@@ -113,7 +119,8 @@ B64 = [
 ]
 
 ENCODINGS = [
-    ("ascii short", "Hello\r\nworld\n", "7bit"),
+    ("ascii short", "Hello\r\nworld\r\n", "7bit"),
+    ("bare lf", "Hello\nworld\n.\n", "quoted-printable"),
     ("bare cr", "a\rb", "quoted-printable"),
     ("long line", "a" * 999, "quoted-printable"),
     ("998 ok", "a" * 998 + "\r\n", "7bit"),
@@ -150,6 +157,9 @@ def fold_problems(out, first_col, soft, ascii_only):
     widths = [len(lines[0].encode()) + first_col] + [len(l.encode()) for l in lines[1:]]
     if soft and max(widths) > 78:
         probs.append("line of %d columns" % max(widths))
+    for w, l in zip(widths, lines):
+        if EW_RE.search(l) and w > 76:
+            probs.append("line of %d octets with an encoded word (RFC 2047: 76)" % w)
     if max(widths) > 998:
         probs.append("line of %d octets" % max(widths))
     if "\r" in out.replace("\r\n", "") or "\n" in out.replace("\r\n", ""):
@@ -178,15 +188,13 @@ def check_subject(case, out):
     # Readers strip the blanks between "Subject:" and the value; when the
     # encoder leaves leading blanks literal they are lost in any reader.
     want = value.lstrip(" \t") if out[:1] in (" ", "\t") else value
-    if desc == "pre-encoded kept":  # passed through, so readers decode it
-        want = "Café" if out == value else value
     probs = [] if got == want else ["decoded %r" % got]
     long_word = any(len(w) > 40 and w.isascii() for w in re.split(r"[ \t]+", value)) \
         and len(max(re.split(r"[ \t]+", value), key=len)) <= 960
     probs += fold_problems(out, 9, not long_word, not utf8_ok)
     if desc == "ascii unchanged" and out != value:
         probs.append("ASCII changed")
-    if utf8_ok and EW_RE.search(out):
+    if utf8_ok and EW_RE.search(out) and not EW_RE.search(value):
         probs.append("encoded words with utf8_ok")
     return probs
 
@@ -211,7 +219,7 @@ def check_phrase(case, out):
     msg = Parser(policy=email.policy.default).parsestr("To: " + out + " <a@example.com>\r\n\r\n")
     addrs = msg["To"].addresses
     probs = []
-    want = "Jé" if value.startswith("=?") else value
+    want = value
     if len(addrs) != 1 or display_name(out, addrs[0].display_name) != want:
         probs.append("parsed %r" % [(a.display_name, a.addr_spec) for a in addrs])
     if not utf8_ok and not out.isascii():
@@ -230,7 +238,7 @@ def check_address(case, out):
     raw = re.findall(r"(.*?) <([^>]*)>(?:, |$)", out.replace("\r\n", ""))
     got = [(display_name(r[0], a.display_name), a.addr_spec)
            for r, a in zip(raw, msg["To"].addresses)]
-    want_name = "Jé" if value.startswith("=?") else value
+    want_name = value
     want = [(want_name, "a@example.com"), (want_name, "b@example.com")]
     probs = [] if got == want else ["parsed %r" % got]
     return probs + fold_problems(out, 4, True, not utf8_ok)

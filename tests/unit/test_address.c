@@ -70,6 +70,10 @@ static const struct ok_case ok_cases[] = {
 	{ "", { { NULL, NULL } } },
 	{ "  , ; ,", { { NULL, NULL } } },
 	{ "\t a@b \t", { { NULL, "a@b" } } },
+	/* RFC 5322 WSP inside a quoted display name or comment, as an
+	 * unfolded "Doe,<CRLF><TAB>Jane" leaves it (issue 8) */
+	{ "\"Doe,\tJane\" <jane@corp.example>", { { "Doe,\tJane", "jane@corp.example" } } },
+	{ "a@b (Jane\tDoe)", { { "Jane\tDoe", "a@b" } } },
 	{ "a @ b", { { NULL, "a@b" } } },
 	{ "John Doe<mailto:john@x.com>", { { "John Doe", "john@x.com" } } },
 	{ "<mailto:a@b>", { { NULL, "a@b" } } },
@@ -149,7 +153,8 @@ static const struct err_case err_cases[] = {
 	{ "a\x01@b", 0, "control character 0x01" },
 	{ "a@b\x7f", 0, "control character 0x7f" },
 	{ "a@b\x1b[31m", 0, "\"a@b\\x1b[31m\" contains the control character 0x1b" },
-	{ "\"a\tb\"@c", 0, "TAB inside quotes" },
+	{ "\"a\tb\"@c", 0, "TAB inside the quoted name" },
+	{ "a@[1.2.3.4\t]", 0, "TAB inside [...]" },
 	{ "\xff@x", 0, "not valid UTF-8" },
 	{ "\xc3@x", 0, "not valid UTF-8" },
 	{ "\xc0\xaf@x", 0, "not valid UTF-8" },     /* overlong '/' */

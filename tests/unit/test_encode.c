@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core.h"
+#include "body_stream.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -166,7 +167,7 @@ static void test_subject_ascii_unchanged(void **state)
 {
 	(void)state;
 	const char *v[] = { "Hello world", "Re: [SOAR] Alert #42 (high) =?? _x_",
-			    "", "a\tb  c", "=?utf-8?q?Caf=C3=A9?=" };
+			    "", "a\tb  c", "?= then =?" };
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		char *s = sc_header_encode_unstructured("Subject", v[i], 0);
 		assert_string_equal(s, v[i]);
@@ -307,11 +308,11 @@ static void test_phrase_atoms_and_quoting(void **state)
 		{ " lead", "\" lead\"" },
 		{ "two  blanks", "\"two  blanks\"" },
 		{ "", "\"\"" },
-		{ "=?utf-8?q?J=C3=A9?=", "=?utf-8?q?J=C3=A9?=" },
-		{ "=?utf-8?q?J=C3=A9?=  =?UTF-8?B?w6k=?=",
-		  "=?utf-8?q?J=C3=A9?= =?UTF-8?B?w6k=?=" },
-		/* not phrase-safe encoded text: just text that needs quoting */
-		{ "=?utf-8?q?a\"b?=", "\"=?utf-8?q?a\\\"b?=\"" },
+		/* encoded-word look-alikes are text, encoded so that they
+		 * read back as typed, not as what they would decode to */
+		{ "=?utf-8?q?CEO?=", "=?utf-8?b?PT91dGYtOD9xP0NFTz89?=" },
+		{ "x=?a?q?b?=", "=?utf-8?b?eD0/YT9xP2I/PQ==?=" },
+		{ "=?utf-8?q?a\"b?=", "=?utf-8?b?PT91dGYtOD9xP2EiYj89?=" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *s = sc_header_encode_phrase(cases[i][0], 0);
@@ -476,7 +477,9 @@ static void test_body_encoding(void **state)
 	memset(long_line, 'a', 1000);
 	long_line[1000] = '\0';
 	assert_string_equal(sc_body_encoding("", 0), "7bit");
-	assert_string_equal(sc_body_encoding("Hello\r\nworld\n", 13), "7bit");
+	assert_string_equal(sc_body_encoding("Hello\r\nworld\r\n", 14), "7bit");
+	/* a bare LF never goes out as 7bit: "\n.\n" would pass dot-stuffing */
+	assert_string_equal(sc_body_encoding("Hello\r\nworld\n.\n", 16), "quoted-printable");
 	assert_string_equal(sc_body_encoding(long_line, 998), "7bit");
 	assert_string_equal(sc_body_encoding(long_line, 999), "quoted-printable");
 	assert_string_equal(sc_body_encoding("a\rb", 3), "quoted-printable");
@@ -563,6 +566,187 @@ static void test_qp_vectors(void **state)
 	free(s);
 }
 
+/* ---- issue 8 ------------------------------------------------------------ */
+
+/* Widest line that holds an encoded word (first line after first_col). */
+static size_t widest_ew_line(const char *s, size_t first_col)
+{
+	size_t max = 0, col = first_col;
+	int ew = 0;
+	for (const char *p = s;; p++) {
+		if (!*p || (p[0] == '\r' && p[1] == '\n')) {
+			if (ew && col > max)
+				max = col;
+			if (!*p)
+				return max;
+			col = 0;
+			ew = 0;
+			p++;
+			continue;
+		}
+		ew |= p[0] == '=' && p[1] == '?';
+		col++;
+	}
+}
+
+/* RFC 2047 §2: a line that carries an encoded word is at most 76 octets
+ * (it was 78, the limit of plain lines). */
+static void test_ew_lines_76(void **state)
+{
+	(void)state;
+	const char *v[] = {
+		"Sicherheitswarnung: verd\xc3\xa4" "chtige Anmeldung f\xc3\xbcr Konto jdoe aus "
+		"unbekanntem Land, bitte sofort pr\xc3\xbc" "fen und das Passwort \xc3\xa4ndern",
+		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d "
+		"plain words follow the encoded ones and must fit too",
+		"x =?utf-8?q?looks?= encoded and is long enough to need a fold somewhere here",
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		for (size_t name = 1; name < 40; name += 7) {
+			char hdr[48];
+			memset(hdr, 'H', name);
+			hdr[name] = '\0';
+			char *s = sc_header_encode_unstructured(hdr, v[i], 0);
+			assert_non_null(s);
+			if (widest_ew_line(s, name + 2) > 76)
+				fail_msg("%s: a line with an encoded word is %zu octets: %s", v[i],
+					 widest_ew_line(s, name + 2), s);
+			assert_folds_ok(s);
+			free(s);
+		}
+	}
+	struct sc_address a[3] = {
+		{ "M\xc3\xbcller, J\xc3\xbcrgen aus der Abteilung f\xc3\xbcr Sicherheit", "j@corp.example" },
+		{ "=?utf-8?q?CEO?=", "ceo@corp.example" },
+		{ "\xe7\x8e\x8b\xe5\xb0\x8f\xe6\x98\x8e", "w@corp.example" },
+	};
+	struct sc_address_list l = { a, 3 };
+	char *s = sc_address_list_format("To", &l, 0);
+	assert_true(widest_ew_line(s, 4) <= 76);
+	assert_true(widest(s, 4) <= 78);
+	free(s);
+}
+
+/* Text that reads as an encoded word is encoded itself: no "=?" of the
+ * input survives, so nothing decodes to other text. */
+static void test_lookalikes_encoded(void **state)
+{
+	(void)state;
+	const char *v[] = { "=?utf-8?q?CEO?=", "Re: x=?a?b?QUJD?=y", "=?utf-8?q?a?= =?utf-8?q?b?=" };
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		char *s = sc_header_encode_unstructured("Subject", v[i], 0);
+		char *t = sc_header_encode_unstructured("Subject", v[i], 1); /* SMTPUTF8 too */
+		char *p = sc_header_encode_phrase(v[i], 1);
+		const char *outs[] = { s, t, p };
+		for (size_t k = 0; k < 3; k++) {
+			assert_non_null(outs[k]);
+			/* every "=?" starts one of our words: skip each to its "?=" */
+			for (const char *q = strstr(outs[k], "=?"); q;) {
+				if (strncmp(q, "=?utf-8?", 8) || !strstr(q + 10, "?="))
+					fail_msg("\"%s\" -> \"%s\": a look-alike survived", v[i], outs[k]);
+				q = strstr(strstr(q + 10, "?=") + 2, "=?");
+			}
+			assert_null(strstr(outs[k], "CEO"));
+			assert_null(strstr(outs[k], "QUJD?="));
+		}
+		free(s);
+		free(t);
+		free(p);
+	}
+	/* "=?" alone, or "?=" before "=?", cannot be read as an encoded word */
+	char *s = sc_header_encode_unstructured("Subject", "a =?? b ?=x=?", 0);
+	assert_string_equal(s, "a =?? b ?=x=?");
+	free(s);
+	/* in a MIME parameter: the RFC 2231 form, which shows it literally */
+	s = sc_mime_param_encode("filename", "=?utf-8?q?a.pdf?=.exe");
+	assert_string_equal(s, "filename*=utf-8''%3D%3Futf-8%3Fq%3Fa.pdf%3F%3D.exe");
+	free(s);
+}
+
+/* text.c: the one copy of each byte check. */
+static void test_text_helpers(void **state)
+{
+	(void)state;
+	assert_int_equal(sc_utf8_len("a", 1), 1);
+	assert_int_equal(sc_utf8_len("\xc3\xa9", 2), 2);
+	assert_int_equal(sc_utf8_len("\xc3", 1), 0);          /* truncated */
+	assert_int_equal(sc_utf8_len("\xc0\xaf", 2), 0);      /* overlong */
+	assert_int_equal(sc_utf8_len("\xed\xa0\x80", 3), 0);  /* surrogate */
+	assert_int_equal(sc_utf8_len("\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
+	assert_int_equal(sc_utf8_len("\xf0\x9f\x8e\x89", 4), 4);
+	assert_int_equal(sc_utf8_len("", 0), 0);
+	assert_false(sc_has_8bit("abc\0d", 5));
+	assert_true(sc_has_8bit("abc\0\x80", 5));
+	assert_false(sc_str_8bit(NULL));
+	struct sc_buf b = { 0 };
+	static const char in[] = "a\nb\rc\r\nd\n\re\r";
+	assert_int_equal(sc_buf_add_crlf(&b, in, sizeof in - 1), SC_OK);
+	assert_string_equal(b.p, "a\r\nb\r\nc\r\nd\r\n\r\ne\r\n");
+	assert_int_equal(sc_crlf_len(in, sizeof in - 1), b.len);
+	sc_buf_free(&b);
+	assert_int_equal(sc_buf_add_crlf(&b, "", 0), SC_OK);
+	assert_string_equal(b.p, "");
+	sc_buf_free(&b);
+}
+
+/* The streamed body is byte for byte sc_text_encode() of the whole text,
+ * across chunk boundaries (a CRLF cut in two, QP look-ahead, base64
+ * groups), for every encoding, read in odd-sized pieces. */
+static void stream_is_whole(const char *text, size_t len, const char *want_cte)
+{
+	const char *cte = NULL, *cte2 = NULL;
+	size_t elen = 0;
+	char *whole = sc_text_encode(text, len, &cte, &elen);
+	struct body_stream *bs = body_stream_new(text, len, 0, &cte2);
+	assert_non_null(whole);
+	assert_non_null(bs);
+	assert_string_equal(cte, want_cte);
+	assert_string_equal(cte2, cte);
+	assert_int_equal(body_stream_size(bs), elen);
+	char *got = malloc(elen + 1);
+	for (int round = 0; round < 2; round++) { /* and again after a rewind */
+		size_t n = 0, k, piece = 1;
+		while ((k = body_stream_read(bs, got + n, piece)) > 0) {
+			assert_true(k != (size_t)-1 && n + k <= elen);
+			n += k;
+			piece = piece * 7 % 65536 + 1;
+		}
+		assert_int_equal(n, elen);
+		assert_memory_equal(got, whole, elen);
+		body_stream_rewind(bs);
+	}
+	free(got);
+	free(whole);
+	body_stream_free(bs);
+}
+
+static void test_body_stream(void **state)
+{
+	(void)state;
+	size_t n = 300 * 1024;
+	char *t = malloc(n);
+	/* 7bit with LF line ends, a CR LF pair on the 57 KiB chunk edges */
+	for (size_t i = 0; i < n; i++)
+		t[i] = i % 61 == 60 ? '\n' : (char)('a' + i % 26);
+	for (size_t e = 57 * 1024; e < n; e += 57 * 1024)
+		t[e - 1] = '\r', t[e] = '\n';
+	stream_is_whole(t, n, "7bit");
+	/* quoted-printable: long lines, blanks before breaks, dots and From */
+	for (size_t i = 0; i < n; i++)
+		t[i] = "From x .\t \xc3\xa9=\r\n abcdefgh"[i % 24];
+	for (size_t i = 5000; i < 9000; i++)
+		t[i] = 'L';
+	stream_is_whole(t, n, "quoted-printable");
+	/* base64: CJK */
+	for (size_t i = 0; i + 3 <= n; i += 3)
+		memcpy(t + i, "\xe6\x97\xa5", 3);
+	stream_is_whole(t, n - n % 3, "base64");
+	stream_is_whole(t, 1, "base64");
+	stream_is_whole("", 0, "7bit");
+	stream_is_whole("end in CR\r", 10, "7bit");
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -583,6 +767,10 @@ int main(void)
 		cmocka_unit_test(test_body_encoding),
 		cmocka_unit_test(test_base64_lines),
 		cmocka_unit_test(test_qp_vectors),
+		cmocka_unit_test(test_ew_lines_76),
+		cmocka_unit_test(test_lookalikes_encoded),
+		cmocka_unit_test(test_text_helpers),
+		cmocka_unit_test(test_body_stream),
 	};
 	return cmocka_run_group_tests_name("encode", tests, NULL, NULL);
 }

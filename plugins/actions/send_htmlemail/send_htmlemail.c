@@ -87,18 +87,8 @@ static int warn_unreferenced(const struct bodies *b, const struct html_files *fs
 static curl_mime *nest(struct sc_ctx *ctx, curl_mime *parent, const char *type,
 		       struct sc_error *err)
 {
-	curl_mime *sub = sc_mime_new(ctx);
-	curl_mimepart *part = sub ? curl_mime_addpart(parent) : NULL;
-	if (!part || curl_mime_subparts(part, sub) != CURLE_OK) {
-		curl_mime_free(sub);
-		sc_error_set(err, SC_ENOMEM, "cannot nest a %s part", type);
-		return NULL;
-	}
-	if (curl_mime_type(part, type) != CURLE_OK) {
-		sc_error_set(err, SC_ENOMEM, "out of memory");
-		return NULL;
-	}
-	return sub;
+	(void)ctx;
+	return sc_mime_add_multipart(parent, type, err);
 }
 
 static int add_files(curl_mime *into, const struct html_files *fs, int inline_parts,
@@ -125,8 +115,9 @@ static const char *fill_tree(struct sc_ctx *ctx, curl_mime *root, const struct b
 		       : natt ? nest(ctx, root, "multipart/alternative", err) : root;
 	if (!alt || (fs->ninline && !rel))
 		return NULL;
-	if (!sc_mime_add_text(alt, "text/plain", b->text, strlen(b->text), err) ||
-	    !sc_mime_add_text(alt, "text/html", b->html, strlen(b->html), err))
+	/* borrowed: `b` is freed only after the message (html_run) */
+	if (!sc_mime_add_text_ref(alt, "text/plain", b->text, strlen(b->text), err) ||
+	    !sc_mime_add_text_ref(alt, "text/html", b->html, strlen(b->html), err))
 		return NULL;
 	if ((rel && add_files(rel, fs, 1, err)) || add_files(root, fs, 0, err))
 		return NULL;
@@ -168,16 +159,19 @@ static int html_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r
 		rc = warn_unreferenced(&b, &fs, r, err);
 	if (!rc)
 		rc = compose_send(ctx, &c, r, err);
+	compose_free(&c); /* first: its MIME tree borrows b.html and b.text */
 	free(b.html);
 	free(b.text);
 	html_files_free(&fs);
-	compose_free(&c);
 	return rc;
 }
 
 static const struct sc_action_ops html_ops = {
 	.run = html_run,
 };
+
+
+static const char *const outputs[] = { SC_SEND_OUTPUTS, NULL };
 
 const struct sc_plugin sc_plugin = {
 	.abi = SC_PLUGIN_ABI,
@@ -188,4 +182,5 @@ const struct sc_plugin sc_plugin = {
 	.description = "Send an HTML e-mail with a text alternative, inline images and attachments",
 	.schema = schema_params,
 	.action = &html_ops,
+	.outputs = outputs,
 };

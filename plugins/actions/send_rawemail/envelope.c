@@ -8,30 +8,20 @@
 static const char *const plain_rcpt[] = { "To", "Cc", "Bcc", NULL };
 static const char *const resent_rcpt[] = { "Resent-To", "Resent-Cc", "Resent-Bcc", NULL };
 
-/* Only the addr-spec goes into MAIL FROM / RCPT TO; a UTF-8 display
- * name counts through the header check. */
-static int addr_utf8(const char *a)
-{
-	for (; *a; a++)
-		if ((unsigned char)*a >= 0x80)
-			return 1;
-	return 0;
-}
-
-static int is_any(const struct rawmsg *m, size_t i, const char *const *names)
+static int is_any(const struct sc_rawmsg *m, size_t i, const char *const *names)
 {
 	for (; *names; names++)
-		if (rawmsg_is(m, i, *names))
+		if (sc_rawmsg_is(m, i, *names))
 			return 1;
 	return 0;
 }
 
 /* The addresses of field `i`; errors name its line and name. */
-static int field_addresses(const struct rawmsg *m, size_t i, struct sc_address_list *out,
+static int field_addresses(const struct sc_rawmsg *m, size_t i, struct sc_address_list *out,
 			   struct sc_error *err)
 {
 	size_t len = 0;
-	char *v = rawmsg_value(m, i, &len);
+	char *v = sc_rawmsg_value(m, i, &len);
 	if (!v)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	int rc = sc_address_list_parse(v, len, out, err);
@@ -42,7 +32,7 @@ static int field_addresses(const struct rawmsg *m, size_t i, struct sc_address_l
 	return rc;
 }
 
-static int recipients(const struct rawmsg *m, const char *const *names,
+static int recipients(const struct sc_rawmsg *m, const char *const *names,
 		      struct sc_address_list *rcpt, struct sc_error *err)
 {
 	for (size_t i = 0; i < m->n; i++) {
@@ -62,14 +52,14 @@ static int recipients(const struct rawmsg *m, const char *const *names,
 
 /* The first sender field present among `names` (in that order of
  * preference), given once. SC_OK with nothing filled when none is. */
-static int sender_field(const struct rawmsg *m, const char *const *names, size_t *which,
+static int sender_field(const struct sc_rawmsg *m, const char *const *names, size_t *which,
 			const char **name, struct sc_error *err)
 {
 	for (; *names; names++) {
-		size_t i = rawmsg_find(m, *names, 0);
+		size_t i = sc_rawmsg_find(m, *names, 0);
 		if (i == m->n)
 			continue;
-		size_t j = rawmsg_find(m, *names, i + 1);
+		size_t j = sc_rawmsg_find(m, *names, i + 1);
 		if (j < m->n)
 			return sc_error_set(err, SC_EINPUT, "raw_email: %s is given twice (lines %zu "
 					    "and %zu); give it once, so the sender is not a guess",
@@ -81,7 +71,7 @@ static int sender_field(const struct rawmsg *m, const char *const *names, size_t
 	return SC_OK;
 }
 
-static int sender(const struct rawmsg *m, int resent, struct sc_result *r,
+static int sender(const struct sc_rawmsg *m, int resent, struct sc_result *r,
 		  struct raw_envelope *e, struct sc_error *err)
 {
 	static const char *const plain[] = { "Sender", "From", NULL };
@@ -110,27 +100,26 @@ static int sender(const struct rawmsg *m, int resent, struct sc_result *r,
 	return SC_OK;
 }
 
-int raw_envelope_hidden(const struct rawmsg *m, size_t i, void *arg)
+int raw_envelope_hidden(const struct sc_rawmsg *m, size_t i, void *arg)
 {
 	(void)arg;
-	return rawmsg_is(m, i, "Bcc") || rawmsg_is(m, i, "Resent-Bcc");
+	return sc_rawmsg_is(m, i, "Bcc") || sc_rawmsg_is(m, i, "Resent-Bcc");
 }
 
 /* UTF-8 in the header fields that are sent: a UTF-8 display name in a
  * Bcc field (removed before sending) must not demand SMTPUTF8. */
-static int sent_headers_8bit(const struct rawmsg *m)
+static int sent_headers_8bit(const struct sc_rawmsg *m)
 {
 	for (size_t i = 0; i < m->n; i++) {
 		if (raw_envelope_hidden(m, i, NULL))
 			continue;
-		for (size_t k = m->f[i].start; k < m->f[i].end; k++)
-			if ((unsigned char)m->text[k] >= 0x80)
-				return 1;
+		if (sc_has_8bit(m->text + m->f[i].start, m->f[i].end - m->f[i].start))
+			return 1;
 	}
 	return 0;
 }
 
-int raw_envelope_get(const struct rawmsg *m, struct sc_result *r, struct raw_envelope *e,
+int raw_envelope_get(const struct sc_rawmsg *m, struct sc_result *r, struct raw_envelope *e,
 		     struct sc_error *err)
 {
 	memset(e, 0, sizeof *e);
@@ -146,9 +135,11 @@ int raw_envelope_get(const struct rawmsg *m, struct sc_result *r, struct raw_env
 	if (rc)
 		return rc;
 	int headers = m->header_8bit && sent_headers_8bit(m);
-	e->smtputf8 = headers || addr_utf8(e->senders.v[0].addr);
+	/* Only the addr-spec goes into MAIL FROM / RCPT TO; a UTF-8 display
+	 * name counts through the header check. */
+	e->smtputf8 = headers || sc_str_8bit(e->senders.v[0].addr);
 	for (size_t i = 0; i < e->rcpt.n; i++)
-		e->smtputf8 |= addr_utf8(e->rcpt.v[i].addr);
+		e->smtputf8 |= sc_str_8bit(e->rcpt.v[i].addr);
 	e->eightbit = headers || m->body_8bit;
 	return SC_OK;
 }

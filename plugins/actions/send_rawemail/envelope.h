@@ -26,7 +26,6 @@
 
 #include <smtp-connector/message.h>
 
-#include "rawmsg.h"
 
 struct raw_envelope {
 	struct sc_address_list senders; /* the sender field's addresses; the
@@ -38,12 +37,12 @@ struct raw_envelope {
 
 /* Fill `e` from the fields of `m` (see above). `r` takes warnings. `e` is
  * initialised first, so raw_envelope_free() is always safe. */
-int raw_envelope_get(const struct rawmsg *m, struct sc_result *r, struct raw_envelope *e,
+int raw_envelope_get(const struct sc_rawmsg *m, struct sc_result *r, struct raw_envelope *e,
 		     struct sc_error *err);
 void raw_envelope_free(struct raw_envelope *e);
 
 /* True for the fields that must not reach the recipients: Bcc and
- * Resent-Bcc. A rawmsg_without() predicate. */
-int raw_envelope_hidden(const struct rawmsg *m, size_t i, void *arg);
+ * Resent-Bcc. A sc_rawmsg_without() predicate. */
+int raw_envelope_hidden(const struct sc_rawmsg *m, size_t i, void *arg);
 
 #endif

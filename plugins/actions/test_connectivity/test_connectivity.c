@@ -94,6 +94,9 @@ static const struct sc_action_ops tc_ops = {
 	.run = tc_run,
 };
 
+
+static const char *const outputs[] = { "auth:string", "auth_attempts.*.method:string", "auth_attempts.*.outcome:string", "auth_attempts.*.reason:string", "warnings.*:string", NULL };
+
 const struct sc_plugin sc_plugin = {
 	.abi = SC_PLUGIN_ABI,
 	.kind = SC_PLUGIN_ACTION,
@@ -103,4 +106,5 @@ const struct sc_plugin sc_plugin = {
 	.description = "Validate the asset: connect, secure, authenticate and send a test mail",
 	.schema = schema_params,
 	.action = &tc_ops,
+	.outputs = outputs,
 };

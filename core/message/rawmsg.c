@@ -1,7 +1,9 @@
 /* Header fields of a raw message: positions only, nothing rewritten
- * (see rawmsg.h for the rules). Every length travels with its pointer;
+ * (rules in message.h, "Raw messages"). The one raw-header parser: send
+ * rawemail reads the envelope with it, and message.c looks up Date and
+ * Message-ID with it, so both always see the same fields. Every length travels with its pointer;
  * the text may contain any byte, NUL included. */
-#include "rawmsg.h"
+#include "core.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,7 +12,7 @@
 
 #define QUOTE_MAX 60 /* bytes of an offending line quoted in a message */
 
-size_t rawmsg_expand_newlines(char *text, size_t len)
+size_t sc_rawmsg_expand_newlines(char *text, size_t len)
 {
 	if (memchr(text, '\n', len) || memchr(text, '\r', len))
 		return len;
@@ -39,20 +41,6 @@ static size_t line_end(const char *t, size_t len, size_t p, size_t *next)
 	return e;
 }
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), or 0. Only
- * used to decide what to quote as is in an error message. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t k = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-		 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-	if (k == 0 || k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return k;
-}
-
 /* The start of a line, for an error message: at most QUOTE_MAX bytes,
  * valid UTF-8 as is, every other byte (controls, broken UTF-8) as \xNN,
  * so the message is always printable and valid JSON text. */
@@ -64,7 +52,7 @@ static char *quote_line(const char *t, size_t len)
 		return NULL;
 	const unsigned char *s = (const unsigned char *)t;
 	for (size_t i = 0; i < n;) {
-		size_t k = s[i] >= 0x80 ? utf8_seq(s + i, n - i) : 0;
+		size_t k = s[i] >= 0x80 ? sc_utf8_len(s + i, n - i) : 0;
 		if (k) {
 			memcpy(o, s + i, k);
 			o += k;
@@ -94,13 +82,25 @@ static int line_error(struct sc_error *err, size_t line, const char *t, size_t l
 	return SC_EINPUT;
 }
 
-static int add_field(struct rawmsg *m, size_t *cap, const struct rawmsg_field *f)
+#define LINE_MAX_OCTETS 998 /* RFC 5322 §2.1.1, the line end not counted */
+
+static int long_line(struct sc_error *err, size_t line, size_t octets, int header)
+{
+	return sc_error_set(err, SC_EINPUT, "line %zu is %zu octets long, and a line of a message "
+			    "may hold at most 998 (RFC 5322 §2.1.1); %s. Nothing was sent", line, octets,
+			    header ? "fold the header field onto continuation lines that start "
+				     "with a space"
+				   : "break the line, or encode the body (Content-Transfer-Encoding: "
+				     "quoted-printable or base64)");
+}
+
+static int add_field(struct sc_rawmsg *m, size_t *cap, const struct sc_rawmsg_field *f)
 {
 	if (m->n == *cap) {
 		size_t c = *cap ? *cap * 2 : 16;
 		if (c > SIZE_MAX / sizeof *m->f)
 			return SC_ENOMEM;
-		struct rawmsg_field *nf = realloc(m->f, c * sizeof *nf);
+		struct sc_rawmsg_field *nf = realloc(m->f, c * sizeof *nf);
 		if (!nf)
 			return SC_ENOMEM;
 		m->f = nf;
@@ -110,16 +110,8 @@ static int add_field(struct rawmsg *m, size_t *cap, const struct rawmsg_field *f
 	return SC_OK;
 }
 
-static int has_8bit(const char *t, size_t from, size_t to)
-{
-	for (size_t i = from; i < to; i++)
-		if ((unsigned char)t[i] >= 0x80)
-			return 1;
-	return 0;
-}
-
 /* One line of the header section: a new field or a continuation. */
-static int header_line(struct rawmsg *m, size_t *cap, size_t p, size_t e, size_t next,
+static int header_line(struct sc_rawmsg *m, size_t *cap, size_t p, size_t e, size_t next,
 		       size_t line, struct sc_error *err)
 {
 	const char *t = m->text;
@@ -146,11 +138,11 @@ static int header_line(struct rawmsg *m, size_t *cap, size_t p, size_t e, size_t
 		return line_error(err, line, t + p, e - p, "is not a header field (\"Name: value\") "
 				  "nor a continuation line; an empty line must separate the headers "
 				  "from the body");
-	struct rawmsg_field f = { p, next, name_end - p, q + 1, line };
+	struct sc_rawmsg_field f = { p, next, name_end - p, q + 1, line };
 	return add_field(m, cap, &f) ? sc_error_set(err, SC_ENOMEM, "out of memory") : SC_OK;
 }
 
-int rawmsg_parse(const char *text, size_t len, struct rawmsg *out, struct sc_error *err)
+int sc_rawmsg_parse(const char *text, size_t len, struct sc_rawmsg *out, struct sc_error *err)
 {
 	memset(out, 0, sizeof *out);
 	out->text = text;
@@ -164,40 +156,50 @@ int rawmsg_parse(const char *text, size_t len, struct rawmsg *out, struct sc_err
 			break;
 		}
 		int rc = header_line(out, &cap, p, e, next, line, err);
+		if (!rc && e - p > LINE_MAX_OCTETS)
+			rc = long_line(err, line, e - p, 1);
 		if (rc)
 			return rc;
 		p = next;
 		line++;
 	}
-	out->header_8bit = has_8bit(text, 0, out->body);
-	out->body_8bit = has_8bit(text, out->body, len);
+	/* the body too: a server refuses an overlong line after DATA, when
+	 * the envelope is already sent */
+	for (p = out->body, line++; p < len; line++) { /* the empty line was `line` */
+		size_t next, e = line_end(text, len, p, &next);
+		if (e - p > LINE_MAX_OCTETS)
+			return long_line(err, line, e - p, 0);
+		p = next;
+	}
+	out->header_8bit = sc_has_8bit(text, out->body);
+	out->body_8bit = sc_has_8bit(text + out->body, len - out->body);
 	return SC_OK;
 }
 
-void rawmsg_free(struct rawmsg *m)
+void sc_rawmsg_free(struct sc_rawmsg *m)
 {
 	free(m->f);
 	m->f = NULL;
 	m->n = 0;
 }
 
-int rawmsg_is(const struct rawmsg *m, size_t i, const char *name)
+int sc_rawmsg_is(const struct sc_rawmsg *m, size_t i, const char *name)
 {
-	const struct rawmsg_field *f = &m->f[i];
+	const struct sc_rawmsg_field *f = &m->f[i];
 	return strlen(name) == f->name_len && strncasecmp(m->text + f->start, name, f->name_len) == 0;
 }
 
-size_t rawmsg_find(const struct rawmsg *m, const char *name, size_t from)
+size_t sc_rawmsg_find(const struct sc_rawmsg *m, const char *name, size_t from)
 {
 	for (size_t i = from; i < m->n; i++)
-		if (rawmsg_is(m, i, name))
+		if (sc_rawmsg_is(m, i, name))
 			return i;
 	return m->n;
 }
 
-char *rawmsg_value(const struct rawmsg *m, size_t i, size_t *vlen)
+char *sc_rawmsg_value(const struct sc_rawmsg *m, size_t i, size_t *vlen)
 {
-	const struct rawmsg_field *f = &m->f[i];
+	const struct sc_rawmsg_field *f = &m->f[i];
 	size_t a = f->value, b = f->end;
 	char *v = malloc(b - a + 1), *o = v;
 	if (!v)
@@ -218,8 +220,8 @@ char *rawmsg_value(const struct rawmsg *m, size_t i, size_t *vlen)
 	return v;
 }
 
-char *rawmsg_without(const struct rawmsg *m,
-		     int (*drop)(const struct rawmsg *m, size_t i, void *arg),
+char *sc_rawmsg_without(const struct sc_rawmsg *m,
+		     int (*drop)(const struct sc_rawmsg *m, size_t i, void *arg),
 		     void *arg, size_t *outlen)
 {
 	char *o = malloc(m->len + 1);
