@@ -116,12 +116,15 @@ int core_secrets_apply(const char *dir_opt, cJSON *req, struct sc_error *err)
 				    "XDG_CONFIG_HOME, or give --secrets-dir");
 	char *text = NULL;
 	int rc = read_secret(path, &text, err);
-	cJSON *secret = rc ? NULL : cJSON_Parse(text);
+	/* The request's own checks (no string cut at \u0000, UTF-8 only). */
+	cJSON *secret = rc ? NULL : sc_json_parse(text, strlen(text), "secret", err);
 	if (text) {
 		sc_secret_wipe(text, strlen(text));
 		free(text);
 	}
-	if (!rc && !cJSON_IsObject(secret))
+	if (!rc && !secret)
+		rc = err->code;
+	else if (!rc && !cJSON_IsObject(secret))
 		rc = sc_error_set(err, SC_EINPUT, "secret: %s must hold a JSON object of asset keys, "
 				  "such as {\"server\": \"smtp.corp.example\", \"password\": \"...\"}", path);
 	if (!rc && !asset) {
