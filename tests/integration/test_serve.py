@@ -152,6 +152,7 @@ def test_smtplib_smtputf8_8bit_and_bytes_unchanged():
         true(rest.endswith(raw), "the received bytes are stored unchanged (dots unstuffed)")
         idx, = srv.index()
         eq(idx["envelope"]["rcpt_to"], ["z@example.org", "\u00fc@example.org"], "UTF-8 envelope")
+        eq(idx["subject"], "Gr\u00fc\u00dfe", "index subject decoded from RFC 2047")
 
 
 def test_pipelining_many_messages_in_one_write():
