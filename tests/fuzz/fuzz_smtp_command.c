@@ -55,9 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t i = 0; i < n; i++) {
 				unsigned char ch = (unsigned char)c.path[i];
 				check(ch >= 0x20 && ch != 0x7f, "no control character in a path");
-				if (ch == '"' && (i == 0 || c.path[i - 1] != '\\'))
+				if (quoted && ch == '\\' && i + 1 < n)
+					i++; /* a quoted pair */
+				else if (ch == '"')
 					quoted = !quoted;
-				check(quoted || ch != ' ', "no space outside quotes");
+				else
+					check(quoted || ch != ' ', "no space outside quotes");
 			}
 			check(c.verb == SV_MAIL || n > 0, "RCPT path not empty");
 		}
