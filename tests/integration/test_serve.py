@@ -366,6 +366,28 @@ def test_message_size_advertised_and_enforced_while_reading():
         eq(os.listdir(os.path.join(srv.dir, "state", "serve-spool")), [], "spool left empty")
 
 
+def test_big_message_streams_to_disk_with_flat_memory():
+    def rss(pid):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) // 1024
+    with Serve(config={"limits": {"message_size": 64 * 1024 * 1024}}) as srv:
+        before = rss(srv.proc.pid)
+        line = b"z" * 998 + b"\r\n"
+        body = b"Subject: big one\r\n\r\n" + line * (40 * 1024 * 1024 // len(line))
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=120) as s:
+            s.sendmail("big@example.com", ["r@example.com"], body)
+        srv.wait_messages(1)
+        grew = rss(srv.proc.pid) - before
+        true(grew < 8, "peak RSS grew %d MiB for a 40 MiB message" % grew)
+        eq(srv.index()[0]["size"], len(body), "size")
+        eq(os.path.getsize(os.path.join(srv.maildir, srv.index()[0]["file"])),
+           len(body) + len(b"Return-Path: <big@example.com>\r\n"
+                           b"X-Original-To: r@example.com\r\nDelivered-To: r@example.com\r\n"),
+           "file = envelope lines + the message")
+
+
 def test_max_recipients():
     with Serve(config={"limits": {"recipients": 3}}) as srv:
         c = Client(srv.port)
@@ -537,6 +559,14 @@ def test_config_errors_name_the_key():
     contains(err, "--url or --maildir", "says what to give")
     rc, err = serve_fails(md + ["--header", "X-No-Colon"])
     eq(rc, 2, "--header without --url")
+    d = mkdtemp("users")
+    bad = os.path.join(d, "users")
+    with open(bad, "w") as f:
+        f.write("# ok\nalice:plain:secret\n")
+    rc, err = serve_fails(md, {"auth": {"users_file": bad}})
+    eq(rc, 2, "bad users file: %s" % err)
+    contains(err, "line 2", "names the line")
+    not_contains(err, "secret", "does not echo the line")
     rc, err = serve_fails(md + ["--port", "http"])
     eq(rc, 2, "bad --port")
     contains(err, "--port", "names the flag")
