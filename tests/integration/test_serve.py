@@ -388,6 +388,31 @@ def test_big_message_streams_to_disk_with_flat_memory():
            "file = envelope lines + the message")
 
 
+def test_fd_exhaustion_pauses_accept_and_recovers():
+    """accept() failing with EMFILE must not spin the loop or stop the server."""
+    srv = Serve(config={"limits": {"connections": 1000}})
+    try:
+        # serve uses ~10 descriptors itself; 24 leaves room for a handful of clients
+        subprocess.run(["prlimit", "--pid", str(srv.proc.pid), "--nofile=24:24"], check=True,
+                       timeout=10)
+        clients = []
+        for _ in range(30):
+            try:
+                clients.append(socket.create_connection(("127.0.0.1", srv.port), 2))
+            except OSError:
+                break
+        time.sleep(1.5)
+        contains(srv.log(), "accept failed", "logged")
+        for c in clients:
+            c.close()
+        time.sleep(1.5)
+        c = Client(srv.port)
+        eq(c.greeting[0], 220, "accepting again once descriptors are free")
+        c.close()
+    finally:
+        eq(srv.stop(), 0, "exit status")
+
+
 def test_max_recipients():
     with Serve(config={"limits": {"recipients": 3}}) as srv:
         c = Client(srv.port)
