@@ -120,7 +120,10 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&srv->mu);
 		j->next = srv->done;
 		srv->done = j;
+		pthread_mutex_unlock(&srv->mu);
+		/* outside our lock: event_active takes the base's own */
 		event_active(srv->done_ev, EV_READ, 0);
+		pthread_mutex_lock(&srv->mu);
 	}
 	pthread_mutex_unlock(&srv->mu);
 	return NULL;
