@@ -21,8 +21,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (asset, connector_path, contains, eq, make_ca, mkdtemp,  # noqa: E402
-                     not_contains, run, run_connector, shared_ca, skip, true)
+from harness import (asset, connector_path, contains, eq, mkdtemp,  # noqa: E402
+                     ne, not_contains, run, run_connector, shared_ca, skip, true)
 from servelib import Client, Serve, envelope_ok  # noqa: E402
 
 SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
@@ -611,6 +611,13 @@ def test_pigeon_flags_version_help_domain():
     with Serve(args=["-domain", "mx.test.example"]) as srv:
         c = Client(srv.port)
         contains(c.greeting[1][0], "mx.test.example", "--domain in the greeting")
+    # flags override the file: --domain over "domain", --port over "listen"
+    with Serve(config={"domain": "file.example",
+                       "listen": [{"host": "127.0.0.1", "port": 1}]},
+               args=["--domain", "flag.example", "--port", "0"]) as srv:
+        eq(len(srv.ports), 1, "one listen address")
+        ne(srv.port, 1, "--port replaced the file's listen")
+        contains(Client(srv.port).greeting[1][0], "flag.example", "--domain over the file")
 
 
 def test_list_shows_sink_plugins():
