@@ -8,6 +8,7 @@
 #include "schemas.h"
 #include "secrets.h"
 #include "session.h"
+#include "serve.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -358,9 +359,12 @@ static int list_plugins(struct core_runtime *rt)
 		cJSON_AddItemToArray(dirs, cJSON_CreateString(rt->loader->dirs[i]));
 	cJSON *acts = cJSON_AddArrayToObject(root, "actions");
 	cJSON *auths = cJSON_AddArrayToObject(root, "auth");
+	cJSON *sinks = cJSON_AddArrayToObject(root, "sinks");
 	for (size_t i = 0; i < rt->loader->n; i++) {
 		const struct core_plugin *p = &rt->loader->plugins[i];
-		cJSON_AddItemToArray(p->desc->kind == SC_PLUGIN_AUTH ? auths : acts, plugin_entry(p));
+		enum sc_plugin_kind k = p->desc->kind;
+		cJSON_AddItemToArray(k == SC_PLUGIN_AUTH ? auths : k == SC_PLUGIN_SINK ? sinks : acts,
+				     plugin_entry(p));
 	}
 	if (rt->asset_schema)
 		cJSON_AddItemToObject(root, "asset_schema", cJSON_Duplicate(rt->asset_schema, 1));
@@ -400,6 +404,8 @@ static int fail_early(int status, const char *msg)
 
 int sc_connector_main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return core_serve_main(argc - 1, argv + 1);
 	static const struct option opts[] = {
 		{ "plugin-dir", required_argument, NULL, 'p' },
 		{ "state-dir", required_argument, NULL, 's' },
