@@ -336,6 +336,17 @@ def peak_rss(request, timeout=120):
     return proc.returncode, out, usage.ru_maxrss * 1024
 
 
+def sanitized():
+    """Whether the build under test has AddressSanitizer in it."""
+    lib = os.path.join(os.environ.get("SMTP_CONNECTOR_BUILDDIR", ""), ".libs",
+                       "libsmtp-connector.so")
+    try:
+        with open(lib, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 def test_large_body_is_held_once():
     """The message layer holds a body once: a send of a 20 MiB body peaks
     at most a quarter of the body above the same request refused before
@@ -344,8 +355,8 @@ def test_large_body_is_held_once():
     line). Before, it was about 4 more copies (CRLF form, encoded form,
     the message's copy, the upload buffer). bench/body_rss.sh has the
     absolute figures."""
-    if os.environ.get("SMTP_CONNECTOR_WRAPPER"):
-        return  # valgrind/sanitizers change the memory picture
+    if os.environ.get("SMTP_CONNECTOR_WRAPPER") or sanitized():
+        return  # valgrind, or ASan's quarantine of freed memory, change the picture
     size = 20 * 1024 * 1024
     line = "Alert 1234: suspicious sign-in from 198.51.100.7 (ünïcödé) =\n"
     body = line * (size // len(line))
