@@ -34,8 +34,6 @@ int sc_str_8bit(const char *s);
  * text on the wire (RFC 5322 §2.3; a bare LF defeats dot-stuffing).
  * SC_OK or SC_ENOMEM. */
 int sc_buf_add_crlf(struct sc_buf *b, const char *s, size_t len);
-/* Length of `s` once normalised so. */
-size_t sc_crlf_len(const char *s, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Addresses (RFC 5322 address lists; address.c)                        */

@@ -11,6 +11,7 @@
 
 #include "core.h"
 #include "body_stream.h"
+#include "text.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -682,7 +683,7 @@ static void test_text_helpers(void **state)
 	static const char in[] = "a\nb\rc\r\nd\n\re\r";
 	assert_int_equal(sc_buf_add_crlf(&b, in, sizeof in - 1), SC_OK);
 	assert_string_equal(b.p, "a\r\nb\r\nc\r\nd\r\n\r\ne\r\n");
-	assert_int_equal(sc_crlf_len(in, sizeof in - 1), b.len);
+	assert_int_equal(core_crlf_len(in, sizeof in - 1), b.len);
 	sc_buf_free(&b);
 	assert_int_equal(sc_buf_add_crlf(&b, "", 0), SC_OK);
 	assert_string_equal(b.p, "");
