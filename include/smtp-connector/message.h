@@ -288,7 +288,8 @@ int sc_message_body_text(struct sc_message *m, const char *type,
 			 const char *text, size_t len, struct sc_error *err);
 /* Whole message = `raw` (headers + body as given), copied with its line
  * endings made CRLF (sc_buf_add_crlf); top-level headers set with
- * sc_message_header() are not used. */
+ * sc_message_header() are not used. A text sc_rawmsg_parse() refuses is
+ * SC_EINPUT with its message ("line 3 ..."); SC_ENOMEM. */
 int sc_message_raw(struct sc_message *m, const char *raw, size_t len,
 		   struct sc_error *err);
 /* Adds Date and Message-ID (<random@domain>) when absent; returns the
