@@ -357,7 +357,8 @@ int core_message_sign(struct sc_message *m, const char *key, struct sc_error *er
 		rc = sc_error_set(err, SC_EINTERNAL, "cannot compute the message signature");
 	} else {
 		EVP_EncodeBlock(b64, mac, (int)maclen);
-		char *val = sc_asprintf("v=1; a=hmac-sha256; h=%s; b=%s", list, b64);
+		/* folded at its "; " so no line passes 78 octets (it was 133) */
+		char *val = sc_asprintf("v=1; a=hmac-sha256;\r\n h=%s;\r\n b=%s", list, b64);
 		if (!val) {
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 		} else if (m->kind == BODY_RAW) {
