@@ -209,7 +209,17 @@ int sc_message_body_text(struct sc_message *m, const char *type, const char *tex
 
 int sc_message_raw(struct sc_message *m, const char *raw, size_t len, struct sc_error *err)
 {
-	return set_body(m, BODY_RAW, raw, len, err);
+	int rc = set_body(m, BODY_RAW, raw, len, err);
+	if (rc)
+		return rc;
+	/* Only a message the one parser reads goes out: the look-ups below
+	 * (Date, Message-ID) then always see the fields the server sees. */
+	struct sc_rawmsg r;
+	rc = sc_rawmsg_parse(m->body, m->body_len, &r, err);
+	sc_rawmsg_free(&r);
+	if (rc)
+		drop_body(m);
+	return rc;
 }
 
 /* In a raw message: the first `name` field's value (folds kept), with
@@ -347,7 +357,8 @@ int core_message_sign(struct sc_message *m, const char *key, struct sc_error *er
 		rc = sc_error_set(err, SC_EINTERNAL, "cannot compute the message signature");
 	} else {
 		EVP_EncodeBlock(b64, mac, (int)maclen);
-		char *val = sc_asprintf("v=1; a=hmac-sha256; h=%s; b=%s", list, b64);
+		/* folded at its "; " so no line passes 78 octets (it was 133) */
+		char *val = sc_asprintf("v=1; a=hmac-sha256;\r\n h=%s;\r\n b=%s", list, b64);
 		if (!val) {
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 		} else if (m->kind == BODY_RAW) {

@@ -3,7 +3,7 @@
  * tree (message.h). Each used to exist in up to four private copies
  * (address, encode, rawmsg, html), which drifted: one accepted overlong
  * forms, another surrogates. */
-#include "core.h"
+#include "text.h"
 
 #include <string.h>
 
@@ -57,7 +57,7 @@ int sc_str_8bit(const char *s)
 	return s && sc_has_8bit(s, strlen(s));
 }
 
-size_t sc_crlf_len(const char *s, size_t len)
+size_t core_crlf_len(const char *s, size_t len)
 {
 	size_t n = len;
 	for (size_t i = 0; i < len; i++) {

@@ -34,8 +34,6 @@ int sc_str_8bit(const char *s);
  * text on the wire (RFC 5322 §2.3; a bare LF defeats dot-stuffing).
  * SC_OK or SC_ENOMEM. */
 int sc_buf_add_crlf(struct sc_buf *b, const char *s, size_t len);
-/* Length of `s` once normalised so. */
-size_t sc_crlf_len(const char *s, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Addresses (RFC 5322 address lists; address.c)                        */
@@ -300,7 +298,8 @@ int sc_message_body_text(struct sc_message *m, const char *type,
 			 const char *text, size_t len, struct sc_error *err);
 /* Whole message = `raw` (headers + body as given), copied with its line
  * endings made CRLF (sc_buf_add_crlf); top-level headers set with
- * sc_message_header() are not used. */
+ * sc_message_header() are not used. A text sc_rawmsg_parse() refuses is
+ * SC_EINPUT with its message ("line 3 ..."); SC_ENOMEM. */
 int sc_message_raw(struct sc_message *m, const char *raw, size_t len,
 		   struct sc_error *err);
 /* Adds Date and Message-ID (<random@domain>) when absent; returns the

@@ -298,7 +298,7 @@ def test_every_header_line_within_limits():
     to = ", ".join('"Müller, Jürgen %d" <j%d@corp.example>' % (i, i) for i in range(4))
     with Aiosmtpd() as srv:
         ok(send(srv, {"to": to, "subject": subject, "body": "<p>Grüße</p>", "attachments": "a,b,c"},
-                vd))
+                vd, secret_key="k" * 32))  # X-SMTP-Connector-Signature was 133 octets
         ok(send(srv, {"to": to, "subject": subject, "body": "plain ü", "attachments": "a"}, vd))
         ok(send(srv, {"to": to, "subject": subject, "html_body": "<p>x <img src=\"cid:c1\"></p>",
                       "attachment1": "c", "content_id1": "c1", "attachment2": "a"}, vd,
@@ -336,6 +336,17 @@ def peak_rss(request, timeout=120):
     return proc.returncode, out, usage.ru_maxrss * 1024
 
 
+def sanitized():
+    """Whether the build under test has AddressSanitizer in it."""
+    lib = os.path.join(os.environ.get("SMTP_CONNECTOR_BUILDDIR", ""), ".libs",
+                       "libsmtp-connector.so")
+    try:
+        with open(lib, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 def test_large_body_is_held_once():
     """The message layer holds a body once: a send of a 20 MiB body peaks
     at most a quarter of the body above the same request refused before
@@ -344,8 +355,8 @@ def test_large_body_is_held_once():
     line). Before, it was about 4 more copies (CRLF form, encoded form,
     the message's copy, the upload buffer). bench/body_rss.sh has the
     absolute figures."""
-    if os.environ.get("SMTP_CONNECTOR_WRAPPER"):
-        return  # valgrind/sanitizers change the memory picture
+    if os.environ.get("SMTP_CONNECTOR_WRAPPER") or sanitized():
+        return  # valgrind, or ASan's quarantine of freed memory, change the picture
     size = 20 * 1024 * 1024
     line = "Alert 1234: suspicious sign-in from 198.51.100.7 (ünïcödé) =\n"
     body = line * (size // len(line))

@@ -11,6 +11,7 @@
 
 #include "core.h"
 #include "body_stream.h"
+#include "text.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -682,7 +683,7 @@ static void test_text_helpers(void **state)
 	static const char in[] = "a\nb\rc\r\nd\n\re\r";
 	assert_int_equal(sc_buf_add_crlf(&b, in, sizeof in - 1), SC_OK);
 	assert_string_equal(b.p, "a\r\nb\r\nc\r\nd\r\n\r\ne\r\n");
-	assert_int_equal(sc_crlf_len(in, sizeof in - 1), b.len);
+	assert_int_equal(core_crlf_len(in, sizeof in - 1), b.len);
 	sc_buf_free(&b);
 	assert_int_equal(sc_buf_add_crlf(&b, "", 0), SC_OK);
 	assert_string_equal(b.p, "");
@@ -744,6 +745,21 @@ static void test_body_stream(void **state)
 	stream_is_whole(t, 1, "base64");
 	stream_is_whole("", 0, "7bit");
 	stream_is_whole("end in CR\r", 10, "7bit");
+	/* pseudo-random mixes of what the encoders treat specially, so CR,
+	 * LF, blanks, dots and "From " land on every chunk edge */
+	static const char alpha[] = "\r\n \t.=From xyz\xc3\xa9\x80\x01";
+	unsigned x = 12345;
+	for (int round = 0; round < 6; round++) {
+		size_t len = 150 * 1024 + (size_t)round * 9973;
+		for (size_t i = 0; i < len; i++) {
+			x = x * 1103515245u + 12345u;
+			t[i] = alpha[(x >> 16) % (sizeof alpha - 1)];
+			if (round % 3 == 0 && t[i] < 0)
+				t[i] = 'q'; /* ASCII only: quoted-printable or 7bit */
+		}
+		const char *cte = core_text_encoding(t, len);
+		stream_is_whole(t, len, cte);
+	}
 	free(t);
 }
 
