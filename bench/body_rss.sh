@@ -108,15 +108,13 @@ if "send-qp" in peaks and "refused" in peaks:
     out += ["", "Message layer (send-qp minus refused): **%.1f MiB** = %.2f x body."
             % ((peaks["send-qp"] - peaks["refused"]) / 2**20,
                (peaks["send-qp"] - peaks["refused"]) / size)]
-out += ["", "The message layer holds the body once (it borrows cJSON's string and encodes it",
-        "as libcurl reads it: bodies stream through core/message/body_stream.c). What the",
-        "refused run shows is the runtime's own cost for the request, outside core/message:",
-        "the reader's copy of the request text (kept while the action runs, plus getline's",
-        "line buffer while reading), cJSON's string, the deep copy of the parameters echoed",
-        "as \"parameter\" in the result (core/runtime/result.c, cJSON_Duplicate) and the",
-        "printed result line that contains it again. Reaching <= 2.5 x needs those in",
-        "core/runtime/ (free the reader's text after parsing; echo the parameters without",
-        "a deep copy)."]
+out += ["", "The body is held once while the action runs: the message layer borrows cJSON's",
+        "string and encodes it as libcurl reads it (core/message/body_stream.c); the",
+        "reader drops the request's text as soon as it is parsed (core/runtime/reader.c);",
+        "the parameters echoed as \"parameter\" in the result are references, not a copy",
+        "(core/runtime/result.c). What remains above 1 x is the request's text while it is",
+        "read (and getline's line buffer), and the printed result line, which echoes the",
+        "body as the SOAR result contract wants."]
 out.append("<!-- /body_rss -->")
 section = "\n".join(out) + "\n"
 text = open(results).read() if os.path.exists(results) else ""

@@ -306,6 +306,9 @@ int core_request_next(struct core_reader *r, struct core_doc *doc, struct sc_err
 			if (!r->tried || r->eof || r->closed || have >= 2 * r->tried) {
 				if (try_parse(r, doc)) {
 					r->tried = 0;
+					/* the document's text is not needed while it
+					 * runs: a 50 MB body is held once, in the tree */
+					compact(r);
 					return 1;
 				}
 				if (!r->tried) {

@@ -27,6 +27,24 @@ int core_report_init(struct core_report *rep, const char *action, const char *id
 	return rep->action_results ? SC_OK : SC_ENOMEM;
 }
 
+/* The "parameter" echo: a new object whose members are references to the
+ * request's, not copies, so a 50 MB body is not held twice. Plugins may
+ * replace members (send email writes the effective "from" back): that
+ * drops a reference and never touches the request. The request outlives
+ * the result: both are released after the line is printed. */
+static cJSON *echo_of(const cJSON *params)
+{
+	cJSON *o = cJSON_CreateObject();
+	const cJSON *e;
+	cJSON_ArrayForEach(e, params) {
+		if (o && !cJSON_AddItemReferenceToObject(o, e->string, (cJSON *)e)) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 struct sc_result *core_report_add(struct core_report *rep, const cJSON *params)
 {
 	if (rep->n == rep->cap) {
@@ -44,8 +62,7 @@ struct sc_result *core_report_add(struct core_report *rep, const cJSON *params)
 	r->obj = cJSON_CreateObject();
 	cJSON_AddStringToObject(r->obj, "status", "success");
 	cJSON_AddStringToObject(r->obj, "message", "");
-	cJSON_AddItemToObject(r->obj, "parameter",
-			      params ? cJSON_Duplicate(params, 1) : cJSON_CreateObject());
+	cJSON_AddItemToObject(r->obj, "parameter", echo_of(params));
 	cJSON_AddArrayToObject(r->obj, "data");
 	cJSON_AddObjectToObject(r->obj, "summary");
 	cJSON_AddItemToArray(rep->action_results, r->obj);
