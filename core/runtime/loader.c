@@ -194,9 +194,45 @@ static int load_one(struct core_loader *l, const char *dir, const char *base,
 	return SC_OK;
 }
 
-/* Names of modules with `prefix` across the path, first directory wins. */
-static int scan(struct core_loader *l, const char *prefix, int load, char **names,
-		struct sc_error *err)
+/* An installed plugin directory holds each module twice (libtool's
+ * action_x.la next to action_x.so), a build tree once, and a module may
+ * be in several directories of the path: `seen` keeps the bases met so
+ * far so each is listed and loaded once, from the first directory. */
+struct base_set {
+	char **v;
+	size_t n;
+};
+
+static int base_seen(const struct base_set *s, const char *base)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], base) == 0)
+			return 1;
+	return 0;
+}
+
+/* Takes `base` (freed on failure). */
+static int base_add(struct base_set *s, char *base)
+{
+	char **nv = realloc(s->v, (s->n + 1) * sizeof *nv);
+	if (!nv) {
+		free(base);
+		return -1;
+	}
+	s->v = nv;
+	s->v[s->n++] = base;
+	return 0;
+}
+
+static void base_set_free(struct base_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static int scan_dirs(struct core_loader *l, const char *prefix, int load, char **names,
+		     struct base_set *seen, struct sc_error *err)
 {
 	size_t plen = strlen(prefix);
 	for (size_t i = 0; i < l->ndirs; i++) {
@@ -213,7 +249,11 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 			if (!valid_base(e->d_name, n))
 				continue;
 			char *base = strndup(e->d_name, n);
-			if (!base) {
+			if (base && base_seen(seen, base)) {
+				free(base);
+				continue;
+			}
+			if (!base || base_add(seen, base)) {
 				closedir(dh);
 				return sc_error_set(err, SC_ENOMEM, "out of memory");
 			}
@@ -226,7 +266,6 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 			int rc = SC_OK;
 			if (load && !already(l, base))
 				rc = load_one(l, l->dirs[i], base, NULL, err);
-			free(base);
 			if (rc && rc != SC_ESKIP) {
 				closedir(dh);
 				return rc;
@@ -235,6 +274,16 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 		closedir(dh);
 	}
 	return SC_OK;
+}
+
+/* Names of modules with `prefix` across the path, first directory wins. */
+static int scan(struct core_loader *l, const char *prefix, int load, char **names,
+		struct sc_error *err)
+{
+	struct base_set seen = { NULL, 0 };
+	int rc = scan_dirs(l, prefix, load, names, &seen, err);
+	base_set_free(&seen);
+	return rc;
 }
 
 int core_loader_action(struct core_loader *l, const char *identifier,
