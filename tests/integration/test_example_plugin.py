@@ -38,8 +38,12 @@ def plugin_dir():
     eq(len(pcs), 1, "one smtp-connector.pc installed")
     ex = os.path.join(mkdtemp("example"), "auth-plugin")
     shutil.copytree(os.path.join(srcdir, "examples", "auth-plugin"), ex)  # out of the source tree
-    env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), PKG_CONFIG_SYSROOT_DIR=dest)
-    r = subprocess.run(["make", "-C", ex, "CFLAGS=-O2 -g -Werror"], env=env,
+    # pkg-config's variables on make's command line, not in the
+    # environment: the README's `make PKG_CONFIG_PATH=...` form
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PKG_CONFIG")}
+    r = subprocess.run(["make", "-C", ex, "CFLAGS=-O2 -g -Werror",
+                        "PKG_CONFIG_PATH=" + os.path.dirname(pcs[0]),
+                        "PKG_CONFIG_SYSROOT_DIR=" + dest], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
     out = r.stdout.decode(errors="replace")
     eq(r.returncode, 0, "example build\n" + out)
