@@ -1,9 +1,11 @@
 #!/bin/bash
-# The test command: run from the repository root on a machine with the
-# build and test dependencies installed (.ci/run installs them on Debian 12):
+# The test command: run from the repository root (Debian 12):
 #
 #     tests/run.sh
 #
+#  0. tests/setup-deps.sh: installs what is missing (apt-get, through sudo
+#     when not root; a Node >= 20.19; npm ci in tests/), a quick no-op
+#     when everything is present; SETUP_DEPS=0 skips it
 #  1. ./autogen.sh
 #  2. build/      configure --enable-werror, make, make check
 #  3. build-san/  configure --enable-sanitizers --enable-werror, make check
@@ -36,6 +38,15 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 LOGS=$ROOT/build/run-logs
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log
+
+# The set-up every other step needs: when it fails nothing can run.
+# shellcheck source=tests/setup-deps.sh
+. "$ROOT/tests/setup-deps.sh"
+if ! setup_deps test; then
+	echo "== set-up failed (see above): no test ran"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
 
 STEP_FAIL=0     # build steps that failed (each counts as one failed case)
 STEP_PASS=0

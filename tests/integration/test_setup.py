@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import contains, eq, mkdtemp, not_contains, run, run_connector, skip, true  # noqa: E402
+from harness import contains, eq, mkdtemp, ne, not_contains, run, run_connector, skip, true  # noqa: E402
 
 _installed = {}
 
@@ -72,6 +72,98 @@ def test_list_from_an_installed_dir_has_each_plugin_once():
         for p in listing[kind]:
             true(p["path"].startswith(d + "/"), "loaded from the installed dir: %s" % p["path"])
     not_contains(r.stderr, "failed to load")
+
+
+# --------------------------------------------------------------------------
+# tests/setup-deps.sh, with apt-get, sudo and debconf-set-selections
+# replaced by scripts that record their arguments (nothing is installed)
+# and dpkg-query reporting what the test says is installed.
+
+SETUP_DEPS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "setup-deps.sh")
+
+
+def fake_tools(installed):
+    """A directory of stand-ins: `installed` is the set of packages
+    dpkg-query reports as installed ("*": all)."""
+    d = mkdtemp("bin")
+    log = os.path.join(d, "calls.log")
+    for tool in ("apt-get", "debconf-set-selections", "sudo"):
+        with open(os.path.join(d, tool), "w") as f:
+            f.write('#!/bin/sh\n{ printf "%%s" "%s DEBIAN_FRONTEND=$DEBIAN_FRONTEND"; '
+                    'printf " %%s" "$@"; echo; } >>%s\n' % (tool, log))
+            if tool == "debconf-set-selections":
+                f.write("sed 's/^/  stdin: /' >>%s\n" % log)
+            if tool == "sudo":
+                f.write('exec "$@"\n')
+        os.chmod(os.path.join(d, tool), 0o755)
+    with open(os.path.join(d, "dpkg-query"), "w") as f:
+        f.write("#!/bin/sh\nshift 2\nfor p; do case ' %s ' in *\" $p \"*|*' * '*) "
+                "echo \"$p install ok installed\" ;; esac; done\n" % " ".join(sorted(installed)))
+    os.chmod(os.path.join(d, "dpkg-query"), 0o755)
+    return d, log
+
+
+def run_setup(bindir, profile, **env):
+    e = dict(os.environ, PATH=bindir + ":" + os.environ["PATH"])
+    e.update(env)
+    return subprocess.run(["bash", "-c", '. "$0" && setup_deps "$1"', SETUP_DEPS, profile],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=e, timeout=120)
+
+
+def calls(log):
+    return open(log).read() if os.path.exists(log) else ""
+
+
+def test_setup_deps_does_nothing_when_everything_is_installed():
+    d, log = fake_tools({"*"})
+    r = run_setup(d, "demo")
+    eq(r.returncode, 0, "exit status\n" + r.stdout.decode())
+    eq(calls(log), "", "no apt-get, sudo or debconf call")
+
+
+def test_setup_deps_installs_only_what_is_missing():
+    d, log = fake_tools({"autoconf", "gcc", "make", "python3"})
+    r = run_setup(d, "demo")
+    eq(r.returncode, 0, "exit status\n" + r.stdout.decode())
+    c = calls(log)
+    contains(c, "stdin: postfix postfix/main_mailer_type select No configuration", "debconf answer")
+    install = [l for l in c.splitlines() if " install " in l]
+    eq(len(install), 1, "one apt-get install\n" + c)
+    contains(install[0], "DEBIAN_FRONTEND=noninteractive", "non-interactive")
+    for p in ("libevent-dev", "libcurl4-openssl-dev", "python3-aiosmtpd", "libltdl-dev"):
+        contains(install[0].split(), p, "installs %s" % p)
+    for p in ("gcc", "autoconf", "swaks"):
+        not_contains(install[0].split(), p, "%s: installed, or not for the demo" % p)
+    true(c.index("update") < c.index(" install "), "apt-get update first\n" + c)
+
+
+def test_setup_deps_test_profile_adds_the_test_peers():
+    d, log = fake_tools(set())
+
+    r = run_setup(d, "test")
+    install = [l for l in calls(log).splitlines() if " install " in l]
+    eq(len(install), 1, "one apt-get install\n" + calls(log) + r.stdout.decode())
+    for p in ("swaks", "postfix", "libevent-dev", "libcmocka-dev", "clang-format", "valgrind"):
+        contains(install[0].split(), p, "installs %s" % p)
+
+
+def test_setup_deps_never_rebuilds_a_linked_node_modules():
+    # npm ci in a tests/ dir whose node_modules is a link would empty the
+    # link's target (a node_modules shared by several checkouts)
+    t = mkdtemp("tests")
+    target = mkdtemp("shared_node_modules")
+    with open(os.path.join(target, "keep"), "w") as f:
+        f.write("x")
+    os.symlink(target, os.path.join(t, "node_modules"))
+    with open(os.path.join(t, "package-lock.json"), "w") as f:
+        json.dump({"lockfileVersion": 3, "packages": {
+            "": {}, "node_modules/smtp-server": {"version": "3.13.0"}}}, f)
+    r = subprocess.run(["bash", "-c", '. "$0" && setup_deps_npm_peers "$1"', SETUP_DEPS, t],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    ne(r.returncode, 0, "a stale linked node_modules is reported")
+    contains(r.stdout.decode(), "is a link", "says why")
+    true(os.path.exists(os.path.join(target, "keep")), "the link's target is untouched")
 
 
 if __name__ == "__main__":
