@@ -30,11 +30,13 @@ int core_sha256_hex(const char *data, size_t len, char out[65]);
 /* http.c: the asset's TLS verification rules on an easy handle. */
 int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err);
 
-/* The whole program; main() only calls this. Exported (sc_ prefix) so
- * that the executable can reach it in libsmtp-connector. */
-int sc_connector_main(int argc, char **argv);
-
 /* Exit statuses (interface.md §7). */
 enum core_exit { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_UNUSABLE = 2, EXIT_CANNOT_RUN = 3 };
+
+/* error.c: the one map from error codes to exit statuses, for a request
+ * (or the whole run) that stopped with `code` outside an action: SC_OK 0,
+ * SC_EINPUT 2 (unusable request), SC_EPLUGIN and SC_EINTERNAL 3 (the
+ * connector cannot run), any other code 1. A failed action is always 1. */
+int core_exit_status(enum sc_code code);
 
 #endif

@@ -238,7 +238,7 @@ int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report
 	struct sc_ctx ctx;
 	int rc = core_loader_auth_all(rt->loader, err);
 	if (rc)
-		return rc == SC_EPLUGIN ? EXIT_CANNOT_RUN : EXIT_FAILED;
+		return core_exit_status(rc);
 	core_ctx_init(&ctx, rt, req);
 	const char *t = sc_asset_string(&ctx, "auth_type");
 	const char *name = t && strcasecmp(t, "Automatic") ? t : "OAuth";
@@ -246,11 +246,11 @@ int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report
 	int status;
 	if (!ctx.asset || !cJSON_IsObject(ctx.asset)) {
 		sc_error_set(err, SC_EINPUT, "request: \"asset\" is required for authorize");
-		status = EXIT_UNUSABLE;
+		status = core_exit_status(SC_EINPUT);
 	} else if (!p || !p->desc->auth->authorize) {
 		sc_error_set(err, SC_EINPUT, "asset.auth_type: \"%s\" has no interactive authorization; "
 			     "authorize is for OAuth", name);
-		status = EXIT_UNUSABLE;
+		status = core_exit_status(SC_EINPUT);
 	} else {
 		struct sc_result *r = core_report_add(rep, NULL);
 		cJSON_DeleteItemFromObjectCaseSensitive(r->obj, "parameter");
@@ -260,7 +260,7 @@ int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report
 					  sc_asset_key(&ctx));
 		core_report_close(rep, r, rc, err);
 		sc_error_clear(err);
-		status = rc == SC_OK ? EXIT_OK : rc == SC_EINPUT ? EXIT_UNUSABLE : EXIT_FAILED;
+		status = core_exit_status(rc);
 	}
 	core_ctx_release(&ctx);
 	return status;

@@ -37,7 +37,12 @@ def plugin_dir():
     pcs = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs if f == "smtp-connector.pc"]
     eq(len(pcs), 1, "one smtp-connector.pc installed")
     ex = os.path.join(mkdtemp("example"), "auth-plugin")
-    shutil.copytree(os.path.join(srcdir, "examples", "auth-plugin"), ex)  # out of the source tree
+    # out of the source tree, and writable: make distcheck's source tree
+    # is read-only, and copytree would copy that mode along
+    shutil.copytree(os.path.join(srcdir, "examples", "auth-plugin"), ex,
+                    copy_function=shutil.copyfile)
+    for d, _, _ in os.walk(ex):
+        os.chmod(d, 0o755)
     # pkg-config's variables on make's command line, not in the
     # environment: the README's `make PKG_CONFIG_PATH=...` form
     env = {k: v for k, v in os.environ.items() if not k.startswith("PKG_CONFIG")}

@@ -75,6 +75,26 @@ def test_list_from_an_installed_dir_has_each_plugin_once():
 
 
 # --------------------------------------------------------------------------
+# the command line (core/main.c)
+
+def test_unknown_command_names_the_commands():
+    r = run_connector(args=("send",))
+    eq(r.rc, 2, "exit status\n%s" % r)
+    contains(r.result["message"], 'unknown command "send"')
+    contains(r.result["message"], "authorize")
+
+
+def test_global_options_after_the_subcommand():
+    r = run_connector({"asset": {"server": "127.0.0.1", "auth_type": "Basic"}},
+                      args=("authorize", "-v"))
+    eq(r.rc, 2, "Basic has no interactive authorization\n%s" % r)
+    contains(r.stderr, 'debug: loaded auth plugin "Basic"', "-v after authorize is taken")
+    r = run_connector({"asset": {"server": "127.0.0.1"}}, args=("authorize", "extra"))
+    eq(r.rc, 2, "authorize takes no arguments\n%s" % r)
+    contains(r.result["message"], "authorize takes no arguments")
+
+
+# --------------------------------------------------------------------------
 # tests/setup-deps.sh, with apt-get, sudo and debconf-set-selections
 # replaced by scripts that record their arguments (nothing is installed)
 # and dpkg-query reporting what the test says is installed.
