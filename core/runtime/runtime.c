@@ -284,9 +284,15 @@ static int list_plugins(struct core_runtime *rt)
 		cJSON_AddItemToArray(dirs, cJSON_CreateString(rt->loader->dirs[i]));
 	cJSON *acts = cJSON_AddArrayToObject(root, "actions");
 	cJSON *auths = cJSON_AddArrayToObject(root, "auth");
+	cJSON *sinks = cJSON_AddArrayToObject(root, "sinks");
+	cJSON *support = cJSON_AddArrayToObject(root, "support");
 	for (size_t i = 0; i < rt->loader->n; i++) {
 		const struct core_plugin *p = &rt->loader->plugins[i];
-		cJSON_AddItemToArray(p->desc->kind == SC_PLUGIN_AUTH ? auths : acts, plugin_entry(p));
+		cJSON *to = p->desc->kind == SC_PLUGIN_AUTH	 ? auths
+			    : p->desc->kind == SC_PLUGIN_SINK	 ? sinks
+			    : p->desc->kind == SC_PLUGIN_SUPPORT ? support
+								 : acts;
+		cJSON_AddItemToArray(to, plugin_entry(p));
 	}
 	if (rt->asset_schema)
 		cJSON_AddItemToObject(root, "asset_schema", cJSON_Duplicate(rt->asset_schema, 1));

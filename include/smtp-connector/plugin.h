@@ -236,7 +236,12 @@ struct sc_action_ops {
 /* The descriptor                                                       */
 /* ------------------------------------------------------------------ */
 
-enum sc_plugin_kind { SC_PLUGIN_ACTION = 1, SC_PLUGIN_AUTH = 2, SC_PLUGIN_SINK = 3 };
+enum sc_plugin_kind {
+	SC_PLUGIN_ACTION = 1,
+	SC_PLUGIN_AUTH = 2,
+	SC_PLUGIN_SINK = 3,
+	SC_PLUGIN_SUPPORT = 4 /* code plugins share, loaded on first use */
+};
 
 struct sc_sink_ops; /* <smtp-connector/sink.h> */
 
@@ -256,7 +261,27 @@ struct sc_plugin {
 	const struct sc_action_ops *action; /* kind == SC_PLUGIN_ACTION */
 	const struct sc_auth_ops *auth;     /* kind == SC_PLUGIN_AUTH */
 	const struct sc_sink_ops *sink;     /* kind == SC_PLUGIN_SINK */
+	/* kind == SC_PLUGIN_SUPPORT: the table of functions the module
+	 * offers, in a layout its users know (sc_support_load). */
+	const void *support;
 };
+
+/* ------------------------------------------------------------------ */
+/* Support modules                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A support module is code several plugins share that is too heavy to
+ * link into each (support_html: libxml2 and ICU, which a plain-text mail
+ * should never load). Its module file is support_<identifier>, its kind
+ * SC_PLUGIN_SUPPORT. sc_support_load() finds it on the plugin search path
+ * like any plugin (same ABI check and diagnostics; --list shows it),
+ * loads it once per process and returns its descriptor's `support`
+ * table, which stays valid until the process exits. Not thread-safe:
+ * call it from the main thread (actions run there).
+ * Returns NULL with err set: SC_EPLUGIN (the module is not on the path,
+ * is present but not loadable, or is of another ABI: the message says
+ * which and where it looked), SC_ENOMEM. */
+const void *sc_support_load(const char *identifier, struct sc_error *err);
 
 #ifdef __cplusplus
 }

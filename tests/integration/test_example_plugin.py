@@ -44,8 +44,11 @@ def plugin_dir():
     for d, _, _ in os.walk(ex):
         os.chmod(d, 0o755)
     # pkg-config's variables on make's command line, not in the
-    # environment: the README's `make PKG_CONFIG_PATH=...` form
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PKG_CONFIG")}
+    # environment: the README's `make PKG_CONFIG_PATH=...` form. A plugin
+    # author's make, not a sub-make of make check's (whose MAKEFLAGS -s
+    # would hide the commands, and -j its jobserver).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PKG_CONFIG") and k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     r = subprocess.run(["make", "-C", ex, "CFLAGS=-O2 -g -Werror",
                         "PKG_CONFIG_PATH=" + os.path.dirname(pcs[0]),
                         "PKG_CONFIG_SYSROOT_DIR=" + dest], env=env,

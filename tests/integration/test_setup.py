@@ -8,11 +8,12 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import contains, eq, mkdtemp, ne, not_contains, run, run_connector, skip, true  # noqa: E402
+from harness import Aiosmtpd, asset, contains, eq, mkdtemp, ne, not_contains, run, run_connector, skip, true  # noqa: E402
 
 _installed = {}
 
@@ -72,6 +73,79 @@ def test_list_from_an_installed_dir_has_each_plugin_once():
         for p in listing[kind]:
             true(p["path"].startswith(d + "/"), "loaded from the installed dir: %s" % p["path"])
     not_contains(r.stderr, "failed to load")
+
+
+def test_the_tarball_carries_no_test_logs():
+    # make check writes tests/integration/*.log in the build tree (this
+    # test's own log is being written now); make dist must not ship them
+    builddir = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
+    if not builddir:
+        skip("SMTP_CONNECTOR_BUILDDIR not set (run via make check)")
+    dist = os.path.join(mkdtemp("dist"), "pkg")
+    r = subprocess.run(["make", "-C", builddir, "distdir", "distdir=" + dist],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    eq(r.returncode, 0, "make distdir\n" + r.stdout.decode(errors="replace")[-3000:])
+    true(os.path.exists(os.path.join(dist, "tests", "integration", "harness.py")), "the harness is in")
+    left = [os.path.join(d, f) for d, ds, fs in os.walk(os.path.join(dist, "tests"))
+            for f in fs + ds if f.endswith((".log", ".trs")) or f == "__pycache__"]
+    eq(left, [], "test output in the tarball")
+
+
+# --------------------------------------------------------------------------
+# the HTML support module through the core's loader
+
+def send(port, body, args=(), **params):
+    p = {"to": "soc@corp.example", "subject": "s", "body": body}
+    p.update(params)
+    return run_connector({"action": "send email", "asset": asset(port, sender_address="a@corp.example"),
+                          "parameters": p}, args=("-v",) + tuple(args))
+
+
+def test_support_module_is_listed():
+    r = run_connector(args=("--list",))
+    eq(r.rc, 0, "--list\n%s" % r)
+    listing = json.loads(r.stdout)
+    sup = listing.get("support")
+    true(isinstance(sup, list), "--list has a support section", r.stdout[:500])
+    eq([p["identifier"] for p in sup], ["html"], "support modules")
+    true(sup[0]["path"].startswith(os.environ["SMTP_CONNECTOR_PLUGIN_PATH"].split(":")[0]),
+         "found on the plugin path: %s" % sup[0]["path"])
+    eq([p["identifier"] for p in listing["actions"] if p["identifier"] == "html"], [],
+       "not listed as an action")
+
+
+def test_html_support_is_loaded_only_for_html():
+    with Aiosmtpd() as srv:
+        r = send(srv.port, "plain text")
+        eq(r.rc, 0, "plain text sent\n%s" % r)
+        not_contains(r.stderr, "support plugin", "plain text loads no support module")
+        r = send(srv.port, "<html><body><p>Hi</p></body></html>")
+        eq(r.rc, 0, "html sent\n%s" % r)
+        contains(r.stderr, 'loaded support plugin "HTML" from ' +
+                 os.path.join(os.environ["SMTP_CONNECTOR_PLUGIN_PATH"].split(":")[0], "support_html"))
+        eq(len(srv.wait_messages(2)), 2, "both sent")
+
+
+def test_support_module_of_another_abi_is_refused_with_the_loader_diagnostic():
+    b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
+    if not b:
+        skip("SMTP_CONNECTOR_BUILDDIR not set (run via make check)")
+    wrong = os.path.join(b, "tests", "plugins", ".libs", "wrong_abi.so")
+    true(os.path.exists(wrong), "test module %s was built" % wrong)
+    first = mkdtemp("plugins")
+    shutil.copyfile(wrong, os.path.join(first, "support_html.so"))
+    with Aiosmtpd() as srv:
+        r = send(srv.port, "<html><body><p>Hi</p></body></html>",
+                 args=("--plugin-dir", first, "--plugin-dir", os.environ["SMTP_CONNECTOR_PLUGIN_PATH"]))
+        eq(r.rc, 1, "the action fails\n%s" % r)
+        msg = r.result["action_results"][0]["message"]
+        contains(msg, os.path.join(first, "support_html"), "names the module file")
+        contains(msg, "plugin ABI", "says it is the ABI")
+        eq(srv.messages(), [], "nothing sent")
+        # plain text does not need it, so it still goes out
+        r = send(srv.port, "plain", args=("--plugin-dir", first, "--plugin-dir",
+                                          os.environ["SMTP_CONNECTOR_PLUGIN_PATH"]))
+        eq(r.rc, 0, "plain text is unaffected\n%s" % r)
 
 
 # --------------------------------------------------------------------------
