@@ -1,6 +1,6 @@
 /* TLS verification as the asset says, for the SMTP session and for the
  * HTTP requests plugins make (OAuth token endpoints) alike. */
-#include "core.h"
+#include "ctx.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -16,7 +16,7 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 {
 	CURL *c = curl;
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (!sc_asset_bool(ctx, "verify_server_cert", 1)) {
+	if (!ctx->cfg.verify_server_cert) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 		return SC_OK;
@@ -28,7 +28,7 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 		curl_easy_setopt(c, CURLOPT_CAPATH, CA_DIR);
 		curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
 	}
-	const char *ca = sc_asset_string(ctx, "ca_file");
+	const char *ca = ctx->cfg.ca_file;
 	if (ca) {
 		if (access(ca, R_OK))
 			return sc_error_set(err, SC_EINPUT, "asset.ca_file: cannot read %s: %s; give a readable PEM file",
@@ -43,7 +43,7 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy, struct sc_error *err)
 {
 	CURL *c = curl_easy;
-	double t = sc_asset_double(ctx, "timeout", 30);
+	double t = ctx->cfg.timeout;
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
