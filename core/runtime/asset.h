@@ -10,8 +10,8 @@
 struct core_asset {
 	/* Strings are borrowed from the request's JSON (valid while the
 	 * request is); NULL when absent or empty. */
-	const char *server;         /* host, host:port, [v6] or [v6]:port */
-	const char *ssl_config;     /* "None", "SSL" or "StartTLS" (default) */
+	const char *server;     /* host, host:port, [v6] or [v6]:port */
+	const char *ssl_config; /* "None", "SSL" or "StartTLS" (default) */
 	const char *username;
 	const char *auth_type;      /* NULL: Automatic */
 	const char *auth_mechanism; /* forced SASL mechanism, or NULL */
@@ -19,12 +19,12 @@ struct core_asset {
 	const char *sender_address;
 	const char *ca_file;
 	const char *ehlo_name;
-	const char *secret_key;     /* a secret: never logged */
-	long port;                  /* 0: the ssl_config's default port */
-	double timeout;             /* seconds (default 30) */
-	double throttle_period;     /* seconds between sends; 0: none */
-	int verify_server_cert;     /* default 1 */
-	int allow_smtputf8;         /* default 1 */
+	const char *secret_key; /* a secret: never logged */
+	long port;              /* 0: the ssl_config's default port */
+	double timeout;         /* seconds (default 30) */
+	double throttle_period; /* seconds between sends; 0: none */
+	int verify_server_cert; /* default 1 */
+	int allow_smtputf8;     /* default 1 */
 };
 
 /* Fill `out` from `asset` (a validated asset object; NULL or not an

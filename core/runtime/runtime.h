@@ -9,7 +9,7 @@
 
 /* What the global options say. Strings are borrowed from argv. */
 struct core_options {
-	char **plugin_dirs;    /* --plugin-dir, in order; NULL-terminated */
+	char **plugin_dirs; /* --plugin-dir, in order; NULL-terminated */
 	size_t nplugin_dirs;
 	const char *state_dir; /* --state-dir, or NULL */
 	int verbose;           /* -v */

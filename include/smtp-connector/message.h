@@ -73,26 +73,11 @@ int sc_header_name_valid(const char *name);
  * caller beforehand. */
 char *sc_header_encode_unstructured(const char *name, const char *value,
 				    int utf8_ok);
-/* A display name as a phrase: atoms as is, else a quoted string, or
- * encoded words when non-ASCII and !utf8_ok. */
-char *sc_header_encode_phrase(const char *phrase, int utf8_ok);
-/* A MIME parameter: `param="value"` when ASCII (quoted, escaped), or the
- * RFC 2231 form `param*=utf-8''%E2%82%AC...` split into `param*0*=`...
- * continuations when long. The result may contain CRLF SP folds. */
-char *sc_mime_param_encode(const char *param, const char *value);
 
 /* ------------------------------------------------------------------ */
 /* Bodies and MIME parts (mime.c)                                      */
 /* ------------------------------------------------------------------ */
 
-/* The transfer encoding a text body needs so no wire line passes 998
- * octets: "7bit" (ASCII, short lines), "quoted-printable" (mostly ASCII)
- * or "base64". */
-const char *sc_body_encoding(const char *text, size_t len);
-/* Encode `len` bytes as base64 in 76-column CRLF lines (OpenSSL). */
-char *sc_base64_lines(const unsigned char *data, size_t len, size_t *outlen);
-/* Quoted-printable (RFC 2045), CRLF line breaks, lines <= 76. */
-char *sc_qp_encode(const char *data, size_t len, size_t *outlen);
 
 /* A text body ready for the wire: line breaks made CRLF (the canonical
  * form of text), then encoded as sc_body_encoding() picks; *cte is set to
@@ -149,10 +134,6 @@ void sc_message_free(struct sc_message *m);
  * SC_EINPUT naming the header. */
 int sc_message_header(struct sc_message *m, const char *name,
 		      const char *value, struct sc_error *err);
-/* The current value of a header, or NULL. */
-const char *sc_message_header_get(const struct sc_message *m, const char *name);
-/* Remove a header (all of that name). */
-void sc_message_header_remove(struct sc_message *m, const char *name);
 /* Body = MIME tree with root type `root_type` ("multipart/mixed",
  * "multipart/alternative", "multipart/related"). Takes ownership of
  * `mime`, also on failure. */
@@ -186,9 +167,6 @@ int sc_session_open(struct sc_ctx *ctx, struct sc_session **out,
 		    struct sc_error *err);
 /* Name of the auth plugin that authenticated the session ("Basic"). */
 const char *sc_session_auth(const struct sc_session *s);
-/* Whether the server offered an ESMTP extension ("SMTPUTF8", "8BITMIME",
- * "SIZE", "STARTTLS"); ASCII case-insensitive. */
-int sc_session_offers(const struct sc_session *s, const char *ext);
 
 struct sc_envelope {
 	const char *mail_from;          /* bare addr-spec, may be "" */
@@ -198,26 +176,6 @@ struct sc_envelope {
 	int needs_8bit;                 /* body carries 8-bit octets */
 };
 
-struct sc_refusal {
-	char *addr;
-	char *reply; /* server reply verbatim, e.g. "550 5.1.1 <x>: unknown" */
-};
-
-struct sc_delivery {
-	char **accepted; size_t naccepted;
-	struct sc_refusal *refused; size_t nrefused;
-	char *reply; /* final reply to the end of DATA, verbatim */
-};
-
-/* Send `m` to the envelope. Accepted recipients get the mail even when
- * others are refused (listed in `out`); all refused is SC_ESEND.
- * SMTPUTF8 is requested only when needs_smtputf8; a server that cannot
- * carry the message is SC_ESEND naming the address or the reason, sent
- * before MAIL FROM. `out` is filled on success and on SC_ESEND. */
-int sc_session_send(struct sc_session *s, const struct sc_envelope *env,
-		    struct sc_message *m, struct sc_delivery *out,
-		    struct sc_error *err);
-void sc_delivery_free(struct sc_delivery *d);
 /* What every sending action does: open the session (sc_session_open),
  * send `m` to `env` (sc_session_send), and report it in `r`: data[0]
  * message_id (the message's own Message-ID), accepted, refused,
@@ -225,13 +183,6 @@ void sc_delivery_free(struct sc_delivery *d);
  * is prefixed "Email send failed". */
 int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
 	    struct sc_result *r, struct sc_error *err);
-/* "a@x (550 5.1.1 ...); b@y (...)" for messages; NULL when none. */
-char *sc_delivery_refused_text(const struct sc_delivery *d);
-/* Put accepted/refused/smtp_reply/auth of a delivery into the result's
- * data object, and set the SOAR message: "Email sent", or "Email sent to
- * N of M recipients; refused: ..." when some were refused. */
-void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
-			struct sc_result *r);
 
 #ifdef __cplusplus
 }

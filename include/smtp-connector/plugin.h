@@ -79,8 +79,6 @@ void sc_error_clear(struct sc_error *err);
 /* An allocated printf result (free() it), or NULL when out of memory:
  * messages quote server replies and user input of any length. */
 char *sc_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
-/* Short stable name of a code ("input", "tls", ...), for results. */
-const char *sc_code_name(enum sc_code code);
 
 /* ------------------------------------------------------------------ */
 /* Growable buffer: the one byte buffer of the whole tree.              */
@@ -128,23 +126,15 @@ void sc_secret_wipe(void *p, size_t len);
 
 struct sc_ctx; /* one request: asset, action, state; runtime-owned */
 
-/* The asset object as given (validated against the asset schema). */
-const cJSON *sc_asset(const struct sc_ctx *ctx);
 /* A string asset field, or NULL when absent or empty. */
 const char *sc_asset_string(const struct sc_ctx *ctx, const char *key);
 /* A boolean asset field, or `dflt` when absent. */
 int sc_asset_bool(const struct sc_ctx *ctx, const char *key, int dflt);
-/* A numeric asset field, or `dflt` when absent. */
-long sc_asset_long(const struct sc_ctx *ctx, const char *key, long dflt);
 /* A numeric asset field with its fraction (timeout: 2.5), or `dflt`. */
 double sc_asset_double(const struct sc_ctx *ctx, const char *key, double dflt);
 
-/* Request envelope fields: "asset_id", "vault_dir"; NULL when absent. */
-const char *sc_request_string(const struct sc_ctx *ctx, const char *key);
 /* "platform" object fields, e.g. "email_from"; NULL when absent. */
 const char *sc_platform_string(const struct sc_ctx *ctx, const char *key);
-/* The action's display name ("send email"). */
-const char *sc_action_name(const struct sc_ctx *ctx);
 /* State directory (created 0700 on first call); NULL + err on failure. */
 const char *sc_state_dir(struct sc_ctx *ctx, struct sc_error *err);
 /* The asset's key for per-asset state: asset_id, else a hash of the
@@ -167,8 +157,6 @@ struct sc_result; /* one action_result (one parameter set); runtime-owned */
 void sc_result_message(struct sc_result *r, const char *fmt, ...) SC_PRINTF(2, 3);
 /* The first object of "data" (created on first call): add fields to it. */
 cJSON *sc_result_data(struct sc_result *r);
-/* The "summary" object of this action_result. */
-cJSON *sc_result_summary(struct sc_result *r);
 /* "parameter": the parameters as given; plugins may update fields
  * (send email writes the effective "from" back, as SOAR does). */
 cJSON *sc_result_parameter(struct sc_result *r);

@@ -29,7 +29,7 @@ char *html_sanitize(const char *html, size_t len, struct sc_error *err)
 }
 
 int html_find_cids(const char *html, size_t len, const char *const *cids, size_t n, int *found,
-		   struct sc_error *err)
+                   struct sc_error *err)
 {
 	if (load(err))
 		return -1;

@@ -169,6 +169,59 @@ def test_global_options_after_the_subcommand():
 
 
 # --------------------------------------------------------------------------
+# the public headers are the whole contract; make lint checks the layout
+
+SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))
+
+
+def declared(paths):
+    names = set()
+    for p in paths:
+        with open(p) as f:
+            for line in f:
+                if re.match(r"\s*(\*|/\*)", line):
+                    continue
+                m = re.match(r"[a-z].*?[ *]((?:sc|core)_[a-z0-9_]*)\(", line)
+                if m:
+                    names.add(m.group(1))
+    return names
+
+
+def test_the_library_exports_what_the_public_headers_declare():
+    b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
+    if not b or not shutil.which("nm"):
+        skip("SMTP_CONNECTOR_BUILDDIR not set or no nm")
+    lib = os.path.join(b, ".libs", "libsmtp-connector.so")
+    r = subprocess.run(["nm", "-D", "--defined-only", lib], stdout=subprocess.PIPE, timeout=60)
+    exported = {l.split()[-1] for l in r.stdout.decode().splitlines() if l.strip()}
+    exported = {n for n in exported if not n.startswith("_")}
+    public = declared(glob.glob(os.path.join(SRCDIR, "include", "smtp-connector", "*.h")))
+    entry = declared([os.path.join(SRCDIR, "core", "runtime", "runtime.h")])
+    eq(sorted(exported - public - entry), [], "exported but in no public header")
+    for internal in ("sc_qp_encode", "sc_session_send", "sc_asset_long", "core_vasprintf"):
+        true(internal not in exported, "%s is not exported" % internal)
+    for used in ("sc_send", "sc_buf_add", "sc_support_load", "sc_asset_string"):
+        true(used in exported, "%s is exported" % used)
+
+
+def test_format_check_fails_on_a_misformatted_listed_file():
+    b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
+    if not b or not shutil.which("clang-format"):
+        skip("SMTP_CONNECTOR_BUILDDIR not set or clang-format not installed")
+    r = subprocess.run(["make", "-s", "-C", b, "format-check"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=120)
+    eq(r.returncode, 0, "FORMAT_FILES are formatted\n" + r.stdout.decode(errors="replace"))
+    bad = os.path.join(mkdtemp("fmt"), "bad.c")
+    with open(bad, "w") as f:
+        f.write("int  f( int a ){return a;}\n")
+    r = subprocess.run(["make", "-s", "-C", b, "format-check", "FORMAT_FILES=" + bad],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    ne(r.returncode, 0, "a misformatted file fails\n" + r.stdout.decode(errors="replace"))
+    contains(r.stdout.decode(errors="replace"), "bad.c")
+
+
+# --------------------------------------------------------------------------
 # tests/setup-deps.sh, with apt-get, sudo and debconf-set-selections
 # replaced by scripts that record their arguments (nothing is installed)
 # and dpkg-query reporting what the test says is installed.

@@ -35,12 +35,12 @@ static void test_every_field(void **state)
 {
 	(void)state;
 	cJSON *a = cJSON_Parse(
-		"{\"server\": \"[::1]:2525\", \"port\": 465, \"ssl_config\": \"SSL\","
-		" \"timeout\": 2.5, \"username\": \"u@corp.example\", \"auth_type\": \"Basic\","
-		" \"auth_mechanism\": \"LOGIN\", \"auth_order\": [\"Basic\"],"
-		" \"sender_address\": \"soc@corp.example\", \"ca_file\": \"/ca.pem\","
-		" \"verify_server_cert\": false, \"allow_smtputf8\": false, \"ehlo_name\": \"h\","
-		" \"secret_key\": \"k\", \"throttle_period\": 1.5}");
+	    "{\"server\": \"[::1]:2525\", \"port\": 465, \"ssl_config\": \"SSL\","
+	    " \"timeout\": 2.5, \"username\": \"u@corp.example\", \"auth_type\": \"Basic\","
+	    " \"auth_mechanism\": \"LOGIN\", \"auth_order\": [\"Basic\"],"
+	    " \"sender_address\": \"soc@corp.example\", \"ca_file\": \"/ca.pem\","
+	    " \"verify_server_cert\": false, \"allow_smtputf8\": false, \"ehlo_name\": \"h\","
+	    " \"secret_key\": \"k\", \"throttle_period\": 1.5}");
 	struct core_asset c;
 	core_asset_parse(a, &c);
 	assert_string_equal(c.server, "[::1]:2525");
@@ -64,7 +64,8 @@ static void test_every_field(void **state)
 static void test_empty_and_automatic_are_absent(void **state)
 {
 	(void)state;
-	cJSON *a = cJSON_Parse("{\"server\": \"\", \"auth_type\": \"automatic\", \"ca_file\": \"\"}");
+	cJSON *a =
+	    cJSON_Parse("{\"server\": \"\", \"auth_type\": \"automatic\", \"ca_file\": \"\"}");
 	struct core_asset c;
 	core_asset_parse(a, &c);
 	assert_null(c.server);
@@ -79,9 +80,9 @@ static void test_empty_and_automatic_are_absent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_every_field),
-		cmocka_unit_test(test_empty_and_automatic_are_absent),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_every_field),
+	    cmocka_unit_test(test_empty_and_automatic_are_absent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

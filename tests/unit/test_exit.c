@@ -20,8 +20,8 @@ static void test_request_level_codes(void **state)
 static void test_every_other_code_is_a_failure(void **state)
 {
 	(void)state;
-	const enum sc_code failed[] = { SC_ESKIP, SC_ECONNECT, SC_ETLS, SC_EAUTH, SC_ESEND,
-					SC_EPROTO, SC_EIO, SC_ENOMEM };
+	const enum sc_code failed[] = {SC_ESKIP, SC_ECONNECT, SC_ETLS, SC_EAUTH,
+	                               SC_ESEND, SC_EPROTO,   SC_EIO,  SC_ENOMEM};
 	for (size_t i = 0; i < sizeof failed / sizeof failed[0]; i++)
 		assert_int_equal(core_exit_status(failed[i]), 1);
 	assert_int_equal(core_exit_status((enum sc_code)999), 1); /* from a newer plugin */
@@ -30,8 +30,8 @@ static void test_every_other_code_is_a_failure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_request_level_codes),
-		cmocka_unit_test(test_every_other_code_is_a_failure),
+	    cmocka_unit_test(test_request_level_codes),
+	    cmocka_unit_test(test_every_other_code_is_a_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
