@@ -86,10 +86,14 @@ char *sc_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
 
 /* Always NUL-terminated once anything was added (p may be NULL while
  * empty); `len` excludes the NUL, so binary data with NULs is fine.
- * Zero-initialise ({0}) to start. */
+ * Zero-initialise ({0}) to start. A buffer that will hold a secret sets
+ * `wipe` = 1 before the first add: growing it then copies into a new
+ * block and wipes the old one (realloc would leave the secret behind in
+ * freed memory); free it with sc_buf_wipe. */
 struct sc_buf {
 	char *p;
 	size_t len, cap;
+	int wipe;
 };
 
 /* Append n bytes. SC_OK, or SC_ENOMEM (b unchanged). */

@@ -205,6 +205,21 @@ def test_the_library_exports_what_the_public_headers_declare():
         true(used in exported, "%s is exported" % used)
 
 
+def test_auth_plugins_use_the_host_buffer():
+    # one growable buffer type in the host API: no plugin of the auth SDK
+    # (nor the example third parties copy) defines its own
+    found = []
+    for top in ("plugins/auth", "examples"):
+        for d, _, fs in os.walk(os.path.join(SRCDIR, top)):
+            for f in fs:
+                if f.endswith((".c", ".h")):
+                    with open(os.path.join(d, f), errors="replace") as fh:
+                        for n, line in enumerate(fh, 1):
+                            if re.match(r"\s*struct \w*buf\w*\s*\{", line):
+                                found.append("%s:%d: %s" % (os.path.join(top, f), n, line.strip()))
+    eq(found, [], "private buffer types")
+
+
 def test_format_check_fails_on_a_misformatted_listed_file():
     b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
     if not b or not shutil.which("clang-format"):
