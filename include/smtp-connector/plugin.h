@@ -70,10 +70,14 @@ struct sc_error {
 #define SC_ERROR_INIT { SC_OK, NULL }
 
 /* Replace err's content (freeing an earlier message); returns `code` so
- * that `return sc_error_set(err, SC_EINPUT, "...")` reads naturally. */
+ * that `return sc_error_set(err, SC_EINPUT, "...")` reads naturally.
+ * `err` may be NULL (only the code is returned). When the message cannot
+ * be allocated, err->message is NULL and err->code is still `code`. */
 int sc_error_set(struct sc_error *err, enum sc_code code, const char *fmt, ...)
 	SC_PRINTF(3, 4);
-/* Prefix the existing message: "<prefix>: <old message>". */
+/* Prefix the existing message: "<prefix>: <old message>". Nothing when
+ * err is NULL or holds SC_OK; the message stays as it was when out of
+ * memory. */
 void sc_error_prefix(struct sc_error *err, const char *fmt, ...) SC_PRINTF(2, 3);
 void sc_error_clear(struct sc_error *err);
 /* An allocated printf result (free() it), or NULL when out of memory:
@@ -130,7 +134,9 @@ void sc_secret_wipe(void *p, size_t len);
 
 struct sc_ctx; /* one request: asset, action, state; runtime-owned */
 
-/* A string asset field, or NULL when absent or empty. */
+/* A string asset field, or NULL when absent, empty or not a string.
+ * The pointer is the runtime's, valid while the plugin function runs.
+ * These getters cannot fail: the asset passed its schema. */
 const char *sc_asset_string(const struct sc_ctx *ctx, const char *key);
 /* A boolean asset field, or `dflt` when absent. */
 int sc_asset_bool(const struct sc_ctx *ctx, const char *key, int dflt);
@@ -139,7 +145,9 @@ double sc_asset_double(const struct sc_ctx *ctx, const char *key, double dflt);
 
 /* "platform" object fields, e.g. "email_from"; NULL when absent. */
 const char *sc_platform_string(const struct sc_ctx *ctx, const char *key);
-/* State directory (created 0700 on first call); NULL + err on failure. */
+/* State directory (created 0700 on first call), owned by the runtime.
+ * NULL with err SC_EIO (none configured, not absolute, cannot be
+ * created, or open to others) or SC_ENOMEM. */
 const char *sc_state_dir(struct sc_ctx *ctx, struct sc_error *err);
 /* The asset's key for per-asset state: asset_id, else a hash of the
  * server, port and username. Never NULL. */
@@ -147,7 +155,8 @@ const char *sc_asset_key(const struct sc_ctx *ctx);
 
 /* Apply the asset's TLS and timeout rules (verification, ca_file,
  * timeout) to an easy handle the plugin uses for HTTP (token endpoints).
- * Also turns redirects and .netrc off. */
+ * Also turns redirects and .netrc off. SC_OK, or SC_EINPUT (ca_file is
+ * not readable: the message names it). */
 int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy,
 			 struct sc_error *err);
 
@@ -157,7 +166,9 @@ int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy,
 
 struct sc_result; /* one action_result (one parameter set); runtime-owned */
 
-/* The result's "message" (replaces any earlier one). */
+/* The result's "message" (replaces any earlier one). The result
+ * functions cannot fail visibly: out of memory, the field stays as it
+ * was (cJSON * getters then return NULL). */
 void sc_result_message(struct sc_result *r, const char *fmt, ...) SC_PRINTF(2, 3);
 /* The first object of "data" (created on first call): add fields to it. */
 cJSON *sc_result_data(struct sc_result *r);
@@ -174,15 +185,17 @@ void sc_result_warn(struct sc_result *r, const char *fmt, ...) SC_PRINTF(2, 3);
 struct sc_credentials; /* runtime-owned; copied into libcurl, then wiped */
 
 /* User name and password for SASL PLAIN/LOGIN (and whatever else the
- * server offers unless a mechanism is forced). Both are copied. */
+ * server offers unless a mechanism is forced). Both are copied.
+ * SC_OK or SC_ENOMEM (no error message: the caller names the step). */
 int sc_credentials_login(struct sc_credentials *c, const char *username,
 			 const char *password);
-/* OAuth 2.0 bearer token for XOAUTH2/OAUTHBEARER. Copied. */
+/* OAuth 2.0 bearer token for XOAUTH2/OAUTHBEARER. Copied. SC_OK or
+ * SC_ENOMEM. */
 int sc_credentials_bearer(struct sc_credentials *c, const char *username,
 			  const char *token);
 /* Force one SASL mechanism ("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER");
  * NULL lets the server's offer decide. The asset's auth_mechanism, when
- * set, wins over this. */
+ * set, wins over this. SC_OK or SC_ENOMEM. */
 int sc_credentials_mechanism(struct sc_credentials *c, const char *mech);
 
 struct sc_auth_ops {

@@ -220,6 +220,26 @@ def test_auth_plugins_use_the_host_buffer():
     eq(found, [], "private buffer types")
 
 
+def test_every_public_function_returning_a_code_lists_its_codes():
+    # msmtp's smtp.h style: the comment before each prototype that returns
+    # an int code (or takes a struct sc_error *) names the codes
+    missing = []
+    for h in sorted(glob.glob(os.path.join(SRCDIR, "include", "smtp-connector", "*.h"))):
+        with open(h) as f:
+            text = f.read()
+        for m in re.finditer(r"((?:/\*(?:[^*]|\*(?!/))*\*/\n)?)((?:int|const void \*|curl_mimepart \*)\s*(sc_[a-z_]+)\([^;]*\);)",
+                             text):
+            comment, proto, name = m.group(1), m.group(2), m.group(3)
+            if not proto.startswith("int") and "sc_error" not in proto:
+                continue
+            if name in ("sc_error_set", "sc_verbose", "sc_asset_bool", "sc_header_name_valid",
+                        "sc_address_is_utf8", "sc_session_offers"):
+                continue  # returns its argument; values and predicates, not codes
+            if "SC_" not in comment and "codes" not in comment:
+                missing.append("%s: %s" % (os.path.basename(h), name))
+    eq(missing, [], "prototypes whose comment names no code")
+
+
 def test_format_check_fails_on_a_misformatted_listed_file():
     b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
     if not b or not shutil.which("clang-format"):
