@@ -240,6 +240,30 @@ def test_every_public_function_returning_a_code_lists_its_codes():
     eq(missing, [], "prototypes whose comment names no code")
 
 
+def test_internals_doc_names_only_what_exists():
+    # doc/internals.md walks a request through the code: every file and
+    # function it names must exist, so the walk stays true as code moves
+    with open(os.path.join(SRCDIR, "doc", "internals.md")) as f:
+        doc = f.read()
+    sources = {}
+    for top in ("core", "plugins", "include"):
+        for d, _, fs in os.walk(os.path.join(SRCDIR, top)):
+            for n in fs:
+                if n.endswith((".c", ".h")):
+                    with open(os.path.join(d, n), errors="replace") as fh:
+                        sources[os.path.relpath(os.path.join(d, n), SRCDIR)] = fh.read()
+    code = "\n".join(sources.values())
+    missing = []
+    for path in set(re.findall(r"`((?:core|plugins|include)/[\w/.-]+\.[ch])`", doc)):
+        if path not in sources:
+            missing.append(path)
+    for fn in set(re.findall(r"`(\w+)\(\)", doc)):
+        if not re.search(r"\b%s\s*\(" % re.escape(fn), code):
+            missing.append(fn + "()")
+    eq(sorted(missing), [], "named in doc/internals.md but not in the tree")
+    contains(doc, "## One inbound message")
+
+
 def test_format_check_fails_on_a_misformatted_listed_file():
     b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
     if not b or not shutil.which("clang-format"):
