@@ -131,6 +131,11 @@ setup_deps() {   # demo | test
 	local profile=${1:-test} tests
 	tests=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) || return 1
 	[ "${SETUP_DEPS:-1}" = 0 ] && return 0
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		setup_deps_say "not a Debian system: install the packages listed in $tests/setup-deps.sh" \
+			"your own way, then run with SETUP_DEPS=0"
+		return 1
+	fi
 	local want=("${SETUP_DEPS_BUILD[@]}" "${SETUP_DEPS_DEMO[@]}")
 	[ "$profile" = test ] && want+=("${SETUP_DEPS_TEST[@]}")
 	local missing

@@ -47,6 +47,65 @@ static int add_dir(struct core_loader *l, const char *d)
 	return 0;
 }
 
+/* An installed plugin directory holds each module twice (libtool's
+ * action_x.la next to action_x.so), a build tree once, and a module may
+ * be in several directories of the path: `seen` keeps the bases met so
+ * far so each is listed and loaded once, from the first directory. */
+struct base_set {
+	char **v;
+	size_t n;
+};
+
+static int base_seen(const struct base_set *s, const char *base)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], base) == 0)
+			return 1;
+	return 0;
+}
+
+/* Takes `base` (freed on failure). */
+static int base_add(struct base_set *s, char *base)
+{
+	char **nv = realloc(s->v, (s->n + 1) * sizeof *nv);
+	if (!nv) {
+		free(base);
+		return -1;
+	}
+	s->v = nv;
+	s->v[s->n++] = base;
+	return 0;
+}
+
+static void base_set_free(struct base_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static int scan_dirs(struct core_loader *l, const char *prefix, int load, char **names,
+		     struct base_set *seen, struct sc_error *err);
+
+/* The plugin table never moves: the runtime, sessions and contexts keep
+ * pointers to its entries while later modules load (an auth plugin in one
+ * request, support_html in the middle of an action). So it is allocated
+ * once, for every module file on the path at start. */
+static int size_table(struct core_loader *l)
+{
+	struct base_set seen = { NULL, 0 };
+	int rc = scan_dirs(l, "", 0, NULL, &seen, NULL);
+	size_t cap = seen.n + 1;
+	base_set_free(&seen);
+	if (rc)
+		return -1;
+	l->plugins = calloc(cap, sizeof *l->plugins);
+	if (!l->plugins)
+		return -1;
+	l->cap = cap;
+	return 0;
+}
+
 int core_loader_init(struct core_loader *l, char **cli_dirs, size_t ncli, struct sc_error *err)
 {
 	memset(l, 0, sizeof *l);
@@ -66,6 +125,8 @@ int core_loader_init(struct core_loader *l, char **cli_dirs, size_t ncli, struct
 	} else {
 		rc = add_dir(l, PLUGINDIR);
 	}
+	if (!rc)
+		rc = size_table(l);
 	if (rc)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	active = l;
@@ -196,16 +257,10 @@ static int load_one(struct core_loader *l, const char *dir, const char *base,
 		else if ((rc = core_schema_check(schema, err)))
 			sc_error_prefix(err, "plugin %s", path);
 	}
-	if (!rc && l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 8;
-		struct core_plugin *np = realloc(l->plugins, nc * sizeof *np);
-		if (!np)
-			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
-		else {
-			l->plugins = np;
-			l->cap = nc;
-		}
-	}
+	if (!rc && l->n == l->cap)
+		rc = sc_error_set(err, SC_EPLUGIN,
+				  "plugin %s appeared after smtp-connector started (its plugin table "
+				  "is sized at start); restart it to load new plugins", path);
 	if (rc) {
 		cJSON_Delete(schema);
 		lt_dlclose(h);
@@ -222,43 +277,6 @@ static int load_one(struct core_loader *l, const char *dir, const char *base,
 	sc_log(SC_LOG_DEBUG, "loaded %s plugin \"%s\" from %s", core_plugin_kind_name(d->kind),
 	       d->name, path);
 	return SC_OK;
-}
-
-/* An installed plugin directory holds each module twice (libtool's
- * action_x.la next to action_x.so), a build tree once, and a module may
- * be in several directories of the path: `seen` keeps the bases met so
- * far so each is listed and loaded once, from the first directory. */
-struct base_set {
-	char **v;
-	size_t n;
-};
-
-static int base_seen(const struct base_set *s, const char *base)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], base) == 0)
-			return 1;
-	return 0;
-}
-
-/* Takes `base` (freed on failure). */
-static int base_add(struct base_set *s, char *base)
-{
-	char **nv = realloc(s->v, (s->n + 1) * sizeof *nv);
-	if (!nv) {
-		free(base);
-		return -1;
-	}
-	s->v = nv;
-	s->v[s->n++] = base;
-	return 0;
-}
-
-static void base_set_free(struct base_set *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
 }
 
 static int scan_dirs(struct core_loader *l, const char *prefix, int load, char **names,

@@ -15,7 +15,8 @@ struct core_plugin {
 struct core_loader {
 	char **dirs;      /* absolute search path, in precedence order */
 	size_t ndirs;
-	struct core_plugin *plugins; /* loaded, in load order */
+	struct core_plugin *plugins; /* loaded, in load order; sized once at
+				      * init and never moved (entries are pointed to) */
 	size_t n, cap;
 	int scanned_auth, scanned_all;
 };
