@@ -280,6 +280,38 @@ def test_format_check_fails_on_a_misformatted_listed_file():
     contains(r.stdout.decode(errors="replace"), "bad.c")
 
 
+def test_modules_loaded_late_do_not_move_the_plugin_table():
+    # a session keeps a pointer to its auth plugin's entry across requests;
+    # later requests load more modules (actions, then support_html while an
+    # action runs). The ninth module used to grow the table with realloc,
+    # leaving those pointers dangling (ASan: heap-use-after-free).
+    d = mkdtemp("many")
+    src = installed_plugin_dir()
+    for f in os.listdir(src):
+        shutil.copyfile(os.path.join(src, f), os.path.join(d, f))
+    for i in (1, 2, 3):  # more auth modules: loaded with the first request
+        shutil.copyfile(os.path.join(src, "auth_passwordless.so"),
+                        os.path.join(d, "auth_extra%d.so" % i))
+    with Aiosmtpd() as srv:
+        a = asset(srv.port, sender_address="a@corp.example", auth_type="Passwordless")
+        reqs = [{"action": "send email", "asset": a,
+                 "parameters": {"to": "b@corp.example", "body": "plain"}},
+                {"action": "test connectivity", "asset": a},
+                {"action": "send rawemail", "asset": a,
+                 "parameters": {"raw_email": "From: a@corp.example\r\nTo: b@corp.example\r\n"
+                                             "Subject: r\r\n\r\nraw\r\n"}},
+                {"action": "send htmlemail", "asset": a,
+                 "parameters": {"from": "a@corp.example", "to": "b@corp.example",
+                                "html_body": "<html><body><p>Hi</p></body></html>"}},
+                {"action": "send email", "asset": a,
+                 "parameters": {"to": "b@corp.example", "body": "again"}}]
+        r = run_connector(reqs, args=("--plugin-dir", d))
+        eq(r.rc, 0, "every request succeeds\n%s" % r)
+        eq([x["status"] for x in r.results], ["success"] * 5, "statuses")
+        eq(r.results[-1]["action_results"][0]["data"][0]["auth"], "Passwordless",
+           "the session's auth plugin is still read right")
+
+
 # --------------------------------------------------------------------------
 # tests/setup-deps.sh, with apt-get, sudo and debconf-set-selections
 # replaced by scripts that record their arguments (nothing is installed)
