@@ -29,12 +29,12 @@ SETUP_DEPS_BUILD=(
 # demo.sh: its capture server is aiosmtpd on Debian's python3.
 SETUP_DEPS_DEMO=(python3 python3-aiosmtpd)
 # tests/run.sh: cmocka (unit), python3 with aiosmtpd and jsonschema,
-# Postfix's smtp-sink, swaks, openssl (test CAs), curl, clang with its
+# Postfix's smtp-sink, swaks (with Net::SSLeay for its TLS), openssl (test CAs), curl, clang with its
 # libFuzzer runtime (fuzz smoke), cppcheck and clang-format (make lint),
 # valgrind.
 SETUP_DEPS_TEST=(
 	libcmocka-dev python3 python3-aiosmtpd python3-jsonschema
-	postfix swaks openssl curl clang cppcheck clang-format valgrind
+	postfix swaks libnet-ssleay-perl openssl curl clang cppcheck clang-format valgrind
 )
 SETUP_DEPS_NODE_VERSION=20.20.2
 
