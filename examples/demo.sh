@@ -8,16 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 
-deps=(autoconf automake libtool libltdl-dev pkg-config gcc make libcurl4-openssl-dev libssl-dev
-      libcjson-dev libxml2-dev libevent-dev ca-certificates)
-missing=()
-for p in "${deps[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "== installing: ${missing[*]}"
-	sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-	$sudo apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
-fi
+# Install what is missing (apt-get; quick when all is there).
+. tests/setup-deps.sh
+setup_deps demo
 
 echo "== building in build/"
 [ -x configure ] || ./autogen.sh >/dev/null

@@ -1,11 +1,15 @@
 #!/bin/bash
-# The test command: run from the repository root on a machine with the
-# build and test dependencies installed (.ci/run installs them on Debian 12):
+# The test command: run from the repository root (Debian 12):
 #
 #     tests/run.sh
 #
+#  0. tests/setup-deps.sh: installs what is missing (apt-get, through sudo
+#     when not root; a Node >= 20.19; npm ci in tests/), a quick no-op
+#     when everything is present; SETUP_DEPS=0 skips it
 #  1. ./autogen.sh
-#  2. build/      configure --enable-werror, make, make check
+#  2. build/      configure --enable-werror, make, make check, make lint,
+#                 make distcheck (its own build from the tarball, with the
+#                 unit tests and the layout-dependent integration tests)
 #  3. build-san/  configure --enable-sanitizers --enable-werror, make check
 #                 (ASan + UBSan, the same unit and integration tests)
 #  4. build-fuzz/ every tests/fuzz/fuzz_*.c built with clang
@@ -23,6 +27,7 @@
 # path; libcjson and libcrypto are always available.
 #
 # Environment: JOBS (default 2), FUZZ_SECONDS (default 20), SKIP_SAN=1,
+# SKIP_DISTCHECK=1, DISTCHECK_TESTS (see distcheck() below),
 # SKIP_FUZZ=1 (for a quicker local run; CI runs everything),
 # HARNESS_NO_SKIP=1 (set by .ci/run: every skipped case counts as failed).
 # Logs of each step are kept in build/run-logs/.
@@ -36,6 +41,15 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 LOGS=$ROOT/build/run-logs
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log
+
+# The set-up every other step needs: when it fails nothing can run.
+# shellcheck source=tests/setup-deps.sh
+. "$ROOT/tests/setup-deps.sh"
+if ! setup_deps test; then
+	echo "== set-up failed (see above): no test ran"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
 
 STEP_FAIL=0     # build steps that failed (each counts as one failed case)
 STEP_PASS=0
@@ -123,11 +137,35 @@ valgrind_suite() {
 	grep -q '^# [0-9]* passed, 0 failed' "$LOGS/valgrind-send.log"
 }
 
+# make distcheck: the tarball is complete, builds out of tree from a
+# read-only source, and installs and uninstalls cleanly. The suite has
+# already run twice (build/, build-san/), so the tarball's build runs the
+# unit tests and the integration tests that depend on the tree's layout
+# (schemas, plugins found and installed, the example plugin, the OAuth
+# peers from a tests/ without node_modules): DISTCHECK_TESTS="..."
+# chooses others, DISTCHECK_TESTS=all the whole suite.
+distcheck() {
+	local t tests=()
+	for t in "$ROOT"/build/tests/unit/test_*; do
+		case ${t##*/} in *.*) continue ;; esac
+		[ -x "$t" ] && tests+=("tests/unit/${t##*/}")
+	done
+	tests+=(tests/integration/test_foundation.py tests/integration/test_schemas.py
+		tests/integration/test_setup.py tests/integration/test_example_plugin.py
+		tests/integration/test_oauth.py)
+	local want=${DISTCHECK_TESTS:-${tests[*]}}
+	local args=()
+	[ "$want" = all ] || args=(TESTS="$want")
+	SMTP_CONNECTOR_NODE_MODULES=$ROOT/tests/node_modules \
+		make -C "$ROOT/build" -j"$JOBS" distcheck "${args[@]}"
+}
+
 # ---------------------------------------------------------------- builds
 T_BUILD=$(date +%s)
 if step autogen "$LOGS/autogen.log" ./autogen.sh; then
 	build_and_check build build --enable-werror
 	step lint "$LOGS/lint.log" make -C "$ROOT/build" lint
+	[ "${SKIP_DISTCHECK:-}" = 1 ] || step distcheck "$LOGS/distcheck.log" distcheck
 	[ "${SKIP_VALGRIND:-}" = 1 ] || step valgrind "$LOGS/valgrind.log" valgrind_suite
 	T_SAN=$(date +%s)
 	if [ "${SKIP_SAN:-}" != 1 ]; then

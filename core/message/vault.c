@@ -349,7 +349,7 @@ int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path,
 {
 	memset(out, 0, sizeof *out);
 	out->fd = -1;
-	const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "attachment_dirs");
+	const cJSON *dirs = ctx->cfg.attachment_dirs;
 	if (!cJSON_IsArray(dirs) || !dirs->child)
 		return sc_error_set(err, SC_EINPUT, "%s: files are read only from directories the asset "
 				    "lists in \"attachment_dirs\", and it lists none; add the "

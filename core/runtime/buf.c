@@ -18,7 +18,17 @@ static int grow(struct sc_buf *b, size_t n)
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	char *p = realloc(b->p, cap);
+	char *p;
+	if (b->wipe) {
+		p = malloc(cap);
+		if (p && b->p) {
+			memcpy(p, b->p, b->len + 1);
+			sc_secret_wipe(b->p, b->cap);
+			free(b->p);
+		}
+	} else {
+		p = realloc(b->p, cap);
+	}
 	if (!p)
 		return SC_ENOMEM;
 	b->p = p;

@@ -16,6 +16,7 @@ int core_ctx_init(struct sc_ctx *ctx, struct core_runtime *rt, const cJSON *requ
 	ctx->rt = rt;
 	ctx->request = request;
 	ctx->asset = cJSON_GetObjectItemCaseSensitive(request, "asset");
+	core_asset_parse(ctx->asset, &ctx->cfg);
 	return SC_OK;
 }
 
@@ -101,10 +102,10 @@ const char *sc_asset_key(const struct sc_ctx *ctx)
 	if (id) {
 		c->asset_key = strdup(id);
 	} else {
-		const char *server = sc_asset_string(ctx, "server");
-		const char *user = sc_asset_string(ctx, "username");
+		const char *server = ctx->cfg.server;
+		const char *user = ctx->cfg.username;
 		char *src = sc_asprintf("%s\n%ld\n%s", server ? server : "",
-					  sc_asset_long(ctx, "port", 0), user ? user : "");
+					  ctx->cfg.port, user ? user : "");
 		char hex[65];
 		if (src && core_sha256_hex(src, strlen(src), hex) == 0)
 			c->asset_key = sc_asprintf("asset-%.24s", hex);

@@ -4,6 +4,7 @@
 #define SC_CTX_H
 
 #include "core.h"
+#include "asset.h"
 #include "loader.h"
 
 struct core_runtime {
@@ -19,6 +20,7 @@ struct sc_ctx {
 	struct core_runtime *rt;
 	const cJSON *request;
 	const cJSON *asset;
+	struct core_asset cfg;      /* the asset parsed once (asset.h) */
 	const struct core_plugin *action;
 	char *asset_key;
 	char *state_dir;

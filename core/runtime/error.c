@@ -93,3 +93,23 @@ const char *sc_code_name(enum sc_code code)
 	}
 	return "unknown";
 }
+
+int core_exit_status(enum sc_code code)
+{
+	switch (code) {
+	case SC_OK: return EXIT_OK;
+	case SC_EINPUT: return EXIT_UNUSABLE;
+	case SC_EPLUGIN:
+	case SC_EINTERNAL: return EXIT_CANNOT_RUN;
+	case SC_ESKIP:
+	case SC_ECONNECT:
+	case SC_ETLS:
+	case SC_EAUTH:
+	case SC_ESEND:
+	case SC_EPROTO:
+	case SC_EIO:
+	case SC_ENOMEM:
+	case SC_ETHROTTLED: return EXIT_FAILED;
+	}
+	return EXIT_FAILED;
+}

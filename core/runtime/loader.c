@@ -18,6 +18,10 @@
 #define PLUGINDIR "/usr/local/lib/smtp-connector"
 #endif
 
+/* The runtime's one loader, for sc_support_load (plugins call it without
+ * a handle on the runtime). */
+static struct core_loader *active;
+
 static int add_dir(struct core_loader *l, const char *d)
 {
 	char *abs;
@@ -43,6 +47,65 @@ static int add_dir(struct core_loader *l, const char *d)
 	return 0;
 }
 
+/* An installed plugin directory holds each module twice (libtool's
+ * action_x.la next to action_x.so), a build tree once, and a module may
+ * be in several directories of the path: `seen` keeps the bases met so
+ * far so each is listed and loaded once, from the first directory. */
+struct base_set {
+	char **v;
+	size_t n;
+};
+
+static int base_seen(const struct base_set *s, const char *base)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], base) == 0)
+			return 1;
+	return 0;
+}
+
+/* Takes `base` (freed on failure). */
+static int base_add(struct base_set *s, char *base)
+{
+	char **nv = realloc(s->v, (s->n + 1) * sizeof *nv);
+	if (!nv) {
+		free(base);
+		return -1;
+	}
+	s->v = nv;
+	s->v[s->n++] = base;
+	return 0;
+}
+
+static void base_set_free(struct base_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static int scan_dirs(struct core_loader *l, const char *prefix, int load, char **names,
+		     struct base_set *seen, struct sc_error *err);
+
+/* The plugin table never moves: the runtime, sessions and contexts keep
+ * pointers to its entries while later modules load (an auth plugin in one
+ * request, support_html in the middle of an action). So it is allocated
+ * once, for every module file on the path at start. */
+static int size_table(struct core_loader *l)
+{
+	struct base_set seen = { NULL, 0 };
+	int rc = scan_dirs(l, "", 0, NULL, &seen, NULL);
+	size_t cap = seen.n + 1;
+	base_set_free(&seen);
+	if (rc)
+		return -1;
+	l->plugins = calloc(cap, sizeof *l->plugins);
+	if (!l->plugins)
+		return -1;
+	l->cap = cap;
+	return 0;
+}
+
 int core_loader_init(struct core_loader *l, char **cli_dirs, size_t ncli, struct sc_error *err)
 {
 	memset(l, 0, sizeof *l);
@@ -62,8 +125,11 @@ int core_loader_init(struct core_loader *l, char **cli_dirs, size_t ncli, struct
 	} else {
 		rc = add_dir(l, PLUGINDIR);
 	}
+	if (!rc)
+		rc = size_table(l);
 	if (rc)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	active = l;
 	return SC_OK;
 }
 
@@ -110,12 +176,37 @@ static int exists(const char *path, const char *ext)
 	return ok;
 }
 
+/* The module file's prefix says its kind. */
+static const struct {
+	const char *prefix, *name;
+	enum sc_plugin_kind kind;
+} kinds[] = {
+	{ "action_", "action", SC_PLUGIN_ACTION },
+	{ "auth_", "auth", SC_PLUGIN_AUTH },
+	{ "sink_", "sink", SC_PLUGIN_SINK },
+	{ "support_", "support", SC_PLUGIN_SUPPORT },
+};
+
+static enum sc_plugin_kind kind_of_base(const char *base)
+{
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (strncmp(base, kinds[i].prefix, strlen(kinds[i].prefix)) == 0)
+			return kinds[i].kind;
+	return SC_PLUGIN_ACTION;
+}
+
+const char *core_plugin_kind_name(enum sc_plugin_kind kind)
+{
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (kinds[i].kind == kind)
+			return kinds[i].name;
+	return "unknown";
+}
+
 static int check_descriptor(const struct sc_plugin *d, const char *file, const char *base,
 			    struct sc_error *err)
 {
-	enum sc_plugin_kind want = strncmp(base, "auth_", 5) == 0   ? SC_PLUGIN_AUTH
-				   : strncmp(base, "sink_", 5) == 0 ? SC_PLUGIN_SINK
-								    : SC_PLUGIN_ACTION;
+	enum sc_plugin_kind want = kind_of_base(base);
 	if (d->abi != SC_PLUGIN_ABI)
 		return sc_error_set(err, SC_EPLUGIN,
 				    "plugin %s was built for plugin ABI %u, but this smtp-connector "
@@ -124,7 +215,8 @@ static int check_descriptor(const struct sc_plugin *d, const char *file, const c
 	if (d->kind != want || !d->name || !d->identifier ||
 	    (want == SC_PLUGIN_ACTION && (!d->action || !d->action->run)) ||
 	    (want == SC_PLUGIN_AUTH && (!d->auth || !d->auth->acquire)) ||
-	    (want == SC_PLUGIN_SINK && (!d->sink || !d->sink->start || !d->sink->deliver)))
+	    (want == SC_PLUGIN_SINK && (!d->sink || !d->sink->start || !d->sink->deliver)) ||
+	    (want == SC_PLUGIN_SUPPORT && !d->support))
 		return sc_error_set(err, SC_EPLUGIN,
 				    "plugin %s has an incomplete descriptor (kind, name, identifier "
 				    "or functions missing, or kind does not match the file name)", file);
@@ -165,16 +257,10 @@ static int load_one(struct core_loader *l, const char *dir, const char *base,
 		else if ((rc = core_schema_check(schema, err)))
 			sc_error_prefix(err, "plugin %s", path);
 	}
-	if (!rc && l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 8;
-		struct core_plugin *np = realloc(l->plugins, nc * sizeof *np);
-		if (!np)
-			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
-		else {
-			l->plugins = np;
-			l->cap = nc;
-		}
-	}
+	if (!rc && l->n == l->cap)
+		rc = sc_error_set(err, SC_EPLUGIN,
+				  "plugin %s appeared after smtp-connector started (its plugin table "
+				  "is sized at start); restart it to load new plugins", path);
 	if (rc) {
 		cJSON_Delete(schema);
 		lt_dlclose(h);
@@ -188,15 +274,13 @@ static int load_one(struct core_loader *l, const char *dir, const char *base,
 	p->schema = schema;
 	if (out)
 		*out = p;
-	sc_log(SC_LOG_DEBUG, "loaded %s plugin \"%s\" from %s",
-	       d->kind == SC_PLUGIN_AUTH ? "auth" : d->kind == SC_PLUGIN_SINK ? "sink" : "action",
+	sc_log(SC_LOG_DEBUG, "loaded %s plugin \"%s\" from %s", core_plugin_kind_name(d->kind),
 	       d->name, path);
 	return SC_OK;
 }
 
-/* Names of modules with `prefix` across the path, first directory wins. */
-static int scan(struct core_loader *l, const char *prefix, int load, char **names,
-		struct sc_error *err)
+static int scan_dirs(struct core_loader *l, const char *prefix, int load, char **names,
+		     struct base_set *seen, struct sc_error *err)
 {
 	size_t plen = strlen(prefix);
 	for (size_t i = 0; i < l->ndirs; i++) {
@@ -213,7 +297,11 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 			if (!valid_base(e->d_name, n))
 				continue;
 			char *base = strndup(e->d_name, n);
-			if (!base) {
+			if (base && base_seen(seen, base)) {
+				free(base);
+				continue;
+			}
+			if (!base || base_add(seen, base)) {
 				closedir(dh);
 				return sc_error_set(err, SC_ENOMEM, "out of memory");
 			}
@@ -226,7 +314,6 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 			int rc = SC_OK;
 			if (load && !already(l, base))
 				rc = load_one(l, l->dirs[i], base, NULL, err);
-			free(base);
 			if (rc && rc != SC_ESKIP) {
 				closedir(dh);
 				return rc;
@@ -237,10 +324,22 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 	return SC_OK;
 }
 
-int core_loader_action(struct core_loader *l, const char *identifier,
-		       const struct core_plugin **out, struct sc_error *err)
+/* Names of modules with `prefix` across the path, first directory wins. */
+static int scan(struct core_loader *l, const char *prefix, int load, char **names,
+		struct sc_error *err)
 {
-	char *base = sc_asprintf("action_%s", identifier);
+	struct base_set seen = { NULL, 0 };
+	int rc = scan_dirs(l, prefix, load, names, &seen, err);
+	base_set_free(&seen);
+	return rc;
+}
+
+/* The module <prefix><identifier>: already loaded, or loaded from the
+ * first directory of the path that has it. SC_ESKIP when none has it. */
+static int find_or_load(struct core_loader *l, const char *prefix, const char *identifier,
+			const struct core_plugin **out, struct sc_error *err)
+{
+	char *base = sc_asprintf("%s%s", prefix, identifier);
 	if (!base)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	int rc = SC_ESKIP;
@@ -253,6 +352,13 @@ int core_loader_action(struct core_loader *l, const char *identifier,
 			rc = load_one(l, l->dirs[i], base, out, err);
 	}
 	free(base);
+	return rc;
+}
+
+int core_loader_action(struct core_loader *l, const char *identifier,
+		       const struct core_plugin **out, struct sc_error *err)
+{
+	int rc = find_or_load(l, "action_", identifier, out, err);
 	if (rc != SC_ESKIP)
 		return rc;
 	char *names = NULL, *path = core_loader_path_text(l);
@@ -277,19 +383,7 @@ int core_loader_action(struct core_loader *l, const char *identifier,
 int core_loader_sink(struct core_loader *l, const char *identifier,
 		     const struct core_plugin **out, struct sc_error *err)
 {
-	char *base = sc_asprintf("sink_%s", identifier);
-	if (!base)
-		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	int rc = SC_ESKIP;
-	const struct core_plugin *p = already(l, base);
-	if (p) {
-		*out = p;
-		rc = SC_OK;
-	} else if (valid_base(base, strlen(base))) {
-		for (size_t i = 0; i < l->ndirs && rc == SC_ESKIP; i++)
-			rc = load_one(l, l->dirs[i], base, out, err);
-	}
-	free(base);
+	int rc = find_or_load(l, "sink_", identifier, out, err);
 	if (rc != SC_ESKIP)
 		return rc;
 	char *names = NULL, *path = core_loader_path_text(l);
@@ -300,6 +394,33 @@ int core_loader_sink(struct core_loader *l, const char *identifier,
 	free(names);
 	free(path);
 	return rc;
+}
+
+int core_loader_support(struct core_loader *l, const char *identifier,
+			const struct core_plugin **out, struct sc_error *err)
+{
+	int rc = find_or_load(l, "support_", identifier, out, err);
+	if (rc != SC_ESKIP)
+		return rc;
+	char *path = core_loader_path_text(l);
+	rc = sc_error_set(err, SC_EPLUGIN,
+			  "support module support_%s is not installed (looked in: %s); reinstall "
+			  "smtp-connector, or point --plugin-dir at the directory that holds it",
+			  identifier, path ? path : "");
+	free(path);
+	return rc;
+}
+
+const void *sc_support_load(const char *identifier, struct sc_error *err)
+{
+	if (!active) {
+		sc_error_set(err, SC_EPLUGIN, "support module %s: no plugin loader is running", identifier);
+		return NULL;
+	}
+	const struct core_plugin *p = NULL;
+	if (core_loader_support(active, identifier, &p, err))
+		return NULL;
+	return p->desc->support;
 }
 
 int core_loader_auth_all(struct core_loader *l, struct sc_error *err)
@@ -319,6 +440,8 @@ int core_loader_all(struct core_loader *l, struct sc_error *err)
 		rc = scan(l, "action_", 1, NULL, err);
 		if (!rc)
 			rc = scan(l, "sink_", 1, NULL, err);
+		if (!rc)
+			rc = scan(l, "support_", 1, NULL, err);
 		l->scanned_all = !rc;
 	}
 	return rc;
@@ -349,5 +472,7 @@ void core_loader_release(struct core_loader *l)
 		free(l->dirs[i]);
 	free(l->dirs);
 	lt_dlexit();
+	if (active == l)
+		active = NULL;
 	memset(l, 0, sizeof *l);
 }

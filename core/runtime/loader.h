@@ -15,7 +15,8 @@ struct core_plugin {
 struct core_loader {
 	char **dirs;      /* absolute search path, in precedence order */
 	size_t ndirs;
-	struct core_plugin *plugins; /* loaded, in load order */
+	struct core_plugin *plugins; /* loaded, in load order; sized once at
+				      * init and never moved (entries are pointed to) */
 	size_t n, cap;
 	int scanned_auth, scanned_all;
 };
@@ -36,6 +37,12 @@ int core_loader_action(struct core_loader *l, const char *identifier,
  * it exists but cannot be used. */
 int core_loader_sink(struct core_loader *l, const char *identifier,
 		     const struct core_plugin **out, struct sc_error *err);
+/* Load support_<identifier> (a module plugins share; sc_support_load).
+ * SC_EPLUGIN when it is not on the path or cannot be used. */
+int core_loader_support(struct core_loader *l, const char *identifier,
+			const struct core_plugin **out, struct sc_error *err);
+/* "action", "auth", "sink", "support". */
+const char *core_plugin_kind_name(enum sc_plugin_kind kind);
 /* Load every auth_* module on the path (once). */
 int core_loader_auth_all(struct core_loader *l, struct sc_error *err);
 /* The loaded auth plugin called `name` (case-insensitive), or NULL. */

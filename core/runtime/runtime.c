@@ -2,6 +2,7 @@
  * send) -> result. Everything that can reject a request runs before any
  * plugin touches the network. */
 #include "ctx.h"
+#include "runtime.h"
 #include "reader.h"
 #include "result.h"
 #include "schema.h"
@@ -12,37 +13,9 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage_text[] =
-	"Usage: smtp-connector [OPTIONS] < request.json > result.json\n"
-	"       smtp-connector [OPTIONS] authorize < request.json\n"
-	"\n"
-	"Runs SOAR e-mail actions (test connectivity, send email, send htmlemail,\n"
-	"send rawemail) described by JSON requests on stdin; one JSON result line\n"
-	"per request on stdout; diagnostics on stderr.\n"
-	"\n"
-	"  --plugin-dir DIR   look for plugins in DIR (repeatable; wins over\n"
-	"                     SMTP_CONNECTOR_PLUGIN_PATH and the built-in " PLUGINDIR ")\n"
-	"  --state-dir DIR    OAuth tokens and throttle state (or SMTP_CONNECTOR_STATE_DIR;\n"
-	"                     default $XDG_STATE_HOME/smtp-connector or ~/.local/state/smtp-connector)\n"
-	"  --secrets-dir DIR  named secrets (\"secret\": \"NAME\" loads DIR/NAME.json; default\n"
-	"                     $XDG_CONFIG_HOME/smtp-connector/secrets or ~/.config/smtp-connector/secrets)\n"
-	"  -v, --verbose      progress and the SMTP transcript on stderr, secrets redacted\n"
-	"  --list             print the installed actions and auth plugins with their schemas\n"
-	"  --version          print the version\n"
-	"  --help             print this help\n"
-	"\n"
-	"authorize: prints the OAuth consent URL on stderr and waits (5 minutes, or\n"
-	"SMTP_CONNECTOR_AUTHORIZE_TIMEOUT seconds) for the redirect on a loopback\n"
-	"listener; paste the redirected URL on the terminal, or finish from another\n"
-	"run with SMTP_CONNECTOR_REDIRECT_URL=<url>, when the browser cannot reach it.\n"
-	"\n"
-	"Exit status: 0 all succeeded, 1 an action failed, 2 unusable request,\n"
-	"3 the connector cannot run (no plugins, wrong plugin ABI).\n";
 
 /* ------------------------------------------------------------------ */
 
@@ -87,16 +60,6 @@ static char *identifier_of(const char *action)
 	for (char *p = id; p && *p; p++)
 		*p = *p == ' ' || *p == '-' ? '_' : (char)tolower((unsigned char)*p);
 	return id;
-}
-
-static int exit_for(int code)
-{
-	switch (code) {
-	case SC_OK: return EXIT_OK;
-	case SC_EINPUT: return EXIT_UNUSABLE;
-	case SC_EPLUGIN: return EXIT_CANNOT_RUN;
-	default: return EXIT_FAILED;
-	}
 }
 
 static char *auth_names(const struct core_loader *l)
@@ -259,7 +222,7 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 	const cJSON *a = doc->json ? cJSON_GetObjectItemCaseSensitive(doc->json, "action") : NULL;
 	if (core_report_init(&rep, cJSON_IsString(a) ? a->valuestring : (authorize ? "authorize" : ""),
 			     NULL))
-		return EXIT_CANNOT_RUN;
+		return core_exit_status(SC_ENOMEM);
 	int status, rc; /* exit status; sc_code */
 	struct sc_error err = SC_ERROR_INIT;
 	const struct core_plugin *action = NULL;
@@ -269,15 +232,15 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 		 * 1 when the check itself failed (out of memory, a bug) */
 		rc = doc->code == SC_EINPUT || !doc->code ? SC_EINPUT : doc->code;
 		sc_error_set(&err, rc, "%s", doc->error ? doc->error : "not JSON");
-		status = rc == SC_EINPUT ? EXIT_UNUSABLE : EXIT_FAILED;
+		status = rc == SC_EINPUT ? core_exit_status(SC_EINPUT) : EXIT_FAILED;
 	} else if (!cJSON_IsObject(doc->json)) {
-		sc_error_set(&err, SC_EINPUT, "request: must be a JSON object with \"action\" and \"asset\"");
-		status = EXIT_UNUSABLE;
+		status = core_exit_status(sc_error_set(&err, SC_EINPUT,
+			"request: must be a JSON object with \"action\" and \"asset\""));
 	} else if ((rc = core_secrets_apply(rt->secrets_dir_opt, doc->json, &err))) {
-		status = exit_for(rc);
+		status = core_exit_status(rc);
 	} else if (authorize) {
 		rc = validate_for_authorize(rt, doc->json, &err);
-		status = rc ? exit_for(rc) : core_authorize(rt, doc->json, &rep, &err);
+		status = rc ? core_exit_status(rc) : core_authorize(rt, doc->json, &rep, &err);
 	} else if ((rc = prepare(rt, doc->json, &action, &sets, &err)) == SC_OK) {
 		cJSON_ReplaceItemInObjectCaseSensitive(rep.root, "action",
 						       cJSON_CreateString(action->desc->name));
@@ -285,7 +248,7 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 						       cJSON_CreateString(action->desc->identifier));
 		status = run_sets(rt, doc->json, action, sets, &rep);
 	} else {
-		status = exit_for(rc);
+		status = core_exit_status(rc);
 	}
 	if (err.code) {
 		sc_log(SC_LOG_ERROR, "%s", err.message ? err.message : "failed");
@@ -360,11 +323,14 @@ static int list_plugins(struct core_runtime *rt)
 	cJSON *acts = cJSON_AddArrayToObject(root, "actions");
 	cJSON *auths = cJSON_AddArrayToObject(root, "auth");
 	cJSON *sinks = cJSON_AddArrayToObject(root, "sinks");
+	cJSON *support = cJSON_AddArrayToObject(root, "support");
 	for (size_t i = 0; i < rt->loader->n; i++) {
 		const struct core_plugin *p = &rt->loader->plugins[i];
-		enum sc_plugin_kind k = p->desc->kind;
-		cJSON_AddItemToArray(k == SC_PLUGIN_AUTH ? auths : k == SC_PLUGIN_SINK ? sinks : acts,
-				     plugin_entry(p));
+		cJSON *to = p->desc->kind == SC_PLUGIN_AUTH	 ? auths
+			    : p->desc->kind == SC_PLUGIN_SINK	 ? sinks
+			    : p->desc->kind == SC_PLUGIN_SUPPORT ? support
+								 : acts;
+		cJSON_AddItemToArray(to, plugin_entry(p));
 	}
 	if (rt->asset_schema)
 		cJSON_AddItemToObject(root, "asset_schema", cJSON_Duplicate(rt->asset_schema, 1));
@@ -378,7 +344,7 @@ static int list_plugins(struct core_runtime *rt)
 		cJSON_AddStringToObject(root, "status", "failed");
 		cJSON_AddStringToObject(root, "message", err.message ? err.message : "");
 		sc_log(SC_LOG_ERROR, "%s", err.message ? err.message : "");
-		status = EXIT_CANNOT_RUN;
+		status = core_exit_status(rc ? rc : SC_EPLUGIN);
 	}
 	char *text = core_json_sanitize(root) ? NULL : cJSON_Print(root);
 	if (text)
@@ -390,7 +356,7 @@ static int list_plugins(struct core_runtime *rt)
 }
 
 /* Failures before any request could be read still answer in JSON. */
-static int fail_early(int status, const char *msg)
+int core_fail_main(enum sc_code code, const char *msg)
 {
 	struct core_report rep;
 	if (core_report_init(&rep, "", NULL) == SC_OK) {
@@ -399,99 +365,95 @@ static int fail_early(int status, const char *msg)
 		core_report_free(&rep);
 	}
 	sc_log(SC_LOG_ERROR, "%s", msg);
+	return core_exit_status(code);
+}
+
+/* What every entry point sets up, and tears down in reverse. */
+static int runtime_open(struct core_runtime *rt, struct core_loader *loader,
+			const struct core_options *o, struct sc_error *err)
+{
+	memset(rt, 0, sizeof *rt);
+	rt->state_dir_opt = o->state_dir;
+	rt->secrets_dir_opt = o->secrets_dir;
+	rt->loader = loader;
+	core_log_set_verbose(o->verbose);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+		return sc_error_set(err, SC_EINTERNAL, "libcurl could not be initialised");
+	int rc = core_loader_init(loader, o->plugin_dirs, o->nplugin_dirs, err);
+	if (rc) {
+		if (loader->dirs)
+			core_loader_release(loader);
+		curl_global_cleanup();
+	}
+	return rc;
+}
+
+static void runtime_close(struct core_runtime *rt)
+{
+	core_sessions_close(rt);
+	cJSON_Delete(rt->asset_schema);
+	cJSON_Delete(rt->request_schema);
+	core_loader_release(rt->loader);
+	curl_global_cleanup();
+}
+
+/* One request at a time, as it arrives: its result is printed (and its
+ * memory freed) before the next is read. */
+static int read_requests(struct core_runtime *rt, int authorize, struct sc_error *err)
+{
+	struct core_reader reader;
+	struct core_doc doc;
+	size_t n = 0;
+	int more, status = EXIT_OK;
+	core_reader_init(&reader, stdin);
+	while ((more = core_request_next(&reader, &doc, err)) > 0) {
+		n++;
+		int s = run_request(rt, &doc, authorize);
+		core_doc_release(&doc);
+		if (s > status)
+			status = s;
+	}
+	if (more < 0) {
+		int s = core_fail_main(SC_EINPUT, err->message ? err->message : "cannot read stdin");
+		if (s > status)
+			status = s;
+	} else if (n == 0) {
+		status = core_fail_main(SC_EINPUT,
+					"no request on stdin; send a JSON object with \"action\" and \"asset\"");
+	}
+	core_reader_release(&reader);
 	return status;
 }
 
-int sc_connector_main(int argc, char **argv)
+int core_requests_main(const struct core_options *o, enum core_mode mode)
 {
-	if (argc > 1 && strcmp(argv[1], "serve") == 0)
-		return core_serve_main(argc - 1, argv + 1);
-	static const struct option opts[] = {
-		{ "plugin-dir", required_argument, NULL, 'p' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "secrets-dir", required_argument, NULL, 'S' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
-	size_t ndirs = 0;
-	int list = 0, c;
 	struct core_runtime rt;
-	memset(&rt, 0, sizeof rt);
-	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p': dirs[ndirs++] = optarg; break;
-		case 's': rt.state_dir_opt = optarg; break;
-		case 'S': rt.secrets_dir_opt = optarg; break;
-		case 'v': core_log_set_verbose(1); break;
-		case 'l': list = 1; break;
-		case 'V': printf("smtp-connector %s (plugin ABI %d)\n", PACKAGE_VERSION, SC_PLUGIN_ABI);
-			  free(dirs);
-			  return EXIT_OK;
-		case 'h': fputs(usage_text, stdout); free(dirs); return EXIT_OK;
-		default:
-			fputs(usage_text, stderr);
-			free(dirs);
-			return fail_early(EXIT_UNUSABLE, "unknown command-line option; see smtp-connector --help");
-		}
-	}
-	int authorize = 0;
-	if (optind < argc) {
-		if (strcmp(argv[optind], "authorize") == 0 && optind + 1 == argc) {
-			authorize = 1;
-		} else {
-			free(dirs);
-			return fail_early(EXIT_UNUSABLE, "unexpected argument; the only command is \"authorize\" (see --help)");
-		}
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		free(dirs);
-		return fail_early(EXIT_CANNOT_RUN, "libcurl could not be initialised");
-	}
 	struct core_loader loader;
 	struct sc_error err = SC_ERROR_INIT;
-	int status;
-	rt.loader = &loader;
-	if (core_loader_init(&loader, dirs, ndirs, &err)) {
-		status = fail_early(EXIT_CANNOT_RUN, err.message ? err.message : "plugin loader failed");
-	} else if (list) {
-		status = list_plugins(&rt);
-	} else {
-		/* One request at a time, as it arrives: its result is printed
-		 * (and its memory freed) before the next is read. */
-		struct core_reader reader;
-		struct core_doc doc;
-		size_t n = 0;
-		int more;
-		core_reader_init(&reader, stdin);
-		status = EXIT_OK;
-		while ((more = core_request_next(&reader, &doc, &err)) > 0) {
-			n++;
-			int s = run_request(&rt, &doc, authorize);
-			core_doc_release(&doc);
-			if (s > status)
-				status = s;
-		}
-		if (more < 0) {
-			int s = fail_early(EXIT_UNUSABLE, err.message ? err.message : "cannot read stdin");
-			if (s > status)
-				status = s;
-		} else if (n == 0) {
-			status = fail_early(EXIT_UNUSABLE,
-					    "no request on stdin; send a JSON object with \"action\" and \"asset\"");
-		}
-		core_reader_release(&reader);
+	int rc = runtime_open(&rt, &loader, o, &err);
+	if (rc) {
+		int status = core_fail_main(rc, err.message ? err.message : "plugin loader failed");
+		sc_error_clear(&err);
+		return status;
 	}
-	core_sessions_close(&rt);
-	cJSON_Delete(rt.asset_schema);
-	cJSON_Delete(rt.request_schema);
-	if (rt.loader->dirs || rt.loader->plugins)
-		core_loader_release(&loader);
-	curl_global_cleanup();
+	int status = read_requests(&rt, mode == CORE_AUTHORIZE, &err);
+	runtime_close(&rt);
 	sc_error_clear(&err);
-	free(dirs);
+	return status;
+}
+
+int core_list_main(const struct core_options *o)
+{
+	struct core_runtime rt;
+	struct core_loader loader;
+	struct sc_error err = SC_ERROR_INIT;
+	int rc = runtime_open(&rt, &loader, o, &err);
+	if (rc) {
+		int status = core_fail_main(rc, err.message ? err.message : "plugin loader failed");
+		sc_error_clear(&err);
+		return status;
+	}
+	int status = list_plugins(&rt);
+	runtime_close(&rt);
 	return status;
 }

@@ -110,7 +110,7 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 		rc = sc_error_set(err, SC_ESKIP, "not tried: the server refused the %s credentials; "
 				  "fix them instead of sending unauthenticated", refused_by);
 	} else if (rc == SC_OK) {
-		rc = core_session_probe(s, &c, sc_asset_string(ctx, "auth_mechanism"), err);
+		rc = core_session_probe(s, &c, ctx->cfg.auth_mechanism, err);
 		if (rc == SC_EAUTH && ops->refused && s->tr.auth_sent) {
 			/* as fail_auth: an XOAUTH2 error ends at its "334 <challenge>" */
 			const char *reply = s->tr.auth_reply ? s->tr.auth_reply
@@ -120,7 +120,7 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 				sc_log(SC_LOG_INFO, "auth %s: refused (%s); retrying once with renewed credentials",
 				       p->desc->name, reply);
 				sc_error_clear(err);
-				rc = core_session_probe(s, &c, sc_asset_string(ctx, "auth_mechanism"), err);
+				rc = core_session_probe(s, &c, ctx->cfg.auth_mechanism, err);
 				/* refused may leave a hint for a second refusal (plugin.h). */
 				if (rc == SC_EAUTH && e2.message && err->message) {
 					char *m = sc_asprintf("%s; %s", err->message, e2.message);
@@ -140,8 +140,8 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 
 static cJSON *auth_order(const struct sc_ctx *ctx)
 {
-	const char *t = sc_asset_string(ctx, "auth_type");
-	const cJSON *order = cJSON_GetObjectItemCaseSensitive(sc_asset(ctx), "auth_order");
+	const char *t = ctx->cfg.auth_type;
+	const cJSON *order = ctx->cfg.auth_order;
 	if (t && strcasecmp(t, "Automatic")) {
 		cJSON *a = cJSON_CreateArray();
 		cJSON_AddItemToArray(a, cJSON_CreateString(t));
@@ -155,7 +155,7 @@ static cJSON *auth_order(const struct sc_ctx *ctx)
 
 int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct sc_error *err)
 {
-	const char *t = sc_asset_string(ctx, "auth_type");
+	const char *t = ctx->cfg.auth_type;
 	int explicit = t && strcasecmp(t, "Automatic");
 	cJSON *order = auth_order(ctx);
 	cJSON_Delete(s->attempts);
@@ -238,19 +238,19 @@ int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report
 	struct sc_ctx ctx;
 	int rc = core_loader_auth_all(rt->loader, err);
 	if (rc)
-		return rc == SC_EPLUGIN ? EXIT_CANNOT_RUN : EXIT_FAILED;
+		return core_exit_status(rc);
 	core_ctx_init(&ctx, rt, req);
-	const char *t = sc_asset_string(&ctx, "auth_type");
+	const char *t = ctx.cfg.auth_type;
 	const char *name = t && strcasecmp(t, "Automatic") ? t : "OAuth";
 	const struct core_plugin *p = core_loader_find_auth(rt->loader, name);
 	int status;
 	if (!ctx.asset || !cJSON_IsObject(ctx.asset)) {
 		sc_error_set(err, SC_EINPUT, "request: \"asset\" is required for authorize");
-		status = EXIT_UNUSABLE;
+		status = core_exit_status(SC_EINPUT);
 	} else if (!p || !p->desc->auth->authorize) {
 		sc_error_set(err, SC_EINPUT, "asset.auth_type: \"%s\" has no interactive authorization; "
 			     "authorize is for OAuth", name);
-		status = EXIT_UNUSABLE;
+		status = core_exit_status(SC_EINPUT);
 	} else {
 		struct sc_result *r = core_report_add(rep, NULL);
 		cJSON_DeleteItemFromObjectCaseSensitive(r->obj, "parameter");
@@ -260,7 +260,7 @@ int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report
 					  sc_asset_key(&ctx));
 		core_report_close(rep, r, rc, err);
 		sc_error_clear(err);
-		status = rc == SC_OK ? EXIT_OK : rc == SC_EINPUT ? EXIT_UNUSABLE : EXIT_FAILED;
+		status = core_exit_status(rc);
 	}
 	core_ctx_release(&ctx);
 	return status;

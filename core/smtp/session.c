@@ -92,7 +92,7 @@ static int parse_server(const char *server, long *port, char **host, struct sc_e
 
 static char *ehlo_name(const struct sc_ctx *ctx)
 {
-	const char *n = sc_asset_string(ctx, "ehlo_name");
+	const char *n = ctx->cfg.ehlo_name;
 	if (n)
 		return strdup(n);
 	char buf[256];
@@ -109,7 +109,7 @@ static char *ehlo_name(const struct sc_ctx *ctx)
 
 static int configure_tls(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *err)
 {
-	if (!sc_asset_bool(ctx, "verify_server_cert", 1) && strcmp(s->ssl_config, "None"))
+	if (!ctx->cfg.verify_server_cert && strcmp(s->ssl_config, "None"))
 		sc_log(SC_LOG_WARN, "TLS certificate verification is OFF for %s "
 		       "(verify_server_cert: false): anyone on the path can intercept the "
 		       "session, credentials included", s->host);
@@ -118,16 +118,16 @@ static int configure_tls(struct sc_session *s, struct sc_ctx *ctx, struct sc_err
 
 static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *err)
 {
-	const char *ssl = sc_asset_string(ctx, "ssl_config");
+	const char *ssl = ctx->cfg.ssl_config;
 	s->ssl_config = strdup(ssl ? ssl : "StartTLS");
-	s->port = sc_asset_long(ctx, "port", 0);
-	int rc = parse_server(sc_asset_string(ctx, "server"), &s->port, &s->host, err);
+	s->port = ctx->cfg.port;
+	int rc = parse_server(ctx->cfg.server, &s->port, &s->host, err);
 	if (rc)
 		return rc;
 	if (!s->port)
 		s->port = !strcmp(s->ssl_config, "SSL") ? 465 : !strcmp(s->ssl_config, "None") ? 25 : 587;
-	s->allow_smtputf8 = sc_asset_bool(ctx, "allow_smtputf8", 1);
-	double t = sc_asset_double(ctx, "timeout", 30);
+	s->allow_smtputf8 = ctx->cfg.allow_smtputf8;
+	double t = ctx->cfg.timeout;
 	s->timeout = (long)(t + 0.999);
 	char *ehlo = ehlo_name(ctx);
 	char *url = sc_asprintf("%s://%s:%ld/%s", strcmp(s->ssl_config, "SSL") ? "smtp" : "smtps",
@@ -156,13 +156,11 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 	s->tr.verbose = sc_verbose();
-	s->throttle = sc_asset_double(ctx, "throttle_period", 0);
-	const char *mode = sc_asset_string(ctx, "throttle_mode");
-	s->throttle_max_wait = mode && !strcmp(mode, "drop") ? 0
-			       : sc_asset_double(ctx, "throttle_max_wait", -1);
+	s->throttle = ctx->cfg.throttle_period;
+	s->throttle_max_wait = ctx->cfg.throttle_max_wait;
 	if (s->throttle > 0 && !(s->throttle_path = core_throttle_path(ctx, err)))
 		return err->code;
-	const char *key = sc_asset_string(ctx, "secret_key");
+	const char *key = ctx->cfg.secret_key;
 	if (key && !(s->secret_key = strdup(key)))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	return configure_tls(s, ctx, err);

@@ -1,6 +1,6 @@
 /* TLS verification as the asset says, for the SMTP session and for the
  * HTTP requests plugins make (OAuth token endpoints) alike. */
-#include "core.h"
+#include "ctx.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -82,7 +82,7 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 {
 	CURL *c = curl;
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (!sc_asset_bool(ctx, "verify_server_cert", 1)) {
+	if (!ctx->cfg.verify_server_cert) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 		return SC_OK;
@@ -94,8 +94,8 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 		curl_easy_setopt(c, CURLOPT_CAPATH, CA_DIR);
 		curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
 	}
-	const char *ca = sc_asset_string(ctx, "ca_file");
-	const char *pem = sc_asset_string(ctx, "ca_pem");
+	const char *ca = ctx->cfg.ca_file;
+	const char *pem = ctx->cfg.ca_pem;
 	if (pem) {
 		int rc = check_pem(pem, err);
 		return rc ? rc : set_ca_blob(c, ca, pem, err);
@@ -114,7 +114,7 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy, struct sc_error *err)
 {
 	CURL *c = curl_easy;
-	double t = sc_asset_double(ctx, "timeout", 30);
+	double t = ctx->cfg.timeout;
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);

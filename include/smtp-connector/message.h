@@ -57,7 +57,7 @@ struct sc_address_list {
  * Bare CR or LF anywhere, an address without '@', or unbalanced quotes,
  * angle brackets or comments are SC_EINPUT with a message naming the
  * offending item. `out` is replaced (free it with sc_address_list_free
- * even after failure). */
+ * even after failure). SC_OK, SC_EINPUT or SC_ENOMEM. */
 int sc_address_list_parse(const char *text, size_t len,
 			  struct sc_address_list *out, struct sc_error *err);
 void sc_address_list_free(struct sc_address_list *list);
@@ -65,7 +65,9 @@ void sc_address_list_free(struct sc_address_list *list);
  * case-insensitive). Returns SC_OK or SC_ENOMEM. */
 int sc_address_list_add_unique(struct sc_address_list *list,
 			       const struct sc_address *a);
-/* True when the address (or display) contains a byte >= 0x80. */
+/* True when the address (or display) contains a byte >= 0x80. (The
+ * predicates and formatters of this header return values, not codes: a
+ * formatter's NULL means out of memory.) */
 int sc_address_is_utf8(const struct sc_address *a);
 
 /* "Display <addr>" for a header, the display name as a quoted string or
@@ -94,29 +96,11 @@ int sc_header_name_valid(const char *name);
  * beforehand. */
 char *sc_header_encode_unstructured(const char *name, const char *value,
 				    int utf8_ok);
-/* A display name as a phrase: atoms as is, else a quoted string, or
- * encoded words when non-ASCII and !utf8_ok, or when it holds text that
- * looks like an encoded word (decoders look inside quoted strings too). */
-char *sc_header_encode_phrase(const char *phrase, int utf8_ok);
-/* A MIME parameter: `param="value"` when ASCII (quoted, escaped) and
- * free of "=?", or the RFC 2231 form `param*=utf-8''%E2%82%AC...` split
- * into `param*0*=`... continuations when long. The result may contain
- * CRLF SP folds; sections are sized for a line of their own, so put a
- * long one after ";" CRLF SP. */
-char *sc_mime_param_encode(const char *param, const char *value);
 
 /* ------------------------------------------------------------------ */
 /* Bodies and MIME parts (mime.c)                                      */
 /* ------------------------------------------------------------------ */
 
-/* The transfer encoding a text body needs so no wire line passes 998
- * octets: "7bit" (ASCII, CRLF line ends only, short lines), "quoted-printable" (mostly ASCII)
- * or "base64". */
-const char *sc_body_encoding(const char *text, size_t len);
-/* Encode `len` bytes as base64 in 76-column CRLF lines (OpenSSL). */
-char *sc_base64_lines(const unsigned char *data, size_t len, size_t *outlen);
-/* Quoted-printable (RFC 2045), CRLF line breaks, lines <= 76. */
-char *sc_qp_encode(const char *data, size_t len, size_t *outlen);
 
 /* A text body ready for the wire: line breaks made CRLF (the canonical
  * form of text), then encoded as sc_body_encoding() picks; *cte is set to
@@ -124,12 +108,13 @@ char *sc_qp_encode(const char *data, size_t len, size_t *outlen);
 char *sc_text_encode(const char *text, size_t len, const char **cte, size_t *outlen);
 
 /* A new, empty MIME tree for this request (curl_mime_init on the
- * request's handle). Freed by the message that takes it. */
+ * request's handle). Freed by the message that takes it. NULL when the
+ * session cannot be created or memory is short. */
 curl_mime *sc_mime_new(struct sc_ctx *ctx);
 /* Add a text part (type "text/plain" or "text/html"; charset utf-8),
  * its line breaks made CRLF and encoded as sc_text_encode() would, but
  * as libcurl reads it: the encoded body is never held in memory. The
- * text is copied once. Returns the part or NULL+err. */
+ * text is copied once. Returns the part, or NULL with err SC_ENOMEM. */
 curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type,
 				const char *text, size_t len,
 				struct sc_error *err);
@@ -235,10 +220,13 @@ struct sc_vault_file {
 /* Resolve a vault id in the request's vault_dir: the content must exist
  * and be readable; <id>.json, when present, must be valid; a 40-hex id
  * must equal the SHA-1 of the content. Both are opened below vault_dir
- * with O_NOFOLLOW (openat on vault_dir): a symbolic link, or anything but
- * a regular file, is SC_EIO naming the id and the fix, so nothing outside
- * vault_dir can be read through it. `param` names the parameter in
- * messages ("attachments"). Fills `out` (free with sc_vault_file_free). */
+ * with O_NOFOLLOW (openat on vault_dir), so nothing outside vault_dir can
+ * be read through it. `param` names the parameter in messages
+ * ("attachments"). Fills `out` (free with sc_vault_file_free).
+ * SC_OK; SC_EINPUT (no vault_dir, an unusable id or metadata, a content
+ * that does not match its SHA-1 id: the message names the parameter and
+ * id); SC_EIO (missing or unreadable file, a symbolic link or anything but
+ * a regular file: the message names the id and the fix); SC_ENOMEM. */
 int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
 		     struct sc_vault_file *out, struct sc_error *err);
 void sc_vault_file_free(struct sc_vault_file *f);
@@ -255,7 +243,9 @@ int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path,
 /* Add `f` as a part streamed from disk (base64-encoded as it is read;
  * memory does not grow with its size) with
  * Content-Disposition `disposition` ("attachment" or "inline"), the
- * RFC 2231 filename, and Content-ID <cid> when cid is non-NULL. */
+ * RFC 2231 filename, and Content-ID <cid> when cid is non-NULL. Returns
+ * the part, or NULL with err SC_EIO (the file cannot be opened) or
+ * SC_ENOMEM. */
 curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 				const char *disposition, const char *cid,
 				struct sc_error *err);
@@ -266,25 +256,23 @@ curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 
 struct sc_message; /* headers + body (a MIME tree or complete bytes) */
 
+/* NULL when out of memory. */
 struct sc_message *sc_message_new(void);
 void sc_message_free(struct sc_message *m);
 /* Set a top-level header, replacing any header of the same name
  * (case-insensitive): a message never carries a header twice. `value`
  * must be wire-ready (encoded, folded); CR/LF other than CRLF SP folds is
- * SC_EINPUT naming the header. */
+ * SC_EINPUT naming the header (so is an invalid name); SC_ENOMEM. */
 int sc_message_header(struct sc_message *m, const char *name,
 		      const char *value, struct sc_error *err);
-/* The current value of a header, or NULL. */
-const char *sc_message_header_get(const struct sc_message *m, const char *name);
-/* Remove a header (all of that name). */
-void sc_message_header_remove(struct sc_message *m, const char *name);
 /* Body = MIME tree with root type `root_type` ("multipart/mixed",
  * "multipart/alternative", "multipart/related"). Takes ownership of
- * `mime`, also on failure. */
+ * `mime`, also on failure. SC_OK or SC_ENOMEM. */
 int sc_message_body_mime(struct sc_message *m, curl_mime *mime,
 			 const char *root_type, struct sc_error *err);
 /* Body = one part: Content-Type `type` and Content-Transfer-Encoding
- * `cte` go into the top-level headers, `body` (already encoded) follows. */
+ * `cte` go into the top-level headers, `body` (already encoded) follows.
+ * SC_OK, SC_EINPUT (as sc_message_header) or SC_ENOMEM. */
 int sc_message_body_single(struct sc_message *m, const char *type,
 			   const char *cte, const char *body, size_t len,
 			   struct sc_error *err);
@@ -303,7 +291,7 @@ int sc_message_body_text(struct sc_message *m, const char *type,
 int sc_message_raw(struct sc_message *m, const char *raw, size_t len,
 		   struct sc_error *err);
 /* Adds Date and Message-ID (<random@domain>) when absent; returns the
- * Message-ID in use (owned by the message). */
+ * Message-ID in use (owned by the message); NULL when out of memory. */
 const char *sc_message_ensure_ids(struct sc_message *m, const char *domain);
 
 /* ------------------------------------------------------------------ */
@@ -315,14 +303,15 @@ struct sc_session; /* runtime-owned; one per asset per process */
 /* Connect, secure and authenticate as the asset says (auth_type, or the
  * Automatic order), or return the session already open for this asset.
  * Every auth attempt is recorded for the result (data[].auth_attempts).
- * Never frees: the runtime QUITs and closes sessions at exit. */
+ * Never frees: the runtime QUITs and closes sessions at exit.
+ * SC_OK; SC_EINPUT (an unusable server or ca_file); SC_ECONNECT (DNS,
+ * connect, no greeting); SC_ETLS (handshake, certificate, no STARTTLS);
+ * SC_EAUTH (every method refused or not applicable); SC_EPROTO (the
+ * server broke off or timed out); SC_EIO (state dir); SC_ENOMEM. */
 int sc_session_open(struct sc_ctx *ctx, struct sc_session **out,
 		    struct sc_error *err);
 /* Name of the auth plugin that authenticated the session ("Basic"). */
 const char *sc_session_auth(const struct sc_session *s);
-/* Whether the server offered an ESMTP extension ("SMTPUTF8", "8BITMIME",
- * "SIZE", "STARTTLS"); ASCII case-insensitive. */
-int sc_session_offers(const struct sc_session *s, const char *ext);
 
 struct sc_envelope {
 	const char *mail_from;          /* bare addr-spec, may be "" */
@@ -332,40 +321,15 @@ struct sc_envelope {
 	int needs_8bit;                 /* body carries 8-bit octets */
 };
 
-struct sc_refusal {
-	char *addr;
-	char *reply; /* server reply verbatim, e.g. "550 5.1.1 <x>: unknown" */
-};
-
-struct sc_delivery {
-	char **accepted; size_t naccepted;
-	struct sc_refusal *refused; size_t nrefused;
-	char *reply; /* final reply to the end of DATA, verbatim */
-};
-
-/* Send `m` to the envelope. Accepted recipients get the mail even when
- * others are refused (listed in `out`); all refused is SC_ESEND.
- * SMTPUTF8 is requested only when needs_smtputf8; a server that cannot
- * carry the message is SC_ESEND naming the address or the reason, sent
- * before MAIL FROM. `out` is filled on success and on SC_ESEND. */
-int sc_session_send(struct sc_session *s, const struct sc_envelope *env,
-		    struct sc_message *m, struct sc_delivery *out,
-		    struct sc_error *err);
-void sc_delivery_free(struct sc_delivery *d);
 /* What every sending action does: open the session (sc_session_open),
  * send `m` to `env` (sc_session_send), and report it in `r`: data[0]
  * message_id (the message's own Message-ID), accepted, refused,
  * smtp_reply, auth, and the SOAR message (sc_delivery_report). A failure
- * is prefixed "Email send failed". */
+ * is prefixed "Email send failed". The codes of sc_session_open, and
+ * SC_ESEND (MAIL FROM, every RCPT or DATA refused; what the server
+ * said is in the message) and SC_EPROTO. */
 int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
 	    struct sc_result *r, struct sc_error *err);
-/* "a@x (550 5.1.1 ...); b@y (...)" for messages; NULL when none. */
-char *sc_delivery_refused_text(const struct sc_delivery *d);
-/* Put accepted/refused/smtp_reply/auth of a delivery into the result's
- * data object, and set the SOAR message: "Email sent", or "Email sent to
- * N of M recipients; refused: ..." when some were refused. */
-void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
-			struct sc_result *r);
 
 #ifdef __cplusplus
 }

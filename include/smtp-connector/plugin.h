@@ -72,17 +72,19 @@ struct sc_error {
 #define SC_ERROR_INIT { SC_OK, NULL }
 
 /* Replace err's content (freeing an earlier message); returns `code` so
- * that `return sc_error_set(err, SC_EINPUT, "...")` reads naturally. */
+ * that `return sc_error_set(err, SC_EINPUT, "...")` reads naturally.
+ * `err` may be NULL (only the code is returned). When the message cannot
+ * be allocated, err->message is NULL and err->code is still `code`. */
 int sc_error_set(struct sc_error *err, enum sc_code code, const char *fmt, ...)
 	SC_PRINTF(3, 4);
-/* Prefix the existing message: "<prefix>: <old message>". */
+/* Prefix the existing message: "<prefix>: <old message>". Nothing when
+ * err is NULL or holds SC_OK; the message stays as it was when out of
+ * memory. */
 void sc_error_prefix(struct sc_error *err, const char *fmt, ...) SC_PRINTF(2, 3);
 void sc_error_clear(struct sc_error *err);
 /* An allocated printf result (free() it), or NULL when out of memory:
  * messages quote server replies and user input of any length. */
 char *sc_asprintf(const char *fmt, ...) SC_PRINTF(1, 2);
-/* Short stable name of a code ("input", "tls", ...), for results. */
-const char *sc_code_name(enum sc_code code);
 
 /* ------------------------------------------------------------------ */
 /* Growable buffer: the one byte buffer of the whole tree.              */
@@ -90,10 +92,14 @@ const char *sc_code_name(enum sc_code code);
 
 /* Always NUL-terminated once anything was added (p may be NULL while
  * empty); `len` excludes the NUL, so binary data with NULs is fine.
- * Zero-initialise ({0}) to start. */
+ * Zero-initialise ({0}) to start. A buffer that will hold a secret sets
+ * `wipe` = 1 before the first add: growing it then copies into a new
+ * block and wipes the old one (realloc would leave the secret behind in
+ * freed memory); free it with sc_buf_wipe. */
 struct sc_buf {
 	char *p;
 	size_t len, cap;
+	int wipe;
 };
 
 /* Append n bytes. SC_OK, or SC_ENOMEM (b unchanged). */
@@ -139,26 +145,22 @@ cJSON *sc_json_parse(const char *text, size_t len, const char *what, struct sc_e
 
 struct sc_ctx; /* one request: asset, action, state; runtime-owned */
 
-/* The asset object as given (validated against the asset schema). */
-const cJSON *sc_asset(const struct sc_ctx *ctx);
-/* A string asset field, or NULL when absent or empty. */
+/* A string asset field, or NULL when absent, empty or not a string.
+ * The pointer is the runtime's, valid while the plugin function runs.
+ * These getters cannot fail: the asset passed its schema. */
 const char *sc_asset_string(const struct sc_ctx *ctx, const char *key);
 /* A boolean asset field, or `dflt` when absent. */
 int sc_asset_bool(const struct sc_ctx *ctx, const char *key, int dflt);
-/* A numeric asset field, or `dflt` when absent. */
-long sc_asset_long(const struct sc_ctx *ctx, const char *key, long dflt);
 /* A numeric asset field with its fraction (timeout: 2.5), or `dflt`. */
 double sc_asset_double(const struct sc_ctx *ctx, const char *key, double dflt);
 
-/* Request envelope fields: "asset_id", "vault_dir"; NULL when absent. */
-const char *sc_request_string(const struct sc_ctx *ctx, const char *key);
 /* "platform" object fields, e.g. "email_from"; NULL when absent. */
 const char *sc_platform_string(const struct sc_ctx *ctx, const char *key);
-/* The action's display name ("send email"). */
-const char *sc_action_name(const struct sc_ctx *ctx);
 /* State directory (created 0700 on first call when missing; an existing
  * one is never chmod'ed and must be the user's own and not writable by
- * group or others); NULL + err (SC_EIO, the fix named) on failure. */
+ * group or others), owned by the runtime. NULL with err SC_EIO (none
+ * configured, not absolute, cannot be created, or open to others: the fix
+ * named) or SC_ENOMEM. */
 const char *sc_state_dir(struct sc_ctx *ctx, struct sc_error *err);
 /* The asset's key for per-asset state: asset_id, else a hash of the
  * server, port and username. Never NULL. */
@@ -166,7 +168,8 @@ const char *sc_asset_key(const struct sc_ctx *ctx);
 
 /* Apply the asset's TLS and timeout rules (verification, ca_file,
  * timeout) to an easy handle the plugin uses for HTTP (token endpoints).
- * Also turns redirects and .netrc off. */
+ * Also turns redirects and .netrc off. SC_OK, or SC_EINPUT (ca_file is
+ * not readable: the message names it). */
 int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy,
 			 struct sc_error *err);
 
@@ -176,12 +179,12 @@ int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy,
 
 struct sc_result; /* one action_result (one parameter set); runtime-owned */
 
-/* The result's "message" (replaces any earlier one). */
+/* The result's "message" (replaces any earlier one). The result
+ * functions cannot fail visibly: out of memory, the field stays as it
+ * was (cJSON * getters then return NULL). */
 void sc_result_message(struct sc_result *r, const char *fmt, ...) SC_PRINTF(2, 3);
 /* The first object of "data" (created on first call): add fields to it. */
 cJSON *sc_result_data(struct sc_result *r);
-/* The "summary" object of this action_result. */
-cJSON *sc_result_summary(struct sc_result *r);
 /* "parameter": the parameters as given; plugins may update fields
  * (send email writes the effective "from" back, as SOAR does). */
 cJSON *sc_result_parameter(struct sc_result *r);
@@ -195,15 +198,17 @@ void sc_result_warn(struct sc_result *r, const char *fmt, ...) SC_PRINTF(2, 3);
 struct sc_credentials; /* runtime-owned; copied into libcurl, then wiped */
 
 /* User name and password for SASL PLAIN/LOGIN (and whatever else the
- * server offers unless a mechanism is forced). Both are copied. */
+ * server offers unless a mechanism is forced). Both are copied.
+ * SC_OK or SC_ENOMEM (no error message: the caller names the step). */
 int sc_credentials_login(struct sc_credentials *c, const char *username,
 			 const char *password);
-/* OAuth 2.0 bearer token for XOAUTH2/OAUTHBEARER. Copied. */
+/* OAuth 2.0 bearer token for XOAUTH2/OAUTHBEARER. Copied. SC_OK or
+ * SC_ENOMEM. */
 int sc_credentials_bearer(struct sc_credentials *c, const char *username,
 			  const char *token);
 /* Force one SASL mechanism ("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER");
  * NULL lets the server's offer decide. The asset's auth_mechanism, when
- * set, wins over this. */
+ * set, wins over this. SC_OK or SC_ENOMEM. */
 int sc_credentials_mechanism(struct sc_credentials *c, const char *mech);
 
 struct sc_auth_ops {
@@ -249,7 +254,12 @@ struct sc_action_ops {
 /* The descriptor                                                       */
 /* ------------------------------------------------------------------ */
 
-enum sc_plugin_kind { SC_PLUGIN_ACTION = 1, SC_PLUGIN_AUTH = 2, SC_PLUGIN_SINK = 3 };
+enum sc_plugin_kind {
+	SC_PLUGIN_ACTION = 1,
+	SC_PLUGIN_AUTH = 2,
+	SC_PLUGIN_SINK = 3,
+	SC_PLUGIN_SUPPORT = 4 /* code plugins share, loaded on first use */
+};
 
 struct sc_sink_ops; /* <smtp-connector/sink.h> */
 
@@ -269,6 +279,9 @@ struct sc_plugin {
 	const struct sc_action_ops *action; /* kind == SC_PLUGIN_ACTION */
 	const struct sc_auth_ops *auth;     /* kind == SC_PLUGIN_AUTH */
 	const struct sc_sink_ops *sink;     /* kind == SC_PLUGIN_SINK */
+	/* kind == SC_PLUGIN_SUPPORT: the table of functions the module
+	 * offers, in a layout its users know (sc_support_load). */
+	const void *support;
 	/* Action: the data its results carry, for --list (the SOAR app
 	 * manifest's "output" list): NULL-terminated "path:type" entries,
 	 * path below action_result.data.* ("refused.*.reply"), type one of
@@ -283,6 +296,23 @@ struct sc_plugin {
 		"smtp_reply:string", "auth:string", "auth_attempts.*.method:string", \
 		"auth_attempts.*.outcome:string", "auth_attempts.*.reason:string",   \
 		"warnings.*:string"
+
+/* ------------------------------------------------------------------ */
+/* Support modules                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A support module is code several plugins share that is too heavy to
+ * link into each (support_html: libxml2 and ICU, which a plain-text mail
+ * should never load). Its module file is support_<identifier>, its kind
+ * SC_PLUGIN_SUPPORT. sc_support_load() finds it on the plugin search path
+ * like any plugin (same ABI check and diagnostics; --list shows it),
+ * loads it once per process and returns its descriptor's `support`
+ * table, which stays valid until the process exits. Not thread-safe:
+ * call it from the main thread (actions run there).
+ * Returns NULL with err set: SC_EPLUGIN (the module is not on the path,
+ * is present but not loadable, or is of another ABI: the message says
+ * which and where it looked), SC_ENOMEM. */
+const void *sc_support_load(const char *identifier, struct sc_error *err);
 
 #ifdef __cplusplus
 }

@@ -84,10 +84,10 @@ int sc_html_references_cid(const char *html, size_t len, const char *cid);
 int sc_html_is_space(unsigned char c);
 int sc_html_starts_ci(const char *p, const char *end, const char *lit);
 
-/* The support module's descriptor (html_module.c). */
-#define SC_HTML_SUPPORT_VERSION 2
+/* The support module's table (html_module.c): the `support` of its
+ * descriptor, checked by the loader like any plugin's (plugin ABI). Its
+ * layout is shared by this tree's plugins only, built together. */
 struct sc_html_support {
-	unsigned version;
 	char *(*to_text)(const char *html, size_t len, struct sc_error *err);
 	char *(*sanitize)(const char *html, size_t len, struct sc_error *err);
 	void (*find_cids)(const char *html, size_t len, const char *const *cids, size_t n,
@@ -95,7 +95,7 @@ struct sc_html_support {
 };
 
 /* What action plugins call (html_lazy.c): the same functions, loaded from
- * support_html.so on first use. html_find_cids returns -1 (err set) when
+ * the support module support_html on first use (sc_support_load). html_find_cids returns -1 (err set) when
  * the module cannot be loaded, else 0. */
 char *html_to_text(const char *html, size_t len, struct sc_error *err);
 char *html_sanitize(const char *html, size_t len, struct sc_error *err);

@@ -1,11 +1,21 @@
-/* The HTML support module (support_html.so, beside the plugins): the
- * libxml2 code behind one versioned descriptor, loaded by html_lazy.c
- * only when a message has an HTML body. */
+/* The HTML support module (support_html, beside the plugins): the
+ * libxml2 code behind a support descriptor, loaded through the core's
+ * loader (sc_support_load, html_lazy.c) only when a message has an HTML
+ * body. */
 #include "html.h"
 
-const struct sc_html_support sc_html_support = {
-	.version = SC_HTML_SUPPORT_VERSION,
-	.to_text = sc_html_to_text,
-	.sanitize = sc_html_sanitize,
-	.find_cids = sc_html_find_cids,
+static const struct sc_html_support html = {
+    .to_text = sc_html_to_text,
+    .sanitize = sc_html_sanitize,
+    .find_cids = sc_html_find_cids,
+};
+
+const struct sc_plugin sc_plugin = {
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_SUPPORT,
+    .name = "HTML",
+    .identifier = "html",
+    .version = "1",
+    .description = "HTML to plain text, the HTML sanitiser and content-id references (libxml2)",
+    .support = &html,
 };

@@ -557,15 +557,32 @@ class OAuthPeers(_Peer):
             os.replace(self.fault_file + ".tmp", self.fault_file)
 
     @staticmethod
-    def available():
-        return (os.path.isdir(os.path.join(TESTS, "node_modules", "smtp-server"))
-                and os.path.isdir(os.path.join(TESTS, "node_modules", "oauth2-mock-server"))
+    def node_modules():
+        """tests/node_modules, or $SMTP_CONNECTOR_NODE_MODULES (make
+        distcheck: a source tree unpacked from the tarball has none)."""
+        return os.environ.get("SMTP_CONNECTOR_NODE_MODULES") or os.path.join(TESTS, "node_modules")
+
+    @classmethod
+    def available(cls):
+        return (os.path.isdir(os.path.join(cls.node_modules(), "smtp-server"))
+                and os.path.isdir(os.path.join(cls.node_modules(), "oauth2-mock-server"))
                 and os.access(NODE, os.X_OK))
+
+    def script(self):
+        """oauth-peers.js where Node finds the modules: import() looks
+        only in node_modules beside the script and above it."""
+        here = os.path.join(SERVERS, "oauth-peers.js")
+        if os.path.realpath(self.node_modules()) == os.path.realpath(os.path.join(TESTS, "node_modules")):
+            return here
+        d = mkdtemp("oauth-script")
+        shutil.copyfile(here, os.path.join(d, "oauth-peers.js"))
+        os.symlink(self.node_modules(), os.path.join(d, "node_modules"))
+        return os.path.join(d, "oauth-peers.js")
 
     def start(self):
         if not self.available():
             raise Skip("tests/node_modules absent (run npm ci in tests/)")
-        argv = [NODE, os.path.join(SERVERS, "oauth-peers.js"), "--oauth-port", "0",
+        argv = [NODE, self.script(), "--oauth-port", "0",
                 "--smtp-port", "0", "--spool", self.spool, "--ready", self.ready,
                 "--client-id", self.client_id, "--client-secret", self.client_secret]
         if self.token_ttl is not None:

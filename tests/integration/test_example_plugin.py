@@ -37,9 +37,21 @@ def plugin_dir():
     pcs = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs if f == "smtp-connector.pc"]
     eq(len(pcs), 1, "one smtp-connector.pc installed")
     ex = os.path.join(mkdtemp("example"), "auth-plugin")
-    shutil.copytree(os.path.join(srcdir, "examples", "auth-plugin"), ex)  # out of the source tree
-    env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), PKG_CONFIG_SYSROOT_DIR=dest)
-    r = subprocess.run(["make", "-C", ex, "CFLAGS=-O2 -g -Werror"], env=env,
+    # out of the source tree, and writable: make distcheck's source tree
+    # is read-only, and copytree would copy that mode along
+    shutil.copytree(os.path.join(srcdir, "examples", "auth-plugin"), ex,
+                    copy_function=shutil.copyfile)
+    for d, _, _ in os.walk(ex):
+        os.chmod(d, 0o755)
+    # pkg-config's variables on make's command line, not in the
+    # environment: the README's `make PKG_CONFIG_PATH=...` form. A plugin
+    # author's make, not a sub-make of make check's (whose MAKEFLAGS -s
+    # would hide the commands, and -j its jobserver).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PKG_CONFIG") and k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    r = subprocess.run(["make", "-C", ex, "CFLAGS=-O2 -g -Werror",
+                        "PKG_CONFIG_PATH=" + os.path.dirname(pcs[0]),
+                        "PKG_CONFIG_SYSROOT_DIR=" + dest], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
     out = r.stdout.decode(errors="replace")
     eq(r.returncode, 0, "example build\n" + out)

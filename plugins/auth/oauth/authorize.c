@@ -107,9 +107,9 @@ static int is_google(const char *auth_url)
 static char *auth_request_url(const struct flow *f)
 {
 	char *challenge = oauth_sha256_b64url(f->verifier);
-	struct oauth_buf b = { 0 };
-	int rc = !challenge || oauth_buf_str(&b, f->cfg.auth_url) ||
-		 oauth_buf_str(&b, strchr(f->cfg.auth_url, '?') ? "&" : "?") ||
+	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
+	int rc = !challenge || sc_buf_str(&b, f->cfg.auth_url) ||
+		 sc_buf_str(&b, strchr(f->cfg.auth_url, '?') ? "&" : "?") ||
 		 oauth_buf_param(&b, "response_type", "code") || oauth_buf_param(&b, "client_id", f->cfg.client_id) ||
 		 oauth_buf_param(&b, "redirect_uri", f->redirect_uri) ||
 		 (f->cfg.scopes && oauth_buf_param(&b, "scope", f->cfg.scopes)) ||
@@ -119,10 +119,10 @@ static char *auth_request_url(const struct flow *f)
 		  (oauth_buf_param(&b, "access_type", "offline") || oauth_buf_param(&b, "prompt", "consent")));
 	free(challenge);
 	if (rc) {
-		oauth_buf_wipe(&b);
+		sc_buf_wipe(&b);
 		return NULL;
 	}
-	return oauth_buf_take(&b);
+	return sc_buf_take(&b);
 }
 
 /* ---------------------------------------------------------------- listener */
@@ -194,32 +194,32 @@ nomem:
 	return sc_error_set(err, SC_ENOMEM, "out of memory");
 }
 
-static void html_escape(struct oauth_buf *b, const char *s)
+static void html_escape(struct sc_buf *b, const char *s)
 {
 	for (; *s; s++) {
 		const char *r = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : NULL;
 		if (r)
-			oauth_buf_str(b, r);
+			sc_buf_str(b, r);
 		else
-			oauth_buf_add(b, s, 1);
+			sc_buf_add(b, s, 1);
 	}
 }
 
 static void answer(int fd, int status, const char *title, const char *text)
 {
-	struct oauth_buf body = { 0 }, out = { 0 };
-	oauth_buf_str(&body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>smtp-connector</title>"
+	struct sc_buf body = { .wipe = 1 }, out = { .wipe = 1 };
+	sc_buf_str(&body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>smtp-connector</title>"
 			     "</head><body style=\"font-family:sans-serif\"><h1>");
 	html_escape(&body, title);
-	oauth_buf_str(&body, "</h1><p>");
+	sc_buf_str(&body, "</h1><p>");
 	html_escape(&body, text);
-	oauth_buf_str(&body, "</p></body></html>\n");
+	sc_buf_str(&body, "</p></body></html>\n");
 	char *head = sc_asprintf("HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
 				    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
 				    status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request", body.len);
 	if (head && body.p) {
-		oauth_buf_str(&out, head);
-		oauth_buf_add(&out, body.p, body.len);
+		sc_buf_str(&out, head);
+		sc_buf_add(&out, body.p, body.len);
 		for (size_t off = 0; out.p && off < out.len;) {
 			ssize_t n = send(fd, out.p + off, out.len - off, MSG_NOSIGNAL);
 			if (n <= 0)
@@ -228,8 +228,8 @@ static void answer(int fd, int status, const char *title, const char *text)
 		}
 	}
 	free(head);
-	oauth_buf_wipe(&body);
-	oauth_buf_wipe(&out);
+	sc_buf_wipe(&body);
+	sc_buf_wipe(&out);
 }
 
 /* Read one request head (bounded in size and time); return the target
@@ -238,15 +238,15 @@ static char *read_target(int fd)
 {
 	struct timeval tv = { 10, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	struct oauth_buf b = { 0 };
+	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
 	char chunk[2048];
 	while (!b.p || !strstr(b.p, "\r\n")) {
 		ssize_t n = recv(fd, chunk, sizeof chunk, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || b.len + (size_t)n > MAX_REQUEST || oauth_buf_add(&b, chunk, (size_t)n)) {
+		if (n <= 0 || b.len + (size_t)n > MAX_REQUEST || sc_buf_add(&b, chunk, (size_t)n)) {
 			sc_secret_wipe(chunk, sizeof chunk); /* may hold the code */
-			oauth_buf_wipe(&b);
+			sc_buf_wipe(&b);
 			return NULL;
 		}
 	}
@@ -256,7 +256,7 @@ static char *read_target(int fd)
 		size_t n = strcspn(b.p + 4, " \r\n");
 		target = strndup(b.p + 4, n);
 	}
-	oauth_buf_wipe(&b);
+	sc_buf_wipe(&b);
 	return target;
 }
 
@@ -337,13 +337,13 @@ static int on_connection(struct flow *f, int *rc, struct sc_error *err)
 }
 
 /* A line typed on the terminal; returns 1 when the flow ended. */
-static int on_tty(struct flow *f, int tty, struct oauth_buf *line, int *rc, struct sc_error *err)
+static int on_tty(struct flow *f, int tty, struct sc_buf *line, int *rc, struct sc_error *err)
 {
 	char chunk[1024];
 	ssize_t n = read(tty, chunk, sizeof chunk);
 	if (n <= 0)
 		return -1; /* terminal gone: stop polling it */
-	int full = line->len + (size_t)n > MAX_PASTE || oauth_buf_add(line, chunk, (size_t)n);
+	int full = line->len + (size_t)n > MAX_PASTE || sc_buf_add(line, chunk, (size_t)n);
 	sc_secret_wipe(chunk, sizeof chunk); /* the pasted URL carries the code */
 	if (full) {
 		*rc = sc_error_set(err, SC_EINPUT, "the pasted line is too long");
@@ -397,7 +397,7 @@ static int wait_redirect(struct flow *f, struct sc_error *err)
 	free(url);
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	struct oauth_buf line = { 0 };
+	struct sc_buf line = { .wipe = 1 }; /* may hold a secret */
 	int rc = SC_OK, done = 0;
 	while (!done) {
 		struct pollfd p[2];
@@ -434,7 +434,7 @@ static int wait_redirect(struct flow *f, struct sc_error *err)
 			}
 		}
 	}
-	oauth_buf_wipe(&line);
+	sc_buf_wipe(&line);
 	if (tty >= 0)
 		close(tty);
 	return rc;

@@ -69,12 +69,12 @@ int oauth_config_read(struct sc_ctx *ctx, struct oauth_config *cfg, int for_auth
 		{ "client_secret", cc && !cfg->client_secret },
 		{ "auth_url", !cc && for_authorize && !cfg->auth_url },
 	};
-	struct oauth_buf list = { 0 };
+	struct sc_buf list = { .wipe = 1 }; /* may hold a secret */
 	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
 		if (!need[i].missing)
 			continue;
-		if ((list.len && oauth_buf_str(&list, ", ")) || oauth_buf_str(&list, need[i].name)) {
-			oauth_buf_wipe(&list);
+		if ((list.len && sc_buf_str(&list, ", ")) || sc_buf_str(&list, need[i].name)) {
+			sc_buf_wipe(&list);
 			return sc_error_set(err, SC_ENOMEM, "out of memory");
 		}
 	}
@@ -86,7 +86,7 @@ int oauth_config_read(struct sc_ctx *ctx, struct oauth_config *cfg, int for_auth
 			: for_authorize ? "username, client_id, auth_url and token_url"
 					: "username, client_id and token_url",
 		     list.p);
-	oauth_buf_wipe(&list);
+	sc_buf_wipe(&list);
 	return SC_ESKIP;
 }
 

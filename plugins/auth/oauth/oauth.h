@@ -115,19 +115,10 @@ int oauth_get_token(struct sc_ctx *ctx, const struct oauth_config *cfg, int forc
 
 /* ---------------------------------------------------------------- util */
 
-struct oauth_buf {
-	char *p;
-	size_t len, cap;
-};
-
-int oauth_buf_add(struct oauth_buf *b, const void *data, size_t n);
-int oauth_buf_str(struct oauth_buf *b, const char *s);
+/* Growable buffers are the host API's struct sc_buf (plugin.h); the
+ * plugin's own hold tokens and secrets, so each sets .wipe = 1. */
 /* Append "&key=value" (no '&' first), application/x-www-form-urlencoded. */
-int oauth_buf_param(struct oauth_buf *b, const char *key, const char *value);
-/* Wipe and free. */
-void oauth_buf_wipe(struct oauth_buf *b);
-/* Steal the NUL-terminated string (buffer emptied). */
-char *oauth_buf_take(struct oauth_buf *b);
+int oauth_buf_param(struct sc_buf *b, const char *key, const char *value);
 
 /* RFC 4648 §5 base64url without padding; allocated. */
 char *oauth_b64url(const unsigned char *data, size_t n);

@@ -20,9 +20,9 @@
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
-	struct oauth_buf *b = arg;
+	struct sc_buf *b = arg;
 	size_t n = size * nmemb;
-	if (b->len + n > MAX_RESPONSE || oauth_buf_add(b, data, n))
+	if (b->len + n > MAX_RESPONSE || sc_buf_add(b, data, n))
 		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
 	return n;
 }
@@ -125,11 +125,11 @@ static int check_token_url(const char *url, struct sc_error *err)
 }
 
 /* POST `form` to cfg->token_url and parse the answer into `out`. */
-static int token_post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct oauth_buf *form,
+static int token_post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct sc_buf *form,
 		      int grant_refresh, struct oauth_tokens *out, struct sc_error *err)
 {
 	const char *url = cfg->token_url;
-	struct oauth_buf body = { 0 };
+	struct sc_buf body = { .wipe = 1 }; /* may hold a secret */
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;
 	cJSON *j = NULL;
@@ -194,13 +194,13 @@ static int token_post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct
 	}
 out:
 	oauth_json_wipe_delete(j);
-	oauth_buf_wipe(&body);
+	sc_buf_wipe(&body);
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(c);
 	return rc;
 }
 
-static int client_params(struct oauth_buf *f, const struct oauth_config *cfg)
+static int client_params(struct sc_buf *f, const struct oauth_config *cfg)
 {
 	int rc = oauth_buf_param(f, "client_id", cfg->client_id);
 	if (!rc && cfg->client_secret)
@@ -208,7 +208,7 @@ static int client_params(struct oauth_buf *f, const struct oauth_config *cfg)
 	return rc;
 }
 
-static int post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct oauth_buf *f, int rc,
+static int post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct sc_buf *f, int rc,
 		int refresh, struct oauth_tokens *out, struct sc_error *err)
 {
 	if (!rc)
@@ -217,14 +217,14 @@ static int post(struct sc_ctx *ctx, const struct oauth_config *cfg, struct oauth
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	else
 		rc = token_post(ctx, cfg, f, refresh, out, err);
-	oauth_buf_wipe(f);
+	sc_buf_wipe(f);
 	return rc;
 }
 
 int oauth_fetch_client_credentials(struct sc_ctx *ctx, const struct oauth_config *cfg,
 				   struct oauth_tokens *out, struct sc_error *err)
 {
-	struct oauth_buf f = { 0 };
+	struct sc_buf f = { .wipe = 1 }; /* may hold a secret */
 	int rc = oauth_buf_param(&f, "grant_type", "client_credentials");
 	if (!rc && cfg->scopes)
 		rc = oauth_buf_param(&f, "scope", cfg->scopes);
@@ -234,7 +234,7 @@ int oauth_fetch_client_credentials(struct sc_ctx *ctx, const struct oauth_config
 int oauth_fetch_refresh(struct sc_ctx *ctx, const struct oauth_config *cfg, struct oauth_tokens *io,
 			struct sc_error *err)
 {
-	struct oauth_buf f = { 0 };
+	struct sc_buf f = { .wipe = 1 }; /* may hold a secret */
 	int rc = oauth_buf_param(&f, "grant_type", "refresh_token");
 	if (!rc)
 		rc = oauth_buf_param(&f, "refresh_token", io->refresh_token);
@@ -248,7 +248,7 @@ int oauth_fetch_code(struct sc_ctx *ctx, const struct oauth_config *cfg, const c
 		     const char *redirect_uri, const char *verifier, struct oauth_tokens *out,
 		     struct sc_error *err)
 {
-	struct oauth_buf f = { 0 };
+	struct sc_buf f = { .wipe = 1 }; /* may hold a secret */
 	int rc = oauth_buf_param(&f, "grant_type", "authorization_code");
 	if (!rc)
 		rc = oauth_buf_param(&f, "code", code);

@@ -28,18 +28,18 @@
  * (so "../x" cannot leave the directory and names stay distinct). */
 static char *file_key(const char *key)
 {
-	struct oauth_buf b = { 0 };
+	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
 		char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
 		int ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
 			 *p == '_' || *p == '-';
-		if (oauth_buf_add(&b, ok ? (const char *)p : e, ok ? 1 : 3)) {
-			oauth_buf_wipe(&b);
+		if (sc_buf_add(&b, ok ? (const char *)p : e, ok ? 1 : 3)) {
+			sc_buf_wipe(&b);
 			return NULL;
 		}
 	}
-	return oauth_buf_take(&b);
+	return sc_buf_take(&b);
 }
 
 int oauth_store_open(struct sc_ctx *ctx, struct oauth_store *st, struct sc_error *err)
@@ -129,7 +129,7 @@ void oauth_store_close(struct oauth_store *st)
 }
 
 /* Read a whole small file; SC_ESKIP when absent. Caller wipes `out`. */
-static int read_file(const char *path, struct oauth_buf *out, struct sc_error *err)
+static int read_file(const char *path, struct sc_buf *out, struct sc_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
@@ -156,7 +156,7 @@ static int read_file(const char *path, struct oauth_buf *out, struct sc_error *e
 			rc = SC_EINPUT; /* too big: treated as corrupt */
 			break;
 		}
-		if (oauth_buf_add(out, chunk, (size_t)n)) {
+		if (sc_buf_add(out, chunk, (size_t)n)) {
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 			break;
 		}
@@ -219,22 +219,22 @@ static int corrupt(struct oauth_store *st, const char *why, struct sc_error *err
 int oauth_store_load(struct oauth_store *st, const struct oauth_config *cfg, struct oauth_tokens *t,
 		     struct sc_error *err)
 {
-	struct oauth_buf b = { 0 };
+	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
 	int rc = read_file(st->path, &b, err);
 	if (rc == SC_ESKIP) {
-		oauth_buf_wipe(&b);
+		sc_buf_wipe(&b);
 		return sc_error_set(err, SC_ESKIP, "no OAuth token is stored for this asset (%s)", st->path);
 	}
 	if (rc == SC_EINPUT) {
-		oauth_buf_wipe(&b);
+		sc_buf_wipe(&b);
 		return corrupt(st, "larger than any token file", err);
 	}
 	if (rc) {
-		oauth_buf_wipe(&b);
+		sc_buf_wipe(&b);
 		return rc;
 	}
 	cJSON *j = cJSON_ParseWithLength(b.p ? b.p : "", b.len);
-	oauth_buf_wipe(&b);
+	sc_buf_wipe(&b);
 	char *want = oauth_sha256_b64url(cfg->client_id);
 	const char *at = oauth_json_str(j, "access_token");
 	const char *rt = oauth_json_str(j, "refresh_token");
@@ -321,12 +321,12 @@ int oauth_pending_load(struct oauth_store *st, char **state, char **verifier, ch
 		       struct sc_error *err)
 {
 	char *path = pending_path(st);
-	struct oauth_buf b = { 0 };
+	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
 	if (!path)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	int rc = read_file(path, &b, err);
 	cJSON *j = rc ? NULL : cJSON_ParseWithLength(b.p ? b.p : "", b.len);
-	oauth_buf_wipe(&b);
+	sc_buf_wipe(&b);
 	if (rc == SC_ESKIP || rc == SC_EINPUT || (!rc && (!oauth_json_str(j, "state") || !oauth_json_str(j, "code_verifier") ||
 							   !oauth_json_str(j, "redirect_uri")))) {
 		rc = sc_error_set(err, SC_EINPUT, "no pending authorization for this asset (%s): run "

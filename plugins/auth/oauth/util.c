@@ -1,6 +1,5 @@
-/* Small helpers the OAuth files share: buffers that travel with their
- * length (no fixed-size buffers for server or user data), form and query
- * encoding, base64url, and wiping secrets held in cJSON trees. */
+/* Small helpers the OAuth files share: form and query encoding (into the
+ * host API's struct sc_buf), base64url, and wiping secrets held in cJSON trees. */
 #include "oauth.h"
 
 #include <openssl/evp.h>
@@ -8,37 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int oauth_buf_add(struct oauth_buf *b, const void *data, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		/* Not realloc: the old block may hold a secret and must be
-		 * wiped, which realloc would not do. */
-		char *p = malloc(cap);
-		if (!p)
-			return SC_ENOMEM;
-		if (b->p) {
-			memcpy(p, b->p, b->len);
-			sc_secret_wipe(b->p, b->cap);
-			free(b->p);
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return SC_OK;
-}
-
-int oauth_buf_str(struct oauth_buf *b, const char *s)
-{
-	return oauth_buf_add(b, s, strlen(s));
-}
-
-static int add_encoded(struct oauth_buf *b, const char *s)
+static int add_encoded(struct sc_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -46,12 +15,12 @@ static int add_encoded(struct oauth_buf *b, const char *s)
 		int rc;
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
 		    *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-			rc = oauth_buf_add(b, p, 1);
+			rc = sc_buf_add(b, p, 1);
 		} else {
 			enc[0] = '%';
 			enc[1] = hex[*p >> 4];
 			enc[2] = hex[*p & 15];
-			rc = oauth_buf_add(b, enc, 3);
+			rc = sc_buf_add(b, enc, 3);
 		}
 		if (rc)
 			return rc;
@@ -59,34 +28,18 @@ static int add_encoded(struct oauth_buf *b, const char *s)
 	return SC_OK;
 }
 
-int oauth_buf_param(struct oauth_buf *b, const char *key, const char *value)
+int oauth_buf_param(struct sc_buf *b, const char *key, const char *value)
 {
 	int rc = SC_OK;
 	if (b->len && b->p[b->len - 1] != '?' && b->p[b->len - 1] != '&')
-		rc = oauth_buf_add(b, "&", 1);
+		rc = sc_buf_add(b, "&", 1);
 	if (!rc)
 		rc = add_encoded(b, key);
 	if (!rc)
-		rc = oauth_buf_add(b, "=", 1);
+		rc = sc_buf_add(b, "=", 1);
 	if (!rc)
 		rc = add_encoded(b, value);
 	return rc;
-}
-
-void oauth_buf_wipe(struct oauth_buf *b)
-{
-	if (b->p) {
-		sc_secret_wipe(b->p, b->cap);
-		free(b->p);
-	}
-	memset(b, 0, sizeof *b);
-}
-
-char *oauth_buf_take(struct oauth_buf *b)
-{
-	char *p = b->p ? b->p : strdup("");
-	memset(b, 0, sizeof *b);
-	return p;
 }
 
 char *oauth_b64url(const unsigned char *data, size_t n)
