@@ -13,14 +13,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* How long the QUIT after a failure may wait for "221" (when the server
+ * answered the command that failed; otherwise it is not awaited). */
+#define QUIT_WAIT_MS 2000L
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
 	(void)p;
 	(void)arg;
 	return size * n;
+}
+
+/* libcurl's CURLOPT_OPENSOCKETFUNCTION / CLOSESOCKETFUNCTION: the
+ * transcript needs the socket to bound the QUIT wait after a failure. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct core_transcript *tr = arg;
+	(void)purpose;
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd != CURL_SOCKET_BAD) {
+		tr->nsock++;
+		tr->sock = fd;
+	}
+	return fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+	struct core_transcript *tr = arg;
+	tr->nsock--;
+	if (fd == tr->sock)
+		tr->sock = CURL_SOCKET_BAD;
+	return close(fd);
 }
 
 static int host_char(int c)
@@ -128,6 +158,12 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, core_transcript_cb);
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &s->tr);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, &s->tr);
+	s->tr.sock = CURL_SOCKET_BAD;
+	s->tr.quit_wait_ms = s->timeout * 1000 < QUIT_WAIT_MS ? s->timeout * 1000 : QUIT_WAIT_MS;
 	s->tr.verbose = sc_verbose();
 	s->throttle = sc_asset_double(ctx, "throttle_period", 0);
 	if (s->throttle > 0 && !(s->throttle_path = core_throttle_path(ctx, err)))
@@ -242,141 +278,6 @@ void core_session_report(const struct sc_session *s, struct sc_result *r)
 }
 
 /* ------------------------------------------------------------------ */
-/* Failures: stage, the server's reply verbatim, and a hint.             */
-/* ------------------------------------------------------------------ */
-
-static const char *tls_hint(const struct sc_session *s, const char *why)
-{
-	if (strstr(why, "wrong version number") || strstr(why, "packet length too long") ||
-	    strstr(why, "unexpected eof"))
-		return !strcmp(s->ssl_config, "SSL")
-			? "The server does not speak TLS from the first byte on this port: "
-			  "use ssl_config \"StartTLS\" for port 587 or 25, or port 465 for \"SSL\""
-			: "The TLS handshake was broken off: check that the server offers TLS on this port";
-	if (strstr(why, "certificate") || strstr(why, "self-signed") || strstr(why, "self signed") ||
-	    strstr(why, "issuer"))
-		return "The server's certificate is not trusted: set ca_file to the PEM file of the CA "
-		       "that signed it (or, on a test network only, verify_server_cert: false)";
-	if (strstr(why, "name") || strstr(why, "subject"))
-		return "The certificate is for another host name: connect with the name the certificate "
-		       "carries, or fix the certificate";
-	return "Check ssl_config and port (SSL uses 465, StartTLS 587), and ca_file";
-}
-
-static int fail_connect(struct sc_session *s, CURLcode rc, const char *why, struct sc_error *err)
-{
-	if (rc == CURLE_COULDNT_RESOLVE_HOST)
-		return sc_error_set(err, SC_ECONNECT, "Connection to server failed: cannot resolve host "
-				    "\"%s\" (%s). Check the server name", s->host, why);
-	if (rc == CURLE_OPERATION_TIMEDOUT && s->tr.replies == 0 && !s->tr.greeting) {
-		const char *hint = !strcmp(s->ssl_config, "SSL")
-			? "if this port expects STARTTLS (587 or 25) use ssl_config \"StartTLS\""
-			: s->port == 465 ? "port 465 expects TLS from the first byte: use ssl_config \"SSL\""
-					 : "check the port and ssl_config (SSL on 465, StartTLS on 587)";
-		return sc_error_set(err, SC_ECONNECT,
-				    "Connection to server failed: %s:%ld %s within the %ld s timeout; %s",
-				    s->host, s->port,
-				    strstr(why, "onnect") && !strstr(why, "received")
-					    ? "did not accept the connection"
-					    : "accepted the connection but sent no SMTP greeting",
-				    s->timeout, hint);
-	}
-	return sc_error_set(err, SC_ECONNECT, "Connection to server failed: %s:%ld: %s. "
-			    "Check server, port and that a firewall lets the connection through",
-			    s->host, s->port, why);
-}
-
-static int fail_auth(struct sc_session *s, const char *why, struct sc_error *err)
-{
-	const char *reply = s->tr.auth_reply ? s->tr.auth_reply : s->tr.last_reply;
-	if (!s->tr.auth_sent) {
-		char *mechs = core_transcript_auth_mechs(&s->tr);
-		sc_error_set(err, SC_EAUTH, "AUTH failed: no usable SASL mechanism (%s); the server "
-			     "offers %s. Set auth_mechanism to one it offers, or check auth_type",
-			     why, mechs ? mechs : "none");
-		free(mechs);
-		return SC_EAUTH;
-	}
-	const char *hint = "";
-	if (reply && (strstr(reply, "5.7.139") || strstr(reply, "SmtpClientAuthentication")))
-		hint = ". SMTP AUTH is disabled for this mailbox or tenant: enable it in Exchange Online";
-	else if (reply && strstr(reply, "5.7.30"))
-		hint = ". The server no longer accepts passwords: use OAuth";
-	return sc_error_set(err, SC_EAUTH, "AUTH failed: the server refused the credentials: %s%s",
-			    reply ? reply : why, hint);
-}
-
-static int fail_after_connect(struct sc_session *s, CURLcode rc, const char *why,
-			      struct sc_error *err)
-{
-	const char *reply = s->tr.last_reply;
-	switch (s->tr.stage) {
-	case STAGE_MAIL:
-		if (reply && s->tr.last_code == 530)
-			return sc_error_set(err, SC_ESEND, "MAIL FROM refused: %s. The server requires "
-					    "authentication: configure Basic (username, password) or OAuth", reply);
-		return sc_error_set(err, SC_ESEND, "MAIL FROM refused: %s",
-				    reply ? reply : why);
-	case STAGE_DATA:
-	case STAGE_BODY:
-		if (s->tr.data_reply || s->tr.last_code >= 400)
-			return sc_error_set(err, SC_ESEND, "The server refused the message at DATA: %s%s",
-					    s->tr.data_reply ? s->tr.data_reply : reply,
-					    s->tr.last_code == 552 ? ". It is larger than the server accepts" : "");
-		return sc_error_set(err, SC_EPROTO, "The connection failed while sending the message "
-				    "(%s); the message may not have been delivered", why);
-	case STAGE_EHLO:
-		if (reply && s->tr.last_code >= 400)
-			return sc_error_set(err, SC_EPROTO, "EHLO refused: %s. Set ehlo_name to a name "
-					    "the server accepts", reply);
-		break;
-	default:
-		break;
-	}
-	if (rc == CURLE_OPERATION_TIMEDOUT)
-		return sc_error_set(err, SC_EPROTO, "The server did not answer %s within the %ld s timeout",
-				    core_stage_name(s->tr.stage), s->timeout);
-	if (rc == CURLE_WEIRD_SERVER_REPLY && s->tr.stage == STAGE_CONNECT)
-		return sc_error_set(err, SC_EPROTO, "Connection to server failed: %s:%ld did not answer "
-				    "like an SMTP server (%s)%s", s->host, s->port, why,
-				    s->port == 465 ? "; port 465 expects TLS from the first byte: use ssl_config \"SSL\"" : "");
-	return sc_error_set(err, SC_EPROTO, "SMTP %s failed: %s%s%s", core_stage_name(s->tr.stage), why,
-			    reply ? "; last server reply: " : "", reply ? reply : "");
-}
-
-int core_session_fail(struct sc_session *s, CURLcode rc, struct sc_error *err)
-{
-	const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-		return fail_connect(s, rc, why, err);
-	case CURLE_OPERATION_TIMEDOUT:
-		if (!s->tr.greeting)
-			return fail_connect(s, rc, why, err);
-		break;
-	case CURLE_USE_SSL_FAILED:
-		return sc_error_set(err, SC_ETLS,
-				    "STARTTLS failed: the server at %s:%ld did not offer STARTTLS, which "
-				    "ssl_config \"StartTLS\" requires; nothing else was sent. If it expects TLS "
-				    "from the first byte use ssl_config \"SSL\"; use \"None\" only on a trusted network",
-				    s->host, s->port);
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_ISSUER_ERROR:
-		return sc_error_set(err, SC_ETLS, "TLS failed with %s:%ld: %s. %s", s->host, s->port, why,
-				    tls_hint(s, why));
-	case CURLE_LOGIN_DENIED:
-		return fail_auth(s, why, err);
-	default:
-		break;
-	}
-	return fail_after_connect(s, rc, why, err);
-}
-
-/* ------------------------------------------------------------------ */
 /* Sending                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -454,29 +355,71 @@ static struct curl_slist *rcpt_list(const struct sc_envelope *env)
 	return l;
 }
 
-/* A reused connection may have been closed by the server while idle; one
- * fresh attempt is safe as long as the server accepted nothing. */
-static CURLcode perform(struct sc_session *s, struct sc_message *m)
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whether the kept connection has something to read before we send a
+ * command: an idle SMTP connection is silent, so readable means the
+ * server closed it or said goodbye (421) while it sat idle. */
+static int closed_while_idle(struct sc_session *s)
+{
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	if (!s->idle_since || curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+	    fd == CURL_SOCKET_BAD)
+		return 0;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) > 0;
+}
+
+CURLcode core_session_transfer(struct sc_session *s)
 {
 	core_transcript_reset(&s->tr);
 	s->errbuf[0] = '\0';
+	s->tr.in_transfer = 1;
 	CURLcode rc = curl_easy_perform(s->curl);
+	s->tr.in_transfer = 0;
+	s->idle_since = 0;
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	if (rc == CURLE_OK)
+		s->idle_since = now_s();
+	else if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+		 fd != CURL_SOCKET_BAD)
+		/* libcurl 7.88 keeps the connection after a timeout at the end
+		 * of data; the server is out of step with us, so it must not be
+		 * reused, and its QUIT at exit would wait a whole timeout. Shut
+		 * down, libcurl finds it dead and drops it without QUIT. */
+		shutdown(fd, SHUT_RDWR);
+	return rc;
+}
+
+/* One transfer. A kept connection that the server closed while it sat
+ * idle (seen before MAIL FROM went out) is re-opened once, as long as the
+ * server accepted nothing on it. A timeout, or a close in answer to a
+ * command, is reported as it is: retrying it would only double the wait. */
+static CURLcode perform(struct sc_session *s, struct sc_message *m)
+{
+	double idle = s->idle_since ? now_s() - s->idle_since : 0;
+	int was_idle_closed = closed_while_idle(s);
+	CURLcode rc = core_session_transfer(s);
 	long fresh = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &fresh);
-	int dead = rc != CURLE_OK && fresh == 0 && s->tr.stage <= STAGE_MAIL &&
-		   (!s->tr.mail_reply || s->tr.last_code == 421);
-	if (dead) {
-		sc_log(SC_LOG_INFO, "the server closed the idle connection; reconnecting");
-		core_transcript_reset(&s->tr);
-		s->errbuf[0] = '\0';
-		struct sc_error e = SC_ERROR_INIT;
-		if (core_message_apply(m, s->curl, &e) == SC_OK) {
-			curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
-			rc = curl_easy_perform(s->curl);
-			curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
-		}
-		sc_error_clear(&e);
+	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT && was_idle_closed && fresh == 0 &&
+		    s->tr.stage == STAGE_MAIL && (!s->tr.answer || s->tr.last_code == 421);
+	if (!retry)
+		return rc;
+	sc_log(SC_LOG_INFO, "the server closed the connection after %.0f s idle%s%s; reconnecting",
+	       idle, s->tr.answer ? ": " : "", s->tr.answer ? s->tr.answer : "");
+	struct sc_error e = SC_ERROR_INIT;
+	if (core_message_apply(m, s->curl, &e) == SC_OK) {
+		curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
+		rc = core_session_transfer(s);
+		curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
 	}
+	sc_error_clear(&e);
 	return rc;
 }
 
