@@ -339,18 +339,18 @@ static int check_capabilities(struct sc_session *s, const struct sc_envelope *en
 	return SC_OK;
 }
 
-static struct curl_slist *rcpt_list(const struct sc_envelope *env)
+static struct curl_slist *rcpt_list(const struct sc_envelope *env, size_t first, size_t n)
 {
 	struct curl_slist *l = NULL;
-	for (size_t i = 0; i < env->nrcpt; i++) {
+	for (size_t i = first; i < first + n; i++) {
 		char *r = sc_asprintf("<%s>", env->rcpt[i]);
-		struct curl_slist *n = r ? curl_slist_append(l, r) : NULL;
+		struct curl_slist *next = r ? curl_slist_append(l, r) : NULL;
 		free(r);
-		if (!n) {
+		if (!next) {
 			curl_slist_free_all(l);
 			return NULL;
 		}
-		l = n;
+		l = next;
 	}
 	return l;
 }
@@ -423,23 +423,63 @@ static CURLcode perform(struct sc_session *s, struct sc_message *m)
 	return rc;
 }
 
-static void collect(struct sc_session *s, struct sc_delivery *out)
+static int add_accepted(struct sc_delivery *out, const char *addr)
 {
-	out->accepted = calloc(s->tr.nrcpts + 1, sizeof *out->accepted);
-	out->refused = calloc(s->tr.nrcpts + 1, sizeof *out->refused);
-	if (!out->accepted || !out->refused)
-		return;
-	for (size_t i = 0; i < s->tr.nrcpts; i++) {
-		struct core_rcpt_reply *r = &s->tr.rcpts[i];
-		if (r->code / 100 == 2) {
-			out->accepted[out->naccepted++] = strdup(r->addr ? r->addr : "");
-		} else {
-			out->refused[out->nrefused].addr = strdup(r->addr ? r->addr : "");
-			out->refused[out->nrefused].reply = strdup(r->reply ? r->reply : "");
-			out->nrefused++;
-		}
+	char **a = realloc(out->accepted, (out->naccepted + 1) * sizeof *a);
+	if (!a)
+		return SC_ENOMEM;
+	out->accepted = a;
+	if (!(a[out->naccepted] = strdup(addr)))
+		return SC_ENOMEM;
+	out->naccepted++;
+	return SC_OK;
+}
+
+static int add_refused(struct sc_delivery *out, const char *addr, const char *reply)
+{
+	struct sc_refusal *r = realloc(out->refused, (out->nrefused + 1) * sizeof *r);
+	if (!r)
+		return SC_ENOMEM;
+	out->refused = r;
+	r += out->nrefused;
+	r->addr = strdup(addr);
+	r->reply = strdup(reply);
+	if (!r->addr || !r->reply) {
+		free(r->addr);
+		free(r->reply);
+		return SC_ENOMEM;
 	}
-	out->reply = s->tr.data_reply ? strdup(s->tr.data_reply) : NULL;
+	out->nrefused++;
+	return SC_OK;
+}
+
+/* The RCPT outcomes of this transaction. When it did not complete
+ * (`why` set), no recipient got the message: those the server refused
+ * keep its reply, the others get `why`. */
+static int collect(struct sc_session *s, const struct sc_envelope *env, size_t first, size_t n,
+		   const char *why, struct sc_delivery *out)
+{
+	int rc = SC_OK;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct core_rcpt_reply *r = i < s->tr.nrcpts ? &s->tr.rcpts[i] : NULL;
+		const char *addr = env->rcpt[first + i];
+		if (r && r->code / 100 != 2)
+			rc = add_refused(out, addr, r->reply ? r->reply : "");
+		else if (why)
+			rc = add_refused(out, addr, why);
+		else
+			rc = add_accepted(out, addr);
+	}
+	if (!rc && !why && s->tr.data_reply) {
+		/* one reply per transaction (queue ids), in order */
+		char *t = out->reply ? sc_asprintf("%s\n%s", out->reply, s->tr.data_reply)
+				     : strdup(s->tr.data_reply);
+		if (!t)
+			return SC_ENOMEM;
+		free(out->reply);
+		out->reply = t;
+	}
+	return rc;
 }
 
 char *sc_delivery_refused_text(const struct sc_delivery *d)
@@ -452,6 +492,87 @@ char *sc_delivery_refused_text(const struct sc_delivery *d)
 		t = n;
 	}
 	return t;
+}
+
+/* One transaction: MAIL FROM, RCPT TO for env->rcpt[first..first+n), DATA.
+ * SC_OK when it delivered; SC_ESEND with *all_refused set when every RCPT
+ * was refused (out has the replies); another code when it broke off (err
+ * says how; out untouched). */
+static int send_transaction(struct sc_session *s, const struct sc_envelope *env, size_t first,
+			    size_t n, struct sc_message *m, int *all_refused, struct sc_delivery *out,
+			    struct sc_error *err)
+{
+	struct curl_slist *rcpts = rcpt_list(env, first, n);
+	if (!rcpts)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpts);
+	int rc = core_message_apply(m, s->curl, err);
+	*all_refused = 0;
+	if (rc == SC_OK) {
+		CURLcode cr = perform(s, m);
+		int refused = 0;
+		for (size_t i = 0; i < s->tr.nrcpts; i++)
+			refused += s->tr.rcpts[i].code / 100 != 2;
+		if (cr == CURLE_OK) {
+			rc = collect(s, env, first, n, NULL, out);
+		} else if (s->tr.stage == STAGE_RCPT && s->tr.nrcpts == n && (size_t)refused == n) {
+			*all_refused = 1;
+			rc = collect(s, env, first, n, "", out);
+			if (!rc)
+				rc = SC_ESEND;
+		} else {
+			rc = core_session_fail(s, cr, err);
+		}
+	}
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_slist_free_all(rcpts);
+	return rc;
+}
+
+/* libcurl 7.88 refuses more than 300 KiB of replies in one transfer
+ * ("Too large response headers"): about 4,800 RCPT replies. RFC 5321
+ * limits a reply line to 512 octets, so 500 recipients stay inside it
+ * whatever the server says; a longer list goes as several transactions of
+ * the same message on the same connection. */
+#define RCPT_PER_TRANSACTION 500
+
+/* Every transaction the envelope needs. Once one delivered, a later one
+ * that breaks off is reported per recipient (not sent, with the reason),
+ * not as a failure of the whole: a retry would deliver the first ones
+ * twice. */
+static int send_transactions(struct sc_session *s, const struct sc_envelope *env,
+			     struct sc_message *m, struct sc_delivery *out, struct sc_error *err)
+{
+	int delivered = 0;
+	for (size_t first = 0; first < env->nrcpt; first += RCPT_PER_TRANSACTION) {
+		size_t n = env->nrcpt - first < RCPT_PER_TRANSACTION ? env->nrcpt - first
+								     : RCPT_PER_TRANSACTION;
+		int all_refused = 0;
+		int rc = send_transaction(s, env, first, n, m, &all_refused, out, err);
+		if (rc == SC_OK) {
+			delivered = 1;
+			continue;
+		}
+		if (all_refused)
+			continue;
+		if (!delivered || rc == SC_ENOMEM)
+			return rc;
+		sc_log(SC_LOG_WARN, "the message reached %zu recipients, then: %s", out->naccepted,
+		       err->message ? err->message : "failed");
+		char *why = sc_asprintf("not sent: %s", err->message ? err->message : "failed");
+		int added = why ? SC_OK : SC_ENOMEM;
+		for (size_t i = first; i < env->nrcpt && !added; i++)
+			added = add_refused(out, env->rcpt[i], why);
+		free(why);
+		sc_error_clear(err);
+		return added ? sc_error_set(err, SC_ENOMEM, "out of memory") : SC_OK;
+	}
+	if (delivered)
+		return SC_OK;
+	char *t = sc_delivery_refused_text(out);
+	int rc = sc_error_set(err, SC_ESEND, "RCPT TO: every recipient was refused: %s", t ? t : "");
+	free(t);
+	return rc;
 }
 
 int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
@@ -472,34 +593,14 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 		rc = core_throttle_wait(s->throttle_path, s->throttle, err);
 	if (rc)
 		return rc;
-	struct curl_slist *rcpts = rcpt_list(env);
 	char *from = sc_asprintf("<%s>", env->mail_from);
-	if (!rcpts || !from) {
-		curl_slist_free_all(rcpts);
-		free(from);
+	if (!from)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	}
 	curl_easy_setopt(s->curl, CURLOPT_CUSTOMREQUEST, NULL);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpts);
-	rc = core_message_apply(m, s->curl, err);
-	if (rc == SC_OK) {
-		CURLcode cr = perform(s, m);
-		collect(s, out);
-		if (cr == CURLE_OK) {
-			rc = SC_OK;
-		} else if (out->nrefused && out->naccepted == 0 && s->tr.stage == STAGE_RCPT) {
-			char *t = sc_delivery_refused_text(out);
-			rc = sc_error_set(err, SC_ESEND, "Every recipient was refused: %s", t ? t : "");
-			free(t);
-		} else {
-			rc = core_session_fail(s, cr, err);
-		}
-	}
+	rc = send_transactions(s, env, m, out, err);
 	core_message_detach(m, s->curl);
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, NULL);
-	curl_slist_free_all(rcpts);
 	free(from);
 	return rc;
 }

@@ -23,6 +23,7 @@ Other switches:
   --idle-close S      send "421 4.4.2 idle timeout" and close a connection
                       that received nothing for S seconds
   --rcpt-reply-len N  pad each RCPT reply to about N octets
+  --from-message N    misbehave only once N messages were accepted (default 0)
   --lifetime S        exit after S seconds whatever happens (default 120)
   --ready FILE        JSON {"port": N, "pid": P} once listening
   --log FILE          one line per event: CONNECT <n>, C: <command>,
@@ -73,6 +74,8 @@ class Session:
     async def send(self, stage, normal):
         """Reply `normal` (a list of lines), or misbehave as --at says for stage."""
         action, text = self.o.rules.get(stage, (None, None))
+        if self.srv.messages < self.o.from_message:
+            action, text = None, None
         lines = text.split("\\n") if text is not None else normal
         if action:
             self.srv.log.write("ACTION %s %s" % (stage, action))
@@ -156,7 +159,8 @@ class Session:
     async def data(self):
         await self.send("data", ["354 End data with <CR><LF>.<CR><LF>"])
         action, text = self.o.rules.get("data", (None, None))
-        if text is not None and not text.startswith("354"):
+        if text is not None and self.srv.messages >= self.o.from_message \
+                and not text.startswith("354"):
             return  # DATA refused: no message follows
         size = 0
         while True:
@@ -248,6 +252,7 @@ def parse_args(argv):
     p.add_argument("--ehlo-lines", type=int, default=0)
     p.add_argument("--ehlo-line-len", type=int, default=80)
     p.add_argument("--rcpt-reply-len", type=int, default=0)
+    p.add_argument("--from-message", type=int, default=0)
     p.add_argument("--starttls-cert", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--offer-starttls", action="store_true")
     p.add_argument("--idle-close", type=float, default=0)
