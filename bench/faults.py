@@ -15,10 +15,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "..", "tests", "servers", "faulty_smtpd.py")
-STAGES = ["greeting", "ehlo", "auth", "mail", "rcpt", "data", "eod"]
+STAGES = ["greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "eod"]
 BEHAVIOURS = ["stall", "drip", "close", "reply"]
 TEXT = {"greeting": "554 5.7.1 faulty.test: your IP is on a block list",
         "ehlo": "550 5.7.1 faulty.test: EHLO refused by policy",
+        "starttls": "454 4.7.0 TLS not available due to temporary reason",
         "auth": "535 5.7.8 faulty.test: credentials invalid",
         "mail": "451 4.3.0 faulty.test: sender check temporarily failed",
         "rcpt": "550 5.1.1 faulty.test: no such user",
@@ -32,11 +33,14 @@ def run(binary, stage, behaviour, timeout, plugins):
     rule = "%s=%s" % (stage, behaviour)
     if behaviour == "reply":
         rule += ":" + TEXT[stage]
+    extra = ["--offer-starttls"] if stage == "starttls" else []
     srv = subprocess.Popen(["/usr/bin/python3", SERVER, "--at", rule, "--drip-rate", "4",
-                            "--log", log, "--lifetime", "60"], stdout=subprocess.PIPE)
+                            "--log", log, "--lifetime", "60"] + extra, stdout=subprocess.PIPE)
     port = int(srv.stdout.readline().split()[1])
     a = {"server": "127.0.0.1", "port": port, "ssl_config": "None", "timeout": timeout,
          "sender_address": "soar@corp.example"}
+    if stage == "starttls":
+        a["ssl_config"] = "StartTLS"
     if stage == "auth":
         a.update(auth_type="Basic", username="u", password="p")
     req = {"action": "send email", "asset": a,
@@ -61,7 +65,7 @@ def run(binary, stage, behaviour, timeout, plugins):
 
 def main():
     binary = os.path.abspath(sys.argv[1])
-    timeout = float(sys.argv[2]) if len(sys.argv) > 2 else 2
+    timeout = float(sys.argv[2]) if len(sys.argv) > 2 else 3
     plugins = os.path.join(os.path.dirname(binary), "plugins")
     print("timeout = %g s\n" % timeout)
     print("| stage | behaviour | wall s | conns | exit | message |")

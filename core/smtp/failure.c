@@ -38,6 +38,10 @@ static char *what_happened(const struct sc_session *s, enum outcome o, const cha
 		if (tr->partial)
 			return sc_asprintf("the server's reply was still incomplete after the %ld s timeout "
 					   "(so far: \"%s\")", s->timeout, tr->partial);
+		/* libcurl's connect timeout covers the whole set-up */
+		if (tr->stage <= STAGE_AUTH)
+			return sc_asprintf("the server sent no complete reply before the %ld s timeout "
+					   "for the connection set-up (greeting to AUTH) ran out", s->timeout);
 		return sc_asprintf("the server sent no complete reply within the %ld s timeout", s->timeout);
 	case CLOSED:
 		return sc_asprintf("the server closed the connection without a reply%s",
@@ -51,7 +55,6 @@ static char *what_happened(const struct sc_session *s, enum outcome o, const cha
 
 static const char *retry_hint(const struct sc_session *s, enum outcome o)
 {
-	(void)s;
 	if (o == TIMED_OUT)
 		return "The server is slow or stuck: try again later, or raise the asset's timeout";
 	if (o == CLOSED)
@@ -109,7 +112,7 @@ static int fail_greeting(struct sc_session *s, CURLcode rc, enum outcome o, cons
 			 struct sc_error *err)
 {
 	int code = s->tr.last_code;
-	if (o == TIMED_OUT || (o == OTHER && !s->tr.connected))
+	if (o == TIMED_OUT)
 		return fail_connect(s, rc, why, err);
 	if (o == REPLIED && (code / 100 == 4 || code / 100 == 5))
 		return sc_error_set(err, SC_ECONNECT, "Connection to server failed: %s:%ld refused the "
@@ -256,7 +259,9 @@ int core_session_fail(struct sc_session *s, CURLcode rc, struct sc_error *err)
 	default:
 		break;
 	}
-	if (!s->tr.connected || s->tr.stage == STAGE_CONNECT)
+	if (!s->tr.connected)
+		return fail_connect(s, rc, why, err);
+	if (s->tr.stage == STAGE_CONNECT)
 		return fail_greeting(s, rc, o, why, err);
 	if (o == REPLIED)
 		return fail_refused(s, err);

@@ -408,7 +408,7 @@ static CURLcode perform(struct sc_session *s, struct sc_message *m)
 	long fresh = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &fresh);
 	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT && was_idle_closed && fresh == 0 &&
-		    s->tr.stage == STAGE_MAIL && (!s->tr.answer || s->tr.last_code == 421);
+		    s->tr.stage <= STAGE_MAIL && (!s->tr.answer || s->tr.last_code == 421);
 	if (!retry)
 		return rc;
 	sc_log(SC_LOG_INFO, "the server closed the connection after %.0f s idle%s%s; reconnecting",

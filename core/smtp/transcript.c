@@ -45,6 +45,7 @@ void core_transcript_reset(struct core_transcript *tr)
 	set_str(&tr->auth_reply, NULL);
 	set_str(&tr->pending_rcpt, NULL);
 	set_str(&tr->answer, NULL);
+	tr->stage = STAGE_CONNECT; /* until a command goes out */
 	tr->connected = 0;
 	tr->last_code = 0;
 	tr->replies = 0;
