@@ -339,11 +339,11 @@ static int check_capabilities(struct sc_session *s, const struct sc_envelope *en
 	return SC_OK;
 }
 
-static struct curl_slist *rcpt_list(const struct sc_envelope *env, size_t first, size_t n)
+static struct curl_slist *rcpt_list(const struct sc_envelope *env, const size_t *idx, size_t n)
 {
 	struct curl_slist *l = NULL;
-	for (size_t i = first; i < first + n; i++) {
-		char *r = sc_asprintf("<%s>", env->rcpt[i]);
+	for (size_t i = 0; i < n; i++) {
+		char *r = sc_asprintf("<%s>", env->rcpt[idx[i]]);
 		struct curl_slist *next = r ? curl_slist_append(l, r) : NULL;
 		free(r);
 		if (!next) {
@@ -453,17 +453,29 @@ static int add_refused(struct sc_delivery *out, const char *addr, const char *re
 	return SC_OK;
 }
 
-/* The RCPT outcomes of this transaction. When it did not complete
- * (`why` set), no recipient got the message: those the server refused
- * keep its reply, the others get `why`. */
-static int collect(struct sc_session *s, const struct sc_envelope *env, size_t first, size_t n,
-		   const char *why, struct sc_delivery *out)
+/* RFC 5321 4.5.3.1.10: a server out of RCPT slots for this transaction
+ * answers 452 (Postfix: "452 4.5.3 Error: too many recipients"); the
+ * client sends those recipients again in a later transaction. */
+static int too_many_recipients(const struct core_rcpt_reply *r)
+{
+	return r->code == 452 && r->reply && (strstr(r->reply, "4.5.3") || strstr(r->reply, "oo many"));
+}
+
+/* The RCPT outcomes of this transaction (recipients env->rcpt[idx[i]]).
+ * When it did not complete (`why` set), no recipient got the message:
+ * those the server refused keep its reply, the others get `why`. When it
+ * delivered, those refused for "too many recipients" go to again[]
+ * (*nagain of them) instead of the refused list. */
+static int collect(struct sc_session *s, const struct sc_envelope *env, const size_t *idx,
+		   size_t n, const char *why, struct sc_delivery *out, size_t *again, size_t *nagain)
 {
 	int rc = SC_OK;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct core_rcpt_reply *r = i < s->tr.nrcpts ? &s->tr.rcpts[i] : NULL;
-		const char *addr = env->rcpt[first + i];
-		if (r && r->code / 100 != 2)
+		const char *addr = env->rcpt[idx[i]];
+		if (r && !why && again && too_many_recipients(r))
+			again[(*nagain)++] = idx[i];
+		else if (r && r->code / 100 != 2)
 			rc = add_refused(out, addr, r->reply ? r->reply : "");
 		else if (why)
 			rc = add_refused(out, addr, why);
@@ -494,15 +506,15 @@ char *sc_delivery_refused_text(const struct sc_delivery *d)
 	return t;
 }
 
-/* One transaction: MAIL FROM, RCPT TO for env->rcpt[first..first+n), DATA.
- * SC_OK when it delivered; SC_ESEND with *all_refused set when every RCPT
- * was refused (out has the replies); another code when it broke off (err
- * says how; out untouched). */
-static int send_transaction(struct sc_session *s, const struct sc_envelope *env, size_t first,
+/* One transaction: MAIL FROM, RCPT TO for env->rcpt[idx[0..n)], DATA.
+ * SC_OK when it delivered (recipients to try again in again[]); SC_ESEND
+ * with *all_refused set when every RCPT was refused (out has the replies);
+ * another code when it broke off (err says how; out untouched). */
+static int send_transaction(struct sc_session *s, const struct sc_envelope *env, const size_t *idx,
 			    size_t n, struct sc_message *m, int *all_refused, struct sc_delivery *out,
-			    struct sc_error *err)
+			    size_t *again, size_t *nagain, struct sc_error *err)
 {
-	struct curl_slist *rcpts = rcpt_list(env, first, n);
+	struct curl_slist *rcpts = rcpt_list(env, idx, n);
 	if (!rcpts)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpts);
@@ -514,10 +526,10 @@ static int send_transaction(struct sc_session *s, const struct sc_envelope *env,
 		for (size_t i = 0; i < s->tr.nrcpts; i++)
 			refused += s->tr.rcpts[i].code / 100 != 2;
 		if (cr == CURLE_OK) {
-			rc = collect(s, env, first, n, NULL, out);
+			rc = collect(s, env, idx, n, NULL, out, again, nagain);
 		} else if (s->tr.stage == STAGE_RCPT && s->tr.nrcpts == n && (size_t)refused == n) {
 			*all_refused = 1;
-			rc = collect(s, env, first, n, "", out);
+			rc = collect(s, env, idx, n, "", out, NULL, NULL);
 			if (!rc)
 				rc = SC_ESEND;
 		} else {
@@ -536,41 +548,71 @@ static int send_transaction(struct sc_session *s, const struct sc_envelope *env,
  * the same message on the same connection. */
 #define RCPT_PER_TRANSACTION 500
 
-/* Every transaction the envelope needs. Once one delivered, a later one
- * that breaks off is reported per recipient (not sent, with the reason),
- * not as a failure of the whole: a retry would deliver the first ones
- * twice. */
+/* After a transaction delivered and then a later one broke off: the
+ * recipients not served are listed as not sent, with the reason. */
+static int not_sent(const struct sc_envelope *env, const size_t *idx, size_t n,
+		    struct sc_delivery *out, struct sc_error *err)
+{
+	sc_log(SC_LOG_WARN, "the message reached %zu recipients, then: %s", out->naccepted,
+	       err->message ? err->message : "failed");
+	char *why = sc_asprintf("not sent: %s", err->message ? err->message : "failed");
+	int rc = why ? SC_OK : SC_ENOMEM;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = add_refused(out, env->rcpt[idx[i]], why);
+	free(why);
+	sc_error_clear(err);
+	return rc ? sc_error_set(err, SC_ENOMEM, "out of memory") : SC_OK;
+}
+
+/* Every transaction the envelope needs: queue[head..tail) is still to
+ * send, in order; recipients deferred with 452 "too many recipients" by a
+ * transaction that delivered go to its end (each such round delivers to
+ * at least one, so it ends). Once one transaction delivered, a later one
+ * that breaks off is reported per recipient, not as a failure of the
+ * whole: a retry would deliver to the first ones twice. */
 static int send_transactions(struct sc_session *s, const struct sc_envelope *env,
 			     struct sc_message *m, struct sc_delivery *out, struct sc_error *err)
 {
-	int delivered = 0;
-	for (size_t first = 0; first < env->nrcpt; first += RCPT_PER_TRANSACTION) {
-		size_t n = env->nrcpt - first < RCPT_PER_TRANSACTION ? env->nrcpt - first
-								     : RCPT_PER_TRANSACTION;
-		int all_refused = 0;
-		int rc = send_transaction(s, env, first, n, m, &all_refused, out, err);
-		if (rc == SC_OK) {
-			delivered = 1;
-			continue;
-		}
-		if (all_refused)
-			continue;
-		if (!delivered || rc == SC_ENOMEM)
-			return rc;
-		sc_log(SC_LOG_WARN, "the message reached %zu recipients, then: %s", out->naccepted,
-		       err->message ? err->message : "failed");
-		char *why = sc_asprintf("not sent: %s", err->message ? err->message : "failed");
-		int added = why ? SC_OK : SC_ENOMEM;
-		for (size_t i = first; i < env->nrcpt && !added; i++)
-			added = add_refused(out, env->rcpt[i], why);
-		free(why);
-		sc_error_clear(err);
-		return added ? sc_error_set(err, SC_ENOMEM, "out of memory") : SC_OK;
+	size_t *queue = malloc(env->nrcpt * sizeof *queue);
+	size_t *again = malloc(RCPT_PER_TRANSACTION * sizeof *again);
+	if (!queue || !again) {
+		free(queue);
+		free(again);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
-	if (delivered)
-		return SC_OK;
+	for (size_t i = 0; i < env->nrcpt; i++)
+		queue[i] = i;
+	size_t head = 0, tail = env->nrcpt;
+	int delivered = 0, rc = SC_OK;
+	while (head < tail) {
+		size_t n = tail - head < RCPT_PER_TRANSACTION ? tail - head : RCPT_PER_TRANSACTION;
+		size_t nagain = 0;
+		int all_refused = 0;
+		rc = send_transaction(s, env, queue + head, n, m, &all_refused, out, again, &nagain, err);
+		if (rc && !all_refused) {
+			if (delivered && rc != SC_ENOMEM)
+				rc = not_sent(env, queue + head, tail - head, out, err);
+			break;
+		}
+		delivered |= rc == SC_OK;
+		head += n;
+		if (nagain) {
+			sc_log(SC_LOG_INFO, "the server took too many recipients for one transaction; "
+			       "%zu more go in the next", nagain);
+			memmove(queue, queue + head, (tail - head) * sizeof *queue);
+			tail -= head;
+			head = 0;
+			memcpy(queue + tail, again, nagain * sizeof *queue);
+			tail += nagain;
+		}
+		rc = SC_OK;
+	}
+	free(queue);
+	free(again);
+	if (rc || delivered)
+		return rc;
 	char *t = sc_delivery_refused_text(out);
-	int rc = sc_error_set(err, SC_ESEND, "RCPT TO: every recipient was refused: %s", t ? t : "");
+	rc = sc_error_set(err, SC_ESEND, "RCPT TO: every recipient was refused: %s", t ? t : "");
 	free(t);
 	return rc;
 }

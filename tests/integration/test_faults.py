@@ -214,6 +214,21 @@ def test_partial_delivery_then_failure_is_reported_per_recipient():
         eq(srv.messages(), 1, "messages")
 
 
+def test_452_too_many_recipients_are_sent_in_the_next_transaction():
+    # RFC 5321 4.5.3.1.10: a server out of RCPT slots answers 452; the rest
+    # go in a later transaction instead of being reported refused.
+    rcpts = ["t%02d@corp.example" % i for i in range(10)]
+    with Faulty("--rcpt-limit", "4") as srv:
+        r, _ = timed(request(srv, {"to": ", ".join(rcpts), "body": "x"}))
+        eq(r.rc, 0, "exit status\n%s" % r)
+        eq(message_of(r), "Email sent", "message")
+        d = data0(r)
+        eq(sorted(d["accepted"]), rcpts, "accepted")
+        eq(d["refused"], [], "refused")
+        eq(srv.messages(), 3, "transactions (4 + 4 + 2)")
+        eq(srv.connections(), 1, "connections")
+
+
 # --------------------------------------------------------------------------
 # connections that really sat idle
 

@@ -23,6 +23,8 @@ Other switches:
   --idle-close S      send "421 4.4.2 idle timeout" and close a connection
                       that received nothing for S seconds
   --rcpt-reply-len N  pad each RCPT reply to about N octets
+  --rcpt-limit N      answer "452 4.5.3 Error: too many recipients" after N
+                      RCPTs in one transaction (Postfix's smtpd_recipient_limit)
   --from-message N    misbehave only once N messages were accepted (default 0)
   --lifetime S        exit after S seconds whatever happens (default 120)
   --ready FILE        JSON {"port": N, "pid": P} once listening
@@ -70,6 +72,7 @@ class Session:
         self.writer = writer
         self.n = n
         self.tls = False
+        self.rcpts = 0
 
     async def send(self, stage, normal):
         """Reply `normal` (a list of lines), or misbehave as --at says for stage."""
@@ -191,8 +194,12 @@ class Session:
             elif verb == "AUTH":
                 await self.auth(arg)
             elif verb == "MAIL":
+                self.rcpts = 0
                 await self.send("mail", ["250 2.1.0 Ok"])
+            elif verb == "RCPT" and self.o.rcpt_limit and self.rcpts >= self.o.rcpt_limit:
+                self.writer.write(b"452 4.5.3 Error: too many recipients\r\n")
             elif verb == "RCPT":
+                self.rcpts += 1
                 text = "250 2.1.5 Ok"
                 if self.o.rcpt_reply_len > len(text):
                     text += " " + "r" * (self.o.rcpt_reply_len - len(text) - 1)
@@ -253,6 +260,7 @@ def parse_args(argv):
     p.add_argument("--ehlo-line-len", type=int, default=80)
     p.add_argument("--rcpt-reply-len", type=int, default=0)
     p.add_argument("--from-message", type=int, default=0)
+    p.add_argument("--rcpt-limit", type=int, default=0)
     p.add_argument("--starttls-cert", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--offer-starttls", action="store_true")
     p.add_argument("--idle-close", type=float, default=0)
