@@ -384,6 +384,7 @@ CURLcode core_session_transfer(struct sc_session *s)
 	s->tr.in_transfer = 0;
 	s->idle_since = 0;
 	curl_socket_t fd = CURL_SOCKET_BAD;
+	s->kept_after_message = rc == CURLE_OK && s->tr.stage == STAGE_BODY;
 	if (rc == CURLE_OK)
 		s->idle_since = now_s();
 	else if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
@@ -397,21 +398,29 @@ CURLcode core_session_transfer(struct sc_session *s)
 }
 
 /* One transfer. A kept connection that the server closed while it sat
- * idle (seen before MAIL FROM went out) is re-opened once, as long as the
- * server accepted nothing on it. A timeout, or a close in answer to a
- * command, is reported as it is: retrying it would only double the wait. */
+ * idle is re-opened once, as long as the server accepted nothing on it:
+ * when that was seen before MAIL FROM went out (something to read on an
+ * idle connection: its FIN or a 421), or, after a message, when the
+ * server hung up without a word at MAIL FROM: a server that closes after
+ * each message (or N of them) sends its FIN right after the end-of-data
+ * reply, and our next MAIL FROM can cross it. A timeout, or a close in
+ * answer to the first MAIL FROM after authentication, is reported as it
+ * is: retrying it would only double the wait. */
 static CURLcode perform(struct sc_session *s, struct sc_message *m)
 {
 	double idle = s->idle_since ? now_s() - s->idle_since : 0;
+	int after_message = s->idle_since != 0 && s->kept_after_message;
 	int was_idle_closed = closed_while_idle(s);
 	CURLcode rc = core_session_transfer(s);
 	long fresh = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &fresh);
-	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT && was_idle_closed && fresh == 0 &&
-		    s->tr.stage <= STAGE_MAIL && (!s->tr.answer || s->tr.last_code == 421);
+	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT && fresh == 0 &&
+		    s->tr.stage <= STAGE_MAIL &&
+		    ((was_idle_closed && (!s->tr.answer || s->tr.last_code == 421)) ||
+		     (after_message && !s->tr.answer));
 	if (!retry)
 		return rc;
-	sc_log(SC_LOG_INFO, "the server closed the connection after %.0f s idle%s%s; reconnecting",
+	sc_log(SC_LOG_INFO, "the server closed the kept connection (idle %.1f s)%s%s; reconnecting",
 	       idle, s->tr.answer ? ": " : "", s->tr.answer ? s->tr.answer : "");
 	struct sc_error e = SC_ERROR_INIT;
 	if (core_message_apply(m, s->curl, &e) == SC_OK) {

@@ -22,6 +22,7 @@ struct sc_session {
 	struct core_transcript tr;
 	int open;                  /* connected and authenticated */
 	double idle_since;         /* monotonic end of the last transfer that kept the connection, or 0 */
+	int kept_after_message;    /* ... and that transfer sent a message (not the auth NOOP) */
 	char *host;                /* for messages */
 	long port;
 	char *ssl_config;

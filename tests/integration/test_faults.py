@@ -264,6 +264,28 @@ def test_connection_closed_while_idle_is_reopened_once():
         not_contains(err, "errno", "stderr")
 
 
+def test_close_after_each_message_is_recovered_transparently():
+    # A server with a per-connection message limit whose close crosses our
+    # next MAIL FROM: each next message goes on a new connection, once.
+    with Faulty("--messages-per-connection", "1") as srv:
+        r, took = timed([request(srv) for _ in range(3)])
+        eq([x["status"] for x in r.results], ["success"] * 3, "statuses\n%s" % r)
+        eq(srv.messages(), 3, "messages")
+        eq(srv.connections(), 3, "connections: one per message")
+        true(took <= BOUND, "no timeout waited (took %.1f s)" % took)
+
+
+def test_close_at_mail_after_a_message_is_retried_only_once():
+    with Faulty("--from-message", "1", "--at", "mail=close") as srv:
+        r, took = timed([request(srv), request(srv)])
+        eq([x["status"] for x in r.results], ["success", "failed"], "statuses\n%s" % r)
+        msg = r.results[1]["action_results"][0]["message"]
+        contains(msg, "MAIL FROM", "stage")
+        contains(msg, "closed the connection", "what happened")
+        eq(srv.connections(), 2, "connections: the kept one and one retry, no more")
+        true(took <= BOUND, "prompt (took %.1f s)" % took)
+
+
 def test_stall_on_a_kept_connection_is_not_retried():
     # Two JSON Lines requests: the first is sent, the second stalls at MAIL
     # FROM on the kept connection. One timeout, no second connection.

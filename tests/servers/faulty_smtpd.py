@@ -25,6 +25,9 @@ Other switches:
   --rcpt-reply-len N  pad each RCPT reply to about N octets
   --rcpt-limit N      answer "452 4.5.3 Error: too many recipients" after N
                       RCPTs in one transaction (Postfix's smtpd_recipient_limit)
+  --messages-per-connection N
+                      after N messages on a connection, close it when the next
+                      command arrives, without a reply (a close that crossed it)
   --from-message N    misbehave only once N messages were accepted (default 0)
   --lifetime S        exit after S seconds whatever happens (default 120)
   --ready FILE        JSON {"port": N, "pid": P} once listening
@@ -73,6 +76,7 @@ class Session:
         self.n = n
         self.tls = False
         self.rcpts = 0
+        self.in_conn = 0
 
     async def send(self, stage, normal):
         """Reply `normal` (a list of lines), or misbehave as --at says for stage."""
@@ -175,6 +179,7 @@ class Session:
                 break
             size += len(line)
         self.srv.messages += 1
+        self.in_conn += 1
         self.srv.log.write("MESSAGE %d" % size)
         await self.send("eod", ["250 2.0.0 Ok: queued as FAULTY%d" % self.srv.messages])
 
@@ -182,6 +187,10 @@ class Session:
         await self.send("greeting", ["220 faulty.test ESMTP"])
         while True:
             line = await self.readline()
+            if self.o.messages_per_connection and self.in_conn >= self.o.messages_per_connection:
+                # a per-connection limit, with the close crossing the next command
+                self.srv.log.write("LIMIT-CLOSE")
+                raise Stop()
             self.srv.log.write("C: " + (line.split(" ", 2)[0] + " [redacted]"
                                         if line.upper().startswith("AUTH ") else line))
             verb, _, arg = line.partition(" ")
@@ -261,6 +270,7 @@ def parse_args(argv):
     p.add_argument("--rcpt-reply-len", type=int, default=0)
     p.add_argument("--from-message", type=int, default=0)
     p.add_argument("--rcpt-limit", type=int, default=0)
+    p.add_argument("--messages-per-connection", type=int, default=0)
     p.add_argument("--starttls-cert", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--offer-starttls", action="store_true")
     p.add_argument("--idle-close", type=float, default=0)
