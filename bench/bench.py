@@ -657,9 +657,27 @@ class Bench:
         for title, lines in self.sections:
             md += ["## " + title, ""] + lines + [""]
         md += ["## Notes", ""] + ["- " + n for n in self.notes] + [""]
+        md += kept_sections(self.a.results, "## Faults")
         with open(self.a.results, "w") as f:
             f.write("\n".join(md))
         log("wrote %s" % self.a.results)
+
+
+def kept_sections(path, prefix):
+    """Sections of the old results file that other scripts wrote (bench/faults.py's
+    before/after table), kept when this run rewrites the file."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    out, keep = [], False
+    for line in lines:
+        if line.startswith("## "):
+            keep = line.startswith(prefix)
+        if keep:
+            out.append(line)
+    return out + [""] if out else []
 
 
 def on_signal(signum, frame):

@@ -76,9 +76,7 @@ int core_session_probe(struct sc_session *s, const struct sc_credentials *c, con
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
 	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-	core_transcript_reset(&s->tr);
-	s->errbuf[0] = '\0';
-	CURLcode rc = curl_easy_perform(h);
+	CURLcode rc = core_session_transfer(s);
 	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
 	if (rc != CURLE_OK)

@@ -13,14 +13,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* How long the QUIT after a failure may wait for "221" (when the server
+ * answered the command that failed; otherwise it is not awaited). */
+#define QUIT_WAIT_MS 2000L
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
 	(void)p;
 	(void)arg;
 	return size * n;
+}
+
+/* libcurl's CURLOPT_OPENSOCKETFUNCTION / CLOSESOCKETFUNCTION: the
+ * transcript needs the socket to bound the QUIT wait after a failure. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct core_transcript *tr = arg;
+	(void)purpose;
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd != CURL_SOCKET_BAD) {
+		tr->nsock++;
+		tr->sock = fd;
+	}
+	return fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+	struct core_transcript *tr = arg;
+	tr->nsock--;
+	if (fd == tr->sock)
+		tr->sock = CURL_SOCKET_BAD;
+	return close(fd);
 }
 
 static int host_char(int c)
@@ -155,6 +185,12 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, core_transcript_cb);
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &s->tr);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, &s->tr);
+	s->tr.sock = CURL_SOCKET_BAD;
+	s->tr.quit_wait_ms = s->timeout * 1000 < QUIT_WAIT_MS ? s->timeout * 1000 : QUIT_WAIT_MS;
 	s->tr.verbose = sc_verbose();
 	s->throttle = ctx->cfg.throttle_period;
 	s->throttle_max_wait = ctx->cfg.throttle_max_wait;
@@ -270,141 +306,6 @@ void core_session_report(const struct sc_session *s, struct sc_result *r)
 }
 
 /* ------------------------------------------------------------------ */
-/* Failures: stage, the server's reply verbatim, and a hint.             */
-/* ------------------------------------------------------------------ */
-
-static const char *tls_hint(const struct sc_session *s, const char *why)
-{
-	if (strstr(why, "wrong version number") || strstr(why, "packet length too long") ||
-	    strstr(why, "unexpected eof"))
-		return !strcmp(s->ssl_config, "SSL")
-			? "The server does not speak TLS from the first byte on this port: "
-			  "use ssl_config \"StartTLS\" for port 587 or 25, or port 465 for \"SSL\""
-			: "The TLS handshake was broken off: check that the server offers TLS on this port";
-	if (strstr(why, "certificate") || strstr(why, "self-signed") || strstr(why, "self signed") ||
-	    strstr(why, "issuer"))
-		return "The server's certificate is not trusted: set ca_file to the PEM file of the CA "
-		       "that signed it (or, on a test network only, verify_server_cert: false)";
-	if (strstr(why, "name") || strstr(why, "subject"))
-		return "The certificate is for another host name: connect with the name the certificate "
-		       "carries, or fix the certificate";
-	return "Check ssl_config and port (SSL uses 465, StartTLS 587), and ca_file";
-}
-
-static int fail_connect(struct sc_session *s, CURLcode rc, const char *why, struct sc_error *err)
-{
-	if (rc == CURLE_COULDNT_RESOLVE_HOST)
-		return sc_error_set(err, SC_ECONNECT, "Connection to server failed: cannot resolve host "
-				    "\"%s\" (%s). Check the server name", s->host, why);
-	if (rc == CURLE_OPERATION_TIMEDOUT && s->tr.replies == 0 && !s->tr.greeting) {
-		const char *hint = !strcmp(s->ssl_config, "SSL")
-			? "if this port expects STARTTLS (587 or 25) use ssl_config \"StartTLS\""
-			: s->port == 465 ? "port 465 expects TLS from the first byte: use ssl_config \"SSL\""
-					 : "check the port and ssl_config (SSL on 465, StartTLS on 587)";
-		return sc_error_set(err, SC_ECONNECT,
-				    "Connection to server failed: %s:%ld %s within the %ld s timeout; %s",
-				    s->host, s->port,
-				    strstr(why, "onnect") && !strstr(why, "received")
-					    ? "did not accept the connection"
-					    : "accepted the connection but sent no SMTP greeting",
-				    s->timeout, hint);
-	}
-	return sc_error_set(err, SC_ECONNECT, "Connection to server failed: %s:%ld: %s. "
-			    "Check server, port and that a firewall lets the connection through",
-			    s->host, s->port, why);
-}
-
-static int fail_auth(struct sc_session *s, const char *why, struct sc_error *err)
-{
-	const char *reply = s->tr.auth_reply ? s->tr.auth_reply : s->tr.last_reply;
-	if (!s->tr.auth_sent) {
-		char *mechs = core_transcript_auth_mechs(&s->tr);
-		sc_error_set(err, SC_EAUTH, "AUTH failed: no usable SASL mechanism (%s); the server "
-			     "offers %s. Set auth_mechanism to one it offers, or check auth_type",
-			     why, mechs ? mechs : "none");
-		free(mechs);
-		return SC_EAUTH;
-	}
-	const char *hint = "";
-	if (reply && (strstr(reply, "5.7.139") || strstr(reply, "SmtpClientAuthentication")))
-		hint = ". SMTP AUTH is disabled for this mailbox or tenant: enable it in Exchange Online";
-	else if (reply && strstr(reply, "5.7.30"))
-		hint = ". The server no longer accepts passwords: use OAuth";
-	return sc_error_set(err, SC_EAUTH, "AUTH failed: the server refused the credentials: %s%s",
-			    reply ? reply : why, hint);
-}
-
-static int fail_after_connect(struct sc_session *s, CURLcode rc, const char *why,
-			      struct sc_error *err)
-{
-	const char *reply = s->tr.last_reply;
-	switch (s->tr.stage) {
-	case STAGE_MAIL:
-		if (reply && s->tr.last_code == 530)
-			return sc_error_set(err, SC_ESEND, "MAIL FROM refused: %s. The server requires "
-					    "authentication: configure Basic (username, password) or OAuth", reply);
-		return sc_error_set(err, SC_ESEND, "MAIL FROM refused: %s",
-				    reply ? reply : why);
-	case STAGE_DATA:
-	case STAGE_BODY:
-		if (s->tr.data_reply || s->tr.last_code >= 400)
-			return sc_error_set(err, SC_ESEND, "The server refused the message at DATA: %s%s",
-					    s->tr.data_reply ? s->tr.data_reply : reply,
-					    s->tr.last_code == 552 ? ". It is larger than the server accepts" : "");
-		return sc_error_set(err, SC_EPROTO, "The connection failed while sending the message "
-				    "(%s); the message may not have been delivered", why);
-	case STAGE_EHLO:
-		if (reply && s->tr.last_code >= 400)
-			return sc_error_set(err, SC_EPROTO, "EHLO refused: %s. Set ehlo_name to a name "
-					    "the server accepts", reply);
-		break;
-	default:
-		break;
-	}
-	if (rc == CURLE_OPERATION_TIMEDOUT)
-		return sc_error_set(err, SC_EPROTO, "The server did not answer %s within the %ld s timeout",
-				    core_stage_name(s->tr.stage), s->timeout);
-	if (rc == CURLE_WEIRD_SERVER_REPLY && s->tr.stage == STAGE_CONNECT)
-		return sc_error_set(err, SC_EPROTO, "Connection to server failed: %s:%ld did not answer "
-				    "like an SMTP server (%s)%s", s->host, s->port, why,
-				    s->port == 465 ? "; port 465 expects TLS from the first byte: use ssl_config \"SSL\"" : "");
-	return sc_error_set(err, SC_EPROTO, "SMTP %s failed: %s%s%s", core_stage_name(s->tr.stage), why,
-			    reply ? "; last server reply: " : "", reply ? reply : "");
-}
-
-int core_session_fail(struct sc_session *s, CURLcode rc, struct sc_error *err)
-{
-	const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-		return fail_connect(s, rc, why, err);
-	case CURLE_OPERATION_TIMEDOUT:
-		if (!s->tr.greeting)
-			return fail_connect(s, rc, why, err);
-		break;
-	case CURLE_USE_SSL_FAILED:
-		return sc_error_set(err, SC_ETLS,
-				    "STARTTLS failed: the server at %s:%ld did not offer STARTTLS, which "
-				    "ssl_config \"StartTLS\" requires; nothing else was sent. If it expects TLS "
-				    "from the first byte use ssl_config \"SSL\"; use \"None\" only on a trusted network",
-				    s->host, s->port);
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_ISSUER_ERROR:
-		return sc_error_set(err, SC_ETLS, "TLS failed with %s:%ld: %s. %s", s->host, s->port, why,
-				    tls_hint(s, why));
-	case CURLE_LOGIN_DENIED:
-		return fail_auth(s, why, err);
-	default:
-		break;
-	}
-	return fail_after_connect(s, rc, why, err);
-}
-
-/* ------------------------------------------------------------------ */
 /* Sending                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -466,65 +367,168 @@ static int check_capabilities(struct sc_session *s, const struct sc_envelope *en
 	return SC_OK;
 }
 
-static struct curl_slist *rcpt_list(const struct sc_envelope *env)
+static struct curl_slist *rcpt_list(const struct sc_envelope *env, const size_t *idx, size_t n)
 {
 	struct curl_slist *l = NULL;
-	for (size_t i = 0; i < env->nrcpt; i++) {
-		char *r = sc_asprintf("<%s>", env->rcpt[i]);
-		struct curl_slist *n = r ? curl_slist_append(l, r) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		char *r = sc_asprintf("<%s>", env->rcpt[idx[i]]);
+		struct curl_slist *next = r ? curl_slist_append(l, r) : NULL;
 		free(r);
-		if (!n) {
+		if (!next) {
 			curl_slist_free_all(l);
 			return NULL;
 		}
-		l = n;
+		l = next;
 	}
 	return l;
 }
 
-/* A reused connection may have been closed by the server while idle; one
- * fresh attempt is safe as long as the server accepted nothing. */
-static CURLcode perform(struct sc_session *s, struct sc_message *m)
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whether the kept connection has something to read before we send a
+ * command: an idle SMTP connection is silent, so readable means the
+ * server closed it or said goodbye (421) while it sat idle. */
+static int closed_while_idle(struct sc_session *s)
+{
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	if (!s->idle_since || curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+	    fd == CURL_SOCKET_BAD)
+		return 0;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) > 0;
+}
+
+CURLcode core_session_transfer(struct sc_session *s)
 {
 	core_transcript_reset(&s->tr);
 	s->errbuf[0] = '\0';
+	s->tr.in_transfer = 1;
 	CURLcode rc = curl_easy_perform(s->curl);
-	long fresh = 0;
-	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &fresh);
-	int dead = rc != CURLE_OK && fresh == 0 && s->tr.stage <= STAGE_MAIL &&
-		   (!s->tr.mail_reply || s->tr.last_code == 421);
-	if (dead) {
-		sc_log(SC_LOG_INFO, "the server closed the idle connection; reconnecting");
-		core_transcript_reset(&s->tr);
-		s->errbuf[0] = '\0';
-		struct sc_error e = SC_ERROR_INIT;
-		if (core_message_apply(m, s->curl, &e) == SC_OK) {
-			curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
-			rc = curl_easy_perform(s->curl);
-			curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
-		}
-		sc_error_clear(&e);
-	}
+	s->tr.in_transfer = 0;
+	s->idle_since = 0;
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	s->kept_after_message = rc == CURLE_OK && s->tr.stage == STAGE_BODY;
+	if (rc == CURLE_OK)
+		s->idle_since = now_s();
+	else if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+		 fd != CURL_SOCKET_BAD)
+		/* libcurl 7.88 keeps the connection after a timeout at the end
+		 * of data; the server is out of step with us, so it must not be
+		 * reused, and its QUIT at exit would wait a whole timeout. Shut
+		 * down, libcurl finds it dead and drops it without QUIT. */
+		shutdown(fd, SHUT_RDWR);
 	return rc;
 }
 
-static void collect(struct sc_session *s, struct sc_delivery *out)
+/* One transfer. A kept connection that the server closed while it sat
+ * idle is re-opened once, as long as the server accepted nothing on it:
+ * when that was seen before MAIL FROM went out (something to read on an
+ * idle connection: its FIN or a 421), or, after a message, when the
+ * server hung up without a word at MAIL FROM: a server that closes after
+ * each message (or N of them) sends its FIN right after the end-of-data
+ * reply, and our next MAIL FROM can cross it. A timeout, or a close in
+ * answer to the first MAIL FROM after authentication, is reported as it
+ * is: retrying it would only double the wait. */
+static CURLcode perform(struct sc_session *s, struct sc_message *m)
 {
-	out->accepted = calloc(s->tr.nrcpts + 1, sizeof *out->accepted);
-	out->refused = calloc(s->tr.nrcpts + 1, sizeof *out->refused);
-	if (!out->accepted || !out->refused)
-		return;
-	for (size_t i = 0; i < s->tr.nrcpts; i++) {
-		struct core_rcpt_reply *r = &s->tr.rcpts[i];
-		if (r->code / 100 == 2) {
-			out->accepted[out->naccepted++] = strdup(r->addr ? r->addr : "");
-		} else {
-			out->refused[out->nrefused].addr = strdup(r->addr ? r->addr : "");
-			out->refused[out->nrefused].reply = strdup(r->reply ? r->reply : "");
-			out->nrefused++;
-		}
+	double idle = s->idle_since ? now_s() - s->idle_since : 0;
+	int after_message = s->idle_since != 0 && s->kept_after_message;
+	int was_idle_closed = closed_while_idle(s);
+	CURLcode rc = core_session_transfer(s);
+	long fresh = 0;
+	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &fresh);
+	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT && fresh == 0 &&
+		    s->tr.stage <= STAGE_MAIL &&
+		    ((was_idle_closed && (!s->tr.answer || s->tr.last_code == 421)) ||
+		     (after_message && !s->tr.answer));
+	if (!retry)
+		return rc;
+	sc_log(SC_LOG_INFO, "the server closed the kept connection (idle %.1f s)%s%s; reconnecting",
+	       idle, s->tr.answer ? ": " : "", s->tr.answer ? s->tr.answer : "");
+	struct sc_error e = SC_ERROR_INIT;
+	if (core_message_apply(m, s->curl, &e) == SC_OK) {
+		curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
+		rc = core_session_transfer(s);
+		curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
 	}
-	out->reply = s->tr.data_reply ? strdup(s->tr.data_reply) : NULL;
+	sc_error_clear(&e);
+	return rc;
+}
+
+static int add_accepted(struct sc_delivery *out, const char *addr)
+{
+	char **a = realloc(out->accepted, (out->naccepted + 1) * sizeof *a);
+	if (!a)
+		return SC_ENOMEM;
+	out->accepted = a;
+	if (!(a[out->naccepted] = strdup(addr)))
+		return SC_ENOMEM;
+	out->naccepted++;
+	return SC_OK;
+}
+
+static int add_refused(struct sc_delivery *out, const char *addr, const char *reply)
+{
+	struct sc_refusal *r = realloc(out->refused, (out->nrefused + 1) * sizeof *r);
+	if (!r)
+		return SC_ENOMEM;
+	out->refused = r;
+	r += out->nrefused;
+	r->addr = strdup(addr);
+	r->reply = strdup(reply);
+	if (!r->addr || !r->reply) {
+		free(r->addr);
+		free(r->reply);
+		return SC_ENOMEM;
+	}
+	out->nrefused++;
+	return SC_OK;
+}
+
+/* RFC 5321 4.5.3.1.10: a server out of RCPT slots for this transaction
+ * answers 452 (Postfix: "452 4.5.3 Error: too many recipients"); the
+ * client sends those recipients again in a later transaction. */
+static int too_many_recipients(const struct core_rcpt_reply *r)
+{
+	return r->code == 452 && r->reply && (strstr(r->reply, "4.5.3") || strstr(r->reply, "oo many"));
+}
+
+/* The RCPT outcomes of this transaction (recipients env->rcpt[idx[i]]).
+ * When it did not complete (`why` set), no recipient got the message:
+ * those the server refused keep its reply, the others get `why`. When it
+ * delivered, those refused for "too many recipients" go to again[]
+ * (*nagain of them) instead of the refused list. */
+static int collect(struct sc_session *s, const struct sc_envelope *env, const size_t *idx,
+		   size_t n, const char *why, struct sc_delivery *out, size_t *again, size_t *nagain)
+{
+	int rc = SC_OK;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct core_rcpt_reply *r = i < s->tr.nrcpts ? &s->tr.rcpts[i] : NULL;
+		const char *addr = env->rcpt[idx[i]];
+		if (r && !why && again && too_many_recipients(r))
+			again[(*nagain)++] = idx[i];
+		else if (r && r->code / 100 != 2)
+			rc = add_refused(out, addr, r->reply ? r->reply : "");
+		else if (why)
+			rc = add_refused(out, addr, why);
+		else
+			rc = add_accepted(out, addr);
+	}
+	if (!rc && !why && s->tr.data_reply) {
+		/* one reply per transaction (queue ids), in order */
+		char *t = out->reply ? sc_asprintf("%s\n%s", out->reply, s->tr.data_reply)
+				     : strdup(s->tr.data_reply);
+		if (!t)
+			return SC_ENOMEM;
+		free(out->reply);
+		out->reply = t;
+	}
+	return rc;
 }
 
 char *sc_delivery_refused_text(const struct sc_delivery *d)
@@ -537,6 +541,117 @@ char *sc_delivery_refused_text(const struct sc_delivery *d)
 		t = n;
 	}
 	return t;
+}
+
+/* One transaction: MAIL FROM, RCPT TO for env->rcpt[idx[0..n)], DATA.
+ * SC_OK when it delivered (recipients to try again in again[]); SC_ESEND
+ * with *all_refused set when every RCPT was refused (out has the replies);
+ * another code when it broke off (err says how; out untouched). */
+static int send_transaction(struct sc_session *s, const struct sc_envelope *env, const size_t *idx,
+			    size_t n, struct sc_message *m, int *all_refused, struct sc_delivery *out,
+			    size_t *again, size_t *nagain, struct sc_error *err)
+{
+	struct curl_slist *rcpts = rcpt_list(env, idx, n);
+	if (!rcpts)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpts);
+	int rc = core_message_apply(m, s->curl, err);
+	*all_refused = 0;
+	if (rc == SC_OK) {
+		CURLcode cr = perform(s, m);
+		int refused = 0;
+		for (size_t i = 0; i < s->tr.nrcpts; i++)
+			refused += s->tr.rcpts[i].code / 100 != 2;
+		if (cr == CURLE_OK) {
+			rc = collect(s, env, idx, n, NULL, out, again, nagain);
+		} else if (s->tr.stage == STAGE_RCPT && s->tr.nrcpts == n && (size_t)refused == n) {
+			*all_refused = 1;
+			rc = collect(s, env, idx, n, "", out, NULL, NULL);
+			if (!rc)
+				rc = SC_ESEND;
+		} else {
+			rc = core_session_fail(s, cr, err);
+		}
+	}
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_slist_free_all(rcpts);
+	return rc;
+}
+
+/* libcurl 7.88 refuses more than 300 KiB of replies in one transfer
+ * ("Too large response headers"): about 4,800 RCPT replies. RFC 5321
+ * limits a reply line to 512 octets, so 500 recipients stay inside it
+ * whatever the server says; a longer list goes as several transactions of
+ * the same message on the same connection. */
+#define RCPT_PER_TRANSACTION 500
+
+/* After a transaction delivered and then a later one broke off: the
+ * recipients not served are listed as not sent, with the reason. */
+static int not_sent(const struct sc_envelope *env, const size_t *idx, size_t n,
+		    struct sc_delivery *out, struct sc_error *err)
+{
+	sc_log(SC_LOG_WARN, "the message reached %zu recipients, then: %s", out->naccepted,
+	       err->message ? err->message : "failed");
+	char *why = sc_asprintf("not sent: %s", err->message ? err->message : "failed");
+	int rc = why ? SC_OK : SC_ENOMEM;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = add_refused(out, env->rcpt[idx[i]], why);
+	free(why);
+	sc_error_clear(err);
+	return rc ? sc_error_set(err, SC_ENOMEM, "out of memory") : SC_OK;
+}
+
+/* Every transaction the envelope needs: queue[head..tail) is still to
+ * send, in order; recipients deferred with 452 "too many recipients" by a
+ * transaction that delivered go to its end (each such round delivers to
+ * at least one, so it ends). Once one transaction delivered, a later one
+ * that breaks off is reported per recipient, not as a failure of the
+ * whole: a retry would deliver to the first ones twice. */
+static int send_transactions(struct sc_session *s, const struct sc_envelope *env,
+			     struct sc_message *m, struct sc_delivery *out, struct sc_error *err)
+{
+	size_t *queue = malloc(env->nrcpt * sizeof *queue);
+	size_t *again = malloc(RCPT_PER_TRANSACTION * sizeof *again);
+	if (!queue || !again) {
+		free(queue);
+		free(again);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < env->nrcpt; i++)
+		queue[i] = i;
+	size_t head = 0, tail = env->nrcpt;
+	int delivered = 0, rc = SC_OK;
+	while (head < tail) {
+		size_t n = tail - head < RCPT_PER_TRANSACTION ? tail - head : RCPT_PER_TRANSACTION;
+		size_t nagain = 0;
+		int all_refused = 0;
+		rc = send_transaction(s, env, queue + head, n, m, &all_refused, out, again, &nagain, err);
+		if (rc && !all_refused) {
+			if (delivered && rc != SC_ENOMEM)
+				rc = not_sent(env, queue + head, tail - head, out, err);
+			break;
+		}
+		delivered |= rc == SC_OK;
+		head += n;
+		if (nagain) {
+			sc_log(SC_LOG_INFO, "the server took too many recipients for one transaction; "
+			       "%zu more go in the next", nagain);
+			memmove(queue, queue + head, (tail - head) * sizeof *queue);
+			tail -= head;
+			head = 0;
+			memcpy(queue + tail, again, nagain * sizeof *queue);
+			tail += nagain;
+		}
+		rc = SC_OK;
+	}
+	free(queue);
+	free(again);
+	if (rc || delivered)
+		return rc;
+	char *t = sc_delivery_refused_text(out);
+	rc = sc_error_set(err, SC_ESEND, "RCPT TO: every recipient was refused: %s", t ? t : "");
+	free(t);
+	return rc;
 }
 
 int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
@@ -557,34 +672,14 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 		rc = core_throttle_wait(s->throttle_path, s->throttle, s->throttle_max_wait, err);
 	if (rc)
 		return rc;
-	struct curl_slist *rcpts = rcpt_list(env);
 	char *from = sc_asprintf("<%s>", env->mail_from);
-	if (!rcpts || !from) {
-		curl_slist_free_all(rcpts);
-		free(from);
+	if (!from)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	}
 	curl_easy_setopt(s->curl, CURLOPT_CUSTOMREQUEST, NULL);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpts);
-	rc = core_message_apply(m, s->curl, err);
-	if (rc == SC_OK) {
-		CURLcode cr = perform(s, m);
-		collect(s, out);
-		if (cr == CURLE_OK) {
-			rc = SC_OK;
-		} else if (out->nrefused && out->naccepted == 0 && s->tr.stage == STAGE_RCPT) {
-			char *t = sc_delivery_refused_text(out);
-			rc = sc_error_set(err, SC_ESEND, "Every recipient was refused: %s", t ? t : "");
-			free(t);
-		} else {
-			rc = core_session_fail(s, cr, err);
-		}
-	}
+	rc = send_transactions(s, env, m, out, err);
 	core_message_detach(m, s->curl);
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, NULL);
-	curl_slist_free_all(rcpts);
 	free(from);
 	return rc;
 }

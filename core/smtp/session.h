@@ -21,6 +21,8 @@ struct sc_session {
 	char errbuf[CURL_ERROR_SIZE];
 	struct core_transcript tr;
 	int open;                  /* connected and authenticated */
+	double idle_since;         /* monotonic end of the last transfer that kept the connection, or 0 */
+	int kept_after_message;    /* ... and that transfer sent a message (not the auth NOOP) */
 	char *host;                /* for messages */
 	long port;
 	char *ssl_config;
@@ -41,7 +43,10 @@ struct sc_session *core_session_get(struct sc_ctx *ctx, struct sc_error *err);
 void core_session_report(const struct sc_session *s, struct sc_result *r);
 /* QUIT and close every session (at exit). */
 void core_sessions_close(struct core_runtime *rt);
-/* Apply a curl result to err with stage, server reply and hint. */
+/* One curl_easy_perform with a fresh transcript (and the QUIT after a
+ * failure bounded, transcript.h). */
+CURLcode core_session_transfer(struct sc_session *s);
+/* Apply a curl result to err with stage, server reply and hint (failure.c). */
 int core_session_fail(struct sc_session *s, CURLcode rc, struct sc_error *err);
 
 /* auth.c */

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 const char *core_stage_name(enum core_stage s)
 {
 	static const char *const names[] = {
-		"connect", "EHLO", "STARTTLS", "TLS", "AUTH", "command", "MAIL FROM",
-		"RCPT TO", "DATA", "DATA (message)", "QUIT"
+		"greeting", "EHLO", "STARTTLS", "TLS handshake", "AUTH", "command", "MAIL FROM",
+		"RCPT TO", "DATA", "end of data", "QUIT"
 	};
 	return names[s];
 }
@@ -42,6 +44,9 @@ void core_transcript_reset(struct core_transcript *tr)
 	set_str(&tr->data_reply, NULL);
 	set_str(&tr->auth_reply, NULL);
 	set_str(&tr->pending_rcpt, NULL);
+	set_str(&tr->answer, NULL);
+	tr->stage = STAGE_CONNECT; /* until a command goes out */
+	tr->connected = 0;
 	tr->last_code = 0;
 	tr->replies = 0;
 	tr->body_bytes = 0;
@@ -99,6 +104,7 @@ static void reply_done(struct core_transcript *tr, int code)
 		return;
 	}
 	tr->replies++;
+	set_str(&tr->answer, reply);
 	free(tr->last_reply);
 	tr->last_reply = reply;
 	tr->last_code = code;
@@ -138,6 +144,23 @@ static void on_reply_line(struct core_transcript *tr, const char *data, size_t s
 		reply_done(tr, code);
 }
 
+/* libcurl sends QUIT inside curl_easy_perform only when it closes the
+ * connection after a failure, and then waits up to the whole response
+ * timeout for "221" (the debug callback runs after the write). A server
+ * that did not answer the last command will not answer QUIT either: shut
+ * the read side now, so libcurl reads end-of-file at once. A server that
+ * did answer gets quit_wait_ms. Only with exactly one socket open, so the
+ * right connection is the one shut. */
+static void bound_quit(struct core_transcript *tr, int answered)
+{
+	if (tr->sock == CURL_SOCKET_BAD || tr->nsock != 1)
+		return;
+	struct pollfd p = { .fd = tr->sock, .events = POLLIN };
+	if (answered && tr->quit_wait_ms > 0 && poll(&p, 1, (int)tr->quit_wait_ms) > 0)
+		return;
+	shutdown(tr->sock, SHUT_RD);
+}
+
 static enum core_stage stage_of(const char *cmd)
 {
 	static const struct { const char *word; enum core_stage st; } map[] = {
@@ -166,18 +189,23 @@ static void on_command(struct core_transcript *tr, const char *data, size_t size
 	char *cmd = line_of(data, size);
 	if (!cmd)
 		return;
+	tr->connected = 1;
+	enum core_stage st = tr->in_auth ? STAGE_AUTH : stage_of(cmd);
+	if (st == STAGE_QUIT) {
+		/* keep the failing stage and its answer for the message */
+		tr->quitting = 1;
+		if (tr->verbose)
+			fprintf(stderr, "smtp> %s\n", cmd);
+		free(cmd);
+		if (tr->in_transfer)
+			bound_quit(tr, tr->answer != NULL);
+		return;
+	}
+	set_str(&tr->answer, NULL);
 	if (tr->in_auth) {
 		/* A SASL continuation line: credentials. */
 		if (tr->verbose)
 			fprintf(stderr, "smtp> [redacted]\n");
-		free(cmd);
-		return;
-	}
-	enum core_stage st = stage_of(cmd);
-	if (st == STAGE_QUIT) {
-		tr->quitting = 1;
-		if (tr->verbose)
-			fprintf(stderr, "smtp> %s\n", cmd);
 		free(cmd);
 		return;
 	}
@@ -214,7 +242,10 @@ int core_transcript_cb(CURL *curl, curl_infotype type, char *data, size_t size, 
 		if (tr->verbose && size && strncmp(data, "TLSv", 4) &&
 		    strncmp(data, "ALPN", 4) && strncmp(data, "Curl_", 5))
 			fprintf(stderr, "smtp* %.*s", (int)size, data);
+		if (size > 8 && strncmp(data, "Re-using", 8) == 0)
+			tr->connected = 1;
 		if (size > 12 && strncmp(data, "Connected to", 12) == 0) {
+			tr->connected = 1;
 			tr->stage = STAGE_CONNECT;
 			tr->auth_sent = 0;
 			tr->quitting = 0;
@@ -227,6 +258,8 @@ int core_transcript_cb(CURL *curl, curl_infotype type, char *data, size_t size, 
 		on_command(tr, data, size);
 		break;
 	case CURLINFO_DATA_OUT:
+		if (tr->stage != STAGE_BODY)
+			set_str(&tr->answer, NULL); /* the 354 is not the answer to the message */
 		tr->stage = STAGE_BODY;
 		tr->body_bytes += size;
 		break;

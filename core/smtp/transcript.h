@@ -26,6 +26,7 @@ struct core_transcript {
 	int last_code;
 	char *ehlo;              /* latest EHLO reply (capabilities) */
 	char *greeting;
+	char *answer;            /* the reply to the last command; NULL until complete */
 	char *mail_reply, *data_reply, *auth_reply;
 	char *pending_rcpt;
 	struct core_rcpt_reply *rcpts;
@@ -35,7 +36,16 @@ struct core_transcript {
 	int quitting;            /* QUIT sent: keep the failing stage and reply */
 	int replies;             /* complete replies received on this transfer */
 	size_t body_bytes;
+	int connected;           /* connected (or reusing a connection) this transfer */
 	int verbose;
+	/* QUIT after a failure: wait for its reply only when the server had
+	 * answered the last command, and at most quit_wait_ms; otherwise
+	 * shut the socket's read side so libcurl does not wait a whole
+	 * timeout for a server that is stuck (session.c sets these). */
+	curl_socket_t sock;      /* the one open socket, or CURL_SOCKET_BAD */
+	int nsock;               /* sockets open */
+	int in_transfer;         /* inside curl_easy_perform */
+	long quit_wait_ms;
 };
 
 /* CURLOPT_DEBUGFUNCTION; CURLOPT_DEBUGDATA is the transcript. */
@@ -47,6 +57,7 @@ void core_transcript_free(struct core_transcript *tr);
 int core_transcript_offers(const struct core_transcript *tr, const char *ext);
 /* The words after "AUTH" in EHLO, or NULL. Allocated. */
 char *core_transcript_auth_mechs(const struct core_transcript *tr);
+/* The stage's name for messages: "greeting", "EHLO", ... "end of data". */
 const char *core_stage_name(enum core_stage s);
 
 #endif
