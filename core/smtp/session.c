@@ -185,6 +185,10 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, core_transcript_cb);
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+	/* The SASL initial response on the AUTH line (RFC 4954 §4): PLAIN and
+	 * XOAUTH2 in one round trip instead of two. The transcript redacts
+	 * the AUTH line's argument. */
+	curl_easy_setopt(c, CURLOPT_SASL_IR, 1L);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
