@@ -62,7 +62,7 @@ class Proxy:
     def turns(self):
         """The relay's turn count, asked for with SIGUSR1 (bounded wait)."""
         self.proc.send_signal(signal.SIGUSR1)
-        for _ in range(200):
+        for _ in range(1000):  # 10 s: the machine may be busy
             try:
                 with open(self.stats) as f:
                     st = json.load(f)
