@@ -1,0 +1,561 @@
+#!/usr/bin/python3
+"""The http delivery plugin (plugins/sinks/http, doc/sink-http.md): nothing
+answered 250 is lost, and only a 2xx answer is delivery.
+
+Against a real HTTP endpoint (tests/servers/http_endpoint.py) that records
+every request and answers as told, the plugin driven through the real
+loader by tests/unit/sink_driver (start, deliver, stop, as serve calls it)
+and, where serve is built, end to end over SMTP:
+  - the default payload, parsed as JSON, field by field: subject with
+    quotes and non-ASCII (RFC 2047), the text/plain alternative of a
+    multipart/alternative body, attachments, headers, envelope;
+  - 500 twice then 200: three POSTs with one Idempotency-Key, one 200,
+    the spool empty; 429 with Retry-After (seconds and HTTP-date) waits;
+    400 moves the message to failed/ with a reason;
+  - sync mode: 2xx accept, 5xx/429/closed connection defer, 400 reject;
+  - templates for body, url and header, escaped by content type;
+  - a stop keeps what is not delivered and the next start delivers it;
+    kill -9 during a 1,000-message load loses nothing that was accepted;
+  - no header value (Authorization) reaches the log.
+"""
+import email.utils
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import (PYTHON, SERVERS, _stop_process, contains, eq,  # noqa: E402
+                     mkdtemp, not_contains, run, skip, tmpdir, true, wait_for)
+
+TIMEOUT = 60 if os.environ.get("SMTP_CONNECTOR_WRAPPER") else 20
+
+
+def builddir():
+    d = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
+    if not d:
+        skip("SMTP_CONNECTOR_BUILDDIR not set (run via make check)")
+    return d
+
+
+def driver_path():
+    path = os.path.join(builddir(), "tests", "unit", "sink_driver")
+    if not os.access(path, os.X_OK):
+        skip("tests/unit/sink_driver not built (make check builds it)")
+    return path
+
+
+# --------------------------------------------------------------------------
+# the endpoint
+
+class Endpoint:
+    """tests/servers/http_endpoint.py as a context manager."""
+
+    def __init__(self, plan=None, default=None, per_key=False, lifetime=300):
+        self.dir = mkdtemp("endpoint")
+        self.record = os.path.join(self.dir, "requests.jsonl")
+        self.argv = [PYTHON, os.path.join(SERVERS, "http_endpoint.py"), "--record", self.record,
+                     "--plan", json.dumps(plan or []), "--lifetime", str(lifetime)]
+        if default is not None:
+            self.argv += ["--default", json.dumps(default)]
+        if per_key:
+            self.argv.append("--per-key")
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        fd = self.proc.stdout.fileno()
+        if not select.select([fd], [], [], TIMEOUT)[0]:
+            raise AssertionError("http_endpoint.py did not print its port")
+        self.port = int(self.proc.stdout.readline())
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return False
+
+    def url(self, path="/hook"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def requests(self):
+        if not os.path.exists(self.record):
+            return []
+        with open(self.record) as f:
+            return [json.loads(line) for line in f if line.endswith("\n")]
+
+    def wait(self, n, timeout=TIMEOUT, what=None):
+        wait_for(lambda: len(self.requests()) >= n, timeout, what or "%d request(s)" % n)
+        return self.requests()
+
+    def control(self, plan=None, default=None, per_key=False):
+        import urllib.request
+        body = json.dumps({"plan": plan or [], "default": default, "per_key": per_key}).encode()
+        req = urllib.request.Request("http://127.0.0.1:%d/__control" % self.port, data=body,
+                                     method="PUT")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            eq(r.status, 204, "control answer")
+
+
+def header(req, name):
+    for k, v in req["headers"]:
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def delivered_ids(reqs):
+    return {header(r, "Idempotency-Key") for r in reqs if r["status"] == 200}
+
+
+# --------------------------------------------------------------------------
+# the plugin, driven without the listener
+
+class Driver:
+    """tests/unit/sink_driver running sink_http with `settings`."""
+
+    def __init__(self, settings, state=None):
+        self.state = state or os.path.join(tmpdir(), "state")
+        os.makedirs(self.state, exist_ok=True)
+        self.settings = os.path.join(mkdtemp("settings"), "settings.json")
+        with open(self.settings, "w") as f:
+            json.dump(settings, f)
+        self.buf = b""
+
+    def start(self, expect_ok=True):
+        argv = [driver_path(), "http", self.settings, self.state]
+        err_path = os.path.join(mkdtemp("driver"), "stderr")
+        with open(err_path, "wb") as err:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=err, start_new_session=True)
+        self.proc.stderr_path = err_path
+        harness._processes.append(self.proc)  # stopped at exit whatever happens
+        self.stdin = open(self.proc.stdin.fileno(), "w", closefd=False)
+        if expect_ok:
+            line = self.readline("started")
+            eq(line, "started", "driver start (stderr: %s)" % self.stderr())
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            _stop_process(self.proc)
+        return False
+
+    def stderr(self):
+        with open(self.proc.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def readline(self, what="a line", timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise AssertionError("driver: no %s within %s s; stderr: %s"
+                                     % (what, timeout, self.stderr()))
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise AssertionError("driver exited (%s) before %s; stderr: %s"
+                                     % (self.proc.wait(), what, self.stderr()))
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode()
+
+    def send(self, text):
+        self.stdin.write(text)
+        self.stdin.flush()
+
+    def deliver(self, msgid, raw, sender="sender@example.org", rcpts=("rcpt@example.net",)):
+        path = os.path.join(tmpdir(), "msg-%s.eml" % msgid)
+        with open(path, "wb") as f:
+            f.write(raw)
+        self.send("deliver %s %s %s %s\n" % (msgid, path, sender, " ".join(rcpts)))
+        line = self.readline("the verdict for %s" % msgid)
+        words = line.split(" ", 2)
+        eq(words[0], msgid, "verdict line's id (%s)" % line)
+        return words[1], (words[2] if len(words) > 2 else "")
+
+    def stop(self, grace_ms=5000, timeout=TIMEOUT):
+        self.send("stop %d\n" % grace_ms)
+        eq(self.readline("stopped", timeout), "stopped", "driver stop")
+        self.proc.wait(timeout)
+        return self.stderr()
+
+    def spool(self, box):
+        d = os.path.join(self.spool_dir(), box)
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def spool_dir(self):
+        with open(self.settings) as f:
+            return json.load(f).get("spool_dir") or os.path.join(self.state, "http-spool")
+
+
+def settings(ep, **kw):
+    s = {"url": ep.url(), "retry_base_delay": 0.05, "retry_max_delay": 0.2}
+    s.update(kw)
+    return s
+
+
+def simple(subject="hello", body="Hello there.\n", msgid=None):
+    m = EmailMessage()
+    m["From"] = "Sender <sender@example.org>"
+    m["To"] = "rcpt@example.net"
+    m["Subject"] = subject
+    m["Message-ID"] = msgid or email.utils.make_msgid(domain="example.org")
+    m["Date"] = email.utils.formatdate()
+    m.set_content(body)
+    return m.as_bytes(policy=SMTP_POLICY)
+
+
+def rich():
+    """Quotes and non-ASCII in the subject, multipart/alternative inside
+    multipart/mixed, a PDF attachment."""
+    m = EmailMessage()
+    m["From"] = "Ünïcode Sender <sender@example.org>"
+    m["To"] = "a@example.net, b@example.net"
+    m["Subject"] = 'He said "hi" \\ — grüße, 日本'
+    m["Message-ID"] = "<rich-1@example.org>"
+    m["X-Note"] = "value: with colon"
+    m.set_content("Plain text ünïcödé\nsecond line\n")
+    m.add_alternative("<p>HTML <b>only</b></p>\n", subtype="html")
+    m.add_attachment(b"%PDF-1.4 fake\n" * 100, maintype="application", subtype="pdf",
+                     filename="report.pdf")
+    return m.as_bytes(policy=SMTP_POLICY)
+
+
+# --------------------------------------------------------------------------
+# payload
+
+def test_default_payload_field_by_field():
+    with Endpoint() as ep, Driver(settings(ep)) as d:
+        eq(d.deliver("rich-1", rich(), rcpts=("a@example.net", "b@example.net"))[0], "accept",
+           "verdict")
+        req = ep.wait(1)[0]
+        d.stop()
+    eq(req["method"], "POST", "method")
+    eq(header(req, "Content-Type"), "application/json", "Content-Type")
+    eq(header(req, "Idempotency-Key"), "rich-1", "Idempotency-Key")
+    p = json.loads(req["body"])
+    eq(p["id"], "rich-1", "id")
+    true(p["timestamp"].endswith("Z") and "T" in p["timestamp"], "RFC 3339 UTC timestamp")
+    t = time.mktime(time.strptime(p["timestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    true(abs(t - time.time()) < 120, "timestamp is now (%s)" % p["timestamp"])
+    eq(p["sender"], "sender@example.org", "sender")
+    eq(p["recipients"], ["a@example.net", "b@example.net"], "recipients")
+    eq(p["subject"], 'He said "hi" \\ — grüße, 日本', "subject decoded")
+    eq(p["body"].replace("\r\n", "\n").rstrip("\n"), "Plain text ünïcödé\nsecond line",
+       "body: the text/plain alternative, decoded")
+    eq(p["message_id"], "rich-1@example.org", "message_id")
+    eq(p["headers"]["X-Note"], "value: with colon", "a header with a colon in its value")
+    eq(p["headers"]["Subject"], p["subject"], "headers decoded")
+    eq(len(p["attachments"]), 1, "attachments")
+    a = p["attachments"][0]
+    eq((a["name"], a["content_type"], a["size"]), ("report.pdf", "application/pdf", 1500),
+       "attachment name, type, decoded size")
+    eq(sorted(p), sorted(["id", "timestamp", "sender", "recipients", "subject", "body",
+                          "message_id", "headers", "attachments"]), "payload keys")
+
+
+# --------------------------------------------------------------------------
+# spool mode: retries, refusals
+
+def test_500_twice_then_200_delivers_once_with_one_key():
+    with Endpoint(plan=[{"status": 500}, {"status": 503}]) as ep, Driver(settings(ep)) as d:
+        eq(d.deliver("r500", simple())[0], "accept", "verdict: spooled")
+        reqs = ep.wait(3)
+        wait_for(lambda: d.spool("new") == [], TIMEOUT, "spool emptied")
+        time.sleep(0.3)
+        log = d.stop()
+    reqs = ep.requests()
+    eq([r["status"] for r in reqs], [500, 503, 200], "answers")
+    eq({header(r, "Idempotency-Key") for r in reqs}, {"r500"}, "one Idempotency-Key throughout")
+    eq(len({r["body"] for r in reqs}), 1, "the same payload on every attempt")
+    eq(d.spool("failed"), [], "failed/")
+    contains(log, "r500: POST returned status: 500; retry 1 in", "retry logged with its delay")
+    contains(log, "r500: POST returned status: 200", "delivery logged")
+
+
+def test_429_retry_after_seconds_and_http_date():
+    # the date is at least 2 s ahead when the second answer is given
+    date = email.utils.formatdate(time.time() + 5, usegmt=True)
+    plan = [{"status": 429, "retry_after": "2"}, {"status": 503, "retry_after": date}]
+    with Endpoint(plan=plan) as ep, Driver(settings(ep)) as d:
+        d.deliver("r429", simple())
+        reqs = ep.wait(3, timeout=TIMEOUT + 10)
+        d.stop()
+    true(reqs[1]["time"] - reqs[0]["time"] >= 1.9,
+         "Retry-After: 2 waited (%.2f s)" % (reqs[1]["time"] - reqs[0]["time"]))
+    # an HTTP-date has whole seconds: the wait is at least ~1 s
+    true(reqs[2]["time"] - reqs[1]["time"] >= 0.9,
+         "Retry-After: <HTTP-date> waited (%.2f s)" % (reqs[2]["time"] - reqs[1]["time"]))
+    eq(reqs[2]["status"], 200, "then delivered")
+
+
+def test_400_moves_to_failed_with_reason():
+    with Endpoint(default={"status": 400, "body": "bad field \"x\"\nsecond line"}) as ep, \
+            Driver(settings(ep)) as d:
+        d.deliver("r400", simple())
+        ep.wait(1)
+        wait_for(lambda: "r400.reason" in d.spool("failed"), TIMEOUT, "failed/r400.reason")
+        time.sleep(0.3)
+        log = d.stop()
+    eq(len(ep.requests()), 1, "a 400 is not retried")
+    eq(d.spool("failed"), ["r400.eml", "r400.env", "r400.reason"], "failed/")
+    eq(d.spool("new"), [], "new/")
+    with open(os.path.join(d.spool_dir(), "failed", "r400.reason")) as f:
+        reason = f.read()
+    contains(reason, "HTTP 400", "reason")
+    contains(reason, 'bad field "x" second line', "reason quotes the answer on one line")
+    contains(log, "r400: POST returned status: 400; moved to failed/", "log")
+
+
+def test_connection_refused_then_restart_delivers():
+    with Endpoint() as ep:
+        port = ep.port
+    s = {"url": "http://127.0.0.1:%d/hook" % port, "retry_base_delay": 0.05,
+         "retry_max_delay": 0.1}
+    d = Driver(s).start()
+    eq(d.deliver("down1", simple())[0], "accept", "accepted while the endpoint is down")
+    eq(d.deliver("down2", simple())[0], "accept", "accepted while the endpoint is down")
+    time.sleep(0.5)
+    log = d.stop(grace_ms=200)
+    contains(log, "down1: POST failed:", "connection failure logged")
+    eq(sorted(f for f in d.spool("new") if f.endswith(".eml")), ["down1.eml", "down2.eml"],
+       "kept in new/ over the stop")
+    # a new endpoint on another port: point the spool at it and restart
+    with Endpoint() as ep2:
+        s["url"] = ep2.url()
+        d2 = Driver(s, state=d.state)
+        with d2:
+            reqs = ep2.wait(2)
+            wait_for(lambda: d2.spool("new") == [], TIMEOUT, "spool emptied")
+            d2.stop()
+    eq(delivered_ids(reqs), {"down1", "down2"}, "delivered after the restart")
+
+
+def test_max_age_expires_to_failed():
+    with Endpoint(default={"status": 500}) as ep, \
+            Driver(settings(ep, max_age=1)) as d:
+        d.deliver("old", simple())
+        wait_for(lambda: "old.reason" in d.spool("failed"), TIMEOUT, "failed/old.reason")
+        d.stop()
+    with open(os.path.join(d.spool_dir(), "failed", "old.reason")) as f:
+        contains(f.read(), "expired", "reason")
+    eq(d.spool("new"), [], "new/")
+
+
+def test_workers_keep_connections_alive():
+    with Endpoint() as ep, Driver(settings(ep, workers=1)) as d:
+        for i in range(5):
+            d.deliver("ka%d" % i, simple())
+            ep.wait(i + 1)
+        d.stop()
+    reqs = ep.requests()
+    eq(len({r["peer"] for r in reqs}), 1, "one connection for 5 POSTs (peers %s)"
+       % [r["peer"] for r in reqs])
+
+
+def test_posted_within_milliseconds_of_accept():
+    with Endpoint() as ep, Driver(settings(ep)) as d:
+        d.deliver("warm", simple())
+        ep.wait(1)
+        t0 = time.time()
+        d.deliver("fast", simple())
+        reqs = ep.wait(2)
+        d.stop()
+    # a worker is woken, not polling: far below any poll interval
+    true(reqs[1]["time"] - t0 < 0.5, "POSTed %.3f s after the verdict" % (reqs[1]["time"] - t0))
+
+
+def test_stop_grace_keeps_in_flight_spooled():
+    with Endpoint(plan=[{"delay": 8}]) as ep, Driver(settings(ep, workers=1)) as d:
+        d.deliver("slow", simple())
+        ep.wait(1)
+        t0 = time.monotonic()
+        d.stop(grace_ms=300)
+        took = time.monotonic() - t0
+    true(took < 3, "stop took %.1f s with 0.3 s grace" % took)
+    eq(sorted(d.spool("new")), ["slow.eml", "slow.env"], "the message stays in new/")
+
+
+# --------------------------------------------------------------------------
+# sync mode
+
+def test_sync_mode_verdicts_follow_the_endpoint():
+    with Endpoint() as ep, Driver(settings(ep, mode="sync")) as d:
+        eq(d.deliver("s200", simple())[0], "accept", "2xx")
+        ep.control(default={"status": 503})
+        v, reply = d.deliver("s503", simple())
+        eq(v, "defer", "503")
+        contains(reply, "4.3.0", "reply")
+        ep.control(default={"status": 429, "retry_after": "5"})
+        eq(d.deliver("s429", simple())[0], "defer", "429")
+        ep.control(default={"status": 400})
+        v, reply = d.deliver("s400", simple())
+        eq(v, "reject", "400")
+        contains(reply, "5.6.0", "reply")
+        ep.control(default={"close": True})
+        eq(d.deliver("sclose", simple())[0], "defer", "connection closed without an answer")
+        d.stop()
+    keys = [header(r, "Idempotency-Key") for r in ep.requests()]
+    # libcurl itself retries once when a kept-alive connection is closed
+    # under a request (same key, so the endpoint can tell)
+    eq(keys[:4], ["s200", "s503", "s429", "s400"], "one POST per message, none repeated")
+    eq(set(keys[4:]), {"sclose"}, "the closed one")
+    true(not os.path.exists(os.path.join(d.state, "http-spool")), "nothing stored")
+
+
+# --------------------------------------------------------------------------
+# templates
+
+def test_templates_for_body_url_and_header_escape_by_content_type():
+    subj = 'Quote " and <tag> & ü'
+    with Endpoint() as ep:
+        s = settings(ep, url=ep.url("/in/{{id}}"),
+                     headers={"X-Subject": "{{subject}}", "X-Sender": "{{ .sender }}"},
+                     template='{"s": "{{subject}}", "r": "{{#recipients}}{{.}};{{/recipients}}"}')
+        with Driver(s) as d:
+            d.deliver("tj", simple(subject=subj))
+            req = ep.wait(1)[0]
+            d.stop()
+        eq(req["path"], "/in/tj", "url template")
+        eq(header(req, "X-Sender"), "sender@example.org", "header template, Go-style name")
+        eq(header(req, "X-Subject"), subj, "header template")
+        eq(json.loads(req["body"]), {"s": subj, "r": "rcpt@example.net;"},
+           "application/json: JSON string escaping, the body parses")
+    with Endpoint() as ep:
+        s = settings(ep, content_type="text/html; charset=utf-8",
+                     template="<p>{{subject}}</p>{{{subject}}}")
+        with Driver(s) as d:
+            d.deliver("th", simple(subject=subj))
+            req = ep.wait(1)[0]
+            d.stop()
+        eq(header(req, "Content-Type"), "text/html; charset=utf-8", "Content-Type")
+        eq(req["body"], "<p>Quote &quot; and &lt;tag&gt; &amp; ü</p>" + subj, "HTML escaping")
+    with Endpoint() as ep:
+        with Driver(settings(ep, content_type="text/plain", template="{{subject}}")) as d:
+            d.deliver("tp", simple(subject=subj))
+            req = ep.wait(1)[0]
+            d.stop()
+        eq(req["body"], subj, "text/plain: no escaping")
+
+
+def test_header_template_cannot_inject_lines():
+    raw = simple(subject="=?utf-8?q?evil=0D=0AX-Injected=3A_1?=")
+    with Endpoint() as ep, Driver(settings(ep, headers={"X-S": "{{subject}}"})) as d:
+        d.deliver("inj", raw)
+        req = ep.wait(1)[0]
+        d.stop()
+    eq(header(req, "X-Injected"), None, "no injected header")
+    contains(header(req, "X-S"), "evil", "the value, on one line")
+
+
+# --------------------------------------------------------------------------
+# settings, secrets
+
+def test_settings_errors_name_the_field():
+    with Endpoint() as ep:
+        for s, text in (({"url": ep.url(), "bogus": 1}, "bogus"),
+                        ({"url": ep.url(), "headers": {"Idempotency-Key": "x"}},
+                         "headers.Idempotency-Key"),
+                        ({"url": ep.url(), "headers": {"Bad Name": "x"}}, "headers"),
+                        ({"url": ep.url(), "ca_file": "/nonexistent.pem", "mode": "sync"},
+                         "ca_file"),
+                        ({"url": ep.url(), "template": "{{#open}}"}, "template")):
+            d = Driver(s).start(expect_ok=False)
+            d.stdin.close()
+            d.proc.stdin.close()
+            rc = d.proc.wait(TIMEOUT)
+            eq(rc, 2, "exit status for %s" % s)
+            contains(d.stderr(), text, "error names the field")
+
+
+def test_one_process_per_spool():
+    with Endpoint() as ep:
+        s = settings(ep)
+        with Driver(s) as d:
+            d2 = Driver(s, state=d.state).start(expect_ok=False)
+            eq(d2.proc.wait(TIMEOUT), 2, "second driver on the same spool")
+            contains(d2.stderr(), "in use", "error")
+            d.stop()
+
+
+def test_log_has_no_header_values_or_content():
+    secret = "Bearer s3cr3t-t0ken-value"
+    with Endpoint(plan=[{"status": 500}]) as ep, \
+            Driver(settings(ep, headers={"Authorization": secret})) as d:
+        d.deliver("sec", simple(subject="confidential-subject", body="confidential-body\n"))
+        reqs = ep.wait(2)
+        log = d.stop()
+    eq(header(reqs[0], "Authorization"), secret, "the header is sent")
+    for s in ("s3cr3t", "confidential-subject", "confidential-body"):
+        not_contains(log, s, "log")
+
+
+# --------------------------------------------------------------------------
+# crash: nothing accepted is lost
+
+def test_kill9_during_load_loses_nothing_accepted():
+    n = 1000
+    raw = simple(body="load\n" * 20)
+    path = os.path.join(tmpdir(), "load.eml")
+    with open(path, "wb") as f:
+        f.write(raw)
+    with Endpoint(plan=[], default={"status": 200, "delay": 0.02}) as ep:
+        s = settings(ep, workers=4)
+        d = Driver(s).start()
+        cmds = "".join("deliver L%04d %s s@example.org r@example.net\n" % (i, path)
+                       for i in range(n))
+        writer = os.fork()
+        if writer == 0:  # a child feeds the commands; the test reads verdicts
+            try:
+                os.write(d.proc.stdin.fileno(), cmds.encode())
+            finally:
+                os._exit(0)
+        accepted = set()
+        while len(accepted) < n // 2:
+            line = d.readline("verdicts")
+            mid, verdict = line.split(" ")[:2]
+            if verdict == "accept":
+                accepted.add(mid)
+        os.killpg(d.proc.pid, signal.SIGKILL)
+        d.proc.wait(TIMEOUT)
+        os.waitpid(writer, 0)
+        # verdicts already written before the kill are accepted too
+        for line in (d.buf + os.read(d.proc.stdout.fileno(), 1 << 20)).decode().splitlines():
+            words = line.split(" ")
+            if len(words) > 1 and words[1] == "accept":
+                accepted.add(words[0])
+        before = len(delivered_ids(ep.requests()))
+        with Driver(s, state=d.state) as d2:
+            wait_for(lambda: not [f for f in d2.spool("new") if f.endswith(".eml")],
+                     TIMEOUT * 3, "spool emptied after the restart")
+            time.sleep(0.3)
+            d2.stop()
+        reqs = ep.requests()
+    got = delivered_ids(reqs)
+    missing = sorted(accepted - got)
+    eq(missing, [], "accepted messages that never reached the endpoint")
+    true(len(accepted) >= n // 2, "accepted %d before the kill" % len(accepted))
+    sys.stdout.write("# %d accepted before kill -9, %d delivered before it, %d after restart; "
+                     "%d POSTs in all\n" % (len(accepted), before, len(got), len(reqs)))
+    # duplicates only as repeats of one id (the endpoint can drop them)
+    for r in reqs:
+        eq(json.loads(r["body"])["id"], header(r, "Idempotency-Key"), "payload id is the key")
+
+
+run(globals())
