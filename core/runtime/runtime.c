@@ -7,6 +7,7 @@
 #include "schema.h"
 #include "schemas.h"
 #include "session.h"
+#include "serve.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -361,6 +362,8 @@ static int fail_early(int status, const char *msg)
 
 int sc_connector_main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return core_serve_main(argc - 1, argv + 1);
 	static const struct option opts[] = {
 		{ "plugin-dir", required_argument, NULL, 'p' },
 		{ "state-dir", required_argument, NULL, 's' },

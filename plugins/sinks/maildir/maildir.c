@@ -1,0 +1,221 @@
+/* sink_maildir: each message into a Maildir (https://cr.yp.to/proto/maildir.html):
+ * written in tmp/, fsynced, renamed into new/, the directory fsynced, so
+ * a 250 means the file is on disk. Above the received bytes, unchanged:
+ * Return-Path and, per recipient, X-Original-To and Delivered-To, as a
+ * delivery agent writes them. Then one line in DIR/index.jsonl. */
+#include "maildir.h"
+#include "settings_schema.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct maildir {
+	char *dir;
+	char *host; /* for unique names, '/' and ':' escaped */
+	int index_fd;
+	int fsync;
+	unsigned long counter;
+	pthread_mutex_t mu; /* counter and index writes */
+};
+
+static int mkdir_one(const char *path, struct sc_error *err)
+{
+	struct stat st;
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return sc_error_set(err, SC_EIO, "delivery.dir: cannot create %s: %s", path, strerror(errno));
+	if (stat(path, &st) || !S_ISDIR(st.st_mode))
+		return sc_error_set(err, SC_EIO, "delivery.dir: %s is not a directory", path);
+	return SC_OK;
+}
+
+/* gethostname() with the two characters a Maildir name cannot hold
+ * escaped as the spec says (\057 and \072). */
+static char *host_part(void)
+{
+	char h[256] = "localhost";
+	gethostname(h, sizeof h - 1);
+	h[sizeof h - 1] = '\0';
+	struct sc_buf b = { 0 };
+	for (const char *p = h; *p; p++) {
+		if (*p == '/')
+			sc_buf_str(&b, "\\057");
+		else if (*p == ':')
+			sc_buf_str(&b, "\\072");
+		else
+			sc_buf_add(&b, p, 1);
+	}
+	return sc_buf_take(&b);
+}
+
+static void md_free(struct maildir *m)
+{
+	if (m->index_fd >= 0)
+		close(m->index_fd);
+	pthread_mutex_destroy(&m->mu);
+	free(m->dir);
+	free(m->host);
+	free(m);
+}
+
+static int md_start(const cJSON *settings, const struct sc_sink_host *host, void **priv,
+		    struct sc_error *err)
+{
+	(void)host;
+	struct maildir *m = calloc(1, sizeof *m);
+	if (!m)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	pthread_mutex_init(&m->mu, NULL);
+	m->index_fd = -1;
+	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(settings, "dir");
+	m->fsync = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(settings, "fsync"));
+	int index = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(settings, "index"));
+	m->dir = strdup(dir->valuestring);
+	m->host = host_part();
+	int rc = m->dir && m->host ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
+	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
+	for (size_t i = 0; !rc && i < 4; i++) {
+		char *p = sc_asprintf("%s%s", m->dir, sub[i]);
+		rc = p ? mkdir_one(p, err) : sc_error_set(err, SC_ENOMEM, "out of memory");
+		free(p);
+	}
+	if (!rc && index) {
+		char *p = sc_asprintf("%s/index.jsonl", m->dir);
+		m->index_fd = p ? open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
+		if (m->index_fd < 0)
+			rc = sc_error_set(err, SC_EIO, "delivery.dir: cannot open %s: %s",
+					  p ? p : "index.jsonl", strerror(errno));
+		free(p);
+	}
+	if (rc) {
+		md_free(m);
+		return rc;
+	}
+	*priv = m;
+	return SC_OK;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The envelope lines, then the message file in blocks: memory stays flat. */
+static int write_message(int fd, const struct sc_inbound *msg)
+{
+	struct sc_buf b = { 0 };
+	sc_buf_printf(&b, "Return-Path: <%s>\r\n", msg->mail_from);
+	for (size_t i = 0; i < msg->nrcpt; i++)
+		sc_buf_printf(&b, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i], msg->rcpt[i]);
+	int rc = b.p ? write_all(fd, b.p, b.len) : -1;
+	sc_buf_free(&b);
+	int in = rc ? -1 : open(msg->path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	char *chunk = malloc(65536);
+	ssize_t n = -1;
+	while (chunk && (n = read(in, chunk, 65536)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || write_all(fd, chunk, (size_t)n))
+			break;
+	}
+	free(chunk);
+	close(in);
+	return n == 0 ? 0 : -1;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = fd < 0 || fsync(fd) ? -1 : 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg, char **reply,
+				       struct sc_error *err)
+{
+	(void)reply;
+	struct maildir *m = priv;
+	pthread_mutex_lock(&m->mu);
+	unsigned long q = ++m->counter;
+	pthread_mutex_unlock(&m->mu);
+	char *name = sc_asprintf("%lld.M%06ldP%ldQ%lu.%s", msg->received, msg->received_usec,
+				 (long)getpid(), q, m->host);
+	char *tmp = name ? sc_asprintf("%s/tmp/%s", m->dir, name) : NULL;
+	char *dst = name ? sc_asprintf("%s/new/%s", m->dir, name) : NULL;
+	char *newdir = sc_asprintf("%s/new", m->dir);
+	char *file = name ? sc_asprintf("new/%s", name) : NULL;
+	enum sc_sink_verdict v = SC_SINK_DEFER;
+	int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+	if (!tmp || !dst || !newdir || !file) {
+		sc_error_set(err, SC_ENOMEM, "out of memory");
+	} else if (fd < 0) {
+		sc_error_set(err, SC_EIO, "cannot create %s: %s", tmp, strerror(errno));
+	} else if (write_message(fd, msg) || (m->fsync && fsync(fd))) {
+		sc_error_set(err, SC_EIO, "cannot write %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+	} else if (close(fd) || (fd = -1, rename(tmp, dst)) || (m->fsync && fsync_dir(newdir))) {
+		fd = -1;
+		sc_error_set(err, SC_EIO, "cannot move %s into new/: %s", tmp, strerror(errno));
+		unlink(tmp);
+	} else {
+		v = SC_SINK_ACCEPT;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (v == SC_SINK_ACCEPT && m->index_fd >= 0) {
+		/* one write() on an O_APPEND descriptor: lines never interleave */
+		char *line = maildir_index_line(msg, file);
+		pthread_mutex_lock(&m->mu);
+		int bad = !line || write_all(m->index_fd, line, strlen(line)) ||
+			  (m->fsync && fsync(m->index_fd));
+		pthread_mutex_unlock(&m->mu);
+		if (bad)
+			fprintf(stderr, "%s: maildir: cannot append to index.jsonl: %s\n", msg->id,
+				strerror(errno));
+		free(line);
+	}
+	free(name);
+	free(tmp);
+	free(dst);
+	free(newdir);
+	free(file);
+	return v;
+}
+
+static void md_stop(void *priv, long grace_ms)
+{
+	(void)grace_ms;
+	if (priv)
+		md_free(priv);
+}
+
+static const struct sc_sink_ops ops = { md_start, md_deliver, md_stop };
+
+const struct sc_plugin sc_plugin = {
+	.abi = SC_PLUGIN_ABI,
+	.kind = SC_PLUGIN_SINK,
+	.name = "maildir",
+	.identifier = "maildir",
+	.version = "1",
+	.description = "Writes each received message into a Maildir, with an index.jsonl line: a capture server for playbook development",
+	.schema = schema_settings,
+	.sink = &ops,
+};

@@ -1,0 +1,15 @@
+/* The maildir sink: shared between the writer (maildir.c) and the index
+ * line (index.c). */
+#ifndef SC_SINK_MAILDIR_H
+#define SC_SINK_MAILDIR_H
+
+#include <smtp-connector/sink.h>
+
+/* The Subject of the message file at `path`, unfolded, as valid UTF-8
+ * (allocated; "" when absent). */
+char *maildir_subject(const char *path);
+/* The index.jsonl line for a message written as `file` (relative to the
+ * Maildir), ending in "\n"; allocated. */
+char *maildir_index_line(const struct sc_inbound *m, const char *file);
+
+#endif
