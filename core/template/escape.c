@@ -1,0 +1,136 @@
+/* Values to bytes, and the three escapes of enum sc_escape.
+ *
+ * HTML escapes & < > " as the spec requires, and ' as &#39; too, so that
+ * a value is safe inside an attribute whichever quote the template uses.
+ * JSON escapes what a JSON string may not hold raw (" \ and controls) and
+ * replaces bytes that are not UTF-8 with U+FFFD, so that "{{x}}" inside
+ * a JSON template is a valid JSON string whatever x holds (the payload
+ * bug of smtp-pigeon this engine exists to avoid). */
+#include "core.h"
+#include "template_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int escape_html(struct sc_buf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *rep;
+		switch (s[i]) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: continue;
+		}
+		if (sc_buf_add(b, s + run, i - run) != SC_OK || sc_buf_str(b, rep) != SC_OK)
+			return SC_ENOMEM;
+		run = i + 1;
+	}
+	return sc_buf_add(b, s + run, n - run);
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xBF;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return len;
+}
+
+static int escape_json(struct sc_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t run = 0, i = 0;
+	while (i < n) {
+		char rep[8] = {0};
+		size_t skip = 1;
+		if (u[i] >= 0x80) {
+			size_t len = utf8_len(u + i, n - i);
+			if (len) {
+				i += len;
+				continue;
+			}
+			memcpy(rep, "\\ufffd", 6);
+		} else if (u[i] == '"' || u[i] == '\\') {
+			rep[0] = '\\';
+			rep[1] = (char)u[i];
+		} else if (u[i] == '\n' || u[i] == '\r' || u[i] == '\t') {
+			rep[0] = '\\';
+			rep[1] = u[i] == '\n' ? 'n' : u[i] == '\r' ? 'r' : 't';
+		} else if (u[i] < 0x20) {
+			memcpy(rep, "\\u00", 4);
+			rep[4] = hex[u[i] >> 4];
+			rep[5] = hex[u[i] & 15];
+		} else {
+			i++;
+			continue;
+		}
+		if (sc_buf_add(b, s + run, i - run) != SC_OK || sc_buf_str(b, rep) != SC_OK)
+			return SC_ENOMEM;
+		i += skip;
+		run = i;
+	}
+	return sc_buf_add(b, s + run, n - run);
+}
+
+int tpl_escape(struct sc_buf *b, const char *s, size_t n, enum sc_escape escape)
+{
+	switch (escape) {
+	case SC_ESCAPE_HTML:
+		return escape_html(b, s, n);
+	case SC_ESCAPE_JSON:
+		return escape_json(b, s, n);
+	case SC_ESCAPE_NONE:
+		break;
+	}
+	return sc_buf_add(b, s, n);
+}
+
+int tpl_append_value(struct sc_buf *b, const cJSON *v, enum sc_escape escape)
+{
+	if (!v || cJSON_IsNull(v) || cJSON_IsInvalid(v))
+		return SC_OK;
+	if (cJSON_IsString(v) || cJSON_IsRaw(v)) {
+		const char *s = v->valuestring ? v->valuestring : "";
+		return tpl_escape(b, s, strlen(s), escape);
+	}
+	if (cJSON_IsTrue(v))
+		return tpl_escape(b, "true", 4, escape);
+	if (cJSON_IsFalse(v))
+		return tpl_escape(b, "false", 5, escape);
+	/* Numbers as JSON prints them (85, 1.21, 1e+300), objects and arrays
+	 * as compact JSON: {{ . }} of an event is the event. */
+	char *json = cJSON_PrintUnformatted(v);
+	if (!json)
+		return SC_ENOMEM;
+	int rc = tpl_escape(b, json, strlen(json), escape);
+	free(json);
+	return rc;
+}
