@@ -87,21 +87,36 @@ struct sc_sink_ops {
  *   "message_id"  without <>, or null
  *   "headers"     object: each header name (as first written) -> its value
  *                 unfolded and RFC 2047-decoded; a name seen more than once
- *                 -> an array of values in order
+ *                 (in any case) -> an array of values in order
  *   "body"        the text body decoded from its transfer encoding and
- *                 charset to UTF-8: the text/plain part (the text/plain
- *                 alternative of multipart/alternative; the first text/plain
- *                 part of a multipart/mixed), else the text of the first
- *                 text/html part, else ""
- *   "attachments" array of {"name", "content_type", "size"} (size: decoded
- *                 bytes) for every part that is not the chosen body and is
- *                 an attachment or a non-text leaf
- * Bytes that are not valid UTF-8 after decoding are replaced by U+FFFD,
- * so the object always serialises to valid UTF-8 JSON. Reads the file
- * as a stream: memory is bounded by `max_body` (the body text is cut
- * there and "body_truncated": true added) plus a header section.
- * SC_OK with *out set, SC_EIO (cannot read), SC_ENOMEM. A malformed
- * message is never an error: whatever could be read is returned. */
+ *                 charset to UTF-8, line ends as "\n": the text/plain part
+ *                 (the text/plain alternative of multipart/alternative; the
+ *                 first text/plain part of a multipart/mixed, at any depth),
+ *                 else the text of the first text/html part (its HTML
+ *                 source), else ""
+ *   "body_type"   "text/plain", "text/html", or null when there is no body
+ *   "attachments" array of {"name", "content_type", "size"} (name: from
+ *                 Content-Disposition filename, else Content-Type name,
+ *                 RFC 2231 and RFC 2047 forms decoded, "" when none; size:
+ *                 decoded bytes) for every part that is not the chosen body
+ *                 and is an attachment (Content-Disposition: attachment) or
+ *                 a non-text leaf; message/rfc822 parts are one leaf each
+ *   "body_truncated"        true when the body was cut at max_body bytes
+ *                           (before a whole character); absent otherwise
+ *   "headers_truncated"     true when the header section was over 1 MiB
+ *                           (or 10,000 fields) and the rest left out
+ *   "attachments_truncated" true when there were over 1,000 entries
+ * Charsets are converted with iconv; an unknown or missing charset (and
+ * us-ascii) is read as UTF-8; Shift_JIS as Windows-31J. Bytes that are
+ * not valid UTF-8 after decoding, and NUL, are replaced by U+FFFD, so
+ * the object always serialises to valid UTF-8 JSON. Reads the file as a
+ * stream: memory is bounded by `max_body` plus a header section (1 MiB);
+ * attachments are counted, not held; multiparts nest to 32 levels (a
+ * deeper one is one opaque part). A message with HTML and no text/plain
+ * part is read twice (the HTML is decoded in a second pass).
+ * SC_OK with *out set (the caller's, cJSON_Delete), SC_EIO (cannot open
+ * or read), SC_ENOMEM. A malformed message is never an error: whatever
+ * could be read is returned. Thread-safe. */
 int sc_inbound_summary(const char *path, size_t max_body, cJSON **out,
 		       struct sc_error *err);
 
