@@ -22,8 +22,11 @@ import email.utils
 import json
 import os
 import select
+import re
 import signal
+import smtplib
 import subprocess
+import threading
 import sys
 import time
 from email.message import EmailMessage
@@ -109,9 +112,11 @@ class Endpoint:
 
 
 def header(req, name):
+    """A request header's value; http.server decodes them as Latin-1, the
+    sink sends UTF-8."""
     for k, v in req["headers"]:
         if k.lower() == name.lower():
-            return v
+            return v.encode("latin-1").decode("utf-8", "replace")
     return None
 
 
@@ -264,7 +269,7 @@ def test_default_payload_field_by_field():
     eq(p["headers"]["Subject"], p["subject"], "headers decoded")
     eq(len(p["attachments"]), 1, "attachments")
     a = p["attachments"][0]
-    eq((a["name"], a["content_type"], a["size"]), ("report.pdf", "application/pdf", 1500),
+    eq((a["name"], a["content_type"], a["size"]), ("report.pdf", "application/pdf", 1400),
        "attachment name, type, decoded size")
     eq(sorted(p), sorted(["id", "timestamp", "sender", "recipients", "subject", "body",
                           "message_id", "headers", "attachments"]), "payload keys")
@@ -515,8 +520,8 @@ def test_kill9_during_load_loses_nothing_accepted():
     path = os.path.join(tmpdir(), "load.eml")
     with open(path, "wb") as f:
         f.write(raw)
-    with Endpoint(plan=[], default={"status": 200, "delay": 0.02}) as ep:
-        s = settings(ep, workers=4)
+    with Endpoint(plan=[], default={"status": 200, "delay": 0.01}) as ep:
+        s = settings(ep, workers=2)
         d = Driver(s).start()
         cmds = "".join("deliver L%04d %s s@example.org r@example.net\n" % (i, path)
                        for i in range(n))
@@ -554,6 +559,187 @@ def test_kill9_during_load_loses_nothing_accepted():
     sys.stdout.write("# %d accepted before kill -9, %d delivered before it, %d after restart; "
                      "%d POSTs in all\n" % (len(accepted), before, len(got), len(reqs)))
     # duplicates only as repeats of one id (the endpoint can drop them)
+    for r in reqs:
+        eq(json.loads(r["body"])["id"], header(r, "Idempotency-Key"), "payload id is the key")
+
+
+# --------------------------------------------------------------------------
+# end to end: smtp-connector serve --url
+
+class Serve:
+    """`smtp-connector serve` on 127.0.0.1, a port of its own choosing."""
+
+    def __init__(self, args, state=None):
+        self.state = state or os.path.join(tmpdir(), "serve-state")
+        os.makedirs(self.state, exist_ok=True)
+        self.args = list(args)
+
+    def start(self):
+        argv = [connector_path(), "serve", "--port", "0", "--state-dir", self.state] + self.args
+        self.proc = harness._start_process(argv, "serve")
+        self.port = int(wait_for(self._port, TIMEOUT, "serve listening", self.proc))
+        return self
+
+    def _port(self):
+        m = re.search(r"listening at 127\.0\.0\.1:(\d+)", self.log())
+        return m and m.group(1)
+
+    def log(self):
+        with open(self.proc.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        _stop_process(self.proc)
+        return False
+
+    def stop(self):
+        self.proc.terminate()
+        return self.proc.wait(TIMEOUT)
+
+    def kill9(self):
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(TIMEOUT)
+
+    def spool_new(self):
+        d = os.path.join(self.state, "http-spool", "new")
+        return [f for f in os.listdir(d) if f.endswith(".eml")] if os.path.isdir(d) else []
+
+    def send(self, raw, sender="sender@example.org", rcpts=("rcpt@example.net",)):
+        """One SMTP transaction: (code, reply text) of the end of DATA."""
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=TIMEOUT) as c:
+            c.ehlo("client.test")
+            c.mail(sender)
+            for r in rcpts:
+                c.rcpt(r)
+            code, text = c.data(raw)
+            return code, text.decode("utf-8", "replace")
+
+
+def connector_path():
+    return harness.connector_path()
+
+
+def queued_id(text):
+    m = re.search(r"queued as (\S+)", text)
+    return m and m.group(1)
+
+
+def test_serve_url_posts_the_payload():
+    with Endpoint() as ep, Serve(["--url", ep.url(), "--header", "X-Token: a:b:c"]) as sv:
+        code, text = sv.send(rich(), rcpts=("a@example.net", "b@example.net"))
+        eq(code, 250, "end of DATA (%s)" % text)
+        req = ep.wait(1)[0]
+        wait_for(lambda: not sv.spool_new(), TIMEOUT, "spool emptied")
+    p = json.loads(req["body"])
+    eq(p["id"], header(req, "Idempotency-Key"), "id is the Idempotency-Key")
+    eq(p["id"], queued_id(text), "id is the one in the 250 reply")
+    eq(p["sender"], "sender@example.org", "sender")
+    eq(p["recipients"], ["a@example.net", "b@example.net"], "recipients")
+    eq(p["subject"], 'He said "hi" \\ — grüße, 日本', "subject")
+    eq(p["body"].replace("\r\n", "\n").rstrip("\n"), "Plain text ünïcödé\nsecond line", "body")
+    eq(p["attachments"], [{"name": "report.pdf", "content_type": "application/pdf",
+                           "size": 1400}], "attachments")
+    eq(header(req, "X-Token"), "a:b:c", "--header split at the first colon")
+
+
+def test_serve_template_flag():
+    with Endpoint() as ep, \
+            Serve(["--url", ep.url("/m/{{ .id }}"), "--template",
+                   '{"text": "{{subject}} from {{sender}}"}']) as sv:
+        code, text = sv.send(simple(subject='a "quoted" one'))
+        req = ep.wait(1)[0]
+    eq(req["path"], "/m/" + queued_id(text), "url template")
+    eq(json.loads(req["body"]), {"text": 'a "quoted" one from sender@example.org'}, "body")
+
+
+def serve_config(ep, **delivery):
+    path = os.path.join(mkdtemp("config"), "serve.json")
+    d = {"plugin": "http", "url": ep.url()}
+    d.update(delivery)
+    with open(path, "w") as f:
+        json.dump({"delivery": d}, f)
+    return path
+
+
+def test_serve_sync_mode_replies_as_the_endpoint_answers():
+    with Endpoint() as ep, Serve(["--config", serve_config(ep, mode="sync")]) as sv:
+        eq(sv.send(simple())[0], 250, "endpoint 200")
+        ep.control(default={"status": 500})
+        code, text = sv.send(simple())
+        eq(code, 451, "endpoint 500 (%s)" % text)
+        contains(text, "4.3.0", "451 text")
+        ep.control(default={"status": 429, "retry_after": "30"})
+        eq(sv.send(simple())[0], 451, "endpoint 429")
+        ep.control(default={"status": 400})
+        eq(sv.send(simple())[0], 554, "endpoint 400")
+        ep.control(default={"status": 201})
+        eq(sv.send(simple())[0], 250, "endpoint 201")
+    eq([r["status"] for r in ep.requests()], [200, 500, 429, 400, 201], "one POST each")
+    eq(os.path.exists(os.path.join(sv.state, "http-spool")), False, "nothing spooled")
+
+
+def smtp_source(port, n, sessions):
+    return subprocess.Popen(["/usr/sbin/smtp-source", "-c", "-s", str(sessions), "-m", str(n),
+                             "-l", "2000", "-f", "load@example.org", "-t", "sink@example.net",
+                             "127.0.0.1:%d" % port], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def witness(port, out, stop):
+    """Python clients beside smtp-source whose every 250 is on record:
+    the ids in "queued as" must all reach the endpoint."""
+    i = 0
+    while not stop.is_set():
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+                while not stop.is_set():
+                    c.mail("witness@example.org")
+                    c.rcpt("sink@example.net")
+                    code, text = c.data(simple(subject="witness %d" % i))
+                    i += 1
+                    if code == 250:
+                        out.append(queued_id(text.decode()))
+        except (OSError, smtplib.SMTPException):
+            return
+
+
+def test_serve_kill9_during_smtp_source_load_loses_nothing():
+    if not os.access("/usr/sbin/smtp-source", os.X_OK):
+        skip("Postfix smtp-source not installed")
+    with Endpoint(default={"status": 200, "delay": 0.005}) as ep:
+        cfg = serve_config(ep, workers=2)
+        sv = Serve(["--config", cfg]).start()
+        load = smtp_source(sv.port, 1000, 10)
+        seen, stop = [], threading.Event()
+        w = threading.Thread(target=witness, args=(sv.port, seen, stop))
+        w.start()
+        wait_for(lambda: len(seen) >= 20 and len(ep.requests()) >= 200, TIMEOUT * 2,
+                 "load under way")
+        sv.kill9()
+        stop.set()
+        w.join(TIMEOUT)
+        out = load.communicate(timeout=TIMEOUT)[0].decode()
+        counts = [int(x) for x in re.findall(r"\d+", out)]
+        source_done = max(counts) if counts else 0
+        spooled = len(sv.spool_new())
+        sv2 = Serve(["--config", cfg], state=sv.state).start()
+        wait_for(lambda: not sv2.spool_new(), TIMEOUT * 3, "spool emptied after restart")
+        time.sleep(0.5)
+        eq(sv2.stop(), 0, "serve stopped by SIGTERM")
+        reqs = ep.requests()
+    got = delivered_ids(reqs)
+    eq(sorted(set(seen) - got), [], "witnessed 250s that never reached the endpoint")
+    true(len(got) >= source_done + len(seen),
+         "delivered %d >= smtp-source's %d + witness %d" % (len(got), source_done, len(seen)))
+    keys = [header(r, "Idempotency-Key") for r in reqs]
+    sys.stdout.write("# kill -9 after %d smtp-source + %d witness messages; %d left in the "
+                     "spool, %d delivered in all, %d POSTs (%d repeats)\n"
+                     % (source_done, len(seen), spooled, len(got), len(reqs),
+                        len(keys) - len(set(keys))))
     for r in reqs:
         eq(json.loads(r["body"])["id"], header(r, "Idempotency-Key"), "payload id is the key")
 
