@@ -104,12 +104,13 @@ int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, doub
 
 /* ---- one attempt ---- */
 
-static void give_up(struct hs_workers *w, const char *id, const char *reason)
+/* `logged`: the attempt's own line already said so. */
+static void give_up(struct hs_workers *w, const char *id, const char *reason, int logged)
 {
 	struct sc_error err = SC_ERROR_INIT;
 	if (hs_spool_fail(w->sp, id, reason, &err))
 		sc_log(SC_LOG_ERROR, "%s: %s (it stays in new/)", id, err.message);
-	else
+	else if (!logged)
 		sc_log(SC_LOG_WARN, "%s: moved to failed/: %s", id, reason);
 	sc_error_clear(&err);
 }
@@ -132,10 +133,10 @@ static void retry_later(struct hs_workers *w, struct hs_item *it, double receive
 	double next = hs_wall() + delay;
 	const char *why = o->reason ? o->reason : "?";
 	if (next > received + w->cfg->max_age) {
-		hs_log_outcome(it->id, o, "giving up: max_age reached");
+		hs_log_outcome(it->id, o, "max_age reached: moved to failed/");
 		char *r = sc_asprintf("expired: not delivered within max_age (%g s) after %u attempt(s); "
 				      "last: %s", w->cfg->max_age, attempts, why);
-		give_up(w, it->id, r ? r : "expired");
+		give_up(w, it->id, r ? r : "expired", 1);
 		free(r);
 		return;
 	}
@@ -152,14 +153,14 @@ static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
 	struct sc_error err = SC_ERROR_INIT;
 	cJSON *env = hs_spool_envelope(w->sp, it->id, &err);
 	if (!env) {
-		give_up(w, it->id, err.message ? err.message : "no envelope");
+		give_up(w, it->id, err.message ? err.message : "no envelope", 0);
 		sc_error_clear(&err);
 		return;
 	}
 	double received = env_received(env);
 	if (hs_wall() > received + w->cfg->max_age) {
 		cJSON_Delete(env);
-		give_up(w, it->id, "expired: not delivered within max_age");
+		give_up(w, it->id, "expired: not delivered within max_age", 0);
 		return;
 	}
 	struct hs_request req;
@@ -170,7 +171,7 @@ static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
 	struct hs_outcome o = { HS_RETRY, 0, -1, NULL };
 	if (rc == SC_EINPUT) {
 		char *r = sc_asprintf("cannot build the request: %s", err.message);
-		give_up(w, it->id, r ? r : "cannot build the request");
+		give_up(w, it->id, r ? r : "cannot build the request", 0);
 		free(r);
 	} else if (rc) {
 		o.reason = sc_asprintf("cannot build the request: %s", err.message ? err.message : "?");
@@ -183,7 +184,7 @@ static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
 			hs_log_outcome(it->id, &o, NULL);
 		} else if (o.result == HS_REFUSED) {
 			hs_log_outcome(it->id, &o, "moved to failed/");
-			give_up(w, it->id, o.reason ? o.reason : "refused");
+			give_up(w, it->id, o.reason ? o.reason : "refused", 1);
 		} else if (o.result == HS_RETRY) {
 			retry_later(w, it, received, &o);
 		} else {
