@@ -197,7 +197,8 @@ class Driver:
     def stop(self, grace_ms=5000, timeout=TIMEOUT):
         self.send("stop %d\n" % grace_ms)
         eq(self.readline("stopped", timeout), "stopped", "driver stop")
-        self.proc.wait(timeout)
+        # a sanitizer build exits 86/87 on a leak or undefined behaviour
+        eq(self.proc.wait(timeout), 0, "driver exit status (stderr: %s)" % self.stderr()[-3000:])
         return self.stderr()
 
     def spool(self, box):
@@ -596,6 +597,8 @@ class Serve:
         return False
 
     def stop(self):
+        """SIGTERM; the exit status (a sanitizer build: 86/87 on a leak or
+        undefined behaviour)."""
         self.proc.terminate()
         return self.proc.wait(TIMEOUT)
 
@@ -727,8 +730,9 @@ def test_serve_kill9_during_smtp_source_load_loses_nothing():
         counts = [int(x) for x in re.findall(r"\d+", out)]
         source_done = max(counts) if counts else 0
         # the listener's "<id>: Delivered" lines: the sink said ACCEPT, so
-        # the client got (or was about to get) 250
-        accepted = set(re.findall(r"(?m)^(\S+): Delivered", sv.log()))
+        # the client got (or was about to get) 250; a witness may have had
+        # its 250 just before the kill cut the line off
+        accepted = set(re.findall(r"(?m)^(\S+): Delivered", sv.log())) | set(seen)
         spooled = len(sv.spool_new())
         sv2 = Serve(["--config", cfg], state=sv.state).start()
         wait_for(lambda: not sv2.spool_new(), TIMEOUT * 3, "spool emptied after restart")
@@ -737,7 +741,6 @@ def test_serve_kill9_during_smtp_source_load_loses_nothing():
         reqs = ep.requests()
     got = delivered_ids(reqs)
     eq(sorted(set(seen) - got), [], "witnessed 250s that never reached the endpoint")
-    true(set(seen) <= accepted, "the listener logs every accepted message")
     eq(sorted(accepted - got), [], "accepted messages that never reached the endpoint")
     keys = [header(r, "Idempotency-Key") for r in reqs]
     sys.stdout.write("# kill -9 at smtp-source's count %d + %d witness messages; %d accepted, "
