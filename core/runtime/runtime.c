@@ -320,9 +320,14 @@ static int list_plugins(struct core_runtime *rt)
 		cJSON_AddItemToArray(dirs, cJSON_CreateString(rt->loader->dirs[i]));
 	cJSON *acts = cJSON_AddArrayToObject(root, "actions");
 	cJSON *auths = cJSON_AddArrayToObject(root, "auth");
+	/* delivery plugins are serve's, not actions a request can name */
+	cJSON *sinks = cJSON_AddArrayToObject(root, "sinks");
 	for (size_t i = 0; i < rt->loader->n; i++) {
 		const struct core_plugin *p = &rt->loader->plugins[i];
-		cJSON_AddItemToArray(p->desc->kind == SC_PLUGIN_AUTH ? auths : acts, plugin_entry(p));
+		cJSON_AddItemToArray(p->desc->kind == SC_PLUGIN_AUTH   ? auths
+				     : p->desc->kind == SC_PLUGIN_SINK ? sinks
+								       : acts,
+				     plugin_entry(p));
 	}
 	if (rt->asset_schema)
 		cJSON_AddItemToObject(root, "asset_schema", cJSON_Duplicate(rt->asset_schema, 1));
