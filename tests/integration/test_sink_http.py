@@ -16,6 +16,8 @@ and, where serve is built, end to end over SMTP:
   - templates for body, url and header, escaped by content type;
   - a stop keeps what is not delivered and the next start delivers it;
     kill -9 during a 1,000-message load loses nothing that was accepted;
+  - https: verified against ca_file; an untrusted certificate is never
+    sent to (the message waits), verify false delivers it;
   - no header value (Authorization) reaches the log.
 """
 import email.utils
@@ -35,7 +37,7 @@ from email.policy import SMTP as SMTP_POLICY
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import (PYTHON, SERVERS, _stop_process, contains, eq,  # noqa: E402
-                     mkdtemp, not_contains, run, skip, tmpdir, true, wait_for)
+                     shared_ca, mkdtemp, not_contains, run, skip, tmpdir, true, wait_for)
 
 TIMEOUT = 60 if os.environ.get("SMTP_CONNECTOR_WRAPPER") else 20
 
@@ -60,8 +62,9 @@ def driver_path():
 class Endpoint:
     """tests/servers/http_endpoint.py as a context manager."""
 
-    def __init__(self, plan=None, default=None, per_key=False, lifetime=300):
+    def __init__(self, plan=None, default=None, per_key=False, lifetime=300, tls=None):
         self.dir = mkdtemp("endpoint")
+        self.scheme = "https" if tls else "http"
         self.record = os.path.join(self.dir, "requests.jsonl")
         self.argv = [PYTHON, os.path.join(SERVERS, "http_endpoint.py"), "--record", self.record,
                      "--plan", json.dumps(plan or []), "--lifetime", str(lifetime)]
@@ -69,6 +72,8 @@ class Endpoint:
             self.argv += ["--default", json.dumps(default)]
         if per_key:
             self.argv.append("--per-key")
+        if tls:
+            self.argv += ["--tls", tls.chain, tls.key]
 
     def __enter__(self):
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -90,7 +95,7 @@ class Endpoint:
         return False
 
     def url(self, path="/hook"):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
 
     def requests(self):
         if not os.path.exists(self.record):
@@ -468,6 +473,36 @@ def test_header_template_cannot_inject_lines():
         d.stop()
     eq(header(req, "X-Injected"), None, "no injected header")
     contains(header(req, "X-S"), "evil", "the value, on one line")
+
+
+# --------------------------------------------------------------------------
+# TLS: verified by default, as every request this project makes
+
+def test_https_verified_with_ca_file():
+    ca = shared_ca()
+    with Endpoint(tls=ca) as ep, Driver(settings(ep, ca_file=ca.ca_cert)) as d:
+        d.deliver("tls1", simple())
+        reqs = ep.wait(1)
+        wait_for(lambda: d.spool("new") == [], TIMEOUT, "spool emptied")
+        d.stop()
+    eq(reqs[0]["status"], 200, "delivered over verified TLS")
+
+
+def test_https_untrusted_certificate_is_not_delivered():
+    ca = shared_ca()
+    with Endpoint(tls=ca) as ep:
+        with Driver(settings(ep)) as d:
+            d.deliver("tls2", simple())
+            time.sleep(1)
+            log = d.stop(grace_ms=200)
+        eq(ep.requests(), [], "no request reached the endpoint")
+        contains(log, "tls2: POST failed:", "logged")
+        contains(log.lower(), "certificate", "the reason is the certificate")
+        true({"tls2.eml", "tls2.env"} <= set(d.spool("new")), "kept for a retry: %s" % d.spool("new"))
+        with Driver(settings(ep, verify=False), state=d.state) as d2:
+            ep.wait(1)
+            wait_for(lambda: d2.spool("new") == [], TIMEOUT, "spool emptied")
+            d2.stop()
 
 
 # --------------------------------------------------------------------------

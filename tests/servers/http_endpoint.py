@@ -16,6 +16,7 @@ per connection (ThreadingHTTPServer).
   --per-key       the plan applies to each Idempotency-Key separately (the
                   first answers to each message), not to the requests overall
   --lifetime S    exit after S seconds whatever happens (default 600)
+  --tls CERT KEY  HTTPS: TLS with this certificate chain and key
 
 An action is an object: "status" (int), "retry_after" (the header's value,
 seconds or an HTTP-date), "delay" (seconds to wait before answering),
@@ -138,9 +139,15 @@ def main():
     ap.add_argument("--default", default='{"status": 200}')
     ap.add_argument("--per-key", action="store_true")
     ap.add_argument("--lifetime", type=float, default=600)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     a = ap.parse_args()
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
+    if a.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls[0], a.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.state = State(a.record, json.loads(a.plan), json.loads(a.default), a.per_key)
     open(a.record, "a").close()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())

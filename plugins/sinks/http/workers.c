@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct hs_item {
 	char *id;
@@ -165,6 +166,14 @@ static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
 	}
 	struct hs_request req;
 	char *path = hs_spool_path(w->sp, "new", it->id, ".eml");
+	if (path && access(path, F_OK) && errno == ENOENT) {
+		/* removed by hand: nothing left to deliver or to keep */
+		sc_log(SC_LOG_WARN, "%s: no longer in the spool; dropped", it->id);
+		hs_spool_done(w->sp, it->id);
+		free(path);
+		cJSON_Delete(env);
+		return;
+	}
 	int rc = path ? hs_request_build(w->cfg, env, path, &req, &err) : SC_ENOMEM;
 	free(path);
 	cJSON_Delete(env);
