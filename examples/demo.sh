@@ -1,14 +1,15 @@
 #!/bin/bash
 # The README's first command: install what the build needs (Debian 12),
-# build, start a local capture server (aiosmtpd, on a free loopback port),
-# run a real test connectivity and a real send email through it, show what
-# the server received, and stop the server.
+# build, start this project's own capture server (`smtp-connector serve
+# --maildir`, on a free loopback port), run a real test connectivity and a
+# real send email through it, show what arrived in the Maildir, and stop
+# the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 
 deps=(autoconf automake libtool libltdl-dev pkg-config gcc make libcurl4-openssl-dev libssl-dev
-      libcjson-dev libxml2-dev python3-aiosmtpd ca-certificates)
+      libcjson-dev libxml2-dev libevent-dev ca-certificates)
 missing=()
 for p in "${deps[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -34,15 +35,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== starting a capture server (aiosmtpd) on 127.0.0.1"
-/usr/bin/python3 tests/servers/smtpd.py --port 0 --spool "$work/spool" --ready "$work/ready" \
-	--log "$work/smtp.log" &
+export SMTP_CONNECTOR_PLUGIN_PATH="$top/build/plugins"
+echo "== starting the capture server: smtp-connector serve --maildir (port 0: any free one)"
+build/smtp-connector serve --maildir "$work/Maildir" --port 0 --state-dir "$work/serve-state" \
+	2>"$work/serve.log" &
 server_pid=$!
-for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
-port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$work/ready")
+port=""
+for _ in $(seq 100); do
+	port=$(sed -n 's/^smtp-connector serve listening at 127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.log")
+	[ -n "$port" ] && break
+	sleep 0.1
+done
+[ -n "$port" ] || { cat "$work/serve.log"; echo "serve did not start" >&2; exit 1; }
 echo "   listening on port $port"
 
-export SMTP_CONNECTOR_PLUGIN_PATH="$top/build/plugins"
 export SMTP_CONNECTOR_STATE_DIR="$work/state"
 asset="{\"server\": \"127.0.0.1\", \"port\": $port, \"ssl_config\": \"None\", \"sender_address\": \"SOC Automation <soar@corp.example>\"}"
 
@@ -59,16 +65,27 @@ cat <<JSON | build/smtp-connector
                 "attachments": "report.csv"}}
 JSON
 
-echo "== what the server received"
-/usr/bin/python3 - "$work/spool" <<'PY'
-import base64, email, email.policy, glob, json, sys
-for f in sorted(glob.glob(sys.argv[1] + "/*.json")):
-    rec = json.load(open(f))
-    msg = email.message_from_bytes(base64.b64decode(rec["data_b64"]), policy=email.policy.default)
-    print(f"-- envelope: MAIL FROM {rec['mail_from']}  RCPT TO {', '.join(rec['rcpt_tos'])}")
+echo "== what arrived: $work/Maildir/index.jsonl"
+for _ in $(seq 50); do [ -s "$work/Maildir/index.jsonl" ] && break; sleep 0.1; done
+cat "$work/Maildir/index.jsonl"
+echo "== the same message read back with Python's mailbox module"
+/usr/bin/python3 - "$work/Maildir" <<'PY'
+import email, email.policy, mailbox, sys
+for key, m in mailbox.Maildir(sys.argv[1], factory=None).items():
+    msg = email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+    print(f"-- {key}")
+    print(f"   envelope: {msg['Return-Path']} -> {', '.join(msg.get_all('Delivered-To'))}")
     for h in ("From", "To", "Subject", "Date", "Message-ID"):
         print(f"   {h}: {msg[h]}")
     for part in msg.walk():
         print(f"   part {part.get_content_type()}" + (f"  ({part.get_filename()})" if part.get_filename() else ""))
 PY
-echo "== done: the server is stopped when this script exits"
+echo "== stopping the server (SIGTERM)"
+kill -TERM "$server_pid"
+status=0
+wait "$server_pid" || status=$?
+server_pid=""
+echo "   exit status $status; its log:"
+sed 's/^/   | /' "$work/serve.log"
+[ "$status" -eq 0 ]
+echo "== done"

@@ -110,8 +110,8 @@ struct inb_field {
 
 /* Split a header section (lines separated by "\n", as the walk stores
  * them) into fields, unfolding continuation lines in place (the CR/LF of
- * a fold is removed, the blank kept) and trimming blanks around the
- * value. *fields is allocated (free() it), *n its length, at most `max`
+ * a fold is removed, the blank kept) and dropping the blanks before
+ * the value. *fields is allocated (free() it), *n its length, at most `max`
  * (*cut set to 1 when fields were left out). SC_OK or SC_ENOMEM. */
 int inb_fields_split(char *sec, size_t len, size_t max, struct inb_field **fields,
 		     size_t *n, int *cut);

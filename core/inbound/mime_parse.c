@@ -28,11 +28,14 @@ int inb_is_field_start(const char *line, size_t n)
 	return i < n && line[i] == ':';
 }
 
+/* Blanks after the colon go; trailing ones stay (they are part of an
+ * unstructured value, and Python's email keeps them too), except a CR
+ * left by a bare-CR line end. */
 static void trim(const char **s, size_t *n)
 {
-	while (*n && (is_blank(**s) || **s == '\r'))
+	while (*n && is_blank(**s))
 		(*s)++, (*n)--;
-	while (*n && (is_blank((*s)[*n - 1]) || (*s)[*n - 1] == '\r'))
+	while (*n && (*s)[*n - 1] == '\r')
 		(*n)--;
 }
 

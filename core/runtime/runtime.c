@@ -320,13 +320,11 @@ static int list_plugins(struct core_runtime *rt)
 		cJSON_AddItemToArray(dirs, cJSON_CreateString(rt->loader->dirs[i]));
 	cJSON *acts = cJSON_AddArrayToObject(root, "actions");
 	cJSON *auths = cJSON_AddArrayToObject(root, "auth");
-	/* delivery plugins are serve's, not actions a request can name */
 	cJSON *sinks = cJSON_AddArrayToObject(root, "sinks");
 	for (size_t i = 0; i < rt->loader->n; i++) {
 		const struct core_plugin *p = &rt->loader->plugins[i];
-		cJSON_AddItemToArray(p->desc->kind == SC_PLUGIN_AUTH   ? auths
-				     : p->desc->kind == SC_PLUGIN_SINK ? sinks
-								       : acts,
+		enum sc_plugin_kind k = p->desc->kind;
+		cJSON_AddItemToArray(k == SC_PLUGIN_AUTH ? auths : k == SC_PLUGIN_SINK ? sinks : acts,
 				     plugin_entry(p));
 	}
 	if (rt->asset_schema)

@@ -37,6 +37,9 @@ struct conn {
 	struct serve_session *s;
 	struct event *greet_timer;
 	const struct serve_listen *lst;
+	evutil_socket_t fd; /* ours to close: bufferevents never own it, so
+			       STARTTLS can swap the plain one for a TLS one */
+	int tls_wait;       /* STARTTLS: switch once the 220 is flushed */
 	char addr[64];
 	int port;
 	int busy;    /* a job runs for this session */
@@ -226,7 +229,13 @@ static void conn_free(struct conn *c)
 {
 	struct server *srv = c->srv;
 	if (c->bev) {
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 		bufferevent_free(c->bev);
+		if (ssl) {
+			SSL_shutdown(ssl); /* close_notify, best effort: the socket is non-blocking */
+			SSL_free(ssl);
+		}
+		evutil_closesocket(c->fd);
 		c->bev = NULL;
 		srv->nconn--;
 		if (c->prev)
@@ -267,26 +276,38 @@ static void close_after_flush(struct conn *c)
 		bufferevent_enable(c->bev, EV_WRITE);
 }
 
-static void start_tls(struct conn *c)
+/* STARTTLS, once the 220 is on the wire: the plain bufferevent is
+ * replaced by an OpenSSL one on the same socket. */
+static void switch_to_tls(struct conn *c)
 {
-	/* RFC 3207 §4.2: whatever the client sent after STARTTLS is not
-	 * part of the TLS stream; it is dropped, never acted upon. */
-	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+	/* RFC 3207 §4.2: whatever the client sent after STARTTLS is not part
+	 * of the TLS stream; it is dropped, never acted upon. Bytes still in
+	 * the kernel meet the TLS handshake and fail it. */
+	c->tls_wait = 0;
+	bufferevent_free(c->bev);
 	SSL *ssl = SSL_new(c->srv->ssl);
-	struct bufferevent *f =
-		ssl ? bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
-						     BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
-		    : NULL;
-	if (!f) {
+	c->bev = ssl ? bufferevent_openssl_socket_new(c->srv->base, c->fd, ssl,
+						     BUFFEREVENT_SSL_ACCEPTING, 0)
+		     : NULL;
+	if (!c->bev) {
 		if (ssl)
 			SSL_free(ssl);
 		serve_log(c->s->id, "cannot start TLS; closing connection");
-		conn_free(c);
+		c->bev = bufferevent_socket_new(c->srv->base, c->fd, 0); /* to free it */
+		if (c->bev)
+			conn_free(c);
 		return;
 	}
-	c->bev = f;
 	conn_callbacks(c);
 	set_timeouts(c, c->srv->cfg->t_command);
+}
+
+static void start_tls(struct conn *c)
+{
+	c->tls_wait = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		switch_to_tls(c);
 }
 
 /* Feed what arrived to the session until it waits for something. */
@@ -370,7 +391,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 			drop_early_talker(c);
 		return;
 	}
-	if (!c->busy && !c->closing)
+	if (!c->busy && !c->closing && !c->tls_wait)
 		pump(c);
 }
 
@@ -378,7 +399,11 @@ static void write_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)))
+		return;
+	if (c->tls_wait)
+		switch_to_tls(c);
+	else if (c->closing)
 		conn_free(c);
 }
 
@@ -516,11 +541,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	if (c && lc->l->implicit_tls) {
 		ssl = SSL_new(srv->ssl);
 		c->bev = ssl ? bufferevent_openssl_socket_new(srv->base, fd, ssl,
-							      BUFFEREVENT_SSL_ACCEPTING,
-							      BEV_OPT_CLOSE_ON_FREE)
+							      BUFFEREVENT_SSL_ACCEPTING, 0)
 			     : NULL;
 	} else if (c) {
-		c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		c->bev = bufferevent_socket_new(srv->base, fd, 0);
 	}
 	if (!c || !c->bev) {
 		if (ssl)
@@ -530,6 +554,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	c->srv = srv;
+	c->fd = fd;
 	c->lst = lc->l;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	c->port = port;

@@ -136,7 +136,7 @@ static void single_part(void **state)
 		assert_string_equal(str(o, "subject"), "Hello there");
 		assert_string_equal(str(o, "message_id"), "1234.5678@example.org");
 		assert_string_equal(hdr(o, "From"), "a@example.org");
-		assert_string_equal(hdr(o, "Message-ID"), "<1234.5678@example.org>");
+		assert_string_equal(hdr(o, "Message-ID"), "<1234.5678@example.org> ");
 		assert_string_equal(str(o, "body"), "Hello,\n\nWorld.\n");
 		assert_string_equal(str(o, "body_type"), "text/plain");
 		assert_int_equal(natt(o), 0);

@@ -26,48 +26,24 @@ static void make_utf8(char *s)
 	}
 }
 
-/* TODO(inbound): use sc_inbound_summary() for the RFC 2047-decoded
- * subject once core/inbound/ is merged; until then the raw, unfolded
- * header value. Only the first 64 KiB (the header section) is read. */
-char *maildir_subject(const char *path)
+/* Subject (RFC 2047-decoded) and Message-ID from the host's reader of
+ * received messages; the body is not needed, so it is cut at once. */
+static void add_summary(cJSON *o, const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return strdup("");
-	size_t cap = 65536;
-	char *h = malloc(cap + 1);
-	size_t n = h ? fread(h, 1, cap, f) : 0;
-	fclose(f);
-	if (!h)
-		return NULL;
-	h[n] = '\0';
-	struct sc_buf out = { 0 };
-	int found = 0;
-	for (char *line = h; line && *line && !(line[0] == '\r' && line[1] == '\n');) {
-		char *end = strstr(line, "\r\n");
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		if (found && (line[0] == ' ' || line[0] == '\t')) {
-			sc_buf_add(&out, line, len); /* a folded continuation */
-		} else if (found) {
-			break;
-		} else if (len >= 8 && strncasecmp(line, "Subject:", 8) == 0) {
-			found = 1;
-			const char *v = line + 8;
-			while (*v == ' ' || *v == '\t')
-				v++;
-			sc_buf_add(&out, v, len - (size_t)(v - line));
-		}
-		line = end ? end + 2 : NULL;
+	cJSON *sum = NULL;
+	struct sc_error err = SC_ERROR_INIT;
+	const cJSON *subj = NULL, *mid = NULL;
+	if (sc_inbound_summary(path, 1, &sum, &err) == SC_OK) {
+		subj = cJSON_GetObjectItemCaseSensitive(sum, "subject");
+		mid = cJSON_GetObjectItemCaseSensitive(sum, "message_id");
 	}
-	free(h);
-	char *s = sc_buf_take(&out);
-	if (s) {
-		for (char *p = s; *p; p++)
-			if ((unsigned char)*p < 0x20)
-				*p = ' ';
-		make_utf8(s);
-	}
-	return s;
+	cJSON_AddStringToObject(o, "subject", cJSON_IsString(subj) ? subj->valuestring : "");
+	if (cJSON_IsString(mid))
+		cJSON_AddStringToObject(o, "message_id", mid->valuestring);
+	else
+		cJSON_AddNullToObject(o, "message_id");
+	cJSON_Delete(sum);
+	sc_error_clear(&err);
 }
 
 static cJSON *utf8_string(const char *s)
@@ -106,9 +82,7 @@ char *maildir_index_line(const struct sc_inbound *m, const char *file)
 	cJSON *rc = cJSON_AddArrayToObject(env, "rcpt_to");
 	for (size_t i = 0; i < m->nrcpt; i++)
 		cJSON_AddItemToArray(rc, utf8_string(m->rcpt[i]));
-	char *subj = maildir_subject(m->path);
-	cJSON_AddStringToObject(o, "subject", subj ? subj : "");
-	free(subj);
+	add_summary(o, m->path);
 	cJSON_AddNumberToObject(o, "size", (double)m->size);
 	char *text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);

@@ -5,9 +5,6 @@
 
 #include <smtp-connector/sink.h>
 
-/* The Subject of the message file at `path`, unfolded, as valid UTF-8
- * (allocated; "" when absent). */
-char *maildir_subject(const char *path);
 /* The index.jsonl line for a message written as `file` (relative to the
  * Maildir), ending in "\n"; allocated. */
 char *maildir_index_line(const struct sc_inbound *m, const char *file);

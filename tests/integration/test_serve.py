@@ -1,0 +1,530 @@
+#!/usr/bin/python3
+"""`smtp-connector serve` (issue 9) with the maildir sink, against real
+clients: swaks (every extension, STARTTLS, AUTH, pipelining), Python
+smtplib, curl, Postfix smtp-source (load), and this project's own send
+email / send rawemail. What arrived is read back with Python's mailbox
+and email modules and compared field by field."""
+import email
+import email.policy
+import hashlib
+import base64
+import json
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (asset, connector_path, contains, eq, make_ca, mkdtemp,  # noqa: E402
+                     not_contains, run, run_connector, shared_ca, skip, true)
+from servelib import Client, Serve, envelope_ok  # noqa: E402
+
+SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+CURL = shutil.which("curl") or "/usr/bin/curl"
+PASSWORD = "s3cret:with colon"
+
+
+def swaks(port, *args, timeout=60):
+    if not os.access(SWAKS, os.X_OK):
+        skip("swaks not installed")
+    r = subprocess.run([SWAKS, "--server", "127.0.0.1:%d" % port, "--from", "alice@example.com",
+                        "--to", "bob@example.org"] + list(args), capture_output=True,
+                       timeout=timeout)
+    return r.returncode, r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
+
+
+def users_file(d, name="alice", password=PASSWORD):
+    r = subprocess.run([connector_path(), "serve", "--hash-password", name],
+                       input=(password + "\n").encode(), capture_output=True, timeout=30)
+    eq(r.returncode, 0, "--hash-password exit status: %s" % r.stderr)
+    path = os.path.join(d, "users")
+    with open(path, "w") as f:
+        f.write("# test users\n" + r.stdout.decode())
+    return path, r.stdout.decode().strip()
+
+
+def tls_config(extra=None):
+    ca = shared_ca()
+    cfg = {"tls": {"cert_file": ca.chain, "key_file": ca.key}}
+    cfg.update(extra or {})
+    return ca, cfg
+
+
+def client_ctx(ca):
+    ctx = ssl.create_default_context(cafile=ca.ca_cert)
+    return ctx
+
+
+# --------------------------------------------------------------------------
+# the basic loop
+
+def test_swaks_message_arrives_in_maildir_with_envelope_lines():
+    with Serve() as srv:
+        rc, out = swaks(srv.port, "--to", "bob@example.org,carol@example.net",
+                        "--header", "Subject: Quarterly \"report\": ready",
+                        "--body", "Line one\nLine two")
+        eq(rc, 0, "swaks exit status\n" + out)
+        contains(out, "250 2.0.0 OK: queued as", "final reply")
+        srv.wait_messages(1)
+        (key, msg), = srv.messages()
+        eq(msg["Return-Path"], "<alice@example.com>", "Return-Path")
+        eq(msg.get_all("Delivered-To"), ["bob@example.org", "carol@example.net"], "Delivered-To")
+        eq(msg.get_all("X-Original-To"), ["bob@example.org", "carol@example.net"], "X-Original-To")
+        m = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+        eq(m["Subject"], 'Quarterly "report": ready', "Subject")
+        eq(m["From"], "alice@example.com", "From")
+        contains(m.get_content(), "Line one", "body")
+        idx, = srv.index()
+        eq(idx["envelope"], {"mail_from": "alice@example.com",
+                             "rcpt_to": ["bob@example.org", "carol@example.net"]}, "index envelope")
+        eq(idx["subject"], 'Quarterly "report": ready', "index subject")
+        eq(idx["client_address"], "127.0.0.1", "index client")
+        eq(idx["tls"], False, "index tls")
+        eq(idx["file"], "new/" + key, "index file")
+        raw = srv.raw_files()[0]
+        below = raw.split(b"Delivered-To: carol@example.net\r\n", 1)[1]
+        eq(idx["size"], len(below), "index size = bytes received")
+        true(idx["time"].endswith("Z"), "time in UTC")
+        log = srv.log()
+        for needle in ("New session", "MAIL: alice@example.com", "RCPT: bob@example.org",
+                       "DATA: [redacted (%d bytes)]" % len(below), "Delivered"):
+            contains(log, needle, "log")
+        not_contains(log, "Line one", "log holds no message content")
+
+
+def test_ehlo_extensions_and_simple_commands():
+    with Serve() as srv:
+        c = Client(srv.port)
+        eq(c.greeting[0], 220, "greeting")
+        contains(c.greeting[1][0], "localhost ESMTP", "greeting names the domain")
+        code, lines = c.cmd("EHLO me.example")
+        eq(code, 250, "EHLO")
+        exts = [ln[4:] for ln in lines[1:]]
+        for e in ("PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"):
+            true(e in exts, "%s offered: %s" % (e, exts))
+        true(any(e.startswith("SIZE ") for e in exts), "SIZE offered")
+        true("STARTTLS" not in exts, "no STARTTLS without a certificate")
+        true(not any(e.startswith("AUTH") for e in exts), "no AUTH without users")
+        eq(c.cmd("VRFY bob")[0], 252, "VRFY")
+        eq(c.cmd("HELP")[0], 214, "HELP")
+        eq(c.cmd("NOOP")[0], 250, "NOOP")
+        eq(c.cmd("EXPN list")[0], 502, "EXPN")
+        eq(c.cmd("BDAT 10 LAST")[0], 502, "BDAT (CHUNKING is not offered)")
+        eq(c.cmd("FOO")[0], 500, "unknown command")
+        eq(c.cmd("DATA")[0], 503, "DATA before MAIL")
+        eq(c.cmd("RCPT TO:<x@example.com>")[0], 503, "RCPT before MAIL")
+        eq(c.cmd("MAIL FROM:<a@example.com> BODY=8BITMIME SMTPUTF8 SIZE=100")[0], 250, "MAIL params")
+        eq(c.cmd("MAIL FROM:<a@example.com>")[0], 503, "nested MAIL")
+        eq(c.cmd("RCPT TO:<x@example.com> NOTIFY=NEVER")[0], 555, "unknown RCPT parameter")
+        eq(c.cmd("RCPT TO:<>")[0], 501, "empty recipient")
+        eq(c.cmd("RSET")[0], 250, "RSET")
+        eq(c.cmd("RCPT TO:<x@example.com>")[0], 503, "RSET ended the transaction")
+        eq(c.cmd("MAIL FROM:<a@example.com> BODY=BINARYMIME")[0], 555, "BINARYMIME")
+        eq(c.cmd("MAIL FROM:<j\u00f6rg@example.com>")[0], 553, "non-ASCII without SMTPUTF8")
+        eq(c.cmd("QUIT")[0], 221, "QUIT")
+        true(c.closed(), "closed after QUIT")
+        c2 = Client(srv.port)
+        eq(c2.cmd("MAIL FROM:<a@example.com>")[0], 503, "MAIL before EHLO")
+
+
+def test_smtplib_smtputf8_8bit_and_bytes_unchanged():
+    raw = ("From: J\u00f6rg <j\u00f6rg@b\u00fccher.example>\r\nTo: z@example.org\r\n"
+           "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           "Gr\u00fc\u00dfe \u2013 8-bit body\r\n.leading dot\r\n..two dots\r\n").encode()
+    with Serve() as srv:
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
+            s.ehlo("smtplib.example")
+            true(s.has_extn("smtputf8"), "SMTPUTF8")
+            s.sendmail("j\u00f6rg@b\u00fccher.example", ["z@example.org", "\u00fc@example.org"], raw,
+                       mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        srv.wait_messages(1)
+        got = srv.raw_files()[0]
+        head, rest = got.split(b"\r\n", 1)
+        eq(head, "Return-Path: <j\u00f6rg@b\u00fccher.example>".encode(), "Return-Path")
+        true(rest.endswith(raw), "the received bytes are stored unchanged (dots unstuffed)")
+        idx, = srv.index()
+        eq(idx["envelope"]["rcpt_to"], ["z@example.org", "\u00fc@example.org"], "UTF-8 envelope")
+        eq(idx["subject"], "Gr\u00fc\u00dfe", "index subject decoded from RFC 2047")
+
+
+def test_pipelining_many_messages_in_one_write():
+    with Serve() as srv:
+        c = Client(srv.port)
+        burst = b"EHLO p.example\r\n"
+        for i in range(5):
+            burst += (b"MAIL FROM:<p@example.com>\r\nRCPT TO:<q%d@example.com>\r\nDATA\r\n"
+                      b"Subject: pipelined %d\r\n\r\nbody %d\r\n.\r\n" % (i, i, i))
+        burst += b"QUIT\r\n"
+        c.send(burst)
+        codes = []
+        while True:
+            try:
+                codes.append(c.reply()[0])
+            except EOFError:
+                break
+        eq(codes, [250] + [250, 250, 354, 250] * 5 + [221], "pipelined replies in order")
+        srv.wait_messages(5)
+        eq(sorted(i["subject"] for i in srv.index()), ["pipelined %d" % i for i in range(5)],
+           "five messages")
+        rc, out = swaks(srv.port, "--pipeline", "--header", "Subject: swaks pipelined")
+        eq(rc, 0, "swaks --pipeline\n" + out)
+        srv.wait_messages(6)
+
+
+def test_starttls_with_swaks_and_state_reset():
+    ca, cfg = tls_config()
+    with Serve(config=cfg) as srv:
+        rc, out = swaks(srv.port, "-tls", "--tls-verify", "--tls-ca-path", ca.ca_cert,
+                        "--header", "Subject: over TLS")
+        eq(rc, 0, "swaks -tls\n" + out)
+        srv.wait_messages(1)
+        idx, = srv.index()
+        eq(idx["tls"], True, "index tls")
+        true(idx["tls_version"].startswith("TLSv1."), "tls version %s" % idx.get("tls_version"))
+        # Pipelined plaintext after STARTTLS is dropped (RFC 3207 §4.2,
+        # CVE-2011-0411): the MAIL below must not survive into the TLS session.
+        c = Client(srv.port)
+        eq(c.cmd("EHLO a.example")[0], 250, "EHLO")
+        c.send(b"STARTTLS\r\nMAIL FROM:<injected@example.com>\r\n")
+        eq(c.reply()[0], 220, "STARTTLS")
+        tls = client_ctx(ca).wrap_socket(c.sock, server_hostname="localhost")
+        c.sock, c.buf = tls, b""
+        code, lines = c.cmd("EHLO a.example")
+        eq(code, 250, "EHLO after STARTTLS")
+        true("250-STARTTLS" not in lines, "STARTTLS no longer offered")
+        eq(c.cmd("RCPT TO:<x@example.com>")[0], 503, "the injected MAIL was discarded")
+        eq(c.cmd("STARTTLS")[0], 503, "STARTTLS twice")
+
+
+def test_implicit_tls_port_and_require_tls():
+    ca, cfg = tls_config({"listen": [{"host": "127.0.0.1", "port": 0},
+                                     {"host": "127.0.0.1", "port": 0, "tls": True}]})
+    cfg["tls"]["require_tls"] = True
+    with Serve(config=cfg) as srv:
+        eq(len(srv.ports), 2, "two listen addresses")
+        plain, tlsport = srv.ports
+        c = Client(plain)
+        c.cmd("EHLO x.example")
+        code, lines = c.cmd("MAIL FROM:<a@example.com>")
+        eq(code, 530, "MAIL before STARTTLS with require_tls")
+        contains(lines[0], "STARTTLS", "the reply says what to do")
+        with smtplib.SMTP_SSL("127.0.0.1", tlsport, context=client_ctx(ca), timeout=10) as s:
+            s.sendmail("a@example.com", ["b@example.com"], b"Subject: implicit\r\n\r\nx\r\n")
+        srv.wait_messages(1)
+        eq(srv.index()[0]["tls"], True, "implicit TLS recorded")
+
+
+def test_auth_plain_and_login_over_tls_only():
+    ca, cfg = tls_config()
+    d = mkdtemp("users")
+    path, line = users_file(d)
+    cfg["auth"] = {"users_file": path}
+    with Serve(config=cfg) as srv:
+        c = Client(srv.port)
+        code, lines = c.cmd("EHLO x.example")
+        true(not any("AUTH" in ln for ln in lines), "no AUTH offered before TLS")
+        eq(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0" + PASSWORD.encode()).decode())[0],
+           538, "AUTH over plaintext")
+        eq(c.cmd("MAIL FROM:<a@example.com>")[0], 530, "MAIL without AUTH")
+        for mech in ("PLAIN", "LOGIN"):
+            rc, out = swaks(srv.port, "-tls", "--tls-ca-path", ca.ca_cert, "-a", mech,
+                            "-au", "alice", "-ap", PASSWORD, "--header", "Subject: auth " + mech)
+            eq(rc, 0, "swaks AUTH %s\n%s" % (mech, out))
+            contains(out, "235 2.7.0", "AUTH %s accepted" % mech)
+        rc, out = swaks(srv.port, "-tls", "--tls-ca-path", ca.ca_cert, "-a", "PLAIN",
+                        "-au", "alice", "-ap", "wrong")
+        true(rc != 0, "a wrong password fails")
+        contains(out, "535 5.7.8", "wrong password reply")
+        srv.wait_messages(2)
+        eq([i.get("auth_user") for i in srv.index()], ["alice", "alice"], "auth_user in the index")
+        log = srv.log()
+        not_contains(log, PASSWORD, "password in the log")
+        not_contains(log, base64.b64encode(PASSWORD.encode()).decode(), "encoded password in the log")
+        contains(log, "AUTH failed for alice", "failed AUTH logged")
+
+
+def test_auth_plaintext_when_allowed_and_hash_line_format():
+    d = mkdtemp("users")
+    path, line = users_file(d, "bob", "pw")
+    name, scheme, iters, salt, h = line.split(":")
+    eq((name, scheme), ("bob", "pbkdf2-sha256"), "line format")
+    eq(hashlib.pbkdf2_hmac("sha256", b"pw", base64.b64decode(salt), int(iters)),
+       base64.b64decode(h), "the hash is PBKDF2-HMAC-SHA256 of the password")
+    with Serve(config={"auth": {"users_file": path, "allow_plaintext_auth": True}}) as srv:
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as s:
+            s.login("bob", "pw")
+            s.sendmail("bob@example.com", ["x@example.com"], b"Subject: plain auth\r\n\r\nx\r\n")
+        srv.wait_messages(1)
+
+
+def test_curl_smtp_upload():
+    if not os.access(CURL, os.X_OK):
+        skip("curl not installed")
+    with Serve() as srv:
+        d = mkdtemp("curl")
+        p = os.path.join(d, "msg.txt")
+        with open(p, "wb") as f:
+            f.write(b"From: c@example.com\r\nTo: d@example.com\r\nSubject: from curl\r\n\r\nhi\r\n")
+        r = subprocess.run([CURL, "-sS", "smtp://127.0.0.1:%d" % srv.port, "--mail-from",
+                            "c@example.com", "--mail-rcpt", "d@example.com", "-T", p],
+                           capture_output=True, timeout=30)
+        eq(r.returncode, 0, "curl: %s" % r.stderr)
+        srv.wait_messages(1)
+        eq(srv.index()[0]["subject"], "from curl", "subject")
+
+
+def test_smtp_source_load_2000_messages():
+    if not os.access(SMTP_SOURCE, os.X_OK):
+        skip("smtp-source not installed")
+    with Serve(config={"limits": {"connections": 100}}) as srv:
+        t0 = time.monotonic()
+        r = subprocess.run([SMTP_SOURCE, "-s", "20", "-m", "2000", "-f", "load@example.com",
+                            "-t", "sink@example.com", "127.0.0.1:%d" % srv.port],
+                           capture_output=True, timeout=300)
+        dt = time.monotonic() - t0
+        eq(r.returncode, 0, "smtp-source: %s" % r.stderr)
+        srv.wait_messages(2000, timeout=60)
+        eq(len(srv.index()), 2000, "index lines")
+        eq(len(set(i["id"] for i in srv.index())), 2000, "unique ids")
+        sys.stdout.write("# 2000 messages in %.1f s (%.0f msg/s)\n" % (dt, 2000 / dt))
+
+
+def request(port, action, params):
+    return {"action": action, "asset": asset(port), "parameters": params}
+
+
+def test_send_email_roundtrip_field_by_field():
+    with Serve() as srv:
+        params = {"from": "soar@example.com", "to": "analyst@example.org, lead@example.org",
+                  "cc": "cc@example.net", "bcc": "hidden@example.net",
+                  "subject": "Incident 42: caf\u00e9 \"quoted\"",
+                  "body": "Findings:\n- one\n- two \u2713"}
+        r = run_connector(request(srv.port, "send email", params))
+        eq(r.rc, 0, "send email\n%s" % r)
+        srv.wait_messages(1)
+        (key, msg), = srv.messages()
+        m = email.message_from_bytes(msg.as_bytes().replace(b"\r\n", b"\n"),
+                                     policy=email.policy.default)
+        eq(m["Subject"], params["subject"], "Subject")
+        eq(m["From"], "soar@example.com", "From")
+        eq(m["To"], "analyst@example.org, lead@example.org", "To")
+        eq(m["Cc"], "cc@example.net", "Cc")
+        eq(m["Bcc"], None, "no Bcc header")
+        eq(m.get_content().replace("\r\n", "\n").strip(), params["body"], "body")
+        eq(sorted(m.get_all("Delivered-To")),
+           sorted(["analyst@example.org", "lead@example.org", "cc@example.net",
+                   "hidden@example.net"]), "every envelope recipient, Bcc included")
+        eq(m["Return-Path"], "<soar@example.com>", "Return-Path")
+
+
+def test_send_rawemail_bytes_arrive_unchanged():
+    raw = ("From: raw@example.com\r\nTo: dest@example.org\r\nSubject: raw one\r\n"
+           "Message-ID: <raw-1@example.com>\r\n\r\nline\r\n.dot line\r\n\r\nend\r\n")
+    with Serve() as srv:
+        r = run_connector(request(srv.port, "send rawemail", {"raw_email": raw}))
+        eq(r.rc, 0, "send rawemail\n%s" % r)
+        srv.wait_messages(1)
+        got = srv.raw_files()[0]
+        below = got.split(b"Delivered-To: dest@example.org\r\n", 1)[1]
+        # send rawemail adds the Date field a message lacks; all else as given
+        true(below.startswith(b"Date: "), "Date added by send rawemail: %r" % below[:40])
+        eq(below.split(b"\r\n", 1)[1], raw.encode(), "bytes below the envelope lines")
+        eq(srv.index()[0]["subject"], "raw one", "index subject")
+
+
+# --------------------------------------------------------------------------
+# limits
+
+def test_message_size_advertised_and_enforced_while_reading():
+    with Serve(config={"limits": {"message_size": 10000}}) as srv:
+        c = Client(srv.port)
+        code, lines = c.cmd("EHLO x.example")
+        true("250-SIZE 10000" in lines, "SIZE 10000 advertised: %s" % lines)
+        eq(c.cmd("MAIL FROM:<a@example.com> SIZE=10001")[0], 552, "SIZE= over the limit")
+        eq(c.cmd("MAIL FROM:<a@example.com> SIZE=100")[0], 250, "SIZE= a lie")
+        c.cmd("RCPT TO:<b@example.com>")
+        eq(c.cmd("DATA")[0], 354, "DATA")
+        c.send(b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 20 + b".\r\n")
+        code, lines = c.reply()
+        eq(code, 552, "too big after reading: %s" % lines)
+        envelope_ok_after = c.cmd("MAIL FROM:<a@example.com>")
+        eq(envelope_ok_after[0], 250, "the session goes on")
+        c.cmd("RCPT TO:<b@example.com>")
+        c.cmd("DATA")
+        c.send(b"Subject: small\r\n\r\nok\r\n.\r\n")
+        eq(c.reply()[0], 250, "a small message after it")
+        srv.wait_messages(1)
+        eq([i["subject"] for i in srv.index()], ["small"], "only the small one stored")
+        eq(os.listdir(os.path.join(srv.dir, "state", "serve-spool")), [], "spool left empty")
+
+
+def test_max_recipients():
+    with Serve(config={"limits": {"recipients": 3}}) as srv:
+        c = Client(srv.port)
+        c.cmd("EHLO x.example")
+        c.cmd("MAIL FROM:<a@example.com>")
+        for i in range(3):
+            eq(c.cmd("RCPT TO:<r%d@example.com>" % i)[0], 250, "RCPT %d" % i)
+        code, lines = c.cmd("RCPT TO:<r3@example.com>")
+        eq(code, 452, "fourth RCPT")
+        contains(lines[0], "4.5.3", "enhanced code")
+
+
+def test_max_connections_421():
+    with Serve(config={"limits": {"connections": 2}}) as srv:
+        a, b = Client(srv.port), Client(srv.port)
+        c = Client(srv.port, greet=False)
+        code, lines = c.reply()
+        eq(code, 421, "third connection")
+        true(c.closed(), "third connection closed")
+        a.close()
+        time.sleep(0.3)
+        d = Client(srv.port)
+        eq(d.greeting[0], 220, "a slot is free again")
+        b.close()
+
+
+def test_allowed_networks_v4_and_v6():
+    with Serve(config={"networks": ["10.0.0.0/8", "2001:db8::/32"]}) as srv:
+        c = Client(srv.port, greet=False)
+        code, lines = c.reply()
+        eq(code, 554, "127.0.0.1 is not allowed")
+        contains(srv.log(), "not in an allowed network", "logged")
+    if not socket.has_ipv6:
+        return
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        skip("no IPv6 loopback")
+    cfg = {"listen": [{"host": "::1", "port": 0}, {"host": "127.0.0.1", "port": 0}],
+           "networks": ["::1/128"]}
+    with Serve(config=cfg) as srv:
+        v6, v4 = srv.ports
+        eq(Client(v6, host="::1").greeting[0], 220, "::1 allowed")
+        eq(Client(v4, greet=False).reply()[0], 554, "127.0.0.1 refused")
+        contains(srv.log(), "listening at [::1]:", "IPv6 listen address logged")
+
+
+def test_silent_client_dropped_at_timeout_while_another_proceeds():
+    with Serve(config={"timeouts": {"command": 1.5}}) as srv:
+        silent = Client(srv.port)
+        t0 = time.monotonic()
+        other = Client(srv.port)
+        envelope_ok(other)
+        other.send(b"Subject: meanwhile\r\n\r\nx\r\n.\r\n")
+        eq(other.reply()[0], 250, "the other session is not held up")
+        true(time.monotonic() - t0 < 1.0, "...and did not wait for the silent one")
+        code, lines = silent.reply()
+        eq(code, 421, "the silent client is told")
+        contains(lines[0], "4.4.2", "timeout code")
+        true(silent.closed(), "and dropped")
+        dt = time.monotonic() - t0
+        true(1.0 < dt < 5.0, "dropped at its timeout (%.1f s)" % dt)
+        contains(srv.log(), "timed out", "logged")
+
+
+def test_client_talking_before_greeting_is_dropped():
+    with Serve(config={"timeouts": {"greet_delay": 0.5}}) as srv:
+        c = Client(srv.port, greet=False)
+        c.send(b"EHLO eager.example\r\nMAIL FROM:<spam@example.com>\r\n")
+        true(c.closed(), "dropped")
+        not_contains(c.buf.decode(), "220", "no greeting was sent")
+        contains(srv.log(), "talked before the greeting", "logged")
+        polite = Client(srv.port)
+        eq(polite.greeting[0], 220, "a polite client gets the greeting")
+
+
+def test_sigterm_finishes_session_in_flight_and_exits_0():
+    srv = Serve(config={"timeouts": {"shutdown_grace": 10}})
+    busy = Client(srv.port)
+    idle = Client(srv.port)
+    envelope_ok(busy)
+    busy.send(b"Subject: in flight\r\n\r\nfirst half\r\n")
+    time.sleep(0.2)
+    srv.proc.send_signal(signal.SIGTERM)
+    eq(idle.reply()[0], 421, "the idle session is told to go")
+    time.sleep(0.3)
+    true(srv.proc.poll() is None, "still running while a message is in flight")
+    busy.send(b"second half\r\n.\r\n")
+    eq(busy.reply()[0], 250, "the message in flight is accepted")
+    eq(busy.reply()[0], 421, "then the session is closed")
+    eq(srv.stop(timeout=10), 0, "exit status")
+    eq([i["subject"] for i in srv.index()], ["in flight"], "nothing lost")
+    contains(srv.log(), "SIGTERM", "logged")
+
+
+# --------------------------------------------------------------------------
+# configuration and flags
+
+def serve_fails(args, config=None):
+    d = mkdtemp("cfg")
+    argv = [connector_path(), "serve", "--state-dir", os.path.join(d, "state")]
+    if config is not None:
+        p = os.path.join(d, "c.json")
+        with open(p, "w") as f:
+            f.write(config if isinstance(config, str) else json.dumps(config))
+        argv += ["--config", p]
+    r = subprocess.run(argv + list(args), capture_output=True, timeout=30)
+    return r.returncode, r.stderr.decode()
+
+
+def test_config_errors_name_the_key():
+    md = ["--maildir", os.path.join(mkdtemp("md"), "M")]
+    for cfg, needle in [
+            ({"limits": {"recipientz": 3}}, 'config.limits: unknown key "recipientz"'),
+            ({"limits": {"recipients": "3"}}, "config.limits.recipients"),
+            ({"listen": [{"host": "127.0.0.1", "port": 70000}]}, "config.listen[0].port"),
+            ({"networks": ["300.1.2.3/8"]}, "config.networks[0]"),
+            ({"tls": {"cert_file": "/nonexistent.pem"}}, "config.tls"),
+            ({"timeouts": {"command": 0}}, "config.timeouts.command"),
+            ("{not json", "not JSON")]:
+        rc, err = serve_fails(md, cfg)
+        eq(rc, 2, "exit status for %r: %s" % (cfg, err))
+        contains(err, needle, "error for %r" % (cfg,))
+    rc, err = serve_fails([], {"delivery": {"plugin": "maildir", "dir": "/tmp/x", "colour": 1}})
+    eq(rc, 2, "unknown delivery setting: %s" % err)
+    contains(err, 'delivery: unknown key "colour"', "names the plugin's key")
+    rc, err = serve_fails([], {"delivery": {"plugin": "nosuch"}})
+    eq(rc, 2, "unknown plugin: %s" % err)
+    contains(err, "nosuch", "names the plugin")
+    rc, err = serve_fails([])
+    eq(rc, 2, "no delivery")
+    contains(err, "--url or --maildir", "says what to give")
+    rc, err = serve_fails(md + ["--header", "X-No-Colon"])
+    eq(rc, 2, "--header without --url")
+    rc, err = serve_fails(md + ["--port", "http"])
+    eq(rc, 2, "bad --port")
+    contains(err, "--port", "names the flag")
+
+
+def test_pigeon_flags_version_help_domain():
+    r = subprocess.run([connector_path(), "serve", "--version"], capture_output=True, timeout=10)
+    eq(r.returncode, 0, "--version")
+    contains(r.stdout.decode(), "smtp-connector serve version:", "version text")
+    r = subprocess.run([connector_path(), "serve", "-help"], capture_output=True, timeout=10)
+    eq(r.returncode, 0, "-help (single dash, as Go's flag package)")
+    for flag in ("--url", "--host", "--port", "--domain", "--header", "--template", "--maildir"):
+        contains(r.stdout.decode(), flag, "help mentions %s" % flag)
+    with Serve(args=["-domain", "mx.test.example"]) as srv:
+        c = Client(srv.port)
+        contains(c.greeting[1][0], "mx.test.example", "--domain in the greeting")
+
+
+def test_list_shows_sink_plugins():
+    r = run_connector(args=["--list"])
+    eq(r.rc, 0, "--list\n%s" % r)
+    listing = json.loads(r.stdout)
+    names = [p["identifier"] for p in listing.get("sinks", [])]
+    true("maildir" in names, "maildir listed under sinks: %s" % names)
+    true("maildir" not in [p["identifier"] for p in listing["actions"]], "not under actions")
+
+
+run(globals())
