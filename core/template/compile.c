@@ -93,7 +93,7 @@ static int value_name(struct cstate *c, const struct tpl_tag *t, struct tnode *n
 {
 	nd->s = t->name;
 	nd->n = t->n;
-	if (nd->n > 1 && nd->s[0] == '.') {
+	if (nd->n > 1 && nd->s[0] == '.' && nd->s[1] != '.') {
 		nd->s++;
 		nd->n--;
 	}
@@ -117,8 +117,8 @@ static int value_name(struct cstate *c, const struct tpl_tag *t, struct tnode *n
 	}
 }
 
-static int parse_list(struct cstate *c, unsigned depth, struct nvec *out, struct tpl_tag *close,
-		      int *closed);
+static int parse_list(struct cstate *c, unsigned depth, int opener, struct nvec *out,
+		      struct tpl_tag *close, int *closed);
 
 /* Whether the closing tag `cl` closes the section node `nd`. */
 static int closes(const struct tnode *nd, const struct tpl_tag *cl)
@@ -150,7 +150,7 @@ static int parse_section(struct cstate *c, unsigned depth, const struct tpl_tag 
 	struct nvec kids = {0};
 	struct tpl_tag cl;
 	int closed = 0;
-	int rc = parse_list(c, depth + 1, &kids, &cl, &closed);
+	int rc = parse_list(c, depth + 1, (int)nd->kind, &kids, &cl, &closed);
 	if (rc == SC_OK && (!closed || !closes(nd, &cl))) {
 		char *want = tpl_shown(nd->s, nd->n);
 		char *got = closed ? tpl_shown(cl.name, cl.n) : NULL;
@@ -176,6 +176,24 @@ static int parse_section(struct cstate *c, unsigned depth, const struct tpl_tag 
 	nd->kids = kids.v;
 	nd->nkids = kids.n;
 	return SC_OK;
+}
+
+/* A standalone block's intrinsic indentation: that of its first line. */
+static void block_indent(struct tnode *nd)
+{
+	if (!nd->standalone || nd->nkids == 0)
+		return;
+	const struct tnode *k = &nd->kids[0];
+	if (k->kind == TN_TEXT) {
+		size_t i = 0;
+		while (i < k->n && (k->s[i] == ' ' || k->s[i] == '\t'))
+			i++;
+		nd->body_indent = k->s;
+		nd->body_indent_n = i;
+	} else if (k->standalone) {
+		nd->body_indent = k->indent;
+		nd->body_indent_n = k->indent_n;
+	}
 }
 
 static int tag_node(struct cstate *c, unsigned depth, const struct tpl_tag *t, struct tnode *nd)
@@ -210,16 +228,20 @@ static int tag_node(struct cstate *c, unsigned depth, const struct tpl_tag *t, s
 		if (nd->dynamic && value_name(c, t, nd) != SC_OK)
 			return SC_EINPUT;
 		return parse_section(c, depth, t, nd);
-	default: /* '$' */
+	default: { /* '$' */
 		nd->kind = TN_BLOCK;
-		return parse_section(c, depth, t, nd);
+		int rc = parse_section(c, depth, t, nd);
+		if (rc == SC_OK)
+			block_indent(nd);
+		return rc;
+	}
 	}
 }
 
 /* Nodes until a closing tag (then *closed = 1 and *close is that tag) or
  * the end of the text. */
-static int parse_list(struct cstate *c, unsigned depth, struct nvec *out, struct tpl_tag *close,
-		      int *closed)
+static int parse_list(struct cstate *c, unsigned depth, int opener, struct nvec *out,
+		      struct tpl_tag *close, int *closed)
 {
 	*closed = 0;
 	for (;;) {
@@ -228,6 +250,12 @@ static int parse_list(struct cstate *c, unsigned depth, struct nvec *out, struct
 		int rc = tpl_scan_next(&c->sc, &ts, &te, &t, c->err);
 		if (rc >= 0)
 			return rc;
+		if (rc == TPL_SCAN_TAG && t.type == '<')
+			tpl_scan_pair(&c->sc, ts, &t, "/$", 0, &te);
+		else if (rc == TPL_SCAN_TAG && t.type == '$')
+			tpl_scan_pair(&c->sc, ts, &t, "/", 1, &te);
+		else if (rc == TPL_SCAN_TAG && t.type == '/' && opener == TN_BLOCK)
+			tpl_scan_pair(&c->sc, ts, &t, "/", 0, &te);
 		if (te > ts) {
 			struct tnode text = {.kind = TN_TEXT, .s = c->sc.src + ts, .n = te - ts,
 					     .offset = ts};
@@ -275,7 +303,7 @@ int sc_template_compile(const char *text, size_t len, struct sc_template **out,
 	struct nvec top = {0};
 	struct tpl_tag cl;
 	int closed = 0;
-	int rc = parse_list(&c, 0, &top, &cl, &closed);
+	int rc = parse_list(&c, 0, -1, &top, &cl, &closed);
 	if (rc == SC_OK && closed) {
 		char *shown = tpl_shown(cl.name, cl.n);
 		rc = shown ? fail_at(&c, cl.start,

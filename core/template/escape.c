@@ -5,7 +5,8 @@
  * JSON escapes what a JSON string may not hold raw (" \ and controls) and
  * replaces bytes that are not UTF-8 with U+FFFD, so that "{{x}}" inside
  * a JSON template is a valid JSON string whatever x holds (the payload
- * bug of smtp-pigeon this engine exists to avoid). */
+ * bug of smtp-pigeon this engine exists to avoid). URL percent-encodes
+ * all but RFC 3986's unreserved characters. */
 #include "core.h"
 #include "template_int.h"
 
@@ -70,7 +71,6 @@ static int escape_json(struct sc_buf *b, const char *s, size_t n)
 	size_t run = 0, i = 0;
 	while (i < n) {
 		char rep[8] = {0};
-		size_t skip = 1;
 		if (u[i] >= 0x80) {
 			size_t len = utf8_len(u + i, n - i);
 			if (len) {
@@ -94,8 +94,26 @@ static int escape_json(struct sc_buf *b, const char *s, size_t n)
 		}
 		if (sc_buf_add(b, s + run, i - run) != SC_OK || sc_buf_str(b, rep) != SC_OK)
 			return SC_ENOMEM;
-		i += skip;
+		i++;
 		run = i;
+	}
+	return sc_buf_add(b, s + run, n - run);
+}
+
+/* RFC 3986 section 2.3: only unreserved characters go as they are. */
+static int escape_url(struct sc_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			continue;
+		char rep[3] = {'%', hex[c >> 4], hex[c & 15]};
+		if (sc_buf_add(b, s + run, i - run) != SC_OK || sc_buf_add(b, rep, 3) != SC_OK)
+			return SC_ENOMEM;
+		run = i + 1;
 	}
 	return sc_buf_add(b, s + run, n - run);
 }
@@ -103,6 +121,8 @@ static int escape_json(struct sc_buf *b, const char *s, size_t n)
 int tpl_escape(struct sc_buf *b, const char *s, size_t n, enum sc_escape escape)
 {
 	switch (escape) {
+	case SC_ESCAPE_URL:
+		return escape_url(b, s, n);
 	case SC_ESCAPE_HTML:
 		return escape_html(b, s, n);
 	case SC_ESCAPE_JSON:

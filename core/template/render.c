@@ -31,6 +31,11 @@ struct rstate {
 	unsigned long steps;
 	struct sc_buf indent;
 	int bol; /* at the start of a template line: indent before more output */
+	/* Inside a standalone block: its intrinsic indentation, stripped from
+	 * the start of each of its lines (sol: at such a start). */
+	const char *dedent;
+	size_t dedent_n;
+	int sol;
 	struct tpl_pcache cache;
 	struct frame *frames; /* lim->depth entries */
 	size_t nframes;
@@ -70,6 +75,15 @@ static int add_indent(struct rstate *rs)
 static int emit_text(struct rstate *rs, const char *s, size_t n)
 {
 	while (n) {
+		if (rs->sol) {
+			rs->sol = 0;
+			for (size_t k = 0; k < rs->dedent_n && n && *s == rs->dedent[k]; k++) {
+				s++;
+				n--;
+			}
+			if (!n)
+				break;
+		}
 		int rc = add_indent(rs);
 		const char *nl = memchr(s, '\n', n);
 		size_t k = nl ? (size_t)(nl - s) + 1 : n;
@@ -77,7 +91,7 @@ static int emit_text(struct rstate *rs, const char *s, size_t n)
 			rc = add(rs, s, k);
 		if (rc != SC_OK)
 			return rc;
-		rs->bol = nl != NULL;
+		rs->bol = rs->sol = nl != NULL;
 		s += k;
 		n -= k;
 	}
@@ -98,6 +112,8 @@ static int emit_value(struct rstate *rs, const cJSON *v, enum sc_escape esc)
 		if (rs->out.p)
 			rs->out.p[before] = '\0';
 		rs->bol = 1;
+	} else if (rs->out.len != mark) {
+		rs->sol = 0;
 	}
 	return rc == SC_OK ? check_output(rs) : rc;
 }
@@ -190,12 +206,14 @@ static int render_partial(struct rstate *rs, const struct sc_template *t, const 
 		return rc;
 	if (rs->depth >= rs->lim->depth)
 		return too_deep(rs, t, nd);
-	size_t saved = rs->indent.len;
+	size_t saved = rs->indent.len, dedent_n = rs->dedent_n;
+	const char *dedent = rs->dedent;
 	if (nd->standalone) {
 		if (sc_buf_add(&rs->indent, nd->indent, nd->indent_n) != SC_OK)
 			return nomem(rs);
 		rs->bol = 1;
 	}
+	rs->dedent_n = 0; /* a partial's lines are its own */
 	if (nd->kind == TN_PARENT) {
 		rs->frames[rs->nframes].parent = nd;
 		rs->frames[rs->nframes++].t = t;
@@ -208,23 +226,64 @@ static int render_partial(struct rstate *rs, const struct sc_template *t, const 
 	if (nd->kind == TN_PARENT)
 		rs->nframes--;
 	rs->indent.len = saved;
+	rs->dedent = dedent;
+	rs->dedent_n = dedent_n;
 	return rc;
 }
 
-/* {{$name}}default{{/name}}: the outermost parent tag that passes a block
- * of that name wins (the spec's "top-level substitutions take
- * precedence"); else the default. */
-static int render_block(struct rstate *rs, const struct sc_template *t, const struct tnode *nd)
+/* The block a {{$name}} tag expands to: the one of the outermost parent
+ * tag that passes a block of that name (the spec's "top-level
+ * substitutions take precedence"), else its own default. */
+static const struct tnode *chosen_block(const struct rstate *rs, const struct tnode *nd,
+					const struct sc_template **t)
 {
 	for (size_t i = 0; i < rs->nframes; i++) {
 		const struct tnode *par = rs->frames[i].parent;
 		for (size_t k = 0; k < par->nkids; k++) {
 			const struct tnode *b = &par->kids[k];
-			if (b->kind == TN_BLOCK && b->n == nd->n && memcmp(b->s, nd->s, nd->n) == 0)
-				return render_kids(rs, rs->frames[i].t, b, NULL);
+			if (b->kind == TN_BLOCK && b->n == nd->n && memcmp(b->s, nd->s, nd->n) == 0) {
+				*t = rs->frames[i].t;
+				return b;
+			}
 		}
 	}
-	return render_kids(rs, t, nd, NULL);
+	return nd;
+}
+
+/* {{$name}}default{{/name}}. Indentation, as the spec's examples have it:
+ * a standalone block's content loses the indentation of its first line
+ * where it is written, and gains, where it is expanded, that of the
+ * expanding block's first line of default content (else of its tag),
+ * relative to the block around it. */
+static int render_block(struct rstate *rs, const struct sc_template *t, const struct tnode *nd)
+{
+	const struct sc_template *bt = t;
+	const struct tnode *b = chosen_block(rs, nd, &bt);
+	size_t saved = rs->indent.len, dedent_n = rs->dedent_n;
+	const char *dedent = rs->dedent;
+	if (nd->standalone) {
+		const char *in = nd->body_indent_n ? nd->body_indent : nd->indent;
+		size_t n = nd->body_indent_n ? nd->body_indent_n : nd->indent_n;
+		if (dedent_n && dedent_n <= n && memcmp(in, dedent, dedent_n) == 0) {
+			in += dedent_n;
+			n -= dedent_n;
+		}
+		if (sc_buf_add(&rs->indent, in, n) != SC_OK)
+			return nomem(rs);
+		rs->bol = 1;
+	}
+	if (b->standalone) {
+		rs->dedent = b->body_indent;
+		rs->dedent_n = b->body_indent_n;
+		rs->sol = 1;
+	} else if (b != nd) {
+		rs->dedent_n = 0;
+	}
+	int rc = render_kids(rs, bt, b, NULL);
+	rs->indent.len = saved;
+	rs->dedent = dedent;
+	rs->dedent_n = dedent_n;
+	return rc;
 }
 
 static int render_node(struct rstate *rs, const struct sc_template *t, const struct tnode *nd)
@@ -277,7 +336,8 @@ int tpl_render(const struct sc_template *t, const cJSON *data, const cJSON *part
 	*out = NULL;
 	if (outlen)
 		*outlen = 0;
-	if (escape != SC_ESCAPE_HTML && escape != SC_ESCAPE_JSON && escape != SC_ESCAPE_NONE)
+	if (escape != SC_ESCAPE_HTML && escape != SC_ESCAPE_JSON && escape != SC_ESCAPE_NONE &&
+	    escape != SC_ESCAPE_URL)
 		return sc_error_set(err, SC_EINPUT, "unknown template escape mode %d", (int)escape);
 	if (partials && !cJSON_IsObject(partials))
 		return sc_error_set(err, SC_EINPUT,
@@ -289,6 +349,7 @@ int tpl_render(const struct sc_template *t, const cJSON *data, const cJSON *part
 	if (rc == SC_OK) {
 		if (data)
 			rs.stack[rs.sdepth++] = data;
+		rs.sol = 1;
 		rc = render_list(&rs, t, t->kids, t->nkids);
 	}
 	if (rc == SC_OK) {

@@ -21,6 +21,7 @@ void tpl_scan_init(struct tpl_scan *s, const char *src, size_t len)
 	s->open_n = 2;
 	s->close = DEFAULT_CLOSE;
 	s->close_n = 2;
+	s->pair_at = (size_t)-1;
 }
 
 static const char *find(const char *hay, size_t n, const char *needle, size_t m)
@@ -121,11 +122,11 @@ static int set_delimiters(struct tpl_scan *s, const char *c, size_t n, size_t at
 
 /* Whether the tag [start, end) stands alone on its line; if so, where
  * its line starts and where the next line starts. */
-static int standalone(const struct tpl_scan *s, size_t start, size_t end, size_t *line_start,
-		      size_t *next_line)
+static int standalone(const struct tpl_scan *s, size_t from, size_t start, size_t end,
+		      size_t *line_start, size_t *next_line)
 {
 	size_t ls = start;
-	while (ls > s->pos && is_blank(s->src[ls - 1]))
+	while (ls > from && is_blank(s->src[ls - 1]))
 		ls--;
 	if (ls > 0 && s->src[ls - 1] != '\n')
 		return 0;
@@ -200,7 +201,15 @@ int tpl_scan_next(struct tpl_scan *s, size_t *text_start, size_t *text_end, stru
 	if (rc != SC_OK)
 		return rc;
 	size_t ls, next;
-	if (t->type && strchr("#^/!>=$<", t->type) && standalone(s, t->start, t->end, &ls, &next)) {
+	if (s->pair_at == t->start) {
+		/* The second of a pair (tpl_scan_pair): its line is gone. */
+		s->pair_at = (size_t)-1;
+		t->standalone = 1;
+		t->indent = s->src + t->start;
+		*text_end = t->start;
+		s->pos = s->pair_next;
+	} else if (t->type && strchr("#^/!>=$<", t->type) &&
+		   standalone(s, s->pos, t->start, t->end, &ls, &next)) {
 		t->standalone = 1;
 		t->indent = s->src + ls;
 		t->indent_n = t->start - ls;
@@ -211,4 +220,29 @@ int tpl_scan_next(struct tpl_scan *s, size_t *text_start, size_t *text_end, stru
 		s->pos = t->end;
 	}
 	return TPL_SCAN_TAG;
+}
+
+int tpl_scan_pair(struct tpl_scan *s, size_t text_start, struct tpl_tag *t, const char *types,
+		  int keep_line_end, size_t *text_end)
+{
+	size_t p = t->end;
+	if (t->standalone || t->type == '=' || s->len - p < s->open_n + 1 ||
+	    memcmp(s->src + p, s->open, s->open_n) != 0)
+		return 0;
+	char c = s->src[p + s->open_n];
+	if (!c || !strchr(types, c))
+		return 0;
+	size_t from = p + s->open_n + 1;
+	const char *q = find(s->src + from, s->len - from, s->close, s->close_n);
+	size_t ls, next;
+	if (!q || !standalone(s, text_start, t->start, (size_t)(q - s->src) + s->close_n, &ls,
+			      &next))
+		return 0;
+	t->standalone = 1;
+	t->indent = s->src + ls;
+	t->indent_n = t->start - ls;
+	*text_end = ls;
+	s->pair_at = p;
+	s->pair_next = keep_line_end ? (size_t)(q - s->src) + s->close_n : next;
+	return 1;
 }

@@ -13,6 +13,7 @@ struct tpl_scan {
 	size_t len, pos;
 	const char *open, *close;
 	size_t open_n, close_n;
+	size_t pair_at, pair_next; /* a pair's second tag, and where after it to go on */
 };
 
 /* One tag as written. `type` is 0 for {{name}}, else the character after
@@ -36,5 +37,15 @@ void tpl_scan_init(struct tpl_scan *s, const char *src, size_t len);
  * code with err set (naming line and column). */
 int tpl_scan_next(struct tpl_scan *s, size_t *text_start, size_t *text_end, struct tpl_tag *t,
 		  struct sc_error *err);
+
+/* ~inheritance: a tag the spec counts as standalone together with the
+ * tag right after it on the same line ({{<parent}}{{/parent}},
+ * {{<parent}}{{$block}}, {{$block}}{{/block}}, {{/block}}{{/parent}}).
+ * When the next tag is of one of `types` and the two alone fill their
+ * line, marks *t standalone, moves *text_end back to the line's start
+ * and removes the line end after the second (unless keep_line_end).
+ * `text_start` is where the text before *t began. 1 if so, else 0. */
+int tpl_scan_pair(struct tpl_scan *s, size_t text_start, struct tpl_tag *t, const char *types,
+		  int keep_line_end, size_t *text_end);
 
 #endif

@@ -37,6 +37,11 @@ struct tnode {
 	const char *indent;
 	size_t indent_n;
 	int standalone;
+	/* BLOCK when standalone: the leading whitespace of its first line of
+	 * content, removed from each line at the site of definition (the
+	 * spec's "block reindentation"). */
+	const char *body_indent;
+	size_t body_indent_n;
 	int dynamic;   /* PARTIAL, PARENT: {{>*name}} names the partial by a value */
 	size_t offset; /* the tag's byte offset in the source, for messages */
 	struct tnode *kids; /* SECTION, INVERTED, PARENT, BLOCK */
