@@ -84,6 +84,8 @@ static size_t utf8_run(struct sc_buf *out, const char *s, size_t n, int final)
 
 int inb_utf8_append(struct sc_buf *out, const char *s, size_t n)
 {
+	if (n == 0)
+		return SC_OK;
 	return utf8_run(out, s, n, 1) == (size_t)-1 ? SC_ENOMEM : SC_OK;
 }
 
@@ -207,6 +209,8 @@ static int iconv_run(iconv_t cd, char **src, size_t *len, struct sc_buf *out)
 
 int inb_conv_feed(struct inb_conv *c, const char *in, size_t n, struct sc_buf *out)
 {
+	if (n == 0)
+		return SC_OK;
 	if (!c->cd)
 		return utf8_feed(c, in, n, out);
 	char *src = (char *)in;
@@ -331,7 +335,7 @@ static int qp_byte(struct inb_tdec *d, char c, struct sc_buf *out)
 	switch (d->qp_state) {
 	case QP_EQ:
 	case QP_EQ_WS:
-		if (blank) {
+		if (blank && d->qp_wsb.len < 4096) {
 			d->qp_state = QP_EQ_WS;
 			return sc_buf_add(&d->qp_wsb, &c, 1);
 		}

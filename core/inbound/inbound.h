@@ -25,6 +25,7 @@
 #define INB_MAX_ATTACHMENTS 1000             /* entries in "attachments" */
 #define INB_MAX_FIELDS 10000                 /* fields in "headers" */
 #define INB_BOUNDARY_MAX 998                 /* longer: not a multipart */
+#define INB_NAME_MAX 1024                    /* attachment name, type: cut */
 
 /* ---- decode.c: UTF-8 ------------------------------------------------- */
 

@@ -246,74 +246,74 @@ static int pct_decode(const char *s, size_t n, struct sc_buf *out)
 	return SC_OK;
 }
 
-/* RFC 2231 sections base*0, base*1*, ... in order, stopping at a gap;
- * or the single extended base*; else NULL (not present). The result is
- * UTF-8. */
-static char *param_2231(const struct params *p, const char *base)
+/* "charset'language'" in front of an extended value: split it off. */
+static void split_charset(const char **v, size_t *vl, const char **cs, size_t *cslen)
 {
-	size_t bl = strlen(base), max = 0;
-	const struct param **sec = NULL;
-	int found = 0;
+	const char *q1 = memchr(*v, '\'', *vl);
+	const char *q2 = q1 ? memchr(q1 + 1, '\'', *vl - (size_t)(q1 + 1 - *v)) : NULL;
+	if (!q2)
+		return;
+	*cs = *v;
+	*cslen = (size_t)(q1 - *v);
+	*vl -= (size_t)(q2 + 1 - *v);
+	*v = q2 + 1;
+}
 
+/* The RFC 2231 forms of parameter `base`: sections base*0, base*1*, ...
+ * (sec[k], up to 1000) and the single extended base* (*single). */
+static int sections_of(const struct params *p, const char *base,
+		       const struct param ***sec, size_t *nsec, const struct param **single)
+{
+	size_t bl = strlen(base);
 	for (size_t i = 0; i < p->n; i++) {
 		const char *a = p->v[i].attr;
 		if (strncmp(a, base, bl) || a[bl] != '*')
 			continue;
 		if (a[bl + 1] == '\0') {
-			found = 1;
+			*single = &p->v[i];
 			continue;
 		}
 		char *end;
 		unsigned long k = strtoul(a + bl + 1, &end, 10);
-		if (end == a + bl + 1 || (*end && strcmp(end, "*")) || k >= 1000)
+		if (a[bl + 1] < '0' || a[bl + 1] > '9' || (*end && strcmp(end, "*")) || k >= 1000)
 			continue;
-		if (!sec && !(sec = calloc(1000, sizeof *sec)))
-			return NULL;
-		if (!sec[k])
-			sec[k] = &p->v[i];
-		max = k + 1 > max ? k + 1 : max;
+		if (!*sec && !(*sec = calloc(1000, sizeof **sec)))
+			return SC_ENOMEM;
+		if (!(*sec)[k])
+			(*sec)[k] = &p->v[i];
+		*nsec = k + 1 > *nsec ? k + 1 : *nsec;
 	}
-	struct sc_buf raw = { 0 }, out = { 0 };
+	return SC_OK;
+}
+
+/* The value of parameter `base` from its RFC 2231 forms, as UTF-8:
+ * sections in order up to the first gap, percent-decoding the extended
+ * ones, in the charset named by the first; else the single base*; NULL
+ * when neither is present (or out of memory). */
+static char *param_2231(const struct params *p, const char *base)
+{
+	const struct param **sec = NULL, *single = NULL;
+	size_t nsec = 0, cslen = 0;
 	const char *cs = NULL;
-	size_t cslen = 0;
-	int ok = 1;
-	if (sec && sec[0]) {
-		for (size_t k = 0; k < max && sec[k] && ok; k++) {
-			const struct param *s = sec[k];
-			const char *v = s->val;
-			size_t vl = s->vlen;
-			int ext = s->attr[strlen(s->attr) - 1] == '*';
-			if (ext && k == 0) {
-				const char *q1 = memchr(v, '\'', vl);
-				const char *q2 = q1 ? memchr(q1 + 1, '\'', vl - (size_t)(q1 + 1 - v)) : NULL;
-				if (q2) {
-					cs = v;
-					cslen = (size_t)(q1 - v);
-					vl -= (size_t)(q2 + 1 - v);
-					v = q2 + 1;
-				}
-			}
+	struct sc_buf raw = { 0 }, out = { 0 };
+	int ok = sections_of(p, base, &sec, &nsec, &single) == SC_OK;
+
+	if (ok && sec && sec[0]) {
+		for (size_t k = 0; k < nsec && sec[k] && ok; k++) {
+			const char *v = sec[k]->val;
+			size_t vl = sec[k]->vlen;
+			int ext = sec[k]->attr[strlen(sec[k]->attr) - 1] == '*';
+			if (ext && k == 0)
+				split_charset(&v, &vl, &cs, &cslen);
 			ok = (ext ? pct_decode(v, vl, &raw) : sc_buf_add(&raw, v, vl)) == SC_OK;
 		}
-	} else if (found) {
-		char *attr = sc_asprintf("%s*", base);
-		const struct param *s = attr ? param_find(p, attr) : NULL;
-		free(attr);
-		if (s) {
-			const char *v = s->val, *q1 = memchr(v, '\'', s->vlen);
-			const char *q2 = q1 ? memchr(q1 + 1, '\'', s->vlen - (size_t)(q1 + 1 - v)) : NULL;
-			size_t vl = s->vlen;
-			if (q2) {
-				cs = v;
-				cslen = (size_t)(q1 - v);
-				vl -= (size_t)(q2 + 1 - v);
-				v = q2 + 1;
-			}
-			ok = pct_decode(v, vl, &raw) == SC_OK;
-		}
+	} else if (ok && single) {
+		const char *v = single->val;
+		size_t vl = single->vlen;
+		split_charset(&v, &vl, &cs, &cslen);
+		ok = pct_decode(v, vl, &raw) == SC_OK;
 	} else {
-		free(sec);
-		return NULL;
+		ok = 0;
 	}
 	free(sec);
 	if (ok)
@@ -412,8 +412,11 @@ static int content_type(const struct inb_field *f, struct inb_mime *m)
 		while (bl && is_blank(b->val[bl - 1]))
 			bl--;
 		if (bl && bl <= INB_BOUNDARY_MAX) {
-			if (!(m->boundary = strndup(b->val, bl)))
+			/* memcpy, not strndup: the value may hold a NUL. */
+			if (!(m->boundary = malloc(bl + 1)))
 				goto nomem;
+			memcpy(m->boundary, b->val, bl);
+			m->boundary[bl] = '\0';
 			m->blen = bl;
 		}
 	}

@@ -223,12 +223,28 @@ static int leaf_start(struct walk *w)
 	return inb_tdec_init(&w->tdec, w->mime.cte);
 }
 
+/* Cut s to at most max bytes, before a whole UTF-8 character. */
+static void utf8_cut(char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	s[max] = '\0';
+}
+
+/* An entry of "attachments". Name and type are cut (1,000 entries of
+ * 64 KiB names would be 64 MiB held for a listing). */
 static int attachment_add(struct walk *w)
 {
 	if (w->natt == INB_MAX_ATTACHMENTS) {
 		w->att_cut = 1;
 		return SC_OK;
 	}
+	if (w->mime.name)
+		utf8_cut(w->mime.name, INB_NAME_MAX);
+	utf8_cut(w->mime.type, INB_NAME_MAX);
 	cJSON *a = cJSON_CreateObject();
 	if (!a || !cJSON_AddItemToArray(w->attachments, a) ||
 	    !cJSON_AddStringToObject(a, "name", w->mime.name ? w->mime.name : "") ||

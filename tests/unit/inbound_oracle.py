@@ -8,7 +8,7 @@ in utf-8, iso-8859-1, windows-1252, shift_jis, koi8-r, iso-2022-jp and
 big5 under 7bit, 8bit, quoted-printable and base64, nested multiparts,
 forwarded messages, CRLF and LF-only files.
 
-Compared per message: subject; body (Python's get_body(('plain',
+Compared per message: subject, message_id, the From header; body (Python's get_body(('plain',
 'html')).get_content(); line ends as "\\n" on both sides, since the
 summary promises "\\n"); attachments in order (name = get_filename(),
 content type, size = decoded bytes, counting a line end as one byte
@@ -181,7 +181,9 @@ def python_view(data):
             size = len(raw)
         atts.append({"name": p.get_filename() or "",
                      "content_type": p.get_content_type(), "size": size})
-    return {"subject": str(msg.get("Subject", "")),
+    mid = str(msg.get("Message-ID", "")).strip().lstrip("<").rstrip(">") or None
+    return {"subject": str(msg.get("Subject", "")), "message_id": mid,
+            "from": str(msg.get("From", "")),
             "body": text.replace("\r\n", "\n"), "attachments": atts}
 
 
@@ -191,6 +193,10 @@ def judge(ours, py):
     diffs = []
     if ours["subject"] != py["subject"]:
         diffs.append("subject %r != python %r" % (ours["subject"], py["subject"]))
+    if ours["message_id"] != py["message_id"]:
+        diffs.append("message_id %r != python %r" % (ours["message_id"], py["message_id"]))
+    if ours["headers"].get("From") != py["from"]:
+        diffs.append("From %r != python %r" % (ours["headers"].get("From"), py["from"]))
     if ours["body"] != py["body"]:
         diffs.append("body %r != python %r" % (ours["body"][:300], py["body"][:300]))
     oa = ours["attachments"]

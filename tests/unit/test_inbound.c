@@ -491,10 +491,19 @@ static void attachment_names(void **state)
 		"--b\n"
 		"Content-Type: application/x; name*1=\"b\"; name*0=\"a\"; name*3=\"gap\"\n\n"
 		"x\n"
+		"--b\n"
+		"Content-Type: application/x; name*=''%41%zz%4\n\n"
+		"x\n"
+		"--b\n"
+		"Content-Type: application/x; name*0=\"plain \"; name*1*=%C3%A9; name=ignored\n\n"
+		"x\n"
+		"--b\n"
+		"Content-Type: application/x; name*=no-quotes%41; name*x=junk\n\n"
+		"x\n"
 		"--b--\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary(m, crlf);
-		assert_int_equal(natt(o), 6);
+		assert_int_equal(natt(o), 9);
 		assert_string_equal(str(att(o, 0), "name"), "\xC3\xA9t\xC3\xA9 \xE2\x82\xAC.txt");
 		assert_string_equal(str(att(o, 1), "name"), "caf\xC3\xA9 au lait.txt");
 		assert_string_equal(str(att(o, 2), "name"), "\xC3\xA9t\xC3\xA9.pdf");
@@ -502,6 +511,12 @@ static void attachment_names(void **state)
 		assert_string_equal(str(att(o, 4), "name"), "spaced name.bin");
 		assert_string_equal(str(att(o, 5), "name"), "ab");
 		assert_string_equal(str(att(o, 5), "content_type"), "application/x");
+		/* Empty charset: UTF-8; a bad escape stays as written. */
+		assert_string_equal(str(att(o, 6), "name"), "A%zz%4");
+		/* Sections win over the plain form; no charset: UTF-8. */
+		assert_string_equal(str(att(o, 7), "name"), "plain \xC3\xA9");
+		/* No charset'language' prefix: the value as it is, decoded. */
+		assert_string_equal(str(att(o, 8), "name"), "no-quotesA");
 		assert_int_equal(cJSON_GetObjectItem(att(o, 0), "size")->valueint, crlf ? 1 : 1);
 		cJSON_Delete(o);
 	}
@@ -618,6 +633,26 @@ static void malformed_mime(void **state)
 	cJSON_Delete(o);
 }
 
+static void nul_bytes(void **state)
+{
+	(void)state;
+	/* A NUL inside the boundary parameter (found by fuzz_inbound: the
+	 * boundary was copied with strndup, shorter than its length). */
+	static const char m[] = "Content-Type: multipart/mixed; boundary=\"a\0b\"\n\n"
+				"--a\0b\n\nin\0side\n--a\0b--\n";
+	for (int crlf = 0; crlf <= 1; crlf++) {
+		cJSON *o = summary_n(m, sizeof m - 1, crlf, 100);
+		assert_string_equal(str(o, "body"), "in\xEF\xBF\xBDside");
+		cJSON_Delete(o);
+	}
+	static const char h[] = "Subject: a\0b\nX-\0: v\n\nx";
+	cJSON *o = summary_n(h, sizeof h - 1, 1, 100);
+	assert_string_equal(str(o, "subject"), "a\xEF\xBF\xBD" "b");
+	/* A NUL is no field-name character: that line starts the body. */
+	assert_string_equal(str(o, "body"), "X-\xEF\xBF\xBD: v\n\nx");
+	cJSON_Delete(o);
+}
+
 static void nesting_depth_bounded(void **state)
 {
 	(void)state;
@@ -721,6 +756,7 @@ int main(void)
 		cmocka_unit_test(digest_parts_are_messages),
 		cmocka_unit_test(truncated_messages),
 		cmocka_unit_test(malformed_mime),
+		cmocka_unit_test(nul_bytes),
 		cmocka_unit_test(nesting_depth_bounded),
 		cmocka_unit_test(body_over_max_body),
 		cmocka_unit_test(long_lines_and_header_bound),
