@@ -436,14 +436,15 @@ def test_sync_mode_verdicts_follow_the_endpoint():
 def test_templates_for_body_url_and_header_escape_by_content_type():
     subj = 'Quote " and <tag> & ü'
     with Endpoint() as ep:
-        s = settings(ep, url=ep.url("/in/{{id}}"),
+        s = settings(ep, url=ep.url("/in/{{id}}?s={{subject}}"),
                      headers={"X-Subject": "{{subject}}", "X-Sender": "{{ .sender }}"},
                      template='{"s": "{{subject}}", "r": "{{#recipients}}{{.}};{{/recipients}}"}')
         with Driver(s) as d:
             d.deliver("tj", simple(subject=subj))
             req = ep.wait(1)[0]
             d.stop()
-        eq(req["path"], "/in/tj", "url template")
+        eq(req["path"], "/in/tj?s=Quote%20%22%20and%20%3Ctag%3E%20%26%20%C3%BC",
+           "url template, values percent-encoded")
         eq(header(req, "X-Sender"), "sender@example.org", "header template, Go-style name")
         eq(header(req, "X-Subject"), subj, "header template")
         eq(json.loads(req["body"]), {"s": subj, "r": "rcpt@example.net;"},

@@ -154,7 +154,9 @@ static int build_headers(const struct hs_config *cfg, const cJSON *p, const char
 static int build_url(const struct hs_config *cfg, const cJSON *p, char **out,
 		     struct sc_error *err)
 {
-	int rc = sc_template_render(cfg->url, p, NULL, SC_ESCAPE_NONE, out, NULL, err);
+	/* {{x}} percent-encodes a value (a subject in a query); {{{x}}} is for
+	 * a value that is itself part of a URL */
+	int rc = sc_template_render(cfg->url, p, NULL, SC_ESCAPE_URL, out, NULL, err);
 	if (rc) {
 		sc_error_prefix(err, "url");
 		return rc;
