@@ -55,6 +55,13 @@ def vm_hwm(pid):
     return float("nan")
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc (clock ticks)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def probe(port, n):
     """Sequential messages: client time of each 250 and its queued id."""
     out = []
@@ -117,6 +124,7 @@ def main():
         last_post = max(r["time"] for r in reqs) if reqs else float("nan")
         drained = len(reqs) >= n
         rss = vm_hwm(sv.pid)
+        serve_cpu, ep_cpu = cpu_seconds(sv.pid), cpu_seconds(ep.pid)
         probes = probe(port, a.probe)
         t_end = time.monotonic() + 30
         while count_lines(record) < n + len(probes) and time.monotonic() < t_end:
@@ -154,6 +162,8 @@ def main():
         print("| 250 -> POST, %d sequential probes: median / p90 / max | %.1f / %.1f / %.1f ms |"
               % (len(delays), statistics.median(delays), pct(delays, 90), max(delays)))
     print("| serve peak RSS (VmHWM) after the load | %.1f MiB |" % rss)
+    print("| CPU per message: serve (listener + sink) / the Python endpoint | %.0f / %.0f us |"
+          % (serve_cpu / n * 1e6, ep_cpu / n * 1e6))
 
 
 if __name__ == "__main__":

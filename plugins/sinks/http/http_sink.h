@@ -92,6 +92,8 @@ void hs_post(void *curl, const struct hs_request *req, struct hs_outcome *out);
 /* ---- time and chance (util.c) --------------------------------------- */
 
 long long hs_now_ms(void);      /* CLOCK_MONOTONIC */
+/* cJSON_ParseWithLength, safe to call from several threads at once. */
+cJSON *hs_json_parse(const char *text, size_t len);
 double hs_wall(void);           /* Unix time with fraction */
 double hs_random_unit(void);    /* uniform in [0, 1), from OpenSSL's RAND */
 /* Full-jitter backoff after `attempts` failures (1 = the first). */

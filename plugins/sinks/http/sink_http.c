@@ -63,6 +63,9 @@ static int sink_start(const cJSON *settings, const struct sc_sink_host *host, vo
 		sink_stop(s, 0);
 		return rc;
 	}
+	if (!s->cfg.verify)
+		sc_log(SC_LOG_WARN, "http sink: verify is false: the endpoint's certificate is not "
+				    "checked, so anyone on the path can read and answer the POSTs");
 	sc_log(SC_LOG_INFO, "http sink: %s mode%s%s", s->cfg.sync ? "sync" : "spool",
 	       s->cfg.sync ? "" : ", spool ", s->cfg.sync ? "" : s->cfg.spool_dir);
 	*priv = s;

@@ -219,7 +219,7 @@ static cJSON *read_json(const char *path)
 	while (!bad && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
 		bad = sc_buf_add(&b, chunk, n) || b.len > (1u << 24);
 	fclose(f);
-	cJSON *j = bad || !b.p ? NULL : cJSON_ParseWithLength(b.p, b.len);
+	cJSON *j = bad || !b.p ? NULL : hs_json_parse(b.p, b.len);
 	sc_buf_free(&b);
 	return j;
 }

@@ -92,7 +92,7 @@ static void read_retry(const struct hs_spool *sp, const char *id, unsigned *atte
 	size_t n = fread(text, 1, sizeof text - 1, f);
 	fclose(f);
 	text[n] = '\0';
-	cJSON *j = cJSON_Parse(text);
+	cJSON *j = hs_json_parse(text, n);
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "attempts"),
 		    *t = cJSON_GetObjectItemCaseSensitive(j, "next");
 	if (cJSON_IsNumber(a) && a->valuedouble >= 0 && a->valuedouble < 1e6)
