@@ -752,5 +752,9 @@ int serve_run(const struct serve_config *cfg, const struct sc_sink_ops *sink, vo
 	if (srv.done_ev)
 		done_cb(-1, 0, &srv);
 	server_free(&srv);
+	/* freeing the signal events restored the default action: a second
+	 * SIGTERM during the sink's stop must not kill us with status 143 */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	return rc;
 }

@@ -92,8 +92,13 @@ class Serve:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __exit__(self, exc_type, *exc):
+        rc = self.stop()
+        if exc_type is None:
+            # 0 after SIGTERM; a sanitizer build reports a leak as 86
+            harness.eq(rc, 0, "serve exit status after SIGTERM\n" + self.log()[-3000:])
+            for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+                harness.not_contains(self.log(), bad, "serve stderr")
 
 
 class Client:
