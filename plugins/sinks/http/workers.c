@@ -149,36 +149,64 @@ static void retry_later(struct hs_workers *w, struct hs_item *it, double receive
 		sc_log(SC_LOG_ERROR, "%s: out of memory: retried at the next start", it->id);
 }
 
-static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
+/* What a POST's outcome means for the spooled message. */
+static void settle(struct hs_workers *w, struct hs_item *it, double received,
+		   const struct hs_outcome *o)
+{
+	if (o->result == HS_DELIVERED) {
+		hs_spool_done(w->sp, it->id);
+		hs_log_outcome(it->id, o, NULL);
+	} else if (o->result == HS_REFUSED) {
+		hs_log_outcome(it->id, o, "moved to failed/");
+		give_up(w, it->id, o->reason ? o->reason : "refused", 1);
+	} else if (o->result == HS_RETRY) {
+		retry_later(w, it, received, o);
+	} else {
+		sc_log(SC_LOG_INFO, "%s: POST interrupted by stop; it stays spooled", it->id);
+	}
+}
+
+/* The envelope of a message still worth trying, or NULL when it was
+ * dealt with here (unreadable, expired, removed by hand). */
+static cJSON *still_due(struct hs_workers *w, const struct hs_item *it, char **path)
 {
 	struct sc_error err = SC_ERROR_INIT;
 	cJSON *env = hs_spool_envelope(w->sp, it->id, &err);
+	*path = hs_spool_path(w->sp, "new", it->id, ".eml");
 	if (!env) {
 		give_up(w, it->id, err.message ? err.message : "no envelope", 0);
-		sc_error_clear(&err);
-		return;
-	}
-	double received = env_received(env);
-	if (hs_wall() > received + w->cfg->max_age) {
-		cJSON_Delete(env);
+	} else if (hs_wall() > env_received(env) + w->cfg->max_age) {
 		give_up(w, it->id, "expired: not delivered within max_age", 0);
-		return;
-	}
-	struct hs_request req;
-	char *path = hs_spool_path(w->sp, "new", it->id, ".eml");
-	if (path && access(path, F_OK) && errno == ENOENT) {
+	} else if (*path && access(*path, F_OK) && errno == ENOENT) {
 		/* removed by hand: nothing left to deliver or to keep */
 		sc_log(SC_LOG_WARN, "%s: no longer in the spool; dropped", it->id);
 		hs_spool_done(w->sp, it->id);
-		free(path);
-		cJSON_Delete(env);
-		return;
+	} else {
+		sc_error_clear(&err);
+		return env;
 	}
+	cJSON_Delete(env);
+	free(*path);
+	*path = NULL;
+	sc_error_clear(&err);
+	return NULL;
+}
+
+static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
+{
+	char *path;
+	cJSON *env = still_due(w, it, &path);
+	if (!env)
+		return;
+	struct sc_error err = SC_ERROR_INIT;
+	struct hs_request req;
+	double received = env_received(env);
 	int rc = path ? hs_request_build(w->cfg, env, path, &req, &err) : SC_ENOMEM;
 	free(path);
 	cJSON_Delete(env);
 	struct hs_outcome o = { HS_RETRY, 0, -1, NULL };
 	if (rc == SC_EINPUT) {
+		/* a template that cannot render this message never will */
 		char *r = sc_asprintf("cannot build the request: %s", err.message);
 		give_up(w, it->id, r ? r : "cannot build the request", 0);
 		free(r);
@@ -188,17 +216,7 @@ static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
 	} else {
 		hs_post(curl, &req, &o);
 		hs_request_free(&req);
-		if (o.result == HS_DELIVERED) {
-			hs_spool_done(w->sp, it->id);
-			hs_log_outcome(it->id, &o, NULL);
-		} else if (o.result == HS_REFUSED) {
-			hs_log_outcome(it->id, &o, "moved to failed/");
-			give_up(w, it->id, o.reason ? o.reason : "refused", 1);
-		} else if (o.result == HS_RETRY) {
-			retry_later(w, it, received, &o);
-		} else {
-			sc_log(SC_LOG_INFO, "%s: POST interrupted by stop; it stays spooled", it->id);
-		}
+		settle(w, it, received, &o);
 	}
 	free(o.reason);
 	sc_error_clear(&err);
