@@ -11,7 +11,9 @@ and, where serve is built, end to end over SMTP:
     multipart/alternative body, attachments, headers, envelope;
   - 500 twice then 200: three POSTs with one Idempotency-Key, one 200,
     the spool empty; 429 with Retry-After (seconds and HTTP-date) waits;
-    400 moves the message to failed/ with a reason;
+    400 and a redirect (not followed) move the message to failed/ with a
+    reason; 408 and a connection closed without an answer are retried;
+    max_age expires a message; a long body is cut at max_body;
   - sync mode: 2xx accept, 5xx/429/closed connection defer, 400 reject;
   - templates for body, url and header, escaped by content type;
   - a stop keeps what is not delivered and the next start delivers it;
@@ -332,6 +334,31 @@ def test_400_moves_to_failed_with_reason():
     contains(reason, "HTTP 400", "reason")
     contains(reason, 'bad field "x" second line', "reason quotes the answer on one line")
     contains(log, "r400: POST returned status: 400; moved to failed/", "log")
+
+
+def test_408_and_closed_connection_retried_redirect_refused():
+    plan = [{"status": 408}, {"close": True}, {"status": 302}]
+    with Endpoint(plan=plan, per_key=True) as ep, Driver(settings(ep)) as d:
+        d.deliver("r408", simple())
+        wait_for(lambda: "r408.reason" in d.spool("failed"), TIMEOUT, "failed/r408.reason")
+        d.stop()
+    statuses = [r["status"] for r in ep.requests()]
+    eq(statuses[0], 408, "first answer")
+    eq(statuses[-1], 302, "last answer")
+    true(None in statuses, "the closed connection was retried")
+    with open(os.path.join(d.spool_dir(), "failed", "r408.reason")) as f:
+        contains(f.read(), "HTTP 302 (redirects are not followed", "reason")
+
+
+def test_long_body_is_cut_at_max_body():
+    body = ("0123456789" * 10 + "\n") * 50  # 5,050 characters
+    with Endpoint() as ep, Driver(settings(ep, max_body=2048)) as d:
+        d.deliver("big", simple(body=body))
+        p = json.loads(ep.wait(1)[0]["body"])
+        d.stop()
+    true(len(p["body"]) <= 2048, "body cut to max_body (%d)" % len(p["body"]))
+    true(body.startswith(p["body"].replace("\r\n", "\n")), "the start of the body")
+    eq(p.get("body_truncated"), True, "body_truncated")
 
 
 def test_connection_refused_then_restart_delivers():
