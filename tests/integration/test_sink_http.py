@@ -12,7 +12,8 @@ and, where serve is built, end to end over SMTP:
   - 500 twice then 200: three POSTs with one Idempotency-Key, one 200,
     the spool empty; 429 with Retry-After (seconds and HTTP-date) waits;
     400 and a redirect (not followed) move the message to failed/ with a
-    reason; 408 and a connection closed without an answer are retried;
+    reason; 408, a timeout and a connection closed without an answer are
+    retried;
     max_age expires a message; a long body is cut at max_body;
   - sync mode: 2xx accept, 5xx/429/closed connection defer, 400 reject;
   - templates for body, url and header, escaped by content type;
@@ -348,6 +349,19 @@ def test_408_and_closed_connection_retried_redirect_refused():
     true(None in statuses, "the closed connection was retried")
     with open(os.path.join(d.spool_dir(), "failed", "r408.reason")) as f:
         contains(f.read(), "HTTP 302 (redirects are not followed", "reason")
+
+
+def test_slow_endpoint_times_out_and_is_retried():
+    with Endpoint(plan=[{"delay": 3}]) as ep, Driver(settings(ep, timeout=0.5)) as d:
+        t0 = time.monotonic()
+        d.deliver("slow1", simple())
+        reqs = ep.wait(2)
+        took = time.monotonic() - t0
+        wait_for(lambda: d.spool("new") == [], TIMEOUT, "spool emptied")
+        log = d.stop()
+    true(took < 2.5, "the retry came after the 0.5 s timeout, not the 3 s answer (%.1f s)" % took)
+    eq(delivered_ids(reqs), {"slow1"}, "delivered by the retry")
+    contains(log, "slow1: POST failed:", "the timeout is logged")
 
 
 def test_long_body_is_cut_at_max_body():
