@@ -296,6 +296,15 @@ static void auth_fail(struct serve_session *s, struct sc_buf *out, const char *t
 	reply(out, "%s", text);
 }
 
+/* A user name goes into the log and the index: no control characters. */
+static int name_ok(const char *n)
+{
+	for (const unsigned char *p = (const unsigned char *)n; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return *n != '\0';
+}
+
 /* "authzid NUL authcid NUL passwd" */
 static void auth_plain(struct serve_session *s, const char *b64, size_t n, struct sc_buf *out)
 {
@@ -316,6 +325,11 @@ static void auth_plain(struct serve_session *s, const char *b64, size_t n, struc
 		sc_secret_wipe(d, len);
 		free(d);
 		return auth_fail(s, out, "535 5.7.8 Authorization identity differs from the user");
+	}
+	if (!name_ok(user)) {
+		sc_secret_wipe(d, len);
+		free(d);
+		return auth_fail(s, out, "535 5.7.8 Authentication credentials invalid");
 	}
 	s->auth_name = strdup(user);
 	s->auth_pass_len = len - (size_t)(z2 + 1 - d);
@@ -338,6 +352,10 @@ static void auth_line(struct serve_session *s, const char *line, size_t len, str
 	if (!d)
 		return auth_fail(s, out, "501 5.5.2 Cannot decode the AUTH response");
 	if (s->state == SS_AUTH_USER) {
+		if (dl != strlen((char *)d) || !name_ok((char *)d)) {
+			free(d);
+			return auth_fail(s, out, "535 5.7.8 Authentication credentials invalid");
+		}
 		s->auth_name = (char *)d;
 		s->state = SS_AUTH_PASS;
 		reply(out, "334 UGFzc3dvcmQ6"); /* "Password:" */

@@ -144,18 +144,21 @@ int serve_users_load(const char *path, struct serve_user **out, size_t *n, struc
 int serve_users_verify(const struct serve_user *u, size_t n, const char *name,
 		       const char *password, size_t plen)
 {
-	int found = 0;
-	for (size_t i = 0; i < n && !found; i++) {
-		if (strcmp(u[i].name, name) != 0)
-			continue;
-		unsigned char h[32];
-		if (PKCS5_PBKDF2_HMAC(password, (int)plen, u[i].salt, (int)u[i].salt_len,
-				      (int)u[i].iterations, EVP_sha256(), sizeof h, h) == 1)
-			found = CRYPTO_memcmp(h, u[i].hash, sizeof h) == 0;
-		OPENSSL_cleanse(h, sizeof h);
-		return found;
-	}
-	return 0;
+	const struct serve_user *hit = NULL;
+	for (size_t i = 0; i < n && !hit; i++)
+		if (strcmp(u[i].name, name) == 0)
+			hit = &u[i];
+	/* an unknown name costs the same hash, so timing does not tell
+	 * which names exist */
+	static const unsigned char dummy_salt[16] = { 0 };
+	unsigned char h[32];
+	int ok = PKCS5_PBKDF2_HMAC(password, (int)plen, hit ? hit->salt : dummy_salt,
+				   hit ? (int)hit->salt_len : (int)sizeof dummy_salt,
+				   hit ? (int)hit->iterations : (int)SERVE_PBKDF2_ITERATIONS,
+				   EVP_sha256(), sizeof h, h) == 1 &&
+		 hit && CRYPTO_memcmp(h, hit->hash, sizeof h) == 0;
+	OPENSSL_cleanse(h, sizeof h);
+	return ok;
 }
 
 char *serve_users_hash_line(const char *name, const char *password, size_t len,
