@@ -115,7 +115,9 @@ static int is_utf8_name(const char *cs)
 
 /* A charset name made safe for iconv_open(): RFC 2231's "*language"
  * suffix dropped, blanks and quotes trimmed, and only name characters
- * (no "//TRANSLIT" or other iconv syntax). NULL: use the UTF-8 path. */
+ * (no "//TRANSLIT" or other iconv syntax, no "/" to reach a gconv
+ * module by path). Conversion is only ever *to* UTF-8. NULL: use the
+ * UTF-8 path. */
 static char *charset_name(const char *s, size_t n)
 {
 	while (n && (*s == ' ' || *s == '\t' || *s == '"'))
@@ -420,8 +422,23 @@ static int b64_pad(struct inb_tdec *d, struct sc_buf *out)
 
 static int b64_feed(struct inb_tdec *d, const char *s, size_t n, struct sc_buf *out)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	size_t i = 0;
+	while (i < n) {
+		if (d->nquad == 0) {
+			/* Fast path: the whole quads of a run of alphabet
+			 * characters (a base64 line) go on in one piece. */
+			size_t j = i;
+			while (j < n && b64_isalpha((unsigned char)s[j]))
+				j++;
+			size_t whole = (j - i) & ~(size_t)3;
+			if (whole) {
+				if (sc_buf_add(&d->b64in, s + i, whole))
+					return SC_ENOMEM;
+				i += whole;
+				continue;
+			}
+		}
+		unsigned char c = (unsigned char)s[i++];
 		if (c == '=') {
 			if (b64_pad(d, out))
 				return SC_ENOMEM;

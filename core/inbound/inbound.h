@@ -151,5 +151,11 @@ int inb_boundary_match(const char *line, size_t n, const char *b, size_t blen);
 /* sc_inbound_summary() over an open stream that can be rewound (a file,
  * or fmemopen() for the fuzz target). The stream stays the caller's. */
 int inb_summary_stream(FILE *f, size_t max_body, cJSON **out, struct sc_error *err);
+/* The same with a read buffer of `chunk` bytes (at least 2) instead of
+ * 64 KiB: lines longer than that arrive in pieces, so tests and the fuzz
+ * target reach the piece-joining paths (quoted-printable, base64 and
+ * UTF-8 sequences cut between pieces) with small inputs. */
+int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out,
+			struct sc_error *err);
 
 #endif

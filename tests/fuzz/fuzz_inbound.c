@@ -7,8 +7,9 @@
  *   ./a.out tests/fuzz/corpus/inbound
  *
  * The first input byte picks max_body (byte * 64, so 0 and small limits
- * are reached); the rest is the message, read from memory through the
- * same stream walk the file interface uses. Beyond "no crash, no leak",
+ * are reached), the second the read buffer (0: the real 64 KiB; else
+ * that many bytes, so that lines arrive in pieces); the rest is the
+ * message, read from memory through the walk the file interface uses. Beyond "no crash, no leak",
  * it checks what sinks rely on:
  *  - a malformed message is never an error: SC_OK and an object;
  *  - the object prints, the text is valid UTF-8 (checked here by a
@@ -85,16 +86,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char one = 0;
 	size_t max_body = size ? (size_t)data[0] * 64 : 0;
-	const void *msg = size > 1 ? (const void *)(data + 1) : &one;
-	size_t len = size > 1 ? size - 1 : 1;
+	size_t chunk = size > 1 && data[1] ? data[1] : (size_t)64 << 10;
+	const void *msg = size > 2 ? (const void *)(data + 2) : &one;
+	size_t len = size > 2 ? size - 2 : 1;
 	FILE *f = fmemopen((void *)msg, len, "rb");
 	if (!f)
 		return 0;
-	if (size <= 1)
+	if (size <= 2)
 		fgetc(f); /* an empty message: fmemopen needs a byte */
 	cJSON *o = NULL;
 	struct sc_error err = SC_ERROR_INIT;
-	int rc = inb_summary_stream(f, max_body, &o, &err);
+	int rc = inb_summary_chunked(f, max_body, chunk, &o, &err);
 	fclose(f);
 	check(rc == SC_OK && o, "never an error for a message in memory");
 	check_shape(o, max_body);

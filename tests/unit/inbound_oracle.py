@@ -12,7 +12,10 @@ Compared per message: subject, message_id, the From header; body (Python's get_b
 'html')).get_content(); line ends as "\\n" on both sides, since the
 summary promises "\\n"); attachments in order (name = get_filename(),
 content type, size = decoded bytes, counting a line end as one byte
-where the part is not base64, as the summary does). Prints TAP, one
+where the part is not base64, as the summary does). Each file is read
+a second time with max_body 37: the body must then be a prefix of the
+whole one, within the bound, and flagged body_truncated exactly when
+something was left out. Prints TAP, one
 case per message; exits 0 so the TAP driver does the counting.
 
 Env: INBOUND_DUMP (default ./tests/unit/inbound_dump),
@@ -30,6 +33,7 @@ from email import policy
 from email.message import EmailMessage
 
 DUMP = os.environ.get("INBOUND_DUMP", "./tests/unit/inbound_dump")
+CUT = 37  # a max_body that falls inside most bodies, and inside characters
 
 SUBJECTS = [
     "plain ascii subject",
@@ -187,10 +191,24 @@ def python_view(data):
             "body": text.replace("\r\n", "\n"), "attachments": atts}
 
 
-def judge(ours, py):
+def judge_cut(cut, py):
+    """The summary with a small max_body: a prefix of the whole body, cut
+    before a whole character, flagged exactly when something is left out."""
+    body, whole = cut["body"], py["body"]
+    if len(body.encode()) > CUT:
+        return "body of %d bytes over max_body %d" % (len(body.encode()), CUT)
+    if not whole.startswith(body):
+        return "cut body %r is not a prefix of %r" % (body[:80], whole[:80])
+    if cut.get("body_truncated", False) != (body != whole):
+        return "body_truncated %r with %d of %d characters" % (
+            cut.get("body_truncated"), len(body), len(whole))
+    return ""
+
+
+def judge(ours, py, cut):
     if ours.get("error"):
         return "dump error: " + ours["error"]
-    diffs = []
+    diffs = [judge_cut(cut, py)] if judge_cut(cut, py) else []
     if ours["subject"] != py["subject"]:
         diffs.append("subject %r != python %r" % (ours["subject"], py["subject"]))
     if ours["message_id"] != py["message_id"]:
@@ -224,19 +242,23 @@ def main():
         with open(path, "wb") as f:
             f.write(data)
         files.append(path)
-    proc = subprocess.run([DUMP] + files, capture_output=True, text=True,
-                          encoding="utf-8", errors="strict", check=False)
-    lines = proc.stdout.splitlines()
-    if proc.returncode != 0 or len(lines) != len(files):
-        print("1..1\nnot ok 1 - %s exited %d with %d of %d lines: %s" % (
-            DUMP, proc.returncode, len(lines), len(files), proc.stderr[-2000:]))
-        return 0
+    runs = []
+    for max_body in (1 << 20, CUT):
+        proc = subprocess.run([DUMP, "--max-body", str(max_body)] + files,
+                              capture_output=True, text=True, encoding="utf-8",
+                              errors="strict", check=False)
+        lines = proc.stdout.splitlines()
+        if proc.returncode != 0 or len(lines) != len(files):
+            print("1..1\nnot ok 1 - %s exited %d with %d of %d lines: %s" % (
+                DUMP, proc.returncode, len(lines), len(files), proc.stderr[-2000:]))
+            return 0
+        runs.append(lines)
     print("1..%d" % len(files))
     failed = 0
-    for n, (path, line) in enumerate(zip(files, lines), 1):
+    for n, (path, line, cut) in enumerate(zip(files, *runs), 1):
         with open(path, "rb") as f:
             data = f.read()
-        why = judge(json.loads(line), python_view(data))
+        why = judge(json.loads(line), python_view(data), json.loads(cut))
         name = os.path.basename(path)
         if why:
             failed += 1

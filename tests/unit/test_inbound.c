@@ -713,6 +713,104 @@ static void long_lines_and_header_bound(void **state)
 	sc_buf_free(&m);
 }
 
+static cJSON *summary_chunked(const char *msg, size_t len, size_t chunk)
+{
+	FILE *f = fmemopen((void *)msg, len, "rb");
+	assert_non_null(f);
+	cJSON *o = NULL;
+	struct sc_error err = SC_ERROR_INIT;
+	assert_int_equal(inb_summary_chunked(f, 1 << 20, chunk, &o, &err), SC_OK);
+	fclose(f);
+	assert_non_null(o);
+	return o;
+}
+
+/* The summary is the same whatever the read buffer (from 48 bytes up:
+ * the header and boundary lines used here fit it). */
+static void assert_chunk_invariant(const struct sc_buf *m)
+{
+	cJSON *ref = summary_chunked(m->p, m->len, (size_t)64 << 10);
+	for (size_t chunk = 48; chunk <= 140; chunk++) {
+		cJSON *o = summary_chunked(m->p, m->len, chunk);
+		if (!cJSON_Compare(ref, o, 1)) {
+			char *a = cJSON_Print(ref), *b = cJSON_Print(o);
+			print_error("chunk %zu:\n%s\n!=\n%s\n", chunk, a, b);
+			free(a);
+			free(b);
+			fail();
+		}
+		cJSON_Delete(o);
+	}
+	/* The smallest buffer: nothing to compare, but it must end. */
+	cJSON_Delete(summary_chunked(m->p, m->len, 1));
+	cJSON_Delete(ref);
+}
+
+static void repeat(struct sc_buf *m, const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_int_equal(sc_buf_str(m, s), SC_OK);
+}
+
+/* Lines longer than the read buffer arrive in pieces: every cut (in a
+ * "=XY", a base64 quad, a UTF-8 or ISO-2022-JP sequence, in held
+ * blanks, between CR and LF) must decode as if the line came whole. */
+static void lines_in_pieces(void **state)
+{
+	(void)state;
+	struct sc_buf m = { 0 };
+	assert_int_equal(sc_buf_str(&m, "Subject: pieces\r\n"
+				   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+				   "Content-Type: text/plain; charset=utf-8\r\n"
+				   "Content-Transfer-Encoding: quoted-printable\r\n\r\n"), SC_OK);
+	repeat(&m, "x=3D\xF0\x9F\x8E\x89=C3=A9  \t", 40);
+	assert_int_equal(sc_buf_str(&m, "\r\n\r\n\r\n--b\r\nContent-Type: image/png\r\n"
+				   "Content-Transfer-Encoding: base64\r\n\r\n"), SC_OK);
+	repeat(&m, "iVBORw0KGgo= AAEC\r", 50);
+	assert_int_equal(sc_buf_str(&m, "\r\n--b--\r\n"), SC_OK);
+	assert_chunk_invariant(&m);
+	cJSON *o = summary_chunked(m.p, m.len, 50);
+	assert_int_equal(strncmp(str(o, "body"), "x=\xF0\x9F\x8E\x89\xC3\xA9  \tx=", 13), 0);
+	assert_int_equal(cJSON_GetObjectItem(att(o, 0), "size")->valueint, 50 * 11);
+	cJSON_Delete(o);
+
+	m.len = 0;
+	assert_int_equal(sc_buf_str(&m, "Content-Type: text/plain; charset=iso-2022-jp\n\n"), SC_OK);
+	repeat(&m, "\x1B$BF|K\\\x1B(B ab", 30);
+	assert_int_equal(sc_buf_str(&m, "\n"), SC_OK);
+	assert_chunk_invariant(&m);
+
+	m.len = 0;
+	assert_int_equal(sc_buf_str(&m, "Content-Type: text/plain; charset=utf-8\n"
+				   "Content-Transfer-Encoding: 8bit\n\n"), SC_OK);
+	repeat(&m, "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x8E\x89\xFF", 40);
+	assert_int_equal(sc_buf_str(&m, "\r\n"), SC_OK);
+	assert_chunk_invariant(&m);
+	sc_buf_free(&m);
+}
+
+static void many_fields(void **state)
+{
+	(void)state;
+	struct sc_buf m = { 0 };
+	for (int i = 0; i < 12000; i++)
+		assert_int_equal(sc_buf_printf(&m, i % 2 ? "Received: r%d\n" : "X-%d: v\n", i),
+				 SC_OK);
+	assert_int_equal(sc_buf_str(&m, "Subject: late\n\nbody\n"), SC_OK);
+	cJSON *o = summary_n(m.p, m.len, 1, 100);
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+	/* 10,000 fields kept: 5,000 distinct X- names and one array. */
+	assert_int_equal(cJSON_GetArraySize(h), 5001);
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(h, "Received");
+	assert_int_equal(cJSON_GetArraySize(r), 5000);
+	assert_string_equal(cJSON_GetArrayItem(r, 4999)->valuestring, "r9999");
+	assert_true(flag(o, "headers_truncated"));
+	assert_string_equal(str(o, "subject"), "");
+	assert_string_equal(str(o, "body"), "body\n");
+	cJSON_Delete(o);
+	sc_buf_free(&m);
+}
+
 static void file_interface(void **state)
 {
 	(void)state;
@@ -733,6 +831,11 @@ static void file_interface(void **state)
 	assert_int_equal(sc_inbound_summary(path, 100, &o, &err), SC_EIO);
 	assert_null(o);
 	assert_non_null(strstr(err.message, path));
+	sc_error_clear(&err);
+	/* A directory opens but does not read: SC_EIO, not an empty message. */
+	assert_int_equal(sc_inbound_summary("/", 100, &o, &err), SC_EIO);
+	assert_null(o);
+	assert_non_null(strstr(err.message, "directory"));
 	sc_error_clear(&err);
 }
 
@@ -760,6 +863,8 @@ int main(void)
 		cmocka_unit_test(nesting_depth_bounded),
 		cmocka_unit_test(body_over_max_body),
 		cmocka_unit_test(long_lines_and_header_bound),
+		cmocka_unit_test(lines_in_pieces),
+		cmocka_unit_test(many_fields),
 		cmocka_unit_test(file_interface),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
