@@ -32,7 +32,24 @@ def smtp_source(port, n, sessions, size):
 
 def count_lines(path):
     with open(path, "rb") as f:
-        return sum(1 for _ in f)
+        return sum(1 for line in f if line.endswith(b"\n"))
+
+
+def records(path, python):
+    """[(Idempotency-Key, time)] in arrival order, from either endpoint."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            if not line.endswith("\n"):
+                continue
+            if python:
+                r = json.loads(line)
+                key = dict((k.lower(), v) for k, v in r["headers"]).get("idempotency-key")
+                out.append((key, r["time"]))
+            else:
+                key, t = line.split()
+                out.append((key, float(t)))
+    return out
 
 
 def wait_port(log, proc, timeout=20):
@@ -94,14 +111,17 @@ def main():
     ap.add_argument("--size", type=int, default=2000)
     ap.add_argument("--probe", type=int, default=200)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--http-count", help="bench/http_count binary (else the Python endpoint)")
     a = ap.parse_args()
     n, s, size = a.messages, a.sessions, a.size
 
     sink_wall, _ = smtp_source(a.sink_port, n, s, size)
 
-    record = os.path.join(a.work, "requests.jsonl")
-    ep = subprocess.Popen([sys.executable, ENDPOINT, "--record", record, "--lifetime", "900"],
-                          stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    record = os.path.join(a.work, "requests.log")
+    python = not a.http_count
+    ep_argv = ([sys.executable, ENDPOINT, "--record", record, "--lifetime", "900"] if python
+               else [a.http_count, record])
+    ep = subprocess.Popen(ep_argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     ep_port = int(ep.stdout.readline())
     state = os.path.join(a.work, "state")
     os.makedirs(state)
@@ -119,9 +139,8 @@ def main():
         deadline = time.monotonic() + 600
         while count_lines(record) < n and time.monotonic() < deadline:
             time.sleep(0.05)
-        with open(record) as f:
-            reqs = [json.loads(line) for line in f]
-        last_post = max(r["time"] for r in reqs) if reqs else float("nan")
+        reqs = records(record, python)
+        last_post = max(t for _, t in reqs) if reqs else float("nan")
         drained = len(reqs) >= n
         rss = vm_hwm(sv.pid)
         serve_cpu, ep_cpu = cpu_seconds(sv.pid), cpu_seconds(ep.pid)
@@ -129,12 +148,9 @@ def main():
         t_end = time.monotonic() + 30
         while count_lines(record) < n + len(probes) and time.monotonic() < t_end:
             time.sleep(0.05)
-        with open(record) as f:
-            posted = {}
-            for line in f:
-                r = json.loads(line)
-                key = dict((k.lower(), v) for k, v in r["headers"]).get("idempotency-key")
-                posted.setdefault(key, r["time"])
+        posted = {}
+        for key, t in records(record, python):
+            posted.setdefault(key, t)
         delays = [(posted[i] - t) * 1000 for i, t in probes if i in posted]
     finally:
         sv.send_signal(signal.SIGTERM)
@@ -146,8 +162,10 @@ def main():
     print("## serve --url, spool mode (bench/serve_http.sh)\n")
     print("- Date: %s; load average at end %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                                   "/".join("%.2f" % x for x in os.getloadavg())))
-    print("- Load: `smtp-source -s %d -m %d -l %d`; endpoint tests/servers/http_endpoint.py "
-          "(Python, records every request); %d workers; fsync on (always)\n" % (s, n, size, a.workers))
+    print("- Load: `smtp-source -s %d -m %d -l %d`; endpoint %s; %d workers; fsync on (always)\n"
+          % (s, n, size, "tests/servers/http_endpoint.py (Python, records every request)" if python
+             else "bench/http_count.c (libevent evhttp, answers 200, logs key and time)",
+             a.workers))
     print("| measure | value |")
     print("|---|---:|")
     print("| smtp-sink (discards: the ceiling) | %.0f msgs/s (%.2f s) |" % (sink_rate, sink_wall))
@@ -162,7 +180,7 @@ def main():
         print("| 250 -> POST, %d sequential probes: median / p90 / max | %.1f / %.1f / %.1f ms |"
               % (len(delays), statistics.median(delays), pct(delays, 90), max(delays)))
     print("| serve peak RSS (VmHWM) after the load | %.1f MiB |" % rss)
-    print("| CPU per message: serve (listener + sink) / the Python endpoint | %.0f / %.0f us |"
+    print("| CPU per message: serve (listener + sink) / the endpoint | %.0f / %.0f us |"
           % (serve_cpu / n * 1e6, ep_cpu / n * 1e6))
     print("""
 Reading the figures:
@@ -170,8 +188,8 @@ Reading the figures:
   worker through a condition variable as it returns, so the POST often reaches the endpoint
   before the client has read its 250. The spool never builds up: the endpoint had the last
   message as the last 250 was sent.
-- Acceptance includes POSTing: the endpoint (Python) runs on the same two cores and takes
-  the CPU shown.
+- Acceptance includes POSTing: the endpoint runs on the same two cores and takes the CPU
+  shown.
 - Where serve's time goes (perf record of a 3,000-message run, 2026-12-01): about 43% in
   open() creating files and 15% in fsync(). This machine's ext4 has no journal, and then
   every new inode is checked against recently deleted ones (recently_deleted() in the
