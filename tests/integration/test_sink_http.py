@@ -411,14 +411,18 @@ def test_max_age_expires_to_failed():
 
 
 def test_workers_keep_connections_alive():
+    rcpts = lambda i: tuple("r%d-%s@example.net" % (j, "x" * 40) for j in range(5 - i))  # noqa: E731
     with Endpoint() as ep, Driver(settings(ep, workers=1)) as d:
         for i in range(5):
-            d.deliver("ka%d" % i, simple())
+            d.deliver("ka%d" % i, simple(), rcpts=rcpts(i))
             ep.wait(i + 1)
         d.stop()
     reqs = ep.requests()
     eq(len({r["peer"] for r in reqs}), 1, "one connection for 5 POSTs (peers %s)"
        % [r["peer"] for r in reqs])
+    # each envelope file is a recycled one, shorter than the last
+    for i, r in enumerate(reqs):
+        eq(json.loads(r["body"])["recipients"], list(rcpts(i)), "recipients of ka%d" % i)
 
 
 def test_posted_within_milliseconds_of_accept():

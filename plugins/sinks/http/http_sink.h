@@ -104,6 +104,11 @@ double hs_backoff(const struct hs_config *cfg, unsigned attempts);
 struct hs_spool {
 	char *dir;
 	int lock_fd;
+	/* envelope files kept for reuse (spool_free.c) */
+	pthread_mutex_t free_mu;
+	int free_ready;
+	unsigned long long *free_ids, next_free;
+	size_t nfree;
 };
 
 /* Create tmp/, new/, failed/ (0700) and hold the spool's lock: one
@@ -120,8 +125,20 @@ char *hs_spool_path(const struct hs_spool *sp, const char *box, const char *id,
 		    const char *ext);
 /* The envelope of a spooled message (caller frees), or NULL + err. */
 cJSON *hs_spool_envelope(const struct hs_spool *sp, const char *id, struct sc_error *err);
-/* Delivered: remove every file of the message. */
-void hs_spool_done(struct hs_spool *sp, const char *id);
+/* Delivered: remove every file of the message (`retried`: it may have
+ * a retry state). */
+void hs_spool_done(struct hs_spool *sp, const char *id, int retried);
+
+/* Envelope files are recycled through free/ rather than created and
+ * deleted for every message: on a file system that checks each new inode
+ * against recently deleted ones (ext4 without a journal) creating them
+ * was a fifth of serve's CPU. */
+int hs_free_open(struct hs_spool *sp, struct sc_error *err);
+/* Rename a recycled file to `dst`: 0, or -1 when none is free. */
+int hs_free_take(struct hs_spool *sp, const char *dst);
+/* Keep the file at `src` for reuse (or remove it when enough are kept). */
+void hs_free_give(struct hs_spool *sp, const char *src);
+void hs_free_close(struct hs_spool *sp);
 /* Refused or expired: move into failed/ with <id>.reason (one line). */
 int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason,
 		  struct sc_error *err);

@@ -44,7 +44,7 @@ int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
 	sp->lock_fd = -1;
 	if (!(sp->dir = strdup(dir)))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	static const char *const boxes[] = { "", "/tmp", "/new", "/failed" };
+	static const char *const boxes[] = { "", "/tmp", "/new", "/failed", "/free" };
 	for (size_t i = 0; i < sizeof boxes / sizeof *boxes; i++) {
 		char *p = sc_asprintf("%s%s", dir, boxes[i]);
 		int rc = p ? mkdir_0700(p, err) : sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -64,11 +64,12 @@ int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
 		return sc_error_set(err, SC_EIO,
 				    "spool_dir: %s is in use by another smtp-connector serve; give each "
 				    "listener its own spool_dir", dir);
-	return SC_OK;
+	return hs_free_open(sp, err);
 }
 
 void hs_spool_close(struct hs_spool *sp)
 {
+	hs_free_close(sp);
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);
 	free(sp->dir);
@@ -90,14 +91,28 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Write text to path, fsynced; 0 or -1 with errno. */
-static int write_file(const char *path, const char *text, int sync)
+/* Write text to path, fsynced; 0 or -1 with errno. The file may be a
+ * recycled one (spool_free.c): overwritten in place and cut to length,
+ * which reuses its block instead of freeing and allocating one. */
+static int write_file(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	int rc = write_all(fd, text, strlen(text));
-	if (!rc && sync)
+	size_t n = strlen(text), done = 0;
+	int rc = 0;
+	while (!rc && done < n) {
+		ssize_t w = pwrite(fd, text + done, n - done, (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			rc = -1;
+		else
+			done += (size_t)w;
+	}
+	if (!rc)
+		rc = ftruncate(fd, (off_t)n);
+	if (!rc)
 		rc = fsync(fd);
 	int e = errno;
 	if (close(fd) && !rc)
@@ -184,7 +199,9 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 	int rc = lstat(p.neml, &st) == 0 ? -1 : 0;
 	if (rc)
 		errno = EEXIST;
-	if (!rc && (step = "write", write_file(p.tenv, text, 1)))
+	if (!rc)
+		hs_free_take(sp, p.tenv); /* else write_file creates it */
+	if (!rc && (step = "write", write_file(p.tenv, text)))
 		rc = -1;
 	if (!rc && (step = "rename", rename(p.tenv, p.nenv)))
 		rc = -1;
@@ -234,13 +251,15 @@ cJSON *hs_spool_envelope(const struct hs_spool *sp, const char *id, struct sc_er
 	return j;
 }
 
-void hs_spool_done(struct hs_spool *sp, const char *id)
+void hs_spool_done(struct hs_spool *sp, const char *id, int retried)
 {
-	static const char *const ext[] = { ".eml", ".env", ".retry" };
-	for (size_t i = 0; i < 3; i++) {
-		char *p = hs_spool_path(sp, "new", id, ext[i]);
-		if (p)
-			unlink(p);
-		free(p);
-	}
+	char *eml = hs_spool_path(sp, "new", id, ".eml"), *env = hs_spool_path(sp, "new", id, ".env"),
+	     *retry = retried ? hs_spool_path(sp, "new", id, ".retry") : NULL;
+	if (eml)
+		unlink(eml);
+	if (env)
+		hs_free_give(sp, env);
+	if (retry)
+		unlink(retry);
+	free(eml), free(env), free(retry);
 }

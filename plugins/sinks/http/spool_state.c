@@ -140,10 +140,14 @@ static int list_new(const char *dir, char ***ids, size_t *n, struct sc_error *er
 			continue;
 		int eml = ends_with(e->d_name, ".eml");
 		if (!eml) {
-			if (ends_with(e->d_name, ".env")) {
-				/* an envelope without its message: the crash came before
-				 * the message's rename, so it was never answered 250 */
-				size_t l = strlen(e->d_name) - 4;
+			size_t ext = ends_with(e->d_name, ".env")	  ? 4
+				     : ends_with(e->d_name, ".retry") ? 6
+								      : 0;
+			if (ext) {
+				/* an envelope (or retry state) without its message: the
+				 * crash came before the message's rename, so it was never
+				 * answered 250 (or after its removal) */
+				size_t l = strlen(e->d_name) - ext;
 				char *m = sc_asprintf("%s/%.*s.eml", dir, (int)l, e->d_name);
 				if (m && access(m, F_OK) && errno == ENOENT)
 					unlinkat(dirfd(d), e->d_name, 0);

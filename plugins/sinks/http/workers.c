@@ -154,7 +154,7 @@ static void settle(struct hs_workers *w, struct hs_item *it, double received,
 		   const struct hs_outcome *o)
 {
 	if (o->result == HS_DELIVERED) {
-		hs_spool_done(w->sp, it->id);
+		hs_spool_done(w->sp, it->id, it->attempts > 0);
 		hs_log_outcome(it->id, o, NULL);
 	} else if (o->result == HS_REFUSED) {
 		hs_log_outcome(it->id, o, "moved to failed/");
@@ -180,7 +180,7 @@ static cJSON *still_due(struct hs_workers *w, const struct hs_item *it, char **p
 	} else if (*path && access(*path, F_OK) && errno == ENOENT) {
 		/* removed by hand: nothing left to deliver or to keep */
 		sc_log(SC_LOG_WARN, "%s: no longer in the spool; dropped", it->id);
-		hs_spool_done(w->sp, it->id);
+		hs_spool_done(w->sp, it->id, 1);
 	} else {
 		sc_error_clear(&err);
 		return env;
