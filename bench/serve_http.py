@@ -190,11 +190,17 @@ Reading the figures:
   message as the last 250 was sent.
 - Acceptance includes POSTing: the endpoint runs on the same two cores and takes the CPU
   shown.
-- Where serve's time goes (perf record of a 3,000-message run, 2026-12-01): about 43% in
-  open() creating files and 15% in fsync(). This machine's ext4 has no journal, and then
-  every new inode is checked against recently deleted ones (recently_deleted() in the
-  profile): each message creates two inodes (the listener's file and the sink's envelope
-  <id>.env; the message itself is a hard link, not a copy) and deletes them after the POST.
+- Where serve's time went (perf record, 3,000 messages, 2026-12-01): about 43% in open()
+  creating files and 15% in fsync(). This VM's ext4 has no journal, and then every new
+  inode is checked against recently deleted ones (recently_deleted() in the profile); each
+  message created two (the listener's file and the sink's envelope <id>.env; the message
+  itself is a hard link, not a copy). The sink now reuses envelope files (free/), which took
+  serve's CPU per message from ~1230 to ~820 us in a quiet run; what is left is mostly the
+  listener's own file and the fsyncs.
+- The ratio to smtp-sink depends on the machine's load more than on serve: smtp-sink scales
+  with idle CPU, fsync does not. At 23:35 the same day bench/serve.sh measured serve
+  --maildir (fsync on) at 13% of smtp-sink (341 vs 2662 msgs/s, 5,000 messages), and this
+  script 24% for the http sink; under a load average of ~13 earlier, 44% here and 76% there.
 - The load average is printed above: the machine was shared with other builds and tests,
   so compare the two rates of one run, not rates across runs.""")
 
