@@ -6,6 +6,7 @@
 #include "loader.h"
 #include "schema.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char serve_usage[] =
 	"Usage: smtp-connector serve [OPTIONS]\n"
@@ -262,13 +264,29 @@ static int parse_args(int argc, char **argv, struct flags *f, int *done)
 	return EXIT_OK;
 }
 
-static int make_dir(const char *dir, struct sc_error *err)
+/* The spool dir, emptied of message files an earlier run left behind (a
+ * crash): none of them was answered 250 by this listener without the sink
+ * having taken its own copy first. */
+static int make_spool(const char *dir, struct sc_error *err)
 {
 	struct stat st;
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return sc_error_set(err, SC_EIO, "spool_dir: cannot create %s: %s", dir, strerror(errno));
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
 		return sc_error_set(err, SC_EIO, "spool_dir: %s is not a directory", dir);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n > 4 && strcmp(e->d_name + n - 4, ".msg") == 0) {
+			char *p = sc_asprintf("%s/%s", dir, e->d_name);
+			if (p)
+				unlink(p);
+			free(p);
+		}
+	}
+	if (d)
+		closedir(d);
 	return SC_OK;
 }
 
@@ -340,7 +358,7 @@ int core_serve_main(int argc, char **argv)
 	if (!rc && !cfg.spool_dir && !(cfg.spool_dir = sc_asprintf("%s/serve-spool", state_dir)))
 		rc = sc_error_set(&err, SC_ENOMEM, "out of memory");
 	if (!rc)
-		rc = make_dir(cfg.spool_dir, &err);
+		rc = make_spool(cfg.spool_dir, &err);
 	if (!rc)
 		rc = run_with_sink(&cfg, &f, state_dir, &err);
 	status = rc ? fail(rc, err.message) : EXIT_OK;

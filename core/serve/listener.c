@@ -64,6 +64,8 @@ struct job {
 struct lctx { /* what a listen socket's accept callback needs */
 	struct server *srv;
 	const struct serve_listen *l;
+	struct evconnlistener *lst;
+	struct event *resume; /* after accept() failed (EMFILE): try again later */
 };
 
 struct server {
@@ -118,7 +120,10 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&srv->mu);
 		j->next = srv->done;
 		srv->done = j;
+		pthread_mutex_unlock(&srv->mu);
+		/* outside our lock: event_active takes the base's own */
 		event_active(srv->done_ev, EV_READ, 0);
+		pthread_mutex_lock(&srv->mu);
 	}
 	pthread_mutex_unlock(&srv->mu);
 	return NULL;
@@ -578,6 +583,33 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		conn_free(c);
 }
 
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct lctx *lc = arg;
+	if (!lc->srv->draining)
+		evconnlistener_enable(lc->lst);
+}
+
+/* accept() failed, e.g. out of file descriptors: without a pause the
+ * loop would spin on the still readable listen socket. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct lctx *lc = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	char id[17];
+	serve_new_id(id);
+	serve_log(id, "accept failed: %s; pausing this listener for 1 s",
+		  evutil_socket_error_to_string(e));
+	evconnlistener_disable(l);
+	struct timeval tv = { 1, 0 };
+	if (!lc->resume)
+		lc->resume = evtimer_new(lc->srv->base, resume_cb, lc);
+	if (lc->resume)
+		evtimer_add(lc->resume, &tv);
+}
+
 /* ------------------------------------------------------------------ */
 /* start, signals, stop                                                 */
 
@@ -669,6 +701,9 @@ static int listen_one(struct server *srv, size_t i, struct sc_error *err)
 						      LEV_OPT_CLOSE_ON_EXEC,
 					      -1, res->ai_addr, (int)res->ai_addrlen);
 	int e = errno;
+	srv->lctx[i].lst = srv->lst[i];
+	if (srv->lst[i])
+		evconnlistener_set_error_cb(srv->lst[i], accept_error_cb);
 	if (!srv->lst[i]) {
 		freeaddrinfo(res);
 		return sc_error_set(err, SC_EIO, "listen: cannot listen on %s port %s: %s", l->host,
@@ -692,8 +727,11 @@ static void server_free(struct server *srv)
 {
 	while (srv->conns)
 		conn_free(srv->conns);
-	for (size_t i = 0; i < srv->nlst; i++)
+	for (size_t i = 0; i < srv->nlst; i++) {
 		evconnlistener_free(srv->lst[i]);
+		if (srv->lctx[i].resume)
+			event_free(srv->lctx[i].resume);
+	}
 	free(srv->lst);
 	free(srv->lctx);
 	if (srv->done_ev)

@@ -97,7 +97,7 @@ class Serve:
         if exc_type is None:
             # 0 after SIGTERM; a sanitizer build reports a leak as 86
             harness.eq(rc, 0, "serve exit status after SIGTERM\n" + self.log()[-3000:])
-            for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer"):
                 harness.not_contains(self.log(), bad, "serve stderr")
 
 
