@@ -98,7 +98,8 @@ struct sc_sink_ops {
  *   "attachments" array of {"name", "content_type", "size"} (name: from
  *                 Content-Disposition filename, else Content-Type name,
  *                 RFC 2231 and RFC 2047 forms decoded, "" when none; size:
- *                 decoded bytes) for every part that is not the chosen body
+ *                 decoded bytes, a line end of a part that is not base64
+ *                 counted as one) for every part that is not the chosen body
  *                 and is an attachment (Content-Disposition: attachment) or
  *                 a non-text leaf; message/rfc822 parts are one leaf each
  *   "body_truncated"        true when the body was cut at max_body bytes
