@@ -205,8 +205,9 @@ class Driver:
     def stop(self, grace_ms=5000, timeout=TIMEOUT):
         self.send("stop %d\n" % grace_ms)
         eq(self.readline("stopped", timeout), "stopped", "driver stop")
-        # a sanitizer build exits 86/87 on a leak or undefined behaviour
+        # a sanitizer build exits 86/87 (ASan, UBSan) or 66 (TSan) on a report
         eq(self.proc.wait(timeout), 0, "driver exit status (stderr: %s)" % self.stderr()[-3000:])
+        no_sanitizer_report(self.stderr())
         return self.stderr()
 
     def spool(self, box):
@@ -216,6 +217,11 @@ class Driver:
     def spool_dir(self):
         with open(self.settings) as f:
             return json.load(f).get("spool_dir") or os.path.join(self.state, "http-spool")
+
+
+def no_sanitizer_report(log):
+    for bad in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:"):
+        not_contains(log, bad, "sanitizer report")
 
 
 def settings(ep, **kw):
@@ -673,7 +679,9 @@ class Serve:
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None and self.proc.poll() is None:
+            eq(self.stop(), 0, "serve's exit status after SIGTERM")
         _stop_process(self.proc)
         return False
 
@@ -681,7 +689,9 @@ class Serve:
         """SIGTERM; the exit status (a sanitizer build: 86/87 on a leak or
         undefined behaviour)."""
         self.proc.terminate()
-        return self.proc.wait(TIMEOUT)
+        rc = self.proc.wait(TIMEOUT)
+        no_sanitizer_report(self.log())
+        return rc
 
     def kill9(self):
         os.killpg(self.proc.pid, signal.SIGKILL)
