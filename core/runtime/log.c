@@ -26,9 +26,12 @@ void sc_log(enum sc_log_level level, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
+	/* one line per call even when serve's threads log at once */
+	flockfile(stderr);
 	fprintf(stderr, "smtp-connector: %s: ", tag[level]);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 	va_end(ap);
 }
 

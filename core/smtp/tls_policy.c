@@ -1,5 +1,6 @@
 /* TLS verification as the asset says, for the SMTP session and for the
- * HTTP requests plugins make (OAuth token endpoints) alike. */
+ * HTTP requests plugins make (OAuth token endpoints) alike, and as a
+ * sink's settings say for the requests it makes (no asset there). */
 #include "ctx.h"
 
 #include <curl/curl.h>
@@ -78,11 +79,14 @@ static int set_ca_blob(CURL *c, const char *file, const char *pem, struct sc_err
 					     curl_easy_strerror(cc));
 }
 
-int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
+/* The rules shared by assets and sinks: TLS 1.2 at least, verification
+ * on unless turned off, the system CA directory, and an optional CA file
+ * whose setting is named `field` in the error. */
+static int tls_rules(CURL *c, const char *ca, int verify, const char *field,
+		     struct sc_error *err)
 {
-	CURL *c = curl;
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (!ctx->cfg.verify_server_cert) {
+	if (!verify) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 		return SC_OK;
@@ -94,32 +98,46 @@ int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 		curl_easy_setopt(c, CURLOPT_CAPATH, CA_DIR);
 		curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
 	}
-	const char *ca = ctx->cfg.ca_file;
-	const char *pem = ctx->cfg.ca_pem;
-	if (pem) {
-		int rc = check_pem(pem, err);
-		return rc ? rc : set_ca_blob(c, ca, pem, err);
-	}
 	if (ca) {
 		if (access(ca, R_OK))
-			return sc_error_set(err, SC_EINPUT, "asset.ca_file: cannot read %s: %s; give a readable PEM file",
-					    ca, strerror(errno));
+			return sc_error_set(err, SC_EINPUT, "%s: cannot read %s: %s; give a readable PEM file",
+					    field, ca, strerror(errno));
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	}
 	return SC_OK;
 }
 
-/* HTTP requests from plugins also get the timeout, no redirects (a bearer
- * or secret must not follow one) and no .netrc. */
-int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy, struct sc_error *err)
+int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 {
-	CURL *c = curl_easy;
-	double t = ctx->cfg.timeout;
+	int rc = tls_rules(curl, ctx->cfg.ca_file, ctx->cfg.verify_server_cert, "asset.ca_file", err);
+	const char *pem = ctx->cfg.ca_pem;
+	if (rc || !pem || !ctx->cfg.verify_server_cert)
+		return rc;
+	rc = check_pem(pem, err);
+	return rc ? rc : set_ca_blob(curl, ctx->cfg.ca_file, pem, err);
+}
+
+/* HTTP requests also get the timeout, no redirects (a bearer or secret
+ * must not follow one) and no .netrc. */
+static void http_rules(CURL *c, double timeout)
+{
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(t * 1000));
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(t * 1000));
-	return core_tls_policy(ctx, c, err);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout * 1000));
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+}
+
+int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy, struct sc_error *err)
+{
+	http_rules(curl_easy, ctx->cfg.timeout);
+	return core_tls_policy(ctx, curl_easy, err);
+}
+
+int sc_http_tls_policy(void *curl_easy, const char *ca_file, int verify, double timeout,
+		       struct sc_error *err)
+{
+	http_rules(curl_easy, timeout > 0 ? timeout : 30);
+	return tls_rules(curl_easy, ca_file && *ca_file ? ca_file : NULL, verify, "ca_file", err);
 }

@@ -172,6 +172,13 @@ const char *sc_asset_key(const struct sc_ctx *ctx);
  * not readable: the message names it). */
 int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy,
 			 struct sc_error *err);
+/* The same rules without a request (delivery plugins have none): TLS 1.2
+ * at least, the peer verified unless `verify` is 0, `ca_file` (NULL or
+ * "": the system store) trusted, `timeout` seconds (<= 0: 30) for connect
+ * and transfer, no redirects, no .netrc. SC_EINPUT names "ca_file" when
+ * it cannot be read. */
+int sc_http_tls_policy(void *curl_easy, const char *ca_file, int verify, double timeout,
+		       struct sc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Results                                                              */

@@ -2,7 +2,7 @@
 """schemas/ are JSON Schema 2020-12 documents, and the runtime agrees with a
 real validator about which requests are usable.
 
-  - every schemas/*.json and schemas/actions/*.json passes
+  - every schemas/*.json, schemas/actions/*.json and schemas/sinks/*.json passes
     Draft202012Validator.check_schema (Debian's python3-jsonschema);
   - every schemas/examples/valid-*.json is accepted by the validator
     (request.json, with asset.json resolved from its "$ref", and each
@@ -44,7 +44,8 @@ def load(path):
 
 def schema_files():
     return sorted(glob.glob(os.path.join(SCHEMAS, "*.json"))
-                  + glob.glob(os.path.join(SCHEMAS, "actions", "*.json")))
+                  + glob.glob(os.path.join(SCHEMAS, "actions", "*.json"))
+                  + glob.glob(os.path.join(SCHEMAS, "sinks", "*.json")))
 
 
 def identifier_of(action):
@@ -212,6 +213,10 @@ def test_embedded_schemas_are_the_files():
         path = os.path.join(SCHEMAS, "actions", a["identifier"] + ".json")
         true(os.path.exists(path), "schemas/actions/%s.json exists" % a["identifier"])
         eq(a["schema"], load(path), "the schema %s carries" % a["path"])
+    for k in _installed.get("sinks", []):
+        path = os.path.join(SCHEMAS, "sinks", k["identifier"] + ".json")
+        true(os.path.exists(path), "schemas/sinks/%s.json exists" % k["identifier"])
+        eq(k["schema"], load(path), "the schema %s carries" % k["path"])
     asset = load(os.path.join(SCHEMAS, "asset.json"))
     got = _installed["asset_schema"]
     for k, v in asset["properties"].items():

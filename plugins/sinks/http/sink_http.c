@@ -1,0 +1,221 @@
+/* sink_http: each received message becomes one HTTP POST, and only a 2xx
+ * answer counts. spool mode answers 250 once the message is durably in
+ * the spool and lets the workers deliver and retry; sync mode POSTs
+ * before the reply, so the sending MTA keeps the message on a 451. */
+#include "http_sink.h"
+#include "settings_schema.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sink {
+	struct hs_config cfg;
+	struct hs_spool sp;
+	struct hs_workers *workers;
+	/* sync mode: idle easy handles, so deliver() calls in parallel each
+	 * get one and its kept-alive connection */
+	pthread_mutex_t pool_mu;
+	void **pool;
+	size_t npool, cap;
+	_Atomic long long stop_at;
+};
+
+static int queue_spooled(void *arg, const char *id, unsigned attempts, double next)
+{
+	return hs_workers_add(arg, id, attempts, next);
+}
+
+static int start_spool(struct sink *s, struct sc_error *err)
+{
+	int rc = hs_spool_open(&s->sp, s->cfg.spool_dir, err);
+	if (!rc)
+		rc = hs_workers_start(&s->cfg, &s->sp, &s->workers, err);
+	if (!rc)
+		rc = hs_spool_scan(&s->sp, queue_spooled, s->workers, err);
+	return rc;
+}
+
+static void sink_stop(void *priv, long grace_ms);
+
+static int sink_start(const cJSON *settings, const struct sc_sink_host *host, void **priv,
+		      struct sc_error *err)
+{
+	struct sink *s = calloc(1, sizeof *s);
+	if (!s)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	s->sp.lock_fd = -1;
+	if (pthread_mutex_init(&s->pool_mu, NULL)) {
+		free(s);
+		return sc_error_set(err, SC_EINTERNAL, "cannot initialise a mutex");
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	int rc = hs_config_parse(settings, host, &s->cfg, err);
+	if (!rc && !s->cfg.sync)
+		rc = start_spool(s, err);
+	if (!rc && s->cfg.sync) {
+		/* one handle made now checks ca_file before the first message */
+		void *c = hs_curl_new(&s->cfg, &s->stop_at, err);
+		rc = c ? SC_OK : err->code;
+		hs_curl_free(c);
+	}
+	if (rc) {
+		sink_stop(s, 0);
+		return rc;
+	}
+	if (!s->cfg.verify)
+		sc_log(SC_LOG_WARN, "http sink: verify is false: the endpoint's certificate is not "
+				    "checked, so anyone on the path can read and answer the POSTs");
+	sc_log(SC_LOG_INFO, "http sink: %s mode%s%s", s->cfg.sync ? "sync" : "spool",
+	       s->cfg.sync ? "" : ", spool ", s->cfg.sync ? "" : s->cfg.spool_dir);
+	*priv = s;
+	return SC_OK;
+}
+
+static void *pool_get(struct sink *s, struct sc_error *err)
+{
+	void *c = NULL;
+	pthread_mutex_lock(&s->pool_mu);
+	if (s->npool)
+		c = s->pool[--s->npool];
+	pthread_mutex_unlock(&s->pool_mu);
+	return c ? c : hs_curl_new(&s->cfg, &s->stop_at, err);
+}
+
+static void pool_put(struct sink *s, void *c)
+{
+	pthread_mutex_lock(&s->pool_mu);
+	if (s->npool == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		void **p = realloc(s->pool, cap * sizeof *p);
+		if (p) {
+			s->pool = p;
+			s->cap = cap;
+		}
+	}
+	if (s->npool < s->cap) {
+		s->pool[s->npool++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&s->pool_mu);
+	hs_curl_free(c);
+}
+
+static enum sc_sink_verdict verdict_of(const struct hs_outcome *o, char **reply)
+{
+	switch (o->result) {
+	case HS_DELIVERED:
+		return SC_SINK_ACCEPT;
+	case HS_REFUSED:
+		*reply = o->status ? sc_asprintf("5.6.0 the HTTP endpoint refused the message (%ld)",
+						 o->status)
+				   : strdup("5.6.0 the HTTP endpoint cannot be reached as configured");
+		return SC_SINK_REJECT;
+	default:
+		*reply = o->status ? sc_asprintf("4.3.0 the HTTP endpoint answered %ld; try again later",
+						 o->status)
+				   : strdup("4.3.0 the HTTP endpoint is not reachable; try again later");
+		return SC_SINK_DEFER;
+	}
+}
+
+static enum sc_sink_verdict deliver_sync(struct sink *s, const struct sc_inbound *msg,
+					 const cJSON *env, char **reply, struct sc_error *err)
+{
+	struct hs_request req;
+	int rc = hs_request_build(&s->cfg, env, msg->path, &req, err);
+	if (rc == SC_EINPUT) {
+		*reply = strdup("5.6.0 the message cannot be turned into the configured request");
+		return SC_SINK_REJECT;
+	}
+	void *c = rc ? NULL : pool_get(s, err);
+	if (!c) {
+		if (!rc)
+			hs_request_free(&req);
+		return SC_SINK_DEFER;
+	}
+	struct hs_outcome o;
+	hs_post(c, &req, &o);
+	hs_request_free(&req);
+	pool_put(s, c);
+	hs_log_outcome(msg->id, &o, NULL);
+	enum sc_sink_verdict v = verdict_of(&o, reply);
+	if (v != SC_SINK_ACCEPT)
+		sc_error_set(err, SC_ESEND, "%s", o.reason ? o.reason : "POST failed");
+	free(o.reason);
+	return v;
+}
+
+static int valid_id(const char *id)
+{
+	if (!id || !*id || id[0] == '.' || strlen(id) > 200)
+		return 0;
+	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	       strlen(id);
+}
+
+static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *msg, char **reply,
+					 struct sc_error *err)
+{
+	struct sink *s = priv;
+	if (!valid_id(msg->id)) {
+		/* it names spool files: never a path */
+		sc_error_set(err, SC_EINTERNAL, "message id \"%s\" is not [A-Za-z0-9._-]", msg->id);
+		return SC_SINK_DEFER;
+	}
+	cJSON *env = hs_envelope(msg);
+	if (!env) {
+		sc_error_set(err, SC_ENOMEM, "out of memory");
+		return SC_SINK_DEFER;
+	}
+	enum sc_sink_verdict v;
+	if (s->cfg.sync) {
+		v = deliver_sync(s, msg, env, reply, err);
+	} else if (hs_spool_add(&s->sp, msg, env, err)) {
+		v = SC_SINK_DEFER;
+	} else {
+		/* spooled, so 250 even if the queue is out of memory: the next
+		 * start's rescan delivers it */
+		if (hs_workers_add(s->workers, msg->id, 0, 0))
+			sc_log(SC_LOG_ERROR, "%s: spooled, but out of memory to queue it; it is "
+					     "delivered at the next start", msg->id);
+		v = SC_SINK_ACCEPT;
+	}
+	cJSON_Delete(env);
+	return v;
+}
+
+static void sink_stop(void *priv, long grace_ms)
+{
+	struct sink *s = priv;
+	if (!s)
+		return;
+	atomic_store(&s->stop_at, hs_now_ms() + (grace_ms > 0 ? grace_ms : 0) + 1);
+	hs_workers_stop(s->workers, grace_ms);
+	hs_spool_close(&s->sp);
+	for (size_t i = 0; i < s->npool; i++)
+		hs_curl_free(s->pool[i]);
+	free(s->pool);
+	pthread_mutex_destroy(&s->pool_mu);
+	hs_config_free(&s->cfg);
+	free(s);
+	curl_global_cleanup();
+}
+
+static const struct sc_sink_ops http_ops = {
+	.start = sink_start,
+	.deliver = sink_deliver,
+	.stop = sink_stop,
+};
+
+const struct sc_plugin sc_plugin = {
+	.abi = SC_PLUGIN_ABI,
+	.kind = SC_PLUGIN_SINK,
+	.name = "http",
+	.identifier = "http",
+	.version = "1.0",
+	.description = "POST each received message to an HTTP endpoint (JSON or a Mustache "
+		       "template); spooled and retried until a 2xx, or synchronously",
+	.schema = schema_settings,
+	.sink = &http_ops,
+};

@@ -1,0 +1,265 @@
+/* The spool: what was answered 250 survives a crash. Maildir's recipe:
+ * write into tmp/, fsync, rename into new/, fsync the directory. Each
+ * message is <id>.eml (the received bytes) beside <id>.env (its envelope,
+ * JSON), renamed in that order so that new/<id>.eml always has its
+ * envelope; <id>.retry holds the attempts so far. failed/ keeps refused
+ * and expired messages with <id>.reason. */
+#define _GNU_SOURCE /* copy_file_range */
+#include "http_sink.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *hs_spool_path(const struct hs_spool *sp, const char *box, const char *id, const char *ext)
+{
+	return sc_asprintf("%s/%s/%s%s", sp->dir, box, id, ext);
+}
+
+static int mkdir_0700(const char *path, struct sc_error *err)
+{
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return sc_error_set(err, SC_EIO, "spool_dir: cannot create %s: %s", path, strerror(errno));
+	return SC_OK;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
+{
+	sp->lock_fd = -1;
+	if (!(sp->dir = strdup(dir)))
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	static const char *const boxes[] = { "", "/tmp", "/new", "/failed", "/free" };
+	for (size_t i = 0; i < sizeof boxes / sizeof *boxes; i++) {
+		char *p = sc_asprintf("%s%s", dir, boxes[i]);
+		int rc = p ? mkdir_0700(p, err) : sc_error_set(err, SC_ENOMEM, "out of memory");
+		free(p);
+		if (rc)
+			return rc;
+	}
+	/* Two listeners on one spool would POST each message twice and
+	 * clear each other's tmp/. The lock goes with the process, kill -9
+	 * included. */
+	char *lock = sc_asprintf("%s/lock", dir);
+	sp->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+	free(lock);
+	if (sp->lock_fd < 0)
+		return sc_error_set(err, SC_EIO, "spool_dir: cannot open %s/lock: %s", dir, strerror(errno));
+	if (flock(sp->lock_fd, LOCK_EX | LOCK_NB))
+		return sc_error_set(err, SC_EIO,
+				    "spool_dir: %s is in use by another smtp-connector serve; give each "
+				    "listener its own spool_dir", dir);
+	return hs_free_open(sp, err);
+}
+
+void hs_spool_close(struct hs_spool *sp)
+{
+	hs_free_close(sp);
+	if (sp->lock_fd >= 0)
+		close(sp->lock_fd);
+	free(sp->dir);
+	sp->dir = NULL;
+	sp->lock_fd = -1;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write text to path, fsynced; 0 or -1 with errno. The file may be a
+ * recycled one (spool_free.c): overwritten in place and cut to length,
+ * which reuses its block instead of freeing and allocating one. */
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(text), done = 0;
+	int rc = 0;
+	while (!rc && done < n) {
+		ssize_t w = pwrite(fd, text + done, n - done, (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			rc = -1;
+		else
+			done += (size_t)w;
+	}
+	if (!rc)
+		rc = ftruncate(fd, (off_t)n);
+	if (!rc)
+		rc = fsync(fd);
+	int e = errno;
+	if (close(fd) && !rc)
+		return -1;
+	errno = e;
+	return rc;
+}
+
+static int copy_fd(int in, int out)
+{
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+			return -1;
+		break; /* fall back to read/write */
+	}
+	char chunk[65536];
+	for (;;) {
+		ssize_t n = read(in, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (int)n;
+		if (write_all(out, chunk, (size_t)n))
+			return -1;
+	}
+}
+
+/* The message into tmp/: a hard link when the listener's file is on the
+ * same file system (no copy), else a copy. fsynced either way. */
+static int place_message(const char *src, const char *dst)
+{
+	if (link(src, dst) == 0) {
+		int fd = open(dst, O_RDONLY | O_CLOEXEC);
+		int rc = fd < 0 ? -1 : fsync(fd);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = out < 0 ? -1 : copy_fd(in, out);
+	if (!rc)
+		rc = fsync(out);
+	int e = errno;
+	close(in);
+	if (out >= 0 && close(out) && !rc)
+		rc = -1;
+	errno = e;
+	return rc;
+}
+
+struct add_paths {
+	char *tenv, *nenv, *teml, *neml, *newdir;
+};
+
+static void free_paths(struct add_paths *p)
+{
+	free(p->tenv), free(p->nenv), free(p->teml), free(p->neml), free(p->newdir);
+}
+
+int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
+		 struct sc_error *err)
+{
+	struct add_paths p = { hs_spool_path(sp, "tmp", msg->id, ".env"),
+			       hs_spool_path(sp, "new", msg->id, ".env"),
+			       hs_spool_path(sp, "tmp", msg->id, ".eml"),
+			       hs_spool_path(sp, "new", msg->id, ".eml"), sc_asprintf("%s/new", sp->dir) };
+	char *text = cJSON_PrintUnformatted(env);
+	if (!text || !p.tenv || !p.nenv || !p.teml || !p.neml || !p.newdir) {
+		free(text), free_paths(&p);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	const char *step = "exists";
+	struct stat st;
+	int rc = lstat(p.neml, &st) == 0 ? -1 : 0;
+	if (rc)
+		errno = EEXIST;
+	if (!rc)
+		hs_free_take(sp, p.tenv); /* else write_file creates it */
+	if (!rc && (step = "write", write_file(p.tenv, text)))
+		rc = -1;
+	if (!rc && (step = "rename", rename(p.tenv, p.nenv)))
+		rc = -1;
+	if (!rc && (step = "copy", place_message(msg->path, p.teml)))
+		rc = -1;
+	if (!rc && (step = "rename", rename(p.teml, p.neml)))
+		rc = -1;
+	if (!rc && (step = "fsync", fsync_dir(p.newdir)))
+		rc = -1;
+	if (rc) {
+		int e = errno;
+		/* not answered 250: leave nothing a rescan would deliver */
+		if (strcmp(step, "exists"))
+			unlink(p.neml), unlink(p.nenv);
+		unlink(p.teml), unlink(p.tenv);
+		sc_error_set(err, SC_EIO, "spool %s: cannot %s %s: %s", sp->dir,
+			     strcmp(step, "exists") ? step : "add", msg->id, strerror(e));
+	}
+	free(text), free_paths(&p);
+	return rc ? SC_EIO : SC_OK;
+}
+
+static cJSON *read_json(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	struct sc_buf b = { 0 };
+	char chunk[4096];
+	size_t n;
+	int bad = 0;
+	while (!bad && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		bad = sc_buf_add(&b, chunk, n) || b.len > (1u << 24);
+	fclose(f);
+	cJSON *j = bad || !b.p ? NULL : hs_json_parse(b.p, b.len);
+	sc_buf_free(&b);
+	return j;
+}
+
+cJSON *hs_spool_envelope(const struct hs_spool *sp, const char *id, struct sc_error *err)
+{
+	char *path = hs_spool_path(sp, "new", id, ".env");
+	cJSON *j = path ? read_json(path) : NULL;
+	if (!j)
+		sc_error_set(err, SC_EIO, "spool: cannot read the envelope %s", path ? path : id);
+	free(path);
+	return j;
+}
+
+void hs_spool_done(struct hs_spool *sp, const char *id, int retried)
+{
+	char *eml = hs_spool_path(sp, "new", id, ".eml"), *env = hs_spool_path(sp, "new", id, ".env"),
+	     *retry = retried ? hs_spool_path(sp, "new", id, ".retry") : NULL;
+	if (eml)
+		unlink(eml);
+	if (env)
+		hs_free_give(sp, env);
+	if (retry)
+		unlink(retry);
+	free(eml), free(env), free(retry);
+}

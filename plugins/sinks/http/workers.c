@@ -1,0 +1,348 @@
+/* Spool mode's delivery workers: a queue ordered by when each message is
+ * due, a condition variable that wakes a worker the moment deliver()
+ * adds one, and per worker one libcurl handle whose connection is kept
+ * alive from one POST to the next. */
+#include "http_sink.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct hs_item {
+	char *id;
+	unsigned attempts;
+	long long due; /* monotonic ms */
+	unsigned long long seq;
+};
+
+struct hs_workers {
+	const struct hs_config *cfg;
+	struct hs_spool *sp;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct hs_item *heap;
+	size_t n, cap;
+	unsigned long long seq;
+	int stopping;
+	_Atomic long long stop_at;
+	pthread_t *threads;
+	void **curls;
+	int nthreads;
+};
+
+/* ---- the queue: a binary heap on (due, seq) ---- */
+
+static int before(const struct hs_item *a, const struct hs_item *b)
+{
+	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static void swap(struct hs_item *a, struct hs_item *b)
+{
+	struct hs_item t = *a;
+	*a = *b;
+	*b = t;
+}
+
+static int push(struct hs_workers *w, struct hs_item it)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		struct hs_item *h = realloc(w->heap, cap * sizeof *h);
+		if (!h)
+			return -1;
+		w->heap = h;
+		w->cap = cap;
+	}
+	it.seq = w->seq++;
+	size_t i = w->n++;
+	w->heap[i] = it;
+	while (i && before(&w->heap[i], &w->heap[(i - 1) / 2])) {
+		swap(&w->heap[i], &w->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+static struct hs_item pop(struct hs_workers *w)
+{
+	struct hs_item top = w->heap[0];
+	w->heap[0] = w->heap[--w->n];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < w->n && before(&w->heap[l], &w->heap[m]))
+			m = l;
+		if (r < w->n && before(&w->heap[r], &w->heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		swap(&w->heap[i], &w->heap[m]);
+		i = m;
+	}
+	return top;
+}
+
+int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, double next)
+{
+	long long now = hs_now_ms(), due = now;
+	double wait = next - hs_wall();
+	if (next > 0 && wait > 0)
+		due = now + (long long)(wait * 1000);
+	struct hs_item it = { strdup(id), attempts, due, 0 };
+	if (!it.id)
+		return SC_ENOMEM;
+	pthread_mutex_lock(&w->mu);
+	int rc = push(w, it);
+	if (!rc)
+		pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	if (rc)
+		free(it.id);
+	return rc ? SC_ENOMEM : SC_OK;
+}
+
+/* ---- one attempt ---- */
+
+/* `logged`: the attempt's own line already said so. */
+static void give_up(struct hs_workers *w, const char *id, const char *reason, int logged)
+{
+	struct sc_error err = SC_ERROR_INIT;
+	if (hs_spool_fail(w->sp, id, reason, &err))
+		sc_log(SC_LOG_ERROR, "%s: %s (it stays in new/)", id, err.message);
+	else if (!logged)
+		sc_log(SC_LOG_WARN, "%s: moved to failed/: %s", id, reason);
+	sc_error_clear(&err);
+}
+
+static double env_received(const cJSON *env)
+{
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(env, "received");
+	return cJSON_IsNumber(r) ? r->valuedouble : hs_wall();
+}
+
+/* A retryable failure: back off (Retry-After wins when longer), or give
+ * up when the next attempt would come after max_age. */
+static void retry_later(struct hs_workers *w, struct hs_item *it, double received,
+			const struct hs_outcome *o)
+{
+	unsigned attempts = it->attempts + 1;
+	double delay = hs_backoff(w->cfg, attempts);
+	if (o->retry_after >= 0 && (double)o->retry_after > delay)
+		delay = (double)o->retry_after;
+	double next = hs_wall() + delay;
+	const char *why = o->reason ? o->reason : "?";
+	if (next > received + w->cfg->max_age) {
+		hs_log_outcome(it->id, o, "max_age reached: moved to failed/");
+		char *r = sc_asprintf("expired: not delivered within max_age (%g s) after %u attempt(s); "
+				      "last: %s", w->cfg->max_age, attempts, why);
+		give_up(w, it->id, r ? r : "expired", 1);
+		free(r);
+		return;
+	}
+	char *then = sc_asprintf("retry %u in %.1f s", attempts, delay);
+	hs_log_outcome(it->id, o, then);
+	free(then);
+	hs_spool_retry_state(w->sp, it->id, attempts, next, why);
+	if (hs_workers_add(w, it->id, attempts, next))
+		sc_log(SC_LOG_ERROR, "%s: out of memory: retried at the next start", it->id);
+}
+
+/* What a POST's outcome means for the spooled message. */
+static void settle(struct hs_workers *w, struct hs_item *it, double received,
+		   const struct hs_outcome *o)
+{
+	if (o->result == HS_DELIVERED) {
+		hs_spool_done(w->sp, it->id, it->attempts > 0);
+		hs_log_outcome(it->id, o, NULL);
+	} else if (o->result == HS_REFUSED) {
+		hs_log_outcome(it->id, o, "moved to failed/");
+		give_up(w, it->id, o->reason ? o->reason : "refused", 1);
+	} else if (o->result == HS_RETRY) {
+		retry_later(w, it, received, o);
+	} else {
+		sc_log(SC_LOG_INFO, "%s: POST interrupted by stop; it stays spooled", it->id);
+	}
+}
+
+/* The envelope of a message still worth trying, or NULL when it was
+ * dealt with here (unreadable, expired, removed by hand). */
+static cJSON *still_due(struct hs_workers *w, const struct hs_item *it, char **path)
+{
+	struct sc_error err = SC_ERROR_INIT;
+	cJSON *env = hs_spool_envelope(w->sp, it->id, &err);
+	*path = hs_spool_path(w->sp, "new", it->id, ".eml");
+	if (!env) {
+		give_up(w, it->id, err.message ? err.message : "no envelope", 0);
+	} else if (hs_wall() > env_received(env) + w->cfg->max_age) {
+		give_up(w, it->id, "expired: not delivered within max_age", 0);
+	} else if (*path && access(*path, F_OK) && errno == ENOENT) {
+		/* removed by hand: nothing left to deliver or to keep */
+		sc_log(SC_LOG_WARN, "%s: no longer in the spool; dropped", it->id);
+		hs_spool_done(w->sp, it->id, 1);
+	} else {
+		sc_error_clear(&err);
+		return env;
+	}
+	cJSON_Delete(env);
+	free(*path);
+	*path = NULL;
+	sc_error_clear(&err);
+	return NULL;
+}
+
+static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
+{
+	char *path;
+	cJSON *env = still_due(w, it, &path);
+	if (!env)
+		return;
+	struct sc_error err = SC_ERROR_INIT;
+	struct hs_request req;
+	double received = env_received(env);
+	int rc = path ? hs_request_build(w->cfg, env, path, &req, &err) : SC_ENOMEM;
+	free(path);
+	cJSON_Delete(env);
+	struct hs_outcome o = { HS_RETRY, 0, -1, NULL };
+	if (rc == SC_EINPUT) {
+		/* a template that cannot render this message never will */
+		char *r = sc_asprintf("cannot build the request: %s", err.message);
+		give_up(w, it->id, r ? r : "cannot build the request", 0);
+		free(r);
+	} else if (rc) {
+		o.reason = sc_asprintf("cannot build the request: %s", err.message ? err.message : "?");
+		retry_later(w, it, received, &o);
+	} else {
+		hs_post(curl, &req, &o);
+		hs_request_free(&req);
+		settle(w, it, received, &o);
+	}
+	free(o.reason);
+	sc_error_clear(&err);
+}
+
+/* ---- the threads ---- */
+
+struct worker_arg {
+	struct hs_workers *w;
+	void *curl;
+};
+
+static void wait_until(struct hs_workers *w, long long due)
+{
+	struct timespec ts = { (time_t)(due / 1000), (long)(due % 1000) * 1000000 };
+	pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+}
+
+static void *worker(void *arg)
+{
+	struct hs_workers *w = ((struct worker_arg *)arg)->w;
+	void *curl = ((struct worker_arg *)arg)->curl;
+	free(arg);
+	pthread_mutex_lock(&w->mu);
+	while (!w->stopping) {
+		if (!w->n) {
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		if (w->heap[0].due > hs_now_ms()) {
+			wait_until(w, w->heap[0].due);
+			continue;
+		}
+		struct hs_item it = pop(w);
+		pthread_mutex_unlock(&w->mu);
+		attempt(w, curl, &it);
+		free(it.id);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static void free_workers(struct hs_workers *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->heap[i].id);
+	for (int i = 0; w->curls && i < w->cfg->workers; i++)
+		hs_curl_free(w->curls[i]);
+	free(w->curls);
+	free(w->heap);
+	free(w->threads);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+static int init_sync(struct hs_workers *w)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca))
+		return -1;
+	/* due times are monotonic: a clock step must not stall retries */
+	int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) || pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc)
+		return -1;
+	if (pthread_mutex_init(&w->mu, NULL)) {
+		pthread_cond_destroy(&w->cv);
+		return -1;
+	}
+	return 0;
+}
+
+int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs_workers **out,
+		     struct sc_error *err)
+{
+	struct hs_workers *w = calloc(1, sizeof *w);
+	if (!w)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	if (init_sync(w)) {
+		free(w);
+		return sc_error_set(err, SC_EINTERNAL, "cannot initialise the delivery queue");
+	}
+	w->cfg = cfg;
+	w->sp = sp;
+	w->threads = calloc((size_t)cfg->workers, sizeof *w->threads);
+	w->curls = calloc((size_t)cfg->workers, sizeof *w->curls);
+	if (!w->threads || !w->curls) {
+		free_workers(w);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	for (int i = 0; i < cfg->workers; i++)
+		if (!(w->curls[i] = hs_curl_new(cfg, &w->stop_at, err))) {
+			free_workers(w);
+			return err->code ? err->code : SC_ENOMEM;
+		}
+	for (; w->nthreads < cfg->workers; w->nthreads++) {
+		struct worker_arg *a = malloc(sizeof *a);
+		if (a)
+			*a = (struct worker_arg){ w, w->curls[w->nthreads] };
+		if (!a || pthread_create(&w->threads[w->nthreads], NULL, worker, a)) {
+			free(a);
+			*out = w;
+			hs_workers_stop(w, 0);
+			*out = NULL;
+			return sc_error_set(err, SC_EINTERNAL, "cannot start the delivery workers: %s",
+					    strerror(errno));
+		}
+	}
+	*out = w;
+	return SC_OK;
+}
+
+void hs_workers_stop(struct hs_workers *w, long grace_ms)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stopping = 1;
+	atomic_store(&w->stop_at, hs_now_ms() + (grace_ms > 0 ? grace_ms : 0) + 1);
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	if (w->n)
+		sc_log(SC_LOG_INFO, "http sink: %zu message(s) stay spooled for the next start", w->n);
+	free_workers(w);
+}
