@@ -121,7 +121,8 @@ curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type,
 /* The same without the copy: `text` is borrowed (an exception to the
  * copy rule of plugin.h) and must stay valid and unchanged until the
  * message that takes this tree is freed. For bodies that come from the
- * request, so a large body is held once. */
+ * request, so a large body is held once. Returns the part, or NULL with
+ * err SC_ENOMEM. */
 curl_mimepart *sc_mime_add_text_ref(curl_mime *mime, const char *type,
 				    const char *text, size_t len,
 				    struct sc_error *err);
@@ -182,11 +183,13 @@ size_t sc_rawmsg_expand_newlines(char *text, size_t len);
  * than 998 octets without its line end (RFC 5322 §2.1.1): guessing, or
  * letting the server refuse it after connecting, would send another
  * message than the one meant, or half of one. `out` borrows `text`; free
- * it with sc_rawmsg_free(), also after failure. */
+ * it with sc_rawmsg_free(), also after failure. SC_OK; SC_EINPUT naming
+ * the line; SC_ENOMEM. */
 int sc_rawmsg_parse(const char *text, size_t len, struct sc_rawmsg *out,
 		    struct sc_error *err);
 void sc_rawmsg_free(struct sc_rawmsg *m);
-/* True when field `i` is named `name` (ASCII case-insensitive). */
+/* True when field `i` is named `name` (ASCII case-insensitive): a
+ * predicate, not an SC_ code. */
 int sc_rawmsg_is(const struct sc_rawmsg *m, size_t i, const char *name);
 /* Index of the first field named `name` at or after `from`, or m->n. */
 size_t sc_rawmsg_find(const struct sc_rawmsg *m, const char *name, size_t from);
@@ -281,7 +284,7 @@ int sc_message_body_single(struct sc_message *m, const char *type,
  * Content-Transfer-Encoding header is set to match) while it is uploaded,
  * so the encoded body is never held in memory. `text` is borrowed (an
  * exception to the copy rule of plugin.h): it must stay valid and
- * unchanged until the message is freed. */
+ * unchanged until the message is freed. SC_OK or SC_ENOMEM. */
 int sc_message_body_text(struct sc_message *m, const char *type,
 			 const char *text, size_t len, struct sc_error *err);
 /* Whole message = `raw` (headers + body as given), copied with its line

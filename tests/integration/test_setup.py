@@ -49,8 +49,10 @@ def test_unknown_action_lists_each_installed_action_once():
     true(m, "the message lists the installed actions", msg)
     names = [n.strip().strip('"') for n in m.group(1).split(",")]
     eq(sorted(names), sorted(set(names)), "each action named once")
-    eq(sorted(names), ["send_email", "send_htmlemail", "send_rawemail", "test_connectivity"],
-       "installed actions")
+    installed = sorted({f[len("action_"):].split(".")[0] for f in os.listdir(d)
+                        if f.startswith("action_") and f.endswith((".la", ".so"))})
+    true(len(installed) >= 5, "the installed dir holds the actions: %s" % installed)
+    eq(sorted(names), installed, "installed actions")
 
 
 def test_an_action_in_two_directories_is_listed_once():
@@ -233,7 +235,7 @@ def test_every_public_function_returning_a_code_lists_its_codes():
             if not proto.startswith("int") and "sc_error" not in proto:
                 continue
             if name in ("sc_error_set", "sc_verbose", "sc_asset_bool", "sc_header_name_valid",
-                        "sc_address_is_utf8", "sc_session_offers"):
+                        "sc_address_is_utf8", "sc_session_offers", "sc_rawmsg_is"):
                 continue  # returns its argument; values and predicates, not codes
             if "SC_" not in comment and "codes" not in comment:
                 missing.append("%s: %s" % (os.path.basename(h), name))
