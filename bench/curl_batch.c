@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	CURL *c = curl_easy_init();
 	struct curl_slist *rcpt = curl_slist_append(NULL, "<rcpt@example.com>");
-	struct src s = { msg, len, 0 };
+	struct src s = {msg, len, 0};
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<bench@example.com>");
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);

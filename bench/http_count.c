@@ -27,12 +27,13 @@ static int log_fd = -1;
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	(void)arg;
-	const char *key = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+	const char *key =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	char line[256];
 	int n = snprintf(line, sizeof line, "%.60s %ld.%06ld\n", key ? key : "-", (long)tv.tv_sec,
-			 (long)tv.tv_usec);
+	                 (long)tv.tv_usec);
 	if (n > 0 && write(log_fd, line, (size_t)n) < 0)
 		perror("http_count: log");
 	evhttp_send_reply(req, 200, "OK", NULL);
@@ -53,7 +54,8 @@ int main(int argc, char **argv)
 	log_fd = open(argv[1], O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
 	struct event_base *base = event_base_new();
 	struct evhttp *http = base ? evhttp_new(base) : NULL;
-	struct evhttp_bound_socket *s = http ? evhttp_bind_socket_with_handle(http, "127.0.0.1", 0) : NULL;
+	struct evhttp_bound_socket *s =
+	    http ? evhttp_bind_socket_with_handle(http, "127.0.0.1", 0) : NULL;
 	if (log_fd < 0 || !s) {
 		fprintf(stderr, "http_count: cannot start\n");
 		return 1;
@@ -65,7 +67,7 @@ int main(int argc, char **argv)
 	printf("%d\n", ntohs(sin.sin_port));
 	fflush(stdout);
 	struct event *term = evsignal_new(base, SIGTERM, on_stop, base);
-	struct timeval life = { 900, 0 };
+	struct timeval life = {900, 0};
 	event_add(term, NULL);
 	event_base_loopexit(base, &life);
 	event_base_dispatch(base);

@@ -96,17 +96,17 @@ int inb_utf8_append(struct sc_buf *out, const char *s, size_t n)
  * glibc's SHIFT_JIS maps 0x5C to YEN SIGN, turning paths and regexes
  * into nonsense); GB2312 mail is GBK/GB18030; ks_c_5601 is CP949. */
 static const char *const ALIASES[][2] = {
-	{ "shift_jis", "CP932" },  { "shift-jis", "CP932" }, { "sjis", "CP932" },
-	{ "x-sjis", "CP932" },     { "gb2312", "GB18030" },  { "gbk", "GB18030" },
-	{ "ks_c_5601-1987", "CP949" }, { "x-mac-roman", "MACINTOSH" },
+    {"shift_jis", "CP932"},      {"shift-jis", "CP932"},       {"sjis", "CP932"},
+    {"x-sjis", "CP932"},         {"gb2312", "GB18030"},        {"gbk", "GB18030"},
+    {"ks_c_5601-1987", "CP949"}, {"x-mac-roman", "MACINTOSH"},
 };
 
 /* Charsets read by the UTF-8 path: us-ascii too, since 8-bit bytes in
  * "ASCII" mail are almost always UTF-8 a client forgot to label. */
 static int is_utf8_name(const char *cs)
 {
-	static const char *const names[] = { "utf-8", "utf8", "us-ascii", "ascii",
-					     "unknown-8bit", "x-unknown", "" };
+	static const char *const names[] = {"utf-8",        "utf8",      "us-ascii", "ascii",
+	                                    "unknown-8bit", "x-unknown", ""};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcasecmp(cs, names[i]))
 			return 1;
@@ -131,8 +131,8 @@ static char *charset_name(const char *s, size_t n)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || strchr("._:+-()", c)))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("._:+-()", c)))
 			return NULL;
 	}
 	char *cs = strndup(s, n);
@@ -260,8 +260,7 @@ void inb_conv_close(struct inb_conv *c)
 	sc_buf_free(&c->carry);
 }
 
-int inb_conv_append(const char *charset, size_t clen, const char *s, size_t n,
-		    struct sc_buf *out)
+int inb_conv_append(const char *charset, size_t clen, const char *s, size_t n, struct sc_buf *out)
 {
 	struct inb_conv c;
 	inb_conv_open(&c, charset, clen);
@@ -377,8 +376,8 @@ static int qp_byte(struct inb_tdec *d, char c, struct sc_buf *out)
 
 static int b64_isalpha(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '+' || c == '/';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
 }
 
 /* Hand the whole quads gathered so far to EVP. Slices of 512 characters
@@ -390,8 +389,7 @@ static int b64_drain(struct inb_tdec *d, struct sc_buf *out)
 	for (size_t off = 0; off < d->b64in.len; off += 512) {
 		size_t n = d->b64in.len - off < 512 ? d->b64in.len - off : 512;
 		int outl = 0;
-		EVP_DecodeUpdate(d->b64, win, &outl, (unsigned char *)d->b64in.p + off,
-				 (int)n);
+		EVP_DecodeUpdate(d->b64, win, &outl, (unsigned char *)d->b64in.p + off, (int)n);
 		if (outl > 0 && sc_buf_add(out, win, (size_t)outl))
 			return SC_ENOMEM;
 	}
@@ -577,7 +575,7 @@ static int ew_bytes(const struct ew *w, struct sc_buf *raw)
 		if (c == '_')
 			c = ' ';
 		else if (c == '=' && i + 2 < w->tlen && hexval(w->text[i + 1]) >= 0 &&
-			 hexval(w->text[i + 2]) >= 0) {
+		         hexval(w->text[i + 2]) >= 0) {
 			c = (char)(hexval(w->text[i + 1]) * 16 + hexval(w->text[i + 2]));
 			i += 2;
 		}
@@ -597,8 +595,8 @@ static int is_blank_run(const char *s, size_t n)
 
 int inb_rfc2047_decode(const char *s, size_t n, struct sc_buf *out)
 {
-	struct sc_buf raw = { 0 }; /* bytes of the current run of words */
-	const char *cs = NULL;     /* and their charset */
+	struct sc_buf raw = {0}; /* bytes of the current run of words */
+	const char *cs = NULL;   /* and their charset */
 	size_t cslen = 0, text = 0, i = 0;
 	int rc = SC_OK, in_run = 0;
 

@@ -19,13 +19,13 @@
 #include <smtp-connector/plugin.h>
 
 /* Bounds (why: memory is bounded whatever the message holds). */
-#define INB_TOP_HEADER_MAX ((size_t)1 << 20) /* top-level header section */
+#define INB_TOP_HEADER_MAX ((size_t)1 << 20)   /* top-level header section */
 #define INB_PART_HEADER_MAX ((size_t)64 << 10) /* a body part's headers */
-#define INB_MAX_DEPTH 32                     /* nested multiparts */
-#define INB_MAX_ATTACHMENTS 1000             /* entries in "attachments" */
-#define INB_MAX_FIELDS 10000                 /* fields in "headers" */
-#define INB_BOUNDARY_MAX 998                 /* longer: not a multipart */
-#define INB_NAME_MAX 1024                    /* attachment name, type: cut */
+#define INB_MAX_DEPTH 32                       /* nested multiparts */
+#define INB_MAX_ATTACHMENTS 1000               /* entries in "attachments" */
+#define INB_MAX_FIELDS 10000                   /* fields in "headers" */
+#define INB_BOUNDARY_MAX 998                   /* longer: not a multipart */
+#define INB_NAME_MAX 1024                      /* attachment name, type: cut */
 
 /* ---- decode.c: UTF-8 ------------------------------------------------- */
 
@@ -55,8 +55,7 @@ int inb_conv_feed(struct inb_conv *c, const char *in, size_t n, struct sc_buf *o
 int inb_conv_finish(struct inb_conv *c, struct sc_buf *out);
 void inb_conv_close(struct inb_conv *c);
 /* One-shot: convert s[0..n) from charset and append. */
-int inb_conv_append(const char *charset, size_t clen, const char *s, size_t n,
-		    struct sc_buf *out);
+int inb_conv_append(const char *charset, size_t clen, const char *s, size_t n, struct sc_buf *out);
 
 /* ---- decode.c: RFC 2047 ---------------------------------------------- */
 
@@ -83,8 +82,8 @@ struct inb_tdec {
 	void *b64;            /* EVP_ENCODE_CTX */
 	char quad[4];         /* base64 characters of the current quad */
 	int nquad;
-	struct sc_buf b64in;  /* filtered input handed to EVP */
-	int pending_eol;      /* a line end seen, written if more text comes */
+	struct sc_buf b64in; /* filtered input handed to EVP */
+	int pending_eol;     /* a line end seen, written if more text comes */
 };
 
 /* SC_OK or SC_ENOMEM. */
@@ -114,8 +113,8 @@ struct inb_field {
  * a fold is removed, the blank kept) and dropping the blanks before
  * the value. *fields is allocated (free() it), *n its length, at most `max`
  * (*cut set to 1 when fields were left out). SC_OK or SC_ENOMEM. */
-int inb_fields_split(char *sec, size_t len, size_t max, struct inb_field **fields,
-		     size_t *n, int *cut);
+int inb_fields_split(char *sec, size_t len, size_t max, struct inb_field **fields, size_t *n,
+                     int *cut);
 
 /* 1 when line[0..n) starts a header field ("name:"), else 0. */
 int inb_is_field_start(const char *line, size_t n);
@@ -124,12 +123,12 @@ int inb_is_field_start(const char *line, size_t n);
  * NUL-terminated (valid UTF-8 except boundary and charset, which are
  * bytes compared and handed to iconv as they are). */
 struct inb_mime {
-	char *type;        /* "text/plain", lower case; never NULL */
-	char *charset;     /* parameter value or NULL */
-	char *boundary;    /* multipart only, or NULL */
+	char *type;     /* "text/plain", lower case; never NULL */
+	char *charset;  /* parameter value or NULL */
+	char *boundary; /* multipart only, or NULL */
 	size_t blen;
-	char *name;        /* filename (Content-Disposition) or name, UTF-8, or NULL */
-	int attachment;    /* Content-Disposition: attachment */
+	char *name;     /* filename (Content-Disposition) or name, UTF-8, or NULL */
+	int attachment; /* Content-Disposition: attachment */
 	enum inb_cte cte;
 };
 
@@ -138,7 +137,7 @@ struct inb_mime {
  * absent or unusable ("text/plain", or "message/rfc822" in a digest).
  * SC_OK or SC_ENOMEM. */
 int inb_mime_from_fields(const struct inb_field *f, size_t n, const char *dflt_type,
-			 struct inb_mime *m);
+                         struct inb_mime *m);
 void inb_mime_free(struct inb_mime *m);
 
 /* Is line[0..n) (without its line end) the delimiter "--boundary" or the
@@ -155,7 +154,6 @@ int inb_summary_stream(FILE *f, size_t max_body, cJSON **out, struct sc_error *e
  * 64 KiB: lines longer than that arrive in pieces, so tests and the fuzz
  * target reach the piece-joining paths (quoted-printable, base64 and
  * UTF-8 sequences cut between pieces) with small inputs. */
-int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out,
-			struct sc_error *err);
+int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out, struct sc_error *err);
 
 #endif

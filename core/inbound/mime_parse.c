@@ -39,8 +39,8 @@ static void trim(const char **s, size_t *n)
 		(*n)--;
 }
 
-int inb_fields_split(char *sec, size_t len, size_t max, struct inb_field **fields,
-		     size_t *n, int *cut)
+int inb_fields_split(char *sec, size_t len, size_t max, struct inb_field **fields, size_t *n,
+                     int *cut)
 {
 	size_t cap = 0, w = 0, r = 0;
 	struct inb_field *f = NULL, *cur = NULL;
@@ -159,7 +159,7 @@ static int param_push(struct params *p, const char *a, size_t alen, struct sc_bu
 		free(attr);
 		return SC_ENOMEM;
 	}
-	p->v[p->n++] = (struct param){ attr, v, vlen };
+	p->v[p->n++] = (struct param){attr, v, vlen};
 	return SC_OK;
 }
 
@@ -170,7 +170,7 @@ static int params_parse(const char *s, size_t n, struct params *p)
 {
 	const char *semi = memchr(s, ';', n);
 	size_t i = semi ? (size_t)(semi - s) : n;
-	struct sc_buf val = { 0 };
+	struct sc_buf val = {0};
 
 	while (i < n) {
 		i = skip_cfws(s, n, i + 1); /* past ";" */
@@ -205,8 +205,7 @@ static int params_parse(const char *s, size_t n, struct params *p)
 			if (sc_buf_add(&val, s + v, e - v))
 				goto nomem;
 		}
-		if (alen && sc_buf_add(&val, "", 0) == SC_OK &&
-		    param_push(p, s + a, alen, &val))
+		if (alen && sc_buf_add(&val, "", 0) == SC_OK && param_push(p, s + a, alen, &val))
 			goto nomem;
 	}
 	sc_buf_free(&val);
@@ -261,8 +260,8 @@ static void split_charset(const char **v, size_t *vl, const char **cs, size_t *c
 
 /* The RFC 2231 forms of parameter `base`: sections base*0, base*1*, ...
  * (sec[k], up to 1000) and the single extended base* (*single). */
-static int sections_of(const struct params *p, const char *base,
-		       const struct param ***sec, size_t *nsec, const struct param **single)
+static int sections_of(const struct params *p, const char *base, const struct param ***sec,
+                       size_t *nsec, const struct param **single)
 {
 	size_t bl = strlen(base);
 	for (size_t i = 0; i < p->n; i++) {
@@ -295,7 +294,7 @@ static char *param_2231(const struct params *p, const char *base)
 	const struct param **sec = NULL, *single = NULL;
 	size_t nsec = 0, cslen = 0;
 	const char *cs = NULL;
-	struct sc_buf raw = { 0 }, out = { 0 };
+	struct sc_buf raw = {0}, out = {0};
 	int ok = sections_of(p, base, &sec, &nsec, &single) == SC_OK;
 
 	if (ok && sec && sec[0]) {
@@ -338,7 +337,7 @@ static char *param_text(const struct params *p, const char *base)
 	const struct param *s = param_find(p, base);
 	if (!s)
 		return NULL;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	if (inb_rfc2047_decode(s->val, s->vlen, &out) || sc_buf_add(&out, "", 0)) {
 		sc_buf_free(&out);
 		return NULL;
@@ -393,7 +392,7 @@ static enum inb_cte cte_of(const char *v, size_t n)
 
 static int content_type(const struct inb_field *f, struct inb_mime *m)
 {
-	struct params p = { 0 };
+	struct params p = {0};
 	char *t = media_type(f->value, f->vlen);
 	if (!t)
 		return SC_OK; /* RFC 2045 §5.2: as if absent */
@@ -431,10 +430,10 @@ nomem:
 
 static int disposition(const struct inb_field *f, struct inb_mime *m)
 {
-	struct params p = { 0 };
+	struct params p = {0};
 	size_t i = skip_cfws(f->value, f->vlen, 0);
 	m->attachment = f->vlen - i >= 10 && !strncasecmp(f->value + i, "attachment", 10) &&
-			(f->vlen - i == 10 || !is_token(f->value[i + 10]));
+	                (f->vlen - i == 10 || !is_token(f->value[i + 10]));
 	if (params_parse(f->value, f->vlen, &p)) {
 		params_free(&p);
 		return SC_ENOMEM;
@@ -449,7 +448,7 @@ static int disposition(const struct inb_field *f, struct inb_mime *m)
 }
 
 int inb_mime_from_fields(const struct inb_field *f, size_t n, const char *dflt_type,
-			 struct inb_mime *m)
+                         struct inb_mime *m)
 {
 	memset(m, 0, sizeof *m);
 	const struct inb_field *ct = NULL, *cd = NULL, *te = NULL;

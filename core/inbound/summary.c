@@ -41,10 +41,10 @@ struct reader {
 
 struct piece {
 	const char *p;
-	size_t n;     /* bytes, without the line end */
-	int first;    /* starts a line */
-	int whole;    /* ... and the whole line is here (a boundary may be) */
-	int eol;      /* a line end ("\n" or "\r\n") followed */
+	size_t n;  /* bytes, without the line end */
+	int first; /* starts a line */
+	int whole; /* ... and the whole line is here (a boundary may be) */
+	int eol;   /* a line end ("\n" or "\r\n") followed */
 	int eol_len;
 };
 
@@ -70,8 +70,12 @@ static int reader_next(struct reader *r, struct piece *pc)
 		if (r->eof || r->error) {
 			if (r->start == r->end)
 				return 0;
-			*pc = (struct piece){ r->buf + r->start, r->end - r->start,
-					      r->line_start, r->line_start, 0, 0 };
+			*pc = (struct piece){r->buf + r->start,
+			                     r->end - r->start,
+			                     r->line_start,
+			                     r->line_start,
+			                     0,
+			                     0};
 			r->start = r->end;
 			r->line_start = 0;
 			return 1;
@@ -85,7 +89,7 @@ static int reader_next(struct reader *r, struct piece *pc)
 			/* A line longer than the buffer: hand it on in pieces,
 			 * keeping a final CR that may start the line end. */
 			size_t n = r->buf[r->end - 1] == '\r' ? r->end - 1 : r->end;
-			*pc = (struct piece){ r->buf, n, r->line_start, 0, 0, 0 };
+			*pc = (struct piece){r->buf, n, r->line_start, 0, 0, 0};
 			r->start = n;
 			r->line_start = 0;
 			return 1;
@@ -122,16 +126,16 @@ struct walk {
 
 	/* the current part */
 	enum pstate ps;
-	int top;          /* the message's own header section */
+	int top; /* the message's own header section */
 	struct sc_buf hdr;
 	size_t hdr_max;
 	int hdr_cut;
-	int first_line;   /* nothing read yet in this section */
+	int first_line; /* nothing read yet in this section */
 	struct inb_mime mime;
 	struct inb_tdec tdec;
 	struct inb_conv conv;
 	enum role role;
-	size_t size;      /* decoded bytes of a counted part */
+	size_t size; /* decoded bytes of a counted part */
 	long nleaf;
 	struct sc_buf scratch, utf;
 
@@ -224,7 +228,7 @@ static int leaf_start(struct walk *w)
 	w->ps = P_LEAF;
 	if (w->role == R_BODY)
 		inb_conv_open(&w->conv, w->mime.charset,
-			      w->mime.charset ? strlen(w->mime.charset) : 0);
+		              w->mime.charset ? strlen(w->mime.charset) : 0);
 	return inb_tdec_init(&w->tdec, w->mime.cte);
 }
 
@@ -292,8 +296,8 @@ static int headers_end(struct walk *w)
 	struct inb_field *f = NULL;
 	size_t n = 0;
 	int cut = 0, rc;
-	const char *dflt = w->depth && w->stack[w->depth - 1].digest ? "message/rfc822"
-								 : "text/plain";
+	const char *dflt =
+	    w->depth && w->stack[w->depth - 1].digest ? "message/rfc822" : "text/plain";
 
 	if (w->top && w->target < 0) {
 		/* Kept for "headers": split in its own buffer. */
@@ -444,7 +448,7 @@ static void walk_clear_pass(struct walk *w)
 
 static cJSON *text_item(const char *s, size_t n, int rfc2047)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	int rc = rfc2047 ? inb_rfc2047_decode(s, n, &b) : inb_utf8_append(&b, s, n);
 	if (rc == SC_OK)
 		rc = sc_buf_add(&b, "", 0);
@@ -501,8 +505,8 @@ static cJSON *headers_json(const struct inb_field *f, size_t n)
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		size_t h = name_hash(f[i].name, f[i].nlen) & (cap - 1);
-		while (t[h].name && !(t[h].nlen == f[i].nlen &&
-				      !strncasecmp(t[h].name, f[i].name, f[i].nlen)))
+		while (t[h].name &&
+		       !(t[h].nlen == f[i].nlen && !strncasecmp(t[h].name, f[i].name, f[i].nlen)))
 			h = (h + 1) & (cap - 1);
 		cJSON *v = text_item(f[i].value, f[i].vlen, 1);
 		if (!v)
@@ -519,7 +523,7 @@ static cJSON *headers_json(const struct inb_field *f, size_t n)
 			goto nomem;
 		}
 		cJSON_Delete(key);
-		t[h] = (struct slot){ f[i].name, f[i].nlen, v };
+		t[h] = (struct slot){f[i].name, f[i].nlen, v};
 	}
 	free(t);
 	return obj;
@@ -628,7 +632,7 @@ static int html_pass(struct walk *w, FILE *f)
 		return SC_EIO;
 	clearerr(f);
 	walk_clear_pass(w);
-	w->rd = (struct reader){ f, w->rd.buf, w->rd.cap, 0, 0, 0, 0, 1 };
+	w->rd = (struct reader){f, w->rd.buf, w->rd.cap, 0, 0, 0, 0, 1};
 	w->target = w->html_leaf;
 	w->nleaf = 0;
 	w->done = 0;
@@ -636,8 +640,7 @@ static int html_pass(struct walk *w, FILE *f)
 	return walk_run(w);
 }
 
-int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out,
-			struct sc_error *err)
+int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out, struct sc_error *err)
 {
 	struct walk w;
 	memset(&w, 0, sizeof w);
@@ -657,7 +660,7 @@ int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out,
 	walk_free(&w);
 	if (rc == SC_EIO)
 		return sc_error_set(err, SC_EIO, "reading the received message: %s",
-				    strerror(w.rd.error ? w.rd.error : EIO));
+		                    strerror(w.rd.error ? w.rd.error : EIO));
 	if (rc)
 		return sc_error_set(err, SC_ENOMEM, "out of memory reading the received message");
 	return SC_OK;
@@ -674,7 +677,7 @@ int sc_inbound_summary(const char *path, size_t max_body, cJSON **out, struct sc
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return sc_error_set(err, SC_EIO, "cannot open the received message %s: %s", path,
-				    strerror(errno));
+		                    strerror(errno));
 	int rc = inb_summary_stream(f, max_body, out, err);
 	fclose(f);
 	return rc;

@@ -136,8 +136,7 @@ static char tok_ch(const struct parser *p, size_t i)
 /* The item around `pos`: the same top-level ',' ';' ':' split that the
  * parser uses, recomputed from the raw text so that errors found while
  * tokenising can quote their item too. */
-static void item_span(const struct parser *p, size_t pos, size_t *start,
-		      size_t *end)
+static void item_span(const struct parser *p, size_t pos, size_t *start, size_t *end)
 {
 	int quote = 0, angle = 0, lit = 0;
 	size_t depth = 0;
@@ -196,7 +195,7 @@ static int show_item(const struct parser *p, size_t pos, struct sc_buf *b)
 				return -1;
 		} else {
 			static const char hex[] = "0123456789abcdef";
-			char e[4] = { '\\', 'x', hex[*c >> 4], hex[*c & 15] };
+			char e[4] = {'\\', 'x', hex[*c >> 4], hex[*c & 15]};
 			if (*c == '\r' || *c == '\n' || *c == '\t')
 				e[1] = *c == '\r' ? 'r' : *c == '\n' ? 'n' : 't';
 			if (sc_buf_add(b, e, e[1] == 'x' ? 4 : 2))
@@ -209,11 +208,10 @@ static int show_item(const struct parser *p, size_t pos, struct sc_buf *b)
 }
 
 /* SC_EINPUT: "\"<item at pos>\" <what is wrong; what to write>". */
-static int fail(struct parser *p, size_t pos, const char *fmt, ...)
-	SC_PRINTF(3, 4);
+static int fail(struct parser *p, size_t pos, const char *fmt, ...) SC_PRINTF(3, 4);
 static int fail(struct parser *p, size_t pos, const char *fmt, ...)
 {
-	struct sc_buf item = { 0 };
+	struct sc_buf item = {0};
 	va_list ap;
 
 	if (show_item(p, pos, &item)) {
@@ -237,8 +235,8 @@ static int fail_unexpected(struct parser *p, size_t i, const char *where)
 {
 	const struct tok *t = &p->t[i];
 	int n = t->len > 20 ? 20 : (int)t->len;
-	return fail(p, t->off, "is not a valid address: unexpected \"%.*s\"%s%s",
-		    n, p->s + t->off, *where ? " " : "", where);
+	return fail(p, t->off, "is not a valid address: unexpected \"%.*s\"%s%s", n, p->s + t->off,
+	            *where ? " " : "", where);
 }
 
 /* ------------------------------------------------------------------ */
@@ -250,17 +248,22 @@ static int check_bytes(struct parser *p)
 		unsigned char c = (unsigned char)p->s[i];
 		size_t n = sc_utf8_len((const unsigned char *)p->s + i, p->len - i);
 		if (c == '\r' || c == '\n')
-			return fail(p, i, "contains a line break (%s); an address "
-				    "must be on one line, with no CR or LF",
-				    c == '\r' ? "CR" : "LF");
+			return fail(p, i,
+			            "contains a line break (%s); an address "
+			            "must be on one line, with no CR or LF",
+			            c == '\r' ? "CR" : "LF");
 		if (c == '\0')
 			return fail(p, i, "contains a NUL byte; remove it");
 		if (is_ctl(c) && c != '\t')
-			return fail(p, i, "contains the control character 0x%02x; "
-				    "remove it", c);
+			return fail(p, i,
+			            "contains the control character 0x%02x; "
+			            "remove it",
+			            c);
 		if (n == 0)
-			return fail(p, i, "is not valid UTF-8 (byte 0x%02x); send "
-				    "the text as UTF-8", c);
+			return fail(p, i,
+			            "is not valid UTF-8 (byte 0x%02x); send "
+			            "the text as UTF-8",
+			            c);
 		i += n;
 	}
 	return 0;
@@ -269,8 +272,7 @@ static int check_bytes(struct parser *p)
 /* ------------------------------------------------------------------ */
 /* Tokens (rule 2) */
 
-static int push_tok(struct parser *p, enum tok_type type, size_t off,
-		    size_t len)
+static int push_tok(struct parser *p, enum tok_type type, size_t off, size_t len)
 {
 	if (p->nt == p->tcap) {
 		size_t cap = p->tcap ? p->tcap * 2 : 16;
@@ -280,7 +282,7 @@ static int push_tok(struct parser *p, enum tok_type type, size_t off,
 		p->t = t;
 		p->tcap = cap;
 	}
-	p->t[p->nt++] = (struct tok){ type, off, len };
+	p->t[p->nt++] = (struct tok){type, off, len};
 	return 0;
 }
 
@@ -315,7 +317,7 @@ static size_t scan_delimited(struct parser *p, size_t i, int *tab)
 
 static int lex_delimited(struct parser *p, size_t *i)
 {
-	static const char *const what[] = { "a quote (\")", "a \"(\"", "a \"[\"" };
+	static const char *const what[] = {"a quote (\")", "a \"(\"", "a \"[\""};
 	char c = p->s[*i];
 	int kind = c == '"' ? 0 : c == '(' ? 1 : 2;
 	int tab;
@@ -324,10 +326,11 @@ static int lex_delimited(struct parser *p, size_t *i)
 	if (tab)
 		return fail(p, end, "contains a TAB inside [...]; use a space");
 	if (!end)
-		return fail(p, *i, "has %s that is never closed; close it or "
-			    "remove it", what[kind]);
-	int rc = push_tok(p, kind == 0 ? T_QSTR : kind == 1 ? T_COMMENT : T_DLIT,
-			  *i, end - *i);
+		return fail(p, *i,
+		            "has %s that is never closed; close it or "
+		            "remove it",
+		            what[kind]);
+	int rc = push_tok(p, kind == 0 ? T_QSTR : kind == 1 ? T_COMMENT : T_DLIT, *i, end - *i);
 	*i = end;
 	return rc;
 }
@@ -348,8 +351,10 @@ static int lex(struct parser *p)
 			continue;
 		}
 		if (c == ')' || c == ']')
-			return fail(p, i, "has a \"%c\" without a matching \"%c\"; "
-				    "remove it", c, c == ')' ? '(' : '[');
+			return fail(p, i,
+			            "has a \"%c\" without a matching \"%c\"; "
+			            "remove it",
+			            c, c == ')' ? '(' : '[');
 		if (!is_special(c))
 			while (j < p->len && !is_ws((unsigned char)p->s[j]) &&
 			       !is_special((unsigned char)p->s[j]))
@@ -382,10 +387,9 @@ static int add_unquoted(struct sc_buf *b, const char *s, size_t n, int comment)
 /* Join the words and quoted strings in [i, j), or with `comments` the
  * comments instead, by single spaces (words as is,
  * quoted strings and comments unquoted). *out is NULL when empty. */
-static int join_tokens(struct parser *p, size_t i, size_t j, int comments,
-		       char **out)
+static int join_tokens(struct parser *p, size_t i, size_t j, int comments, char **out)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	int first = 1;
 
 	*out = NULL;
@@ -394,9 +398,9 @@ static int join_tokens(struct parser *p, size_t i, size_t j, int comments,
 		if ((t->type == T_COMMENT) != comments)
 			continue;
 		if ((!first && sc_buf_add(&b, " ", 1)) ||
-		    (t->type == T_WORD ? sc_buf_add(&b, p->s + t->off, t->len)
-				       : add_unquoted(&b, p->s + t->off + 1,
-						      t->len - 2, comments))) {
+		    (t->type == T_WORD
+		         ? sc_buf_add(&b, p->s + t->off, t->len)
+		         : add_unquoted(&b, p->s + t->off + 1, t->len - 2, comments))) {
 			free(b.p);
 			return nomem(p);
 		}
@@ -416,10 +420,11 @@ static int check_phrase(struct parser *p, size_t i, size_t j, const char *before
 		if (ty == T_WORD || ty == T_QSTR || ty == T_COMMENT)
 			continue;
 		if (tok_ch(p, i) == '@' || ty == T_DLIT)
-			return fail(p, p->t[i].off, "has \"%c\" in the name before "
-				    "\"%s\"; put the name in quotes (\"Name\" "
-				    "<name@domain>) or add the missing \",\"",
-				    p->s[p->t[i].off], before);
+			return fail(p, p->t[i].off,
+			            "has \"%c\" in the name before "
+			            "\"%s\"; put the name in quotes (\"Name\" "
+			            "<name@domain>) or add the missing \",\"",
+			            p->s[p->t[i].off], before);
 		return fail_unexpected(p, i, "in the name");
 	}
 	return 0;
@@ -462,33 +467,37 @@ static int check_local(struct parser *p, size_t i, size_t at)
 	const struct tok *t = &p->t[first];
 
 	if (first == at)
-		return fail(p, p->t[at].off, "has nothing before the \"@\"; "
-			    "write it as name@domain");
+		return fail(p, p->t[at].off,
+		            "has nothing before the \"@\"; "
+		            "write it as name@domain");
 	second = next_tok(p, first + 1, at);
-	if (second < at && p->t[second].type != T_WORD &&
-	    p->t[second].type != T_QSTR)
+	if (second < at && p->t[second].type != T_WORD && p->t[second].type != T_QSTR)
 		return fail_unexpected(p, second, "before the \"@\"");
 	if (second < at)
-		return fail(p, t->off, "is not an e-mail address: it contains "
-			    "a space; remove it, or write Name <name@domain>");
+		return fail(p, t->off,
+		            "is not an e-mail address: it contains "
+		            "a space; remove it, or write Name <name@domain>");
 	if (t->type == T_QSTR && memchr(p->s + t->off, '\t', t->len))
-		return fail(p, t->off, "contains a TAB inside the quoted name "
-			    "before the \"@\", which SMTP cannot carry (RFC 5321 "
-			    "qtextSMTP); use a space");
+		return fail(p, t->off,
+		            "contains a TAB inside the quoted name "
+		            "before the \"@\", which SMTP cannot carry (RFC 5321 "
+		            "qtextSMTP); use a space");
 	if (t->type == T_QSTR)
 		return 0;
 	if (t->type != T_WORD)
 		return fail_unexpected(p, first, "before the \"@\"");
 	if (!dot_atom_ok(p->s + t->off, t->len))
-		return fail(p, t->off, "has a \".\" at the start or end of the "
-			    "name, or two in a row; fix the address");
+		return fail(p, t->off,
+		            "has a \".\" at the start or end of the "
+		            "name, or two in a row; fix the address");
 	return 0;
 }
 
 static int fail_two_at(struct parser *p, size_t i)
 {
-	return fail(p, p->t[i].off, "has more than one \"@\"; write one "
-		    "address as name@domain, and separate addresses with \",\"");
+	return fail(p, p->t[i].off,
+	            "has more than one \"@\"; write one "
+	            "address as name@domain, and separate addresses with \",\"");
 }
 
 static int check_domain(struct parser *p, size_t at, size_t d, size_t j)
@@ -496,21 +505,24 @@ static int check_domain(struct parser *p, size_t at, size_t d, size_t j)
 	const struct tok *t = &p->t[d];
 
 	if (d == j)
-		return fail(p, p->t[at].off, "has no domain after the \"@\"; "
-			    "write it as name@domain");
+		return fail(p, p->t[at].off,
+		            "has no domain after the \"@\"; "
+		            "write it as name@domain");
 	if (tok_ch(p, d) == '@')
 		return fail_two_at(p, d);
 	if (t->type == T_DLIT) {
 		if (!literal_ok(p->s + t->off, t->len))
-			return fail(p, t->off, "has a bad domain literal; write "
-				    "an IP address as name@[192.0.2.1]");
+			return fail(p, t->off,
+			            "has a bad domain literal; write "
+			            "an IP address as name@[192.0.2.1]");
 		return 0;
 	}
 	if (t->type != T_WORD)
 		return fail_unexpected(p, d, "after the \"@\"");
 	if (!dot_atom_ok(p->s + t->off, t->len))
-		return fail(p, t->off, "has a \".\" at the start or end of the "
-			    "domain, or two in a row; fix the address");
+		return fail(p, t->off,
+		            "has a \".\" at the start or end of the "
+		            "domain, or two in a row; fix the address");
 	return 0;
 }
 
@@ -525,8 +537,9 @@ static int parse_addr_spec(struct parser *p, size_t i, size_t j, char **addr)
 	while (at < j && tok_ch(p, at) != '@')
 		at++;
 	if (at == j)
-		return fail(p, p->t[i].off, "is not an e-mail address: it has "
-			    "no \"@\"; write it as name@domain");
+		return fail(p, p->t[i].off,
+		            "is not an e-mail address: it has "
+		            "no \"@\"; write it as name@domain");
 	d = next_tok(p, at + 1, j);
 	if ((rc = check_local(p, i, at)) || (rc = check_domain(p, at, d, j)))
 		return rc;
@@ -536,12 +549,12 @@ static int parse_addr_spec(struct parser *p, size_t i, size_t j, char **addr)
 	if (rest < j && p->t[rest].type != T_WORD && p->t[rest].type != T_QSTR)
 		return fail_unexpected(p, rest, "after the address");
 	if (rest < j)
-		return fail(p, p->t[rest].off, "has text after the address; "
-			    "separate addresses with \",\"");
+		return fail(p, p->t[rest].off,
+		            "has text after the address; "
+		            "separate addresses with \",\"");
 
 	const struct tok *l = &p->t[next_tok(p, i, at)], *r = &p->t[d];
-	*addr = sc_asprintf("%.*s@%.*s", (int)l->len, p->s + l->off,
-			      (int)r->len, p->s + r->off);
+	*addr = sc_asprintf("%.*s@%.*s", (int)l->len, p->s + l->off, (int)r->len, p->s + r->off);
 	return *addr ? 0 : nomem(p);
 }
 
@@ -561,15 +574,14 @@ static int push_addr(struct parser *p, char *display, char *addr)
 		p->v = v;
 		p->cap = cap;
 	}
-	p->v[p->n++] = (struct sc_address){ display, addr };
+	p->v[p->n++] = (struct sc_address){display, addr};
 	return 0;
 }
 
 static int is_mailto(const struct parser *p, size_t i)
 {
 	const struct tok *t = &p->t[i];
-	return t->type == T_WORD && ascii_caseeq(p->s + t->off, t->len,
-						  "mailto", 6);
+	return t->type == T_WORD && ascii_caseeq(p->s + t->off, t->len, "mailto", 6);
 }
 
 static int has_char(const struct parser *p, size_t i, size_t j, char c)
@@ -592,24 +604,28 @@ static int parse_angle_item(struct parser *p, size_t i, size_t k, size_t j)
 	while (m < j && tok_ch(p, m) != '>' && tok_ch(p, m) != '<')
 		m++;
 	if (m == j || tok_ch(p, m) == '<')
-		return fail(p, p->t[k].off, "has a \"<\" that is never closed; "
-			    "write it as Name <name@domain>");
+		return fail(p, p->t[k].off,
+		            "has a \"<\" that is never closed; "
+		            "write it as Name <name@domain>");
 	a = next_tok(p, k + 1, m);
 	if (a + 1 < m && is_mailto(p, a) && tok_ch(p, a + 1) == ':')
 		a = next_tok(p, a + 2, m);
 	if (a < m && tok_ch(p, a) == '@' && has_char(p, a, m, ':'))
-		return fail(p, p->t[a].off, "has an obsolete source route "
-			    "(<@host:...>); write only <name@domain>");
+		return fail(p, p->t[a].off,
+		            "has an obsolete source route "
+		            "(<@host:...>); write only <name@domain>");
 	if (a == m)
-		return fail(p, p->t[k].off, "has no address between \"<\" and "
-			    "\">\"; write it as Name <name@domain>");
+		return fail(p, p->t[k].off,
+		            "has no address between \"<\" and "
+		            "\">\"; write it as Name <name@domain>");
 	if ((rc = parse_addr_spec(p, a, m, &addr)))
 		return rc;
 	size_t rest = next_tok(p, m + 1, j);
 	if (rest < j) {
 		free(addr);
-		return fail(p, p->t[rest].off, "has text after \">\"; separate "
-			    "addresses with \",\"");
+		return fail(p, p->t[rest].off,
+		            "has text after \">\"; separate "
+		            "addresses with \",\"");
 	}
 	if ((rc = join_tokens(p, i, k, 0, &display))) {
 		free(addr);
@@ -628,16 +644,18 @@ static int parse_item(struct parser *p, size_t i, size_t j)
 	if (first == j) {
 		if (i == j)
 			return 0; /* empty item: ",," or a trailing ',' */
-		return fail(p, p->t[i].off, "is only a comment, not an e-mail "
-			    "address; write it as name@domain");
+		return fail(p, p->t[i].off,
+		            "is only a comment, not an e-mail "
+		            "address; write it as name@domain");
 	}
 	for (k = first; k < j; k++) {
 		if (tok_ch(p, k) == '<')
 			return parse_angle_item(p, i, k, j);
 		if (tok_ch(p, k) == '>')
-			return fail(p, p->t[k].off, "has a \">\" without a "
-				    "matching \"<\"; write it as Name "
-				    "<name@domain>");
+			return fail(p, p->t[k].off,
+			            "has a \">\" without a "
+			            "matching \"<\"; write it as Name "
+			            "<name@domain>");
 	}
 	if ((rc = parse_addr_spec(p, first, j, &addr)))
 		return rc;
@@ -652,12 +670,14 @@ static int parse_item(struct parser *p, size_t i, size_t j)
 static int open_group(struct parser *p, size_t i, size_t j, int *in_group)
 {
 	if (*in_group)
-		return fail(p, p->t[j].off, "starts a group (\":\") inside another "
-			    "group; close the first group with \";\"");
+		return fail(p, p->t[j].off,
+		            "starts a group (\":\") inside another "
+		            "group; close the first group with \";\"");
 	if (next_tok(p, i, j) == j)
-		return sc_error_set(p->err, SC_EINPUT, "a group needs a name "
-				    "before its \":\"; write it as Team: "
-				    "a@example.com, b@example.com;");
+		return sc_error_set(p->err, SC_EINPUT,
+		                    "a group needs a name "
+		                    "before its \":\"; write it as Team: "
+		                    "a@example.com, b@example.com;");
 	int rc = check_phrase(p, i, j, ":");
 	if (!rc)
 		*in_group = 1;
@@ -701,11 +721,10 @@ static int parse_list(struct parser *p)
 /* ------------------------------------------------------------------ */
 /* Public API */
 
-int sc_address_list_parse(const char *text, size_t len,
-			  struct sc_address_list *out, struct sc_error *err)
+int sc_address_list_parse(const char *text, size_t len, struct sc_address_list *out,
+                          struct sc_error *err)
 {
-	struct parser p = { .s = text ? text : "", .len = text ? len : 0,
-			    .err = err };
+	struct parser p = {.s = text ? text : "", .len = text ? len : 0, .err = err};
 	int rc;
 
 	out->v = NULL;
@@ -736,12 +755,11 @@ void sc_address_list_free(struct sc_address_list *list)
 	list->n = 0;
 }
 
-int sc_address_list_add_unique(struct sc_address_list *list,
-			       const struct sc_address *a)
+int sc_address_list_add_unique(struct sc_address_list *list, const struct sc_address *a)
 {
 	for (size_t i = 0; i < list->n; i++)
-		if (ascii_caseeq(list->v[i].addr, strlen(list->v[i].addr),
-				 a->addr, strlen(a->addr)))
+		if (ascii_caseeq(list->v[i].addr, strlen(list->v[i].addr), a->addr,
+		                 strlen(a->addr)))
 			return SC_OK;
 	/* One element at a time: lists may come from elsewhere, so their
 	 * allocation size is only known to be n. */
@@ -756,7 +774,7 @@ int sc_address_list_add_unique(struct sc_address_list *list,
 		free(display);
 		return SC_ENOMEM;
 	}
-	list->v[list->n++] = (struct sc_address){ display, addr };
+	list->v[list->n++] = (struct sc_address){display, addr};
 	return SC_OK;
 }
 

@@ -16,7 +16,7 @@
 enum mode { M_7BIT, M_QP, M_B64 };
 
 struct body_stream {
-	const char *text;  /* borrowed, or `owned` */
+	const char *text; /* borrowed, or `owned` */
 	char *owned;
 	size_t len;
 	enum mode mode;
@@ -25,7 +25,7 @@ struct body_stream {
 	struct sc_buf win; /* CRLF form, not yet encoded */
 	struct sc_buf out; /* encoded, not yet read */
 	size_t opos;
-	size_t col;        /* quoted-printable column */
+	size_t col; /* quoted-printable column */
 };
 
 /* Base64 of whole 57-octet groups of the window (all of it when final),

@@ -43,8 +43,8 @@ struct out {
 	char *p;
 	size_t len, cap;
 	int oom;
-	size_t col; /* octets on the current line, header-name prefix included */
-	int fold;   /* 0: build an unfolded string (phrases) */
+	size_t col;  /* octets on the current line, header-name prefix included */
+	int fold;    /* 0: build an unfolded string (phrases) */
 	int ew_line; /* the current line holds an encoded word: 76, not 78 */
 };
 
@@ -126,8 +126,7 @@ static int is_atext(unsigned char c, int utf8_ok)
 {
 	if (c >= 0x80)
 		return utf8_ok;
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return 1;
 	return c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
@@ -163,8 +162,7 @@ static int looks_encoded(const unsigned char *p, size_t n)
  * stay literal; in unstructured text (§5(1)) any printable but = ? _. */
 static int q_literal(unsigned char c, int phrase)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return 1;
 	if (phrase)
 		return c && strchr("!*+-/", c) != NULL;
@@ -188,7 +186,7 @@ static void q_put(struct out *o, const unsigned char *s, size_t n, int phrase)
 		} else if (q_literal(s[i], phrase)) {
 			putc_(o, (char)s[i]);
 		} else {
-			char e[3] = { '=', hex[s[i] >> 4], hex[s[i] & 15] };
+			char e[3] = {'=', hex[s[i] >> 4], hex[s[i] & 15]};
 			put(o, e, 3);
 		}
 	}
@@ -207,8 +205,7 @@ static void b_put(struct out *o, const unsigned char *s, size_t n)
 }
 
 /* The encoded length of the character at s in the chosen encoding. */
-static size_t char_cost(const unsigned char *s, size_t clen, int use_b,
-			int phrase)
+static size_t char_cost(const unsigned char *s, size_t clen, int use_b, int phrase)
 {
 	return use_b ? b_len(clen) : q_len(s, clen, phrase);
 }
@@ -216,14 +213,13 @@ static size_t char_cost(const unsigned char *s, size_t clen, int use_b,
 /* Write one encoded word of at most `budget` characters, taking whole
  * characters from s[i..n); returns the index after the last one taken.
  * The caller guarantees room for at least one character. */
-static size_t ew_one(struct out *o, const unsigned char *s, size_t i,
-		     size_t n, size_t budget, int use_b, int phrase)
+static size_t ew_one(struct out *o, const unsigned char *s, size_t i, size_t n, size_t budget,
+                     int use_b, int phrase)
 {
 	size_t room = budget - EW_OVERHEAD, end = i, used = 0;
 	while (end < n) {
 		size_t c = utf8_len(s + end, n - end);
-		size_t cost = use_b ? b_len(end + c - i) - used
-				    : q_len(s + end, c, phrase);
+		size_t cost = use_b ? b_len(end + c - i) - used : q_len(s + end, c, phrase);
 		if (used + cost > room && end > i)
 			break;
 		used += cost;
@@ -248,8 +244,8 @@ static size_t ew_one(struct out *o, const unsigned char *s, size_t i,
  * quarter longer than B. Mostly-Latin text stays readable in Q, and spam
  * filters score base64 for text that did not need it (SpamAssassin's
  * FROM_EXCESS_BASE64); CJK, emoji and the like are shorter in B. */
-static void ew_run(struct out *o, const char *sep, size_t seplen,
-		   const unsigned char *s, size_t n, int phrase)
+static void ew_run(struct out *o, const char *sep, size_t seplen, const unsigned char *s, size_t n,
+                   int phrase)
 {
 	int use_b = q_len(s, n, phrase) * 4 > b_len(n) * 5;
 	size_t i = 0;
@@ -284,8 +280,7 @@ static struct tok *tokenize(const char *v, size_t n, size_t *ntok)
 {
 	size_t cnt = 0;
 	for (size_t i = 0; i < n; i++)
-		if (i == 0 || is_wsp((unsigned char)v[i]) !=
-				      is_wsp((unsigned char)v[i - 1]))
+		if (i == 0 || is_wsp((unsigned char)v[i]) != is_wsp((unsigned char)v[i - 1]))
 			cnt++;
 	struct tok *t = calloc(cnt ? cnt : 1, sizeof(*t));
 	if (!t)
@@ -294,7 +289,7 @@ static struct tok *tokenize(const char *v, size_t n, size_t *ntok)
 	for (size_t i = 0; i < n; i++) {
 		int ws = is_wsp((unsigned char)v[i]);
 		if (i == 0 || ws != t[k - 1].ws)
-			t[k++] = (struct tok){ .off = i, .ws = ws };
+			t[k++] = (struct tok){.off = i, .ws = ws};
 		t[k - 1].len++;
 	}
 	*ntok = cnt;
@@ -316,10 +311,9 @@ static int word_needs_ew(const unsigned char *p, size_t n, int utf8_ok)
 static void mark_tokens(const char *v, struct tok *t, size_t nt, int utf8_ok)
 {
 	for (size_t i = 0; i < nt; i++)
-		t[i].enc = t[i].ws ? t[i].len > WS_MAX
-				   : word_needs_ew((const unsigned char *)v +
-							   t[i].off,
-						   t[i].len, utf8_ok);
+		t[i].enc =
+		    t[i].ws ? t[i].len > WS_MAX
+		            : word_needs_ew((const unsigned char *)v + t[i].off, t[i].len, utf8_ok);
 	for (size_t i = 0; i < nt; i++) {
 		if (!t[i].ws || !t[i].enc)
 			continue;
@@ -354,8 +348,7 @@ static size_t group_end(const struct tok *t, size_t nt, size_t i)
  * it): folded before the blanks when the line would pass 78 columns. At
  * the start of the value only a 998-octet overflow forces a fold, so a
  * short ASCII value comes back unchanged. */
-static void plain_chunk(struct out *o, const char *sep, size_t k,
-			const char *w, size_t len)
+static void plain_chunk(struct out *o, const char *sep, size_t k, const char *w, size_t len)
 {
 	size_t total = k + len;
 	int fold;
@@ -372,8 +365,7 @@ static void plain_chunk(struct out *o, const char *sep, size_t k,
 	put(o, w, len);
 }
 
-static void emit_tokens(struct out *o, const char *v, const struct tok *t,
-			size_t nt)
+static void emit_tokens(struct out *o, const char *v, const struct tok *t, size_t nt)
 {
 	const char *sep = "";
 	size_t k = 0, i = 0;
@@ -382,8 +374,7 @@ static void emit_tokens(struct out *o, const char *v, const struct tok *t,
 		if (t[i].enc || lead) {
 			size_t j = group_end(t, nt, i);
 			size_t end = t[j - 1].off + t[j - 1].len;
-			ew_run(o, sep, k, (const unsigned char *)v + t[i].off,
-			       end - t[i].off, 0);
+			ew_run(o, sep, k, (const unsigned char *)v + t[i].off, end - t[i].off, 0);
 			i = j;
 		} else if (t[i].ws && nt > 1) {
 			sep = v + t[i].off;
@@ -412,13 +403,12 @@ int sc_header_name_valid(const char *name)
 	return 1;
 }
 
-char *sc_header_encode_unstructured(const char *name, const char *value,
-				    int utf8_ok)
+char *sc_header_encode_unstructured(const char *name, const char *value, int utf8_ok)
 {
 	if (!value)
 		value = "";
 	size_t n = strlen(value), nt = 0;
-	struct out o = { .fold = 1, .col = (name ? strlen(name) : 0) + 2 };
+	struct out o = {.fold = 1, .col = (name ? strlen(name) : 0) + 2};
 	struct tok *t = tokenize(value, n, &nt);
 	if (!t)
 		return NULL;
@@ -441,8 +431,7 @@ static int bare_ok(const char *s, size_t n, int utf8_ok)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == ' ' && s[i - 1] != ' ') {
 			word = 0;
-		} else if (!is_atext((unsigned char)s[i], utf8_ok) ||
-			   ++word > PHRASE_UNIT_MAX) {
+		} else if (!is_atext((unsigned char)s[i], utf8_ok) || ++word > PHRASE_UNIT_MAX) {
 			return 0;
 		}
 	}
@@ -485,7 +474,7 @@ char *sc_header_encode_phrase(const char *phrase, int utf8_ok)
 	if (!phrase)
 		phrase = "";
 	size_t n = strlen(phrase);
-	struct out o = { .fold = 0 };
+	struct out o = {.fold = 0};
 	if (phrase_needs_ew(phrase, n, utf8_ok))
 		ew_run(&o, "", 0, (const unsigned char *)phrase, n, 1);
 	else if (bare_ok(phrase, n, utf8_ok))
@@ -561,10 +550,9 @@ static void put_units(struct out *o, const char *s, size_t n, int comma)
 	}
 }
 
-char *sc_address_list_format(const char *name, const struct sc_address_list *l,
-			     int utf8_ok)
+char *sc_address_list_format(const char *name, const struct sc_address_list *l, int utf8_ok)
 {
-	struct out o = { .fold = 1, .col = (name ? strlen(name) : 0) + 2 };
+	struct out o = {.fold = 1, .col = (name ? strlen(name) : 0) + 2};
 	for (size_t i = 0; l && i < l->n; i++) {
 		char *one = sc_address_format(&l->v[i], utf8_ok);
 		if (!one) {
@@ -582,8 +570,7 @@ char *sc_address_list_format(const char *name, const struct sc_address_list *l,
 /* RFC 2231 attribute-char: the octets an extended value may carry as is. */
 static int attr_char(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return 1;
 	return c && strchr("!#$&+-.^_`|~", c) != NULL;
 }
@@ -605,8 +592,7 @@ static size_t unit_len(const unsigned char *s, size_t n, int ext, size_t *in)
 	return w;
 }
 
-static void put_units_value(struct out *o, const unsigned char *s, size_t n,
-			    int ext)
+static void put_units_value(struct out *o, const unsigned char *s, size_t n, int ext)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (size_t i = 0; i < n; i++) {
@@ -617,7 +603,7 @@ static void put_units_value(struct out *o, const unsigned char *s, size_t n,
 		} else if (attr_char(s[i])) {
 			putc_(o, (char)s[i]);
 		} else {
-			char e[3] = { '%', hex[s[i] >> 4], hex[s[i] & 15] };
+			char e[3] = {'%', hex[s[i] >> 4], hex[s[i] & 15]};
 			put(o, e, 3);
 		}
 	}
@@ -626,11 +612,11 @@ static void put_units_value(struct out *o, const unsigned char *s, size_t n,
 /* One section: "param*N*=" (extended) or "param*N=\"...\"" (quoted),
  * with as many whole units as fit a line that starts with the fold's
  * blank and ends with ";". Returns the input consumed. */
-static size_t put_section(struct out *o, const char *param, unsigned idx,
-			  const unsigned char *s, size_t n, int ext)
+static size_t put_section(struct out *o, const char *param, unsigned idx, const unsigned char *s,
+                          size_t n, int ext)
 {
 	char *head = sc_asprintf("%s*%u%s%s", param, idx, ext ? "*=" : "=\"",
-				   ext && idx == 0 ? "utf-8''" : "");
+	                         ext && idx == 0 ? "utf-8''" : "");
 	if (!head) {
 		o->oom = 1;
 		return n;
@@ -683,7 +669,7 @@ char *sc_mime_param_encode(const char *param, const char *value)
 	/* "=?" in a quoted value is decoded as RFC 2047 by Outlook and
 	 * Python's email: the RFC 2231 form shows it literally. */
 	int ext = !value_plain(s, n) || looks_encoded(s, n);
-	struct out o = { .fold = 0 };
+	struct out o = {.fold = 0};
 	size_t single = 1 + plen + (ext ? 9 : 3) + value_width(s, n, ext);
 	if (single <= LINE_SOFT) {
 		put(&o, param, plen);

@@ -23,13 +23,13 @@ struct sc_message {
 	size_t n;
 	enum body_kind kind;
 	curl_mime *mime;
-	char *body;        /* single: encoded body; raw: the whole message;
-			      both in CRLF form */
+	char *body; /* single: encoded body; raw: the whole message;
+	               both in CRLF form */
 	size_t body_len;
-	struct body_stream *text; /* BODY_TEXT: the caller's text, streamed */
+	struct body_stream *text;   /* BODY_TEXT: the caller's text, streamed */
 	struct curl_slist *applied; /* headers handed to libcurl */
-	struct sc_buf head; /* single/text: the header block being uploaded */
-	size_t pos;         /* octets of head + body uploaded so far */
+	struct sc_buf head;         /* single/text: the header block being uploaded */
+	size_t pos;                 /* octets of head + body uploaded so far */
 	char *message_id;
 };
 
@@ -65,8 +65,7 @@ static int value_ok(const char *v)
 			if (p[1] != '\n' || (p[2] != ' ' && p[2] != '\t'))
 				return 0;
 			p++;
-		} else if (*p == '\n' || *p == 0x7f ||
-			   ((unsigned char)*p < 0x20 && *p != '\t')) {
+		} else if (*p == '\n' || *p == 0x7f || ((unsigned char)*p < 0x20 && *p != '\t')) {
 			return 0;
 		}
 	}
@@ -82,14 +81,18 @@ static ssize_t find(const struct sc_message *m, const char *name)
 }
 
 int sc_message_header(struct sc_message *m, const char *name, const char *value,
-		      struct sc_error *err)
+                      struct sc_error *err)
 {
 	if (!sc_header_name_valid(name))
-		return sc_error_set(err, SC_EINPUT, "header name \"%s\" is not valid: use printable "
-				    "ASCII without spaces or ':'", name);
+		return sc_error_set(err, SC_EINPUT,
+		                    "header name \"%s\" is not valid: use printable "
+		                    "ASCII without spaces or ':'",
+		                    name);
 	if (!value_ok(value))
-		return sc_error_set(err, SC_EINPUT, "header \"%s\": the value contains a line break or "
-				    "control character; put it on one line", name);
+		return sc_error_set(err, SC_EINPUT,
+		                    "header \"%s\": the value contains a line break or "
+		                    "control character; put it on one line",
+		                    name);
 	char *v = strdup(value);
 	if (!v)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -129,7 +132,8 @@ void sc_message_header_remove(struct sc_message *m, const char *name)
 		free(m->names[i]);
 		free(m->values[i]);
 		memmove(m->names + i, m->names + i + 1, (m->n - (size_t)i - 1) * sizeof *m->names);
-		memmove(m->values + i, m->values + i + 1, (m->n - (size_t)i - 1) * sizeof *m->values);
+		memmove(m->values + i, m->values + i + 1,
+		        (m->n - (size_t)i - 1) * sizeof *m->values);
 		m->n--;
 	}
 }
@@ -147,7 +151,7 @@ static void drop_body(struct sc_message *m)
 }
 
 int sc_message_body_mime(struct sc_message *m, curl_mime *mime, const char *root_type,
-			 struct sc_error *err)
+                         struct sc_error *err)
 {
 	drop_body(m);
 	m->mime = mime;
@@ -156,15 +160,15 @@ int sc_message_body_mime(struct sc_message *m, curl_mime *mime, const char *root
 	 * fold puts the boundary on a line of its own (see mime.c). */
 	char *folded = sc_asprintf("%s\r\n ", root_type);
 	int rc = folded ? sc_message_header(m, "Content-Type", folded, err)
-			: sc_error_set(err, SC_ENOMEM, "out of memory");
+	                : sc_error_set(err, SC_ENOMEM, "out of memory");
 	free(folded);
 	return rc;
 }
 
 static int set_body(struct sc_message *m, enum body_kind kind, const char *data, size_t len,
-		    struct sc_error *err)
+                    struct sc_error *err)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	if (sc_buf_add_crlf(&b, data, len)) {
 		sc_buf_free(&b);
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -177,7 +181,7 @@ static int set_body(struct sc_message *m, enum body_kind kind, const char *data,
 }
 
 int sc_message_body_single(struct sc_message *m, const char *type, const char *cte,
-			   const char *body, size_t len, struct sc_error *err)
+                           const char *body, size_t len, struct sc_error *err)
 {
 	int rc = sc_message_header(m, "Content-Type", type, err);
 	if (!rc)
@@ -188,7 +192,7 @@ int sc_message_body_single(struct sc_message *m, const char *type, const char *c
 }
 
 int sc_message_body_text(struct sc_message *m, const char *type, const char *text, size_t len,
-			 struct sc_error *err)
+                         struct sc_error *err)
 {
 	const char *cte = NULL;
 	struct body_stream *bs = body_stream_new(text, len, 0, &cte);
@@ -246,7 +250,7 @@ static int raw_has(const struct sc_message *m, const char *name)
 
 static char *prepend_raw(struct sc_message *m, const char *field)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	if (sc_buf_str(&b, field) || sc_buf_add(&b, "\r\n", 2) ||
 	    sc_buf_add(&b, m->body, m->body_len)) {
 		sc_buf_free(&b);
@@ -262,7 +266,8 @@ const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
 {
 	int raw = m->kind == BODY_RAW;
 	int has_date = raw ? raw_has(m, "Date") : sc_message_header_get(m, "Date") != NULL;
-	int has_id = raw ? raw_has(m, "Message-ID") : sc_message_header_get(m, "Message-ID") != NULL;
+	int has_id =
+	    raw ? raw_has(m, "Message-ID") : sc_message_header_get(m, "Message-ID") != NULL;
 	if (!has_date) {
 		char date[64];
 		time_t now = time(NULL);
@@ -285,12 +290,14 @@ const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
 	/* getrandom(): the first RAND_bytes() of a process seeds OpenSSL's
 	 * DRBG, about a millisecond, which is most of a one-shot run's
 	 * budget beyond what libcurl needs. */
-	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd && RAND_bytes(rnd, sizeof rnd) != 1)
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd &&
+	    RAND_bytes(rnd, sizeof rnd) != 1)
 		return NULL;
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
 	free(m->message_id);
-	m->message_id = sc_asprintf("<%s@%s>", hex, domain && *domain ? domain : "smtp-connector.invalid");
+	m->message_id =
+	    sc_asprintf("<%s@%s>", hex, domain && *domain ? domain : "smtp-connector.invalid");
 	if (!m->message_id)
 		return NULL;
 	if (raw) {
@@ -326,12 +333,13 @@ static void canon_value(char *v)
  * doc/security.md for verifying it. */
 int core_message_sign(struct sc_message *m, const char *key, struct sc_error *err)
 {
-	static const char *const names[] = { "From", "To", "Cc", "Subject", "Date", "Message-ID" };
+	static const char *const names[] = {"From", "To", "Cc", "Subject", "Date", "Message-ID"};
 	char *canon = strdup(""), *list = strdup("");
 	for (size_t i = 0; canon && list && i < sizeof names / sizeof names[0]; i++) {
 		char *v = m->kind == BODY_RAW ? raw_value(m, names[i])
-					      : (sc_message_header_get(m, names[i])
-							 ? strdup(sc_message_header_get(m, names[i])) : NULL);
+		                              : (sc_message_header_get(m, names[i])
+		                                     ? strdup(sc_message_header_get(m, names[i]))
+		                                     : NULL);
 		if (!v)
 			continue;
 		canon_value(v);
@@ -353,7 +361,8 @@ int core_message_sign(struct sc_message *m, const char *key, struct sc_error *er
 	unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
 	int rc = SC_OK;
 	if (!canon || !list ||
-	    !HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)canon, strlen(canon), mac, &maclen)) {
+	    !HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)canon, strlen(canon),
+	          mac, &maclen)) {
 		rc = sc_error_set(err, SC_EINTERNAL, "cannot compute the message signature");
 	} else {
 		EVP_EncodeBlock(b64, mac, (int)maclen);

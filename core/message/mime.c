@@ -22,7 +22,7 @@ curl_mime *sc_mime_new(struct sc_ctx *ctx)
 }
 
 static curl_mimepart *add_headers(curl_mimepart *part, const char *cte, const char *extra,
-				  struct sc_error *err)
+                                  struct sc_error *err)
 {
 	struct curl_slist *h = NULL, *t;
 	char *line = sc_asprintf("Content-Transfer-Encoding: %s", cte);
@@ -42,7 +42,7 @@ static curl_mimepart *add_headers(curl_mimepart *part, const char *cte, const ch
 char *sc_text_encode(const char *text, size_t len, const char **cte, size_t *outlen)
 {
 	/* the canonical form of text: every line break CRLF (RFC 2046 §4.1.1) */
-	struct sc_buf canon = { 0 };
+	struct sc_buf canon = {0};
 	if (sc_buf_add_crlf(&canon, text, len)) {
 		sc_buf_free(&canon);
 		return NULL;
@@ -53,8 +53,8 @@ char *sc_text_encode(const char *text, size_t len, const char **cte, size_t *out
 		return sc_buf_take(&canon);
 	}
 	char *enc = !strcmp(*cte, "base64")
-		? sc_base64_lines((const unsigned char *)canon.p, canon.len, outlen)
-		: sc_qp_encode(canon.p, canon.len, outlen);
+	                ? sc_base64_lines((const unsigned char *)canon.p, canon.len, outlen)
+	                : sc_qp_encode(canon.p, canon.len, outlen);
 	sc_buf_free(&canon);
 	return enc;
 }
@@ -62,14 +62,14 @@ char *sc_text_encode(const char *text, size_t len, const char **cte, size_t *out
 /* A text part whose encoding is made as libcurl reads it (body_stream.c):
  * the text is held once, by the caller (copy == 0) or by the part. */
 static curl_mimepart *add_text(curl_mime *mime, const char *type, const char *text, size_t len,
-			       int copy, struct sc_error *err)
+                               int copy, struct sc_error *err)
 {
 	const char *cte = NULL;
 	struct body_stream *bs = body_stream_new(text, len, copy, &cte);
 	char *ctype = sc_asprintf("%s; charset=utf-8", type);
 	curl_mimepart *part = bs && ctype ? curl_mime_addpart(mime) : NULL;
 	if (part && curl_mime_data_cb(part, (curl_off_t)body_stream_size(bs), body_stream_curl_read,
-				      body_stream_curl_seek, body_stream_curl_free, bs) == CURLE_OK)
+	                              body_stream_curl_seek, body_stream_curl_free, bs) == CURLE_OK)
 		bs = NULL; /* the part's now */
 	else
 		part = NULL;
@@ -84,13 +84,13 @@ static curl_mimepart *add_text(curl_mime *mime, const char *type, const char *te
 }
 
 curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type, const char *text, size_t len,
-				struct sc_error *err)
+                                struct sc_error *err)
 {
 	return add_text(mime, type, text, len, 1, err);
 }
 
-curl_mimepart *sc_mime_add_text_ref(curl_mime *mime, const char *type, const char *text,
-				    size_t len, struct sc_error *err)
+curl_mimepart *sc_mime_add_text_ref(curl_mime *mime, const char *type, const char *text, size_t len,
+                                    struct sc_error *err)
 {
 	return add_text(mime, type, text, len, 0, err);
 }
@@ -203,16 +203,16 @@ static char *name_param_of(const char *name)
  * declares SIZE=. A 7bit message/ part is the file's bytes as they are
  * (message_encoding() checked them). */
 
-#define B64_IN 57                      /* octets per line */
-#define B64_LINE (4 * B64_IN / 3 + 2)  /* 76 characters + CRLF */
-#define B64_CHUNK (862 * B64_IN)       /* 49,134 octets (48 KiB) per read */
+#define B64_IN 57                     /* octets per line */
+#define B64_LINE (4 * B64_IN / 3 + 2) /* 76 characters + CRLF */
+#define B64_CHUNK (862 * B64_IN)      /* 49,134 octets (48 KiB) per read */
 
 struct file_part {
-	int fd;                 /* dup of the vault file's descriptor; owned */
-	int base64;             /* 0: the bytes as they are */
-	curl_off_t size;        /* file size, from fstat at resolve time */
-	curl_off_t done;        /* octets of the file read so far */
-	unsigned char *in;      /* B64_CHUNK octets read, not yet all sent */
+	int fd;            /* dup of the vault file's descriptor; owned */
+	int base64;        /* 0: the bytes as they are */
+	curl_off_t size;   /* file size, from fstat at resolve time */
+	curl_off_t done;   /* octets of the file read so far */
+	unsigned char *in; /* B64_CHUNK octets read, not yet all sent */
 	size_t ipos, ilen;
 	char line[B64_LINE + 1]; /* an encoded line that did not fit */
 	size_t lpos, llen;
@@ -244,7 +244,8 @@ static int fp_fill(struct file_part *s)
 	size_t want = left < B64_CHUNK ? (size_t)left : B64_CHUNK;
 	size_t got = 0;
 	while (got < want) {
-		ssize_t r = pread(s->fd, s->in + got, want - got, (off_t)(s->done + (curl_off_t)got));
+		ssize_t r =
+		    pread(s->fd, s->in + got, want - got, (off_t)(s->done + (curl_off_t)got));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -358,7 +359,7 @@ static int file_part(curl_mimepart *part, const struct sc_vault_file *f, int bas
 	s->base64 = base64;
 	s->size = (curl_off_t)f->size;
 	if (s->fd < 0 || curl_mime_data_cb(part, base64 ? b64_size(s->size) : s->size, fp_read,
-					   fp_seek, fp_free, s)) {
+	                                   fp_seek, fp_free, s)) {
 		fp_free(s); /* not registered: libcurl fails only before taking it */
 		return -1;
 	}
@@ -393,7 +394,7 @@ static char *join_param(size_t prefix, const char *value, const char *param)
 }
 
 curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
-				const char *disposition, const char *cid, struct sc_error *err)
+                                const char *disposition, const char *cid, struct sc_error *err)
 {
 	const char *type = f->content_type;
 	const char *cte = "base64";
@@ -408,13 +409,15 @@ curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
 	char *name_param = name_param_of(f->name);
 	char *file_param = sc_mime_param_encode("filename", f->name);
 	char *ctype = name_param ? join_param(strlen("Content-Type: "), type, name_param) : NULL;
-	char *dispv = file_param ? join_param(strlen("Content-Disposition: "), disposition, file_param)
-				 : NULL;
+	char *dispv = file_param
+	                  ? join_param(strlen("Content-Disposition: "), disposition, file_param)
+	                  : NULL;
 	char *disp = dispv ? sc_asprintf("Content-Disposition: %s", dispv) : NULL;
 	free(dispv);
 	char *cidh = cid ? sc_asprintf("Content-ID: <%s>", cid) : NULL;
 	char *cteh = sc_asprintf("Content-Transfer-Encoding: %s", cte);
-	curl_mimepart *part = ctype && disp && cteh && (!cid || cidh) ? curl_mime_addpart(mime) : NULL;
+	curl_mimepart *part =
+	    ctype && disp && cteh && (!cid || cidh) ? curl_mime_addpart(mime) : NULL;
 	struct curl_slist *h = NULL;
 	if (part) {
 		/* Our own Content-Transfer-Encoding in every case (libcurl adds

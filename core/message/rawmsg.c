@@ -73,8 +73,7 @@ static char *quote_line(const char *t, size_t len)
 	return q;
 }
 
-static int line_error(struct sc_error *err, size_t line, const char *t, size_t len,
-		      const char *why)
+static int line_error(struct sc_error *err, size_t line, const char *t, size_t len, const char *why)
 {
 	char *q = quote_line(t, len);
 	sc_error_set(err, SC_EINPUT, "line %zu (\"%s\") %s", line, q ? q : "", why);
@@ -86,12 +85,15 @@ static int line_error(struct sc_error *err, size_t line, const char *t, size_t l
 
 static int long_line(struct sc_error *err, size_t line, size_t octets, int header)
 {
-	return sc_error_set(err, SC_EINPUT, "line %zu is %zu octets long, and a line of a message "
-			    "may hold at most 998 (RFC 5322 §2.1.1); %s. Nothing was sent", line, octets,
-			    header ? "fold the header field onto continuation lines that start "
-				     "with a space"
-				   : "break the line, or encode the body (Content-Transfer-Encoding: "
-				     "quoted-printable or base64)");
+	return sc_error_set(err, SC_EINPUT,
+	                    "line %zu is %zu octets long, and a line of a message "
+	                    "may hold at most 998 (RFC 5322 §2.1.1); %s. Nothing was sent",
+	                    line, octets,
+	                    header
+	                        ? "fold the header field onto continuation lines that start "
+	                          "with a space"
+	                        : "break the line, or encode the body (Content-Transfer-Encoding: "
+	                          "quoted-printable or base64)");
 }
 
 static int add_field(struct sc_rawmsg *m, size_t *cap, const struct sc_rawmsg_field *f)
@@ -112,7 +114,7 @@ static int add_field(struct sc_rawmsg *m, size_t *cap, const struct sc_rawmsg_fi
 
 /* One line of the header section: a new field or a continuation. */
 static int header_line(struct sc_rawmsg *m, size_t *cap, size_t p, size_t e, size_t next,
-		       size_t line, struct sc_error *err)
+                       size_t line, struct sc_error *err)
 {
 	const char *t = m->text;
 	if (t[p] == ' ' || t[p] == '\t') {
@@ -120,11 +122,15 @@ static int header_line(struct sc_rawmsg *m, size_t *cap, size_t p, size_t e, siz
 		while (q < e && (t[q] == ' ' || t[q] == '\t'))
 			q++;
 		if (q == e)
-			return line_error(err, line, t + p, e - p, "has only blanks: an empty line "
-					  "ends the headers, so make it empty if that is what it is for");
+			return line_error(
+			    err, line, t + p, e - p,
+			    "has only blanks: an empty line "
+			    "ends the headers, so make it empty if that is what it is for");
 		if (m->n == 0)
-			return line_error(err, line, t + p, e - p, "starts with a blank, which makes "
-					  "it the continuation of a header field, but no field comes before it");
+			return line_error(
+			    err, line, t + p, e - p,
+			    "starts with a blank, which makes "
+			    "it the continuation of a header field, but no field comes before it");
 		m->f[m->n - 1].end = next;
 		return SC_OK;
 	}
@@ -135,10 +141,12 @@ static int header_line(struct sc_rawmsg *m, size_t *cap, size_t p, size_t e, siz
 	while (q < e && (t[q] == ' ' || t[q] == '\t'))
 		q++;
 	if (name_end == p || q == e || t[q] != ':')
-		return line_error(err, line, t + p, e - p, "is not a header field (\"Name: value\") "
-				  "nor a continuation line; an empty line must separate the headers "
-				  "from the body");
-	struct sc_rawmsg_field f = { p, next, name_end - p, q + 1, line };
+		return line_error(
+		    err, line, t + p, e - p,
+		    "is not a header field (\"Name: value\") "
+		    "nor a continuation line; an empty line must separate the headers "
+		    "from the body");
+	struct sc_rawmsg_field f = {p, next, name_end - p, q + 1, line};
 	return add_field(m, cap, &f) ? sc_error_set(err, SC_ENOMEM, "out of memory") : SC_OK;
 }
 
@@ -186,7 +194,8 @@ void sc_rawmsg_free(struct sc_rawmsg *m)
 int sc_rawmsg_is(const struct sc_rawmsg *m, size_t i, const char *name)
 {
 	const struct sc_rawmsg_field *f = &m->f[i];
-	return strlen(name) == f->name_len && strncasecmp(m->text + f->start, name, f->name_len) == 0;
+	return strlen(name) == f->name_len &&
+	       strncasecmp(m->text + f->start, name, f->name_len) == 0;
 }
 
 size_t sc_rawmsg_find(const struct sc_rawmsg *m, const char *name, size_t from)
@@ -221,8 +230,8 @@ char *sc_rawmsg_value(const struct sc_rawmsg *m, size_t i, size_t *vlen)
 }
 
 char *sc_rawmsg_without(const struct sc_rawmsg *m,
-		     int (*drop)(const struct sc_rawmsg *m, size_t i, void *arg),
-		     void *arg, size_t *outlen)
+                        int (*drop)(const struct sc_rawmsg *m, size_t i, void *arg), void *arg,
+                        size_t *outlen)
 {
 	char *o = malloc(m->len + 1);
 	if (!o)

@@ -18,8 +18,8 @@
 /* Octets quoted-printable cannot carry literally. */
 static int qp_escaped(unsigned char c)
 {
-	return c >= 0x80 || c == '=' ||
-	       (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f;
+	return c >= 0x80 || c == '=' || (c < 0x20 && c != '\t' && c != '\r' && c != '\n') ||
+	       c == 0x7f;
 }
 
 /* "7bit" only when the text may go as is: ASCII, no NUL, no bare CR or
@@ -83,8 +83,7 @@ char *sc_base64_lines(const unsigned char *data, size_t len, size_t *outlen)
 		size_t n = len - i < B64_IN ? len - i : B64_IN;
 		/* EVP_EncodeBlock adds no newlines and NUL-terminates, which
 		 * the next line (or the final NUL) overwrites. */
-		o += (size_t)EVP_EncodeBlock((unsigned char *)out + o, data + i,
-					     (int)n);
+		o += (size_t)EVP_EncodeBlock((unsigned char *)out + o, data + i, (int)n);
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
@@ -129,8 +128,7 @@ static size_t qp_break(const unsigned char *s, size_t i, size_t len)
  * "." (a relay that fails to dot-stuff would end or alter DATA there)
  * and "From " (mbox stores rewrite it as ">From "). Escaping them costs
  * two octets and changes nothing for a conforming reader. */
-static int qp_must_escape(const unsigned char *s, size_t i, size_t len,
-			  int at_start)
+static int qp_must_escape(const unsigned char *s, size_t i, size_t len, int at_start)
 {
 	unsigned char c = s[i];
 	if (c == ' ' || c == '\t')
@@ -139,8 +137,7 @@ static int qp_must_escape(const unsigned char *s, size_t i, size_t len,
 		return 1;
 	if (at_start && c == '.')
 		return 1;
-	return at_start && c == 'F' && len - i >= 5 &&
-	       memcmp(s + i, "From ", 5) == 0;
+	return at_start && c == 'F' && len - i >= 5 && memcmp(s + i, "From ", 5) == 0;
 }
 
 /* Is s[i] the last octet before a hard break or the end? Then its line
@@ -150,8 +147,7 @@ static int qp_last(const unsigned char *s, size_t i, size_t len)
 	return i + 1 == len || qp_break(s, i + 1, len) > 0;
 }
 
-static void qp_octet(struct qp *q, const unsigned char *s, size_t i,
-		     size_t len)
+static void qp_octet(struct qp *q, const unsigned char *s, size_t i, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	int esc = qp_must_escape(s, i, len, q->col == 0);
@@ -163,7 +159,7 @@ static void qp_octet(struct qp *q, const unsigned char *s, size_t i,
 		esc = qp_must_escape(s, i, len, 1); /* now at a line start */
 	}
 	if (esc) {
-		char e[3] = { '=', hex[s[i] >> 4], hex[s[i] & 15] };
+		char e[3] = {'=', hex[s[i] >> 4], hex[s[i] & 15]};
 		qp_put(q, e, 3);
 	} else {
 		qp_put(q, (const char *)s + i, 1);
@@ -192,7 +188,7 @@ static size_t qp_run(struct qp *q, const unsigned char *s, size_t len, size_t up
 
 size_t core_qp_step(struct sc_buf *out, size_t *col, const char *data, size_t len, int final)
 {
-	struct qp q = { out, *col, 0 };
+	struct qp q = {out, *col, 0};
 	size_t upto = final ? len : len > QP_AHEAD ? len - QP_AHEAD : 0;
 	size_t used = qp_run(&q, (const unsigned char *)data, len, upto);
 	*col = q.col;
@@ -201,7 +197,7 @@ size_t core_qp_step(struct sc_buf *out, size_t *col, const char *data, size_t le
 
 char *sc_qp_encode(const char *data, size_t len, size_t *outlen)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	size_t col = 0;
 	if (sc_buf_add(&b, "", 0) || core_qp_step(&b, &col, data, len, 1) == (size_t)-1) {
 		sc_buf_free(&b);

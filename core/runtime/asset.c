@@ -51,8 +51,8 @@ void core_asset_parse(const cJSON *asset, struct core_asset *out)
 	out->timeout = num(asset, "timeout", 30);
 	out->throttle_period = num(asset, "throttle_period", 0);
 	const char *mode = str(asset, "throttle_mode");
-	out->throttle_max_wait = mode && strcmp(mode, "drop") == 0 ? 0
-				 : num(asset, "throttle_max_wait", -1);
+	out->throttle_max_wait =
+	    mode && strcmp(mode, "drop") == 0 ? 0 : num(asset, "throttle_max_wait", -1);
 	out->verify_server_cert = flag(asset, "verify_server_cert", 1);
 	out->allow_smtputf8 = flag(asset, "allow_smtputf8", 1);
 }

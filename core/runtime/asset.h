@@ -18,16 +18,16 @@ struct core_asset {
 	const cJSON *auth_order;    /* array of auth plugin names, or NULL */
 	const char *sender_address;
 	const char *ca_file;
-	const char *ca_pem;     /* PEM text of extra CAs: never quoted */
+	const char *ca_pem;           /* PEM text of extra CAs: never quoted */
 	const cJSON *attachment_dirs; /* array of directories for "files", or NULL */
 	const char *ehlo_name;
-	const char *secret_key; /* a secret: never logged */
-	long port;              /* 0: the ssl_config's default port */
-	double timeout;         /* seconds (default 30) */
-	double throttle_period; /* seconds between sends; 0: none */
+	const char *secret_key;   /* a secret: never logged */
+	long port;                /* 0: the ssl_config's default port */
+	double timeout;           /* seconds (default 30) */
+	double throttle_period;   /* seconds between sends; 0: none */
 	double throttle_max_wait; /* longest wait; 0: throttle_mode drop; <0: no bound */
-	int verify_server_cert; /* default 1 */
-	int allow_smtputf8;     /* default 1 */
+	int verify_server_cert;   /* default 1 */
+	int allow_smtputf8;       /* default 1 */
 };
 
 /* Fill `out` from `asset` (a validated asset object; NULL or not an

@@ -83,8 +83,10 @@ struct sc_refusal {
 };
 
 struct sc_delivery {
-	char **accepted; size_t naccepted;
-	struct sc_refusal *refused; size_t nrefused;
+	char **accepted;
+	size_t naccepted;
+	struct sc_refusal *refused;
+	size_t nrefused;
 	char *reply; /* final reply to the end of DATA, verbatim */
 };
 
@@ -93,9 +95,8 @@ struct sc_delivery {
  * SMTPUTF8 is requested only when needs_smtputf8; a server that cannot
  * carry the message is SC_ESEND naming the address or the reason, sent
  * before MAIL FROM. `out` is filled on success and on SC_ESEND. */
-int sc_session_send(struct sc_session *s, const struct sc_envelope *env,
-		    struct sc_message *m, struct sc_delivery *out,
-		    struct sc_error *err);
+int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
+                    struct sc_delivery *out, struct sc_error *err);
 void sc_delivery_free(struct sc_delivery *d);
 
 /* "a@x (550 5.1.1 ...); b@y (...)" for messages; NULL when none. */
@@ -104,7 +105,7 @@ char *sc_delivery_refused_text(const struct sc_delivery *d);
  * data object, and set the SOAR message: "Email sent", or "Email sent to
  * N of M recipients; refused: ..." when some were refused. */
 void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
-			struct sc_result *r);
+                        struct sc_result *r);
 
 /* ------------------------------------------------------------------ */
 

@@ -104,8 +104,8 @@ const char *sc_asset_key(const struct sc_ctx *ctx)
 	} else {
 		const char *server = ctx->cfg.server;
 		const char *user = ctx->cfg.username;
-		char *src = sc_asprintf("%s\n%ld\n%s", server ? server : "",
-					  ctx->cfg.port, user ? user : "");
+		char *src = sc_asprintf("%s\n%ld\n%s", server ? server : "", ctx->cfg.port,
+		                        user ? user : "");
 		char hex[65];
 		if (src && core_sha256_hex(src, strlen(src), hex) == 0)
 			c->asset_key = sc_asprintf("asset-%.24s", hex);
@@ -169,24 +169,31 @@ static char *state_dir_path(const struct sc_ctx *ctx, const char **from)
  * code turned a 1777 /tmp into 0700). It must be ours and not writable by
  * group or others, or it is refused with the fix named. */
 static int check_existing(const char *dir, const char *from, const struct stat *st,
-			  struct sc_error *err)
+                          struct sc_error *err)
 {
-	const char *opt = strcmp(from, "SMTP_CONNECTOR_STATE_DIR") ? "--state-dir"
-								   : "SMTP_CONNECTOR_STATE_DIR";
+	const char *opt =
+	    strcmp(from, "SMTP_CONNECTOR_STATE_DIR") ? "--state-dir" : "SMTP_CONNECTOR_STATE_DIR";
 	if (!S_ISDIR(st->st_mode))
-		return sc_error_set(err, SC_EIO, "state directory %s (from %s) is not a directory; "
-				    "choose another %s", dir, from, opt);
+		return sc_error_set(err, SC_EIO,
+		                    "state directory %s (from %s) is not a directory; "
+		                    "choose another %s",
+		                    dir, from, opt);
 	if (st->st_uid != geteuid())
-		return sc_error_set(err, SC_EIO, "state directory %s (from %s) belongs to uid %ld, not "
-				    "to this user (uid %ld); choose another %s, a directory of your own",
-				    dir, from, (long)st->st_uid, (long)geteuid(), opt);
+		return sc_error_set(
+		    err, SC_EIO,
+		    "state directory %s (from %s) belongs to uid %ld, not "
+		    "to this user (uid %ld); choose another %s, a directory of your own",
+		    dir, from, (long)st->st_uid, (long)geteuid(), opt);
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return sc_error_set(err, SC_EIO, "state directory %s (from %s) can be written by "
-				    "others (mode %04o), who could replace its tokens; chmod 700 %s or "
-				    "choose another %s", dir, from, (unsigned)(st->st_mode & 07777), dir,
-				    opt);
+		return sc_error_set(
+		    err, SC_EIO,
+		    "state directory %s (from %s) can be written by "
+		    "others (mode %04o), who could replace its tokens; chmod 700 %s or "
+		    "choose another %s",
+		    dir, from, (unsigned)(st->st_mode & 07777), dir, opt);
 	if (st->st_mode & 077)
-		sc_log(SC_LOG_WARN, "state directory %s is readable by others (mode %04o); its files "
+		sc_log(SC_LOG_WARN,
+		       "state directory %s is readable by others (mode %04o); its files "
 		       "are 0600, but chmod 700 %s keeps even their names private",
 		       dir, (unsigned)(st->st_mode & 07777), dir);
 	return SC_OK;
@@ -199,20 +206,22 @@ const char *sc_state_dir(struct sc_ctx *ctx, struct sc_error *err)
 	const char *from;
 	char *dir = state_dir_path(ctx, &from);
 	if (!dir) {
-		sc_error_set(err, SC_EIO, "no state directory: set --state-dir or SMTP_CONNECTOR_STATE_DIR");
+		sc_error_set(err, SC_EIO,
+		             "no state directory: set --state-dir or SMTP_CONNECTOR_STATE_DIR");
 		return NULL;
 	}
 	if (dir[0] != '/') {
-		sc_error_set(err, SC_EIO, "state directory \"%s\" (from %s) must be an absolute path",
-			     dir, from);
+		sc_error_set(err, SC_EIO,
+		             "state directory \"%s\" (from %s) must be an absolute path", dir,
+		             from);
 		free(dir);
 		return NULL;
 	}
 	struct stat st;
 	int made = mkdir_p(dir);
 	if (made < 0 || stat(dir, &st)) {
-		sc_error_set(err, SC_EIO, "cannot create state directory %s (from %s): %s", dir, from,
-			     strerror(errno));
+		sc_error_set(err, SC_EIO, "cannot create state directory %s (from %s): %s", dir,
+		             from, strerror(errno));
 		free(dir);
 		return NULL;
 	}

@@ -20,7 +20,7 @@ struct sc_ctx {
 	struct core_runtime *rt;
 	const cJSON *request;
 	const cJSON *asset;
-	struct core_asset cfg;      /* the asset parsed once (asset.h) */
+	struct core_asset cfg; /* the asset parsed once (asset.h) */
 	const struct core_plugin *action;
 	char *asset_key;
 	char *state_dir;

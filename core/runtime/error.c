@@ -56,8 +56,7 @@ void sc_error_prefix(struct sc_error *err, const char *fmt, ...)
 	va_end(ap);
 	if (!pre)
 		return;
-	char *msg = sc_asprintf("%s: %s", pre,
-				  err->message ? err->message : "unknown error");
+	char *msg = sc_asprintf("%s: %s", pre, err->message ? err->message : "unknown error");
 	free(pre);
 	if (msg) {
 		free(err->message);
@@ -77,19 +76,32 @@ void sc_error_clear(struct sc_error *err)
 const char *sc_code_name(enum sc_code code)
 {
 	switch (code) {
-	case SC_OK: return "ok";
-	case SC_EINPUT: return "input";
-	case SC_ESKIP: return "skipped";
-	case SC_ECONNECT: return "connect";
-	case SC_ETLS: return "tls";
-	case SC_EAUTH: return "auth";
-	case SC_ESEND: return "send";
-	case SC_EPROTO: return "protocol";
-	case SC_EIO: return "io";
-	case SC_ENOMEM: return "memory";
-	case SC_EPLUGIN: return "plugin";
-	case SC_EINTERNAL: return "internal";
-	case SC_ETHROTTLED: return "throttled";
+	case SC_OK:
+		return "ok";
+	case SC_EINPUT:
+		return "input";
+	case SC_ESKIP:
+		return "skipped";
+	case SC_ECONNECT:
+		return "connect";
+	case SC_ETLS:
+		return "tls";
+	case SC_EAUTH:
+		return "auth";
+	case SC_ESEND:
+		return "send";
+	case SC_EPROTO:
+		return "protocol";
+	case SC_EIO:
+		return "io";
+	case SC_ENOMEM:
+		return "memory";
+	case SC_EPLUGIN:
+		return "plugin";
+	case SC_EINTERNAL:
+		return "internal";
+	case SC_ETHROTTLED:
+		return "throttled";
 	}
 	return "unknown";
 }
@@ -97,10 +109,13 @@ const char *sc_code_name(enum sc_code code)
 int core_exit_status(enum sc_code code)
 {
 	switch (code) {
-	case SC_OK: return EXIT_OK;
-	case SC_EINPUT: return EXIT_UNUSABLE;
+	case SC_OK:
+		return EXIT_OK;
+	case SC_EINPUT:
+		return EXIT_UNUSABLE;
 	case SC_EPLUGIN:
-	case SC_EINTERNAL: return EXIT_CANNOT_RUN;
+	case SC_EINTERNAL:
+		return EXIT_CANNOT_RUN;
 	case SC_ESKIP:
 	case SC_ECONNECT:
 	case SC_ETLS:
@@ -109,7 +124,8 @@ int core_exit_status(enum sc_code code)
 	case SC_EPROTO:
 	case SC_EIO:
 	case SC_ENOMEM:
-	case SC_ETHROTTLED: return EXIT_FAILED;
+	case SC_ETHROTTLED:
+		return EXIT_FAILED;
 	}
 	return EXIT_FAILED;
 }

@@ -74,7 +74,7 @@ static int refuse(struct walk *w, const struct spath *at, const char *what)
 	char *msg = path && what ? sc_asprintf("%s: %s", path, what) : NULL;
 	char *clean = msg ? core_utf8_sanitize(msg, strlen(msg), NULL) : NULL;
 	int rc = clean ? sc_error_set(w->err, SC_EINPUT, "%s", clean)
-		       : sc_error_set(w->err, SC_ENOMEM, "out of memory checking the request");
+	               : sc_error_set(w->err, SC_ENOMEM, "out of memory checking the request");
 	free(path);
 	free(msg);
 	free(clean);
@@ -86,33 +86,48 @@ static int mismatch(struct walk *w)
 	int line, col;
 	position(w, w->p, &line, &col);
 	return sc_error_set(w->err, SC_EINTERNAL,
-			    "%s could not be checked (its text and its parse differ at line %d, "
-			    "column %d); nothing was sent; please report this", w->what, line, col);
+	                    "%s could not be checked (its text and its parse differ at line %d, "
+	                    "column %d); nothing was sent; please report this",
+	                    w->what, line, col);
 }
 
 static const char *control_name(unsigned char c)
 {
 	switch (c) {
-	case 0x00: return "NUL";
-	case 0x08: return "backspace";
-	case 0x09: return "tab";
-	case 0x0A: return "line feed";
-	case 0x0C: return "form feed";
-	case 0x0D: return "carriage return";
-	case 0x1B: return "escape";
-	default: return "control character";
+	case 0x00:
+		return "NUL";
+	case 0x08:
+		return "backspace";
+	case 0x09:
+		return "tab";
+	case 0x0A:
+		return "line feed";
+	case 0x0C:
+		return "form feed";
+	case 0x0D:
+		return "carriage return";
+	case 0x1B:
+		return "escape";
+	default:
+		return "control character";
 	}
 }
 
 static const char *escape_for(unsigned char c)
 {
 	switch (c) {
-	case 0x08: return "\\b";
-	case 0x09: return "\\t";
-	case 0x0A: return "\\n";
-	case 0x0C: return "\\f";
-	case 0x0D: return "\\r";
-	default: return NULL;
+	case 0x08:
+		return "\\b";
+	case 0x09:
+		return "\\t";
+	case 0x0A:
+		return "\\n";
+	case 0x0C:
+		return "\\f";
+	case 0x0D:
+		return "\\r";
+	default:
+		return NULL;
 	}
 }
 
@@ -129,11 +144,12 @@ static int skip_space(struct walk *w)
 			return SC_OK;
 		int line, col;
 		position(w, w->p, &line, &col);
-		return sc_error_set(w->err, SC_EINPUT,
-				    "%s is not valid JSON at line %d, column %d: a raw control "
-				    "byte 0x%02X (%s) between values; only spaces, tabs and line breaks "
-				    "may separate JSON values (RFC 8259 §2); remove it",
-				    w->what, line, col, c, control_name(c));
+		return sc_error_set(
+		    w->err, SC_EINPUT,
+		    "%s is not valid JSON at line %d, column %d: a raw control "
+		    "byte 0x%02X (%s) between values; only spaces, tabs and line breaks "
+		    "may separate JSON values (RFC 8259 §2); remove it",
+		    w->what, line, col, c, control_name(c));
 	}
 	return SC_OK;
 }
@@ -145,17 +161,20 @@ static int raw_control(struct walk *w, const struct spath *at, int key, unsigned
 	const char *esc = escape_for(c);
 	char *what;
 	if (c == 0)
-		what = sc_asprintf("%s a raw NUL byte at line %d, column %d; remove it (JSON strings "
-				   "cannot hold raw control characters, RFC 8259 §7)",
-				   key ? "its name contains" : "contains", line, col);
+		what =
+		    sc_asprintf("%s a raw NUL byte at line %d, column %d; remove it (JSON strings "
+		                "cannot hold raw control characters, RFC 8259 §7)",
+		                key ? "its name contains" : "contains", line, col);
 	else if (esc)
-		what = sc_asprintf("%s a raw %s (byte 0x%02X) at line %d, column %d, which JSON does "
-				   "not allow inside a string (RFC 8259 §7); write it escaped as %s",
-				   key ? "its name contains" : "contains", control_name(c), c, line, col, esc);
+		what = sc_asprintf(
+		    "%s a raw %s (byte 0x%02X) at line %d, column %d, which JSON does "
+		    "not allow inside a string (RFC 8259 §7); write it escaped as %s",
+		    key ? "its name contains" : "contains", control_name(c), c, line, col, esc);
 	else
-		what = sc_asprintf("%s a raw %s (byte 0x%02X) at line %d, column %d, which JSON does "
-				   "not allow inside a string (RFC 8259 §7); write it escaped as \\u%04X",
-				   key ? "its name contains" : "contains", control_name(c), c, line, col, c);
+		what = sc_asprintf(
+		    "%s a raw %s (byte 0x%02X) at line %d, column %d, which JSON does "
+		    "not allow inside a string (RFC 8259 §7); write it escaped as \\u%04X",
+		    key ? "its name contains" : "contains", control_name(c), c, line, col, c);
 	int rc = refuse(w, at, what);
 	free(what);
 	return rc;
@@ -168,8 +187,10 @@ static int hex4(const char *p, const char *end, unsigned *v)
 		return -1;
 	for (int i = 0; i < 4; i++) {
 		char c = p[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		int d = c >= '0' && c <= '9'   ? c - '0'
+		        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+		                               : -1;
 		if (d < 0)
 			return -1;
 		*v = *v << 4 | (unsigned)d;
@@ -229,16 +250,18 @@ static int string(struct walk *w, const char *got, const struct spath *at, int k
 		if (nul == 2) {
 			int line, col;
 			position(w, at_escape, &line, &col);
-			char *what = sc_asprintf("%s an invalid escape at line %d, column %d: \\u must be "
-						 "followed by four hexadecimal digits (RFC 8259 §7)",
-						 key ? "its name contains" : "contains", line, col);
+			char *what =
+			    sc_asprintf("%s an invalid escape at line %d, column %d: \\u must be "
+			                "followed by four hexadecimal digits (RFC 8259 §7)",
+			                key ? "its name contains" : "contains", line, col);
 			int rc = refuse(w, at, what);
 			free(what);
 			return rc;
 		}
 		if (nul) {
-			char *what = sc_asprintf("%s a NUL character (\\u0000) at offset %zu; remove it",
-						 key ? "its name contains" : "contains", n);
+			char *what =
+			    sc_asprintf("%s a NUL character (\\u0000) at offset %zu; remove it",
+			                key ? "its name contains" : "contains", n);
 			int rc = refuse(w, at, what);
 			free(what);
 			return rc;
@@ -252,10 +275,11 @@ static int string(struct walk *w, const char *got, const struct spath *at, int k
 		return mismatch(w);
 	if (core_utf8_valid(got, len, &bad))
 		return SC_OK;
-	char *what = sc_asprintf("%s not valid UTF-8: byte 0x%02X at offset %zu does not begin a "
-				 "valid UTF-8 sequence; send the text as UTF-8 (JSON text is UTF-8, "
-				 "RFC 8259 §8.1)", key ? "its name is" : "is",
-				 (unsigned char)got[bad], bad);
+	char *what =
+	    sc_asprintf("%s not valid UTF-8: byte 0x%02X at offset %zu does not begin a "
+	                "valid UTF-8 sequence; send the text as UTF-8 (JSON text is UTF-8, "
+	                "RFC 8259 §8.1)",
+	                key ? "its name is" : "is", (unsigned char)got[bad], bad);
 	int rc = refuse(w, at, what);
 	free(what);
 	return rc;
@@ -279,12 +303,13 @@ static int children(struct walk *w, const cJSON *v, const struct spath *at, int 
 {
 	int i = 0, rc;
 	const cJSON *c;
-	cJSON_ArrayForEach(c, v) {
+	cJSON_ArrayForEach(c, v)
+	{
 		if (i > 0 && (rc = expect(w, ',')))
 			return rc;
-		struct spath cp = { at, obj ? c->string : NULL, i++ };
+		struct spath cp = {at, obj ? c->string : NULL, i++};
 		if (obj && ((rc = skip_space(w)) || (rc = string(w, c->string, &cp, 1)) ||
-			    (rc = expect(w, ':'))))
+		            (rc = expect(w, ':'))))
 			return rc;
 		if ((rc = value(w, c, &cp)))
 			return rc;
@@ -313,14 +338,14 @@ static int value(struct walk *w, const cJSON *v, const struct spath *at)
 	return w->p > start ? SC_OK : mismatch(w);
 }
 
-int core_json_strings_check_named(const char *text, size_t len, const cJSON *json,
-				  const char *root, int line, int col, struct sc_error *err)
+int core_json_strings_check_named(const char *text, size_t len, const cJSON *json, const char *root,
+                                  int line, int col, struct sc_error *err)
 {
 	char *what = root ? sc_asprintf("%s:", root) : strdup("the request");
 	if (!what)
 		return sc_error_set(err, SC_ENOMEM, "out of memory checking the request");
-	struct walk w = { text, text, text + len, line, col, err, what };
-	struct spath top = { NULL, root, 0 };
+	struct walk w = {text, text, text + len, line, col, err, what};
+	struct spath top = {NULL, root, 0};
 	int rc = value(&w, json, &top);
 	if (!rc)
 		rc = skip_space(&w);
@@ -329,7 +354,7 @@ int core_json_strings_check_named(const char *text, size_t len, const cJSON *jso
 }
 
 int core_json_strings_check(const char *text, size_t len, const cJSON *json, int line, int col,
-			    struct sc_error *err)
+                            struct sc_error *err)
 {
 	return core_json_strings_check_named(text, len, json, NULL, line, col, err);
 }
@@ -348,8 +373,10 @@ cJSON *sc_json_parse(const char *text, size_t len, const char *what, struct sc_e
 	int rc = core_json_strings_check_named(text, used, j, what, 1, 1, err);
 	for (size_t i = used; !rc && i < len; i++)
 		if (!strchr(" \t\r\n", text[i]) || !text[i])
-			rc = sc_error_set(err, SC_EINPUT, "%s: is not valid JSON: more text after "
-					  "the value at offset %zu", what, i);
+			rc = sc_error_set(err, SC_EINPUT,
+			                  "%s: is not valid JSON: more text after "
+			                  "the value at offset %zu",
+			                  what, i);
 	if (rc) {
 		cJSON_Delete(j);
 		return NULL;

@@ -19,9 +19,9 @@
  * is valid UTF-8 whatever the input. SC_EINTERNAL if the text is not the
  * one `json` was parsed from; SC_ENOMEM. */
 int core_json_strings_check(const char *text, size_t len, const cJSON *json, int line, int col,
-			    struct sc_error *err);
+                            struct sc_error *err);
 /* The same for a value named `root` (paths "root.key[0]"), not a request. */
-int core_json_strings_check_named(const char *text, size_t len, const cJSON *json,
-				  const char *root, int line, int col, struct sc_error *err);
+int core_json_strings_check_named(const char *text, size_t len, const cJSON *json, const char *root,
+                                  int line, int col, struct sc_error *err);
 
 #endif

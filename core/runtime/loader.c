@@ -85,7 +85,7 @@ static void base_set_free(struct base_set *s)
 }
 
 static int scan_dirs(struct core_loader *l, const char *prefix, int load, char **names,
-		     struct base_set *seen, struct sc_error *err);
+                     struct base_set *seen, struct sc_error *err);
 
 /* The plugin table never moves: the runtime, sessions and contexts keep
  * pointers to its entries while later modules load (an auth plugin in one
@@ -93,7 +93,7 @@ static int scan_dirs(struct core_loader *l, const char *prefix, int load, char *
  * once, for every module file on the path at start. */
 static int size_table(struct core_loader *l)
 {
-	struct base_set seen = { NULL, 0 };
+	struct base_set seen = {NULL, 0};
 	int rc = scan_dirs(l, "", 0, NULL, &seen, NULL);
 	size_t cap = seen.n + 1;
 	base_set_free(&seen);
@@ -140,7 +140,7 @@ char *core_loader_path_text(const struct core_loader *l)
 		struct stat st;
 		int missing = stat(l->dirs[i], &st) || !S_ISDIR(st.st_mode);
 		char *n = sc_asprintf("%s%s%s%s", s, i ? ", " : "", l->dirs[i],
-					missing ? " (no such directory)" : "");
+		                      missing ? " (no such directory)" : "");
 		free(s);
 		s = n;
 	}
@@ -181,10 +181,10 @@ static const struct {
 	const char *prefix, *name;
 	enum sc_plugin_kind kind;
 } kinds[] = {
-	{ "action_", "action", SC_PLUGIN_ACTION },
-	{ "auth_", "auth", SC_PLUGIN_AUTH },
-	{ "sink_", "sink", SC_PLUGIN_SINK },
-	{ "support_", "support", SC_PLUGIN_SUPPORT },
+    {"action_", "action", SC_PLUGIN_ACTION},
+    {"auth_", "auth", SC_PLUGIN_AUTH},
+    {"sink_", "sink", SC_PLUGIN_SINK},
+    {"support_", "support", SC_PLUGIN_SUPPORT},
 };
 
 static enum sc_plugin_kind kind_of_base(const char *base)
@@ -204,28 +204,31 @@ const char *core_plugin_kind_name(enum sc_plugin_kind kind)
 }
 
 static int check_descriptor(const struct sc_plugin *d, const char *file, const char *base,
-			    struct sc_error *err)
+                            struct sc_error *err)
 {
 	enum sc_plugin_kind want = kind_of_base(base);
 	if (d->abi != SC_PLUGIN_ABI)
-		return sc_error_set(err, SC_EPLUGIN,
-				    "plugin %s was built for plugin ABI %u, but this smtp-connector "
-				    "(%s) uses ABI %d: rebuild the plugin against it",
-				    file, d->abi, PACKAGE_VERSION, SC_PLUGIN_ABI);
+		return sc_error_set(
+		    err, SC_EPLUGIN,
+		    "plugin %s was built for plugin ABI %u, but this smtp-connector "
+		    "(%s) uses ABI %d: rebuild the plugin against it",
+		    file, d->abi, PACKAGE_VERSION, SC_PLUGIN_ABI);
 	if (d->kind != want || !d->name || !d->identifier ||
 	    (want == SC_PLUGIN_ACTION && (!d->action || !d->action->run)) ||
 	    (want == SC_PLUGIN_AUTH && (!d->auth || !d->auth->acquire)) ||
 	    (want == SC_PLUGIN_SINK && (!d->sink || !d->sink->start || !d->sink->deliver)) ||
 	    (want == SC_PLUGIN_SUPPORT && !d->support))
-		return sc_error_set(err, SC_EPLUGIN,
-				    "plugin %s has an incomplete descriptor (kind, name, identifier "
-				    "or functions missing, or kind does not match the file name)", file);
+		return sc_error_set(
+		    err, SC_EPLUGIN,
+		    "plugin %s has an incomplete descriptor (kind, name, identifier "
+		    "or functions missing, or kind does not match the file name)",
+		    file);
 	return SC_OK;
 }
 
 /* Load <dir>/<base>: SC_ESKIP when no such file is in dir. */
 static int load_one(struct core_loader *l, const char *dir, const char *base,
-		    const struct core_plugin **out, struct sc_error *err)
+                    const struct core_plugin **out, struct sc_error *err)
 {
 	char *path = sc_asprintf("%s/%s", dir, base);
 	if (!path)
@@ -237,30 +240,35 @@ static int load_one(struct core_loader *l, const char *dir, const char *base,
 	lt_dlhandle h = lt_dlopenext(path);
 	if (!h) {
 		const char *why = lt_dlerror();
-		sc_error_set(err, SC_EPLUGIN,
-			     "plugin %s is present but failed to load: %s. Check that its libraries "
-			     "resolve with: ldd %s.so (or %s/.libs/%s.so in a build tree)",
-			     path, why ? why : "unknown error", path, dir, base);
+		sc_error_set(
+		    err, SC_EPLUGIN,
+		    "plugin %s is present but failed to load: %s. Check that its libraries "
+		    "resolve with: ldd %s.so (or %s/.libs/%s.so in a build tree)",
+		    path, why ? why : "unknown error", path, dir, base);
 		free(path);
 		return SC_EPLUGIN;
 	}
 	const struct sc_plugin *d = lt_dlsym(h, SC_PLUGIN_SYMBOL);
-	int rc = d ? check_descriptor(d, path, base, err)
-		   : sc_error_set(err, SC_EPLUGIN,
-				  "%s is not an smtp-connector plugin: it exports no \"%s\" descriptor",
-				  path, SC_PLUGIN_SYMBOL);
+	int rc =
+	    d ? check_descriptor(d, path, base, err)
+	      : sc_error_set(err, SC_EPLUGIN,
+	                     "%s is not an smtp-connector plugin: it exports no \"%s\" descriptor",
+	                     path, SC_PLUGIN_SYMBOL);
 	cJSON *schema = NULL;
 	if (!rc && d->schema) {
 		schema = cJSON_Parse(d->schema);
 		if (!schema)
-			rc = sc_error_set(err, SC_EPLUGIN, "plugin %s carries a schema that is not JSON", path);
+			rc = sc_error_set(err, SC_EPLUGIN,
+			                  "plugin %s carries a schema that is not JSON", path);
 		else if ((rc = core_schema_check(schema, err)))
 			sc_error_prefix(err, "plugin %s", path);
 	}
 	if (!rc && l->n == l->cap)
-		rc = sc_error_set(err, SC_EPLUGIN,
-				  "plugin %s appeared after smtp-connector started (its plugin table "
-				  "is sized at start); restart it to load new plugins", path);
+		rc = sc_error_set(
+		    err, SC_EPLUGIN,
+		    "plugin %s appeared after smtp-connector started (its plugin table "
+		    "is sized at start); restart it to load new plugins",
+		    path);
 	if (rc) {
 		cJSON_Delete(schema);
 		lt_dlclose(h);
@@ -280,7 +288,7 @@ static int load_one(struct core_loader *l, const char *dir, const char *base,
 }
 
 static int scan_dirs(struct core_loader *l, const char *prefix, int load, char **names,
-		     struct base_set *seen, struct sc_error *err)
+                     struct base_set *seen, struct sc_error *err)
 {
 	size_t plen = strlen(prefix);
 	for (size_t i = 0; i < l->ndirs; i++) {
@@ -307,7 +315,7 @@ static int scan_dirs(struct core_loader *l, const char *prefix, int load, char *
 			}
 			if (names) {
 				char *t = sc_asprintf("%s%s\"%s\"", *names ? *names : "",
-							*names ? ", " : "", base + plen);
+				                      *names ? ", " : "", base + plen);
 				free(*names);
 				*names = t;
 			}
@@ -326,9 +334,9 @@ static int scan_dirs(struct core_loader *l, const char *prefix, int load, char *
 
 /* Names of modules with `prefix` across the path, first directory wins. */
 static int scan(struct core_loader *l, const char *prefix, int load, char **names,
-		struct sc_error *err)
+                struct sc_error *err)
 {
-	struct base_set seen = { NULL, 0 };
+	struct base_set seen = {NULL, 0};
 	int rc = scan_dirs(l, prefix, load, names, &seen, err);
 	base_set_free(&seen);
 	return rc;
@@ -337,7 +345,7 @@ static int scan(struct core_loader *l, const char *prefix, int load, char **name
 /* The module <prefix><identifier>: already loaded, or loaded from the
  * first directory of the path that has it. SC_ESKIP when none has it. */
 static int find_or_load(struct core_loader *l, const char *prefix, const char *identifier,
-			const struct core_plugin **out, struct sc_error *err)
+                        const struct core_plugin **out, struct sc_error *err)
 {
 	char *base = sc_asprintf("%s%s", prefix, identifier);
 	if (!base)
@@ -356,7 +364,7 @@ static int find_or_load(struct core_loader *l, const char *prefix, const char *i
 }
 
 int core_loader_action(struct core_loader *l, const char *identifier,
-		       const struct core_plugin **out, struct sc_error *err)
+                       const struct core_plugin **out, struct sc_error *err)
 {
 	int rc = find_or_load(l, "action_", identifier, out, err);
 	if (rc != SC_ESKIP)
@@ -366,47 +374,50 @@ int core_loader_action(struct core_loader *l, const char *identifier,
 	char *any = NULL;
 	scan(l, "auth_", 0, &any, NULL);
 	if (!names && !any)
-		rc = sc_error_set(err, SC_EPLUGIN,
-				  "no plugins found; looked in: %s. Point --plugin-dir or "
-				  "SMTP_CONNECTOR_PLUGIN_PATH at the directory holding action_*.so and auth_*.so",
-				  path ? path : "");
+		rc = sc_error_set(
+		    err, SC_EPLUGIN,
+		    "no plugins found; looked in: %s. Point --plugin-dir or "
+		    "SMTP_CONNECTOR_PLUGIN_PATH at the directory holding action_*.so and auth_*.so",
+		    path ? path : "");
 	else
-		rc = sc_error_set(err, SC_EINPUT,
-				  "action: unknown action \"%s\"; installed actions: %s (looked in: %s)",
-				  identifier, names ? names : "none", path ? path : "");
+		rc = sc_error_set(
+		    err, SC_EINPUT,
+		    "action: unknown action \"%s\"; installed actions: %s (looked in: %s)",
+		    identifier, names ? names : "none", path ? path : "");
 	free(names);
 	free(any);
 	free(path);
 	return rc;
 }
 
-int core_loader_sink(struct core_loader *l, const char *identifier,
-		     const struct core_plugin **out, struct sc_error *err)
+int core_loader_sink(struct core_loader *l, const char *identifier, const struct core_plugin **out,
+                     struct sc_error *err)
 {
 	int rc = find_or_load(l, "sink_", identifier, out, err);
 	if (rc != SC_ESKIP)
 		return rc;
 	char *names = NULL, *path = core_loader_path_text(l);
 	scan(l, "sink_", 0, &names, NULL);
-	rc = sc_error_set(err, SC_EINPUT,
-			  "delivery.plugin: unknown delivery plugin \"%s\"; installed: %s (looked in: %s)",
-			  identifier, names ? names : "none", path ? path : "");
+	rc = sc_error_set(
+	    err, SC_EINPUT,
+	    "delivery.plugin: unknown delivery plugin \"%s\"; installed: %s (looked in: %s)",
+	    identifier, names ? names : "none", path ? path : "");
 	free(names);
 	free(path);
 	return rc;
 }
 
 int core_loader_support(struct core_loader *l, const char *identifier,
-			const struct core_plugin **out, struct sc_error *err)
+                        const struct core_plugin **out, struct sc_error *err)
 {
 	int rc = find_or_load(l, "support_", identifier, out, err);
 	if (rc != SC_ESKIP)
 		return rc;
 	char *path = core_loader_path_text(l);
 	rc = sc_error_set(err, SC_EPLUGIN,
-			  "support module support_%s is not installed (looked in: %s); reinstall "
-			  "smtp-connector, or point --plugin-dir at the directory that holds it",
-			  identifier, path ? path : "");
+	                  "support module support_%s is not installed (looked in: %s); reinstall "
+	                  "smtp-connector, or point --plugin-dir at the directory that holds it",
+	                  identifier, path ? path : "");
 	free(path);
 	return rc;
 }
@@ -414,7 +425,8 @@ int core_loader_support(struct core_loader *l, const char *identifier,
 const void *sc_support_load(const char *identifier, struct sc_error *err)
 {
 	if (!active) {
-		sc_error_set(err, SC_EPLUGIN, "support module %s: no plugin loader is running", identifier);
+		sc_error_set(err, SC_EPLUGIN, "support module %s: no plugin loader is running",
+		             identifier);
 		return NULL;
 	}
 	const struct core_plugin *p = NULL;

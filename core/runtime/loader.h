@@ -8,15 +8,15 @@
 struct core_plugin {
 	const struct sc_plugin *desc;
 	lt_dlhandle handle;
-	char *path;       /* absolute path without extension */
-	cJSON *schema;    /* parsed desc->schema, or NULL */
+	char *path;    /* absolute path without extension */
+	cJSON *schema; /* parsed desc->schema, or NULL */
 };
 
 struct core_loader {
-	char **dirs;      /* absolute search path, in precedence order */
+	char **dirs; /* absolute search path, in precedence order */
 	size_t ndirs;
 	struct core_plugin *plugins; /* loaded, in load order; sized once at
-				      * init and never moved (entries are pointed to) */
+	                              * init and never moved (entries are pointed to) */
 	size_t n, cap;
 	int scanned_auth, scanned_all;
 };
@@ -25,22 +25,21 @@ struct core_loader {
  * SMTP_CONNECTOR_PLUGIN_PATH (colon-separated); else PLUGINDIR. Relative
  * directories are made absolute: libltdl would resolve them against the
  * working directory. */
-int core_loader_init(struct core_loader *l, char **cli_dirs, size_t ncli,
-		     struct sc_error *err);
+int core_loader_init(struct core_loader *l, char **cli_dirs, size_t ncli, struct sc_error *err);
 /* Load action_<identifier>. SC_EINPUT when no such module exists (the
  * message lists the actions that do), SC_EPLUGIN when it exists but
  * cannot be used. */
 int core_loader_action(struct core_loader *l, const char *identifier,
-		       const struct core_plugin **out, struct sc_error *err);
+                       const struct core_plugin **out, struct sc_error *err);
 /* Load sink_<identifier> (serve's delivery plugins). SC_EINPUT when no
  * such module exists (the message lists those that do), SC_EPLUGIN when
  * it exists but cannot be used. */
-int core_loader_sink(struct core_loader *l, const char *identifier,
-		     const struct core_plugin **out, struct sc_error *err);
+int core_loader_sink(struct core_loader *l, const char *identifier, const struct core_plugin **out,
+                     struct sc_error *err);
 /* Load support_<identifier> (a module plugins share; sc_support_load).
  * SC_EPLUGIN when it is not on the path or cannot be used. */
 int core_loader_support(struct core_loader *l, const char *identifier,
-			const struct core_plugin **out, struct sc_error *err);
+                        const struct core_plugin **out, struct sc_error *err);
 /* "action", "auth", "sink", "support". */
 const char *core_plugin_kind_name(enum sc_plugin_kind kind);
 /* Load every auth_* module on the path (once). */

@@ -21,7 +21,7 @@ int sc_verbose(void)
 
 void sc_log(enum sc_log_level level, const char *fmt, ...)
 {
-	static const char *const tag[] = { "error", "warning", "info", "debug" };
+	static const char *const tag[] = {"error", "warning", "info", "debug"};
 	if (level == SC_LOG_DEBUG && log_verbosity < 1)
 		return;
 	va_list ap;

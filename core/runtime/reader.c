@@ -102,7 +102,7 @@ static int read_line(struct core_reader *r, struct sc_error *err)
 	if (n < 0) {
 		if (ferror(r->in) || errno == ENOMEM) {
 			sc_error_set(err, errno == ENOMEM ? SC_ENOMEM : SC_EIO,
-				     "cannot read the request from stdin: %s", strerror(errno));
+			             "cannot read the request from stdin: %s", strerror(errno));
 			return -1;
 		}
 		r->eof = 1;
@@ -197,8 +197,8 @@ static char *not_json(const struct core_reader *r, const char *at)
 	/* the text near a fault is often the fault: quote it as valid UTF-8 */
 	char *near = core_utf8_sanitize(at, show, NULL);
 	char *m = sc_asprintf("the request is not valid JSON at line %d, column %d, near \"%s\"; "
-			      "send one JSON object, or one object per line",
-			      line, col, near ? near : "");
+	                      "send one JSON object, or one object per line",
+	                      line, col, near ? near : "");
 	free(near);
 	return m;
 }
@@ -211,7 +211,8 @@ static char *ends_too_early(const struct core_reader *r)
 	int line, col;
 	line_col(r, last, &line, &col);
 	return sc_asprintf("the request is not valid JSON: it ends too early (line %d); "
-			     "send one JSON object, or one object per line", line);
+	                   "send one JSON object, or one object per line",
+	                   line);
 }
 
 /* cJSON accepted p..off: its strings must also say what the text says
@@ -281,7 +282,8 @@ static int drain(struct core_reader *r, struct sc_error *err)
 	while (fread(chunk, 1, sizeof chunk, r->in) > 0)
 		;
 	if (ferror(r->in)) {
-		sc_error_set(err, SC_EIO, "cannot read the request from stdin: %s", strerror(errno));
+		sc_error_set(err, SC_EIO, "cannot read the request from stdin: %s",
+		             strerror(errno));
 		return -1;
 	}
 	r->eof = 1;

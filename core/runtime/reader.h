@@ -6,12 +6,12 @@
 #include <stdio.h>
 
 struct core_doc {
-	cJSON *json;  /* NULL when the text was not JSON */
-	char *error;  /* why the document is refused: not JSON (json NULL),
-		       * or JSON whose strings do not say what its text says
-		       * (json_strings.h; json kept for the action's name) */
+	cJSON *json;       /* NULL when the text was not JSON */
+	char *error;       /* why the document is refused: not JSON (json NULL),
+	                    * or JSON whose strings do not say what its text says
+	                    * (json_strings.h; json kept for the action's name) */
 	enum sc_code code; /* with error: SC_EINPUT; SC_EINTERNAL when the
-			    * check could not be made; SC_ENOMEM */
+	                    * check could not be made; SC_ENOMEM */
 };
 
 /* Reads stdin a line at a time and hands out each JSON value as soon as
@@ -20,10 +20,10 @@ struct core_doc {
  * writes the next request). Memory holds one document, not the batch. */
 struct core_reader {
 	FILE *in;
-	char *buf;        /* unconsumed input, whole lines, then "  " and a NUL */
+	char *buf; /* unconsumed input, whole lines, then "  " and a NUL */
 	size_t len, cap;
-	size_t off;       /* where the next document starts */
-	char *line;       /* getline's buffer */
+	size_t off; /* where the next document starts */
+	char *line; /* getline's buffer */
 	size_t linecap;
 	int line_no, col; /* position of buf[0] in the whole input, 1-based */
 	int eof;          /* nothing more to read */
@@ -32,8 +32,8 @@ struct core_reader {
 	/* A document spanning lines: cJSON is tried again only when a bracket
 	 * closes at depth 0 or the text has doubled since the last try, so a
 	 * long pretty-printed document costs linear, not quadratic, time. */
-	size_t tried;     /* bytes from off at the last incomplete try; 0: none */
-	size_t scan_pos;  /* bytes before this are scanned */
+	size_t tried;    /* bytes from off at the last incomplete try; 0: none */
+	size_t scan_pos; /* bytes before this are scanned */
 	int depth, in_str, esc, closed;
 };
 

@@ -36,7 +36,8 @@ static cJSON *echo_of(const cJSON *params)
 {
 	cJSON *o = cJSON_CreateObject();
 	const cJSON *e;
-	cJSON_ArrayForEach(e, params) {
+	cJSON_ArrayForEach(e, params)
+	{
 		if (o && !cJSON_AddItemReferenceToObject(o, e->string, (cJSON *)e)) {
 			cJSON_Delete(o);
 			return NULL;
@@ -126,7 +127,7 @@ void sc_result_warn(struct sc_result *r, const char *fmt, ...)
 }
 
 void core_report_close(struct core_report *rep, struct sc_result *r, int code,
-		       const struct sc_error *err)
+                       const struct sc_error *err)
 {
 	if (code == SC_OK) {
 		rep->ok++;
@@ -170,7 +171,7 @@ int core_json_sanitize(cJSON *item)
 		if (k > 0)
 			item->type &= ~cJSON_StringIsConst;
 		if (k < 0 || (cJSON_IsString(item) && !(item->type & cJSON_IsReference) &&
-			      sanitize_string(&item->valuestring, 1) < 0))
+		              sanitize_string(&item->valuestring, 1) < 0))
 			rc = -1;
 		else if (item->child && !(item->type & cJSON_IsReference))
 			rc = core_json_sanitize(item->child);
@@ -181,16 +182,17 @@ int core_json_sanitize(cJSON *item)
 void core_report_print(struct core_report *rep, FILE *out)
 {
 	cJSON *sum = cJSON_GetObjectItemCaseSensitive(rep->root, "summary");
-	cJSON_ReplaceItemInObjectCaseSensitive(sum, "total_objects", cJSON_CreateNumber(rep->total));
+	cJSON_ReplaceItemInObjectCaseSensitive(sum, "total_objects",
+	                                       cJSON_CreateNumber(rep->total));
 	cJSON_ReplaceItemInObjectCaseSensitive(sum, "total_objects_successful",
-					       cJSON_CreateNumber(rep->ok));
+	                                       cJSON_CreateNumber(rep->ok));
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(rep->root, "message");
 	if (rep->total > 0) {
 		if (rep->ok < rep->total)
 			set_string(rep->root, "status", "failed");
 		if (!msg->valuestring[0]) {
-			char *m = sc_asprintf("%d of %d action%s succeeded", rep->ok,
-						rep->total, rep->total == 1 ? "" : "s");
+			char *m = sc_asprintf("%d of %d action%s succeeded", rep->ok, rep->total,
+			                      rep->total == 1 ? "" : "s");
 			set_string(rep->root, "message", m);
 			free(m);
 		}

@@ -5,7 +5,7 @@
 #include "core.h"
 
 struct sc_result {
-	cJSON *obj;  /* the action_result object */
+	cJSON *obj; /* the action_result object */
 	int failed;
 };
 
@@ -23,7 +23,7 @@ int core_report_init(struct core_report *rep, const char *action, const char *id
 struct sc_result *core_report_add(struct core_report *rep, const cJSON *params);
 /* Mark `r` finished: status from `code`, message from err when failed. */
 void core_report_close(struct core_report *rep, struct sc_result *r, int code,
-		       const struct sc_error *err);
+                       const struct sc_error *err);
 /* The whole request failed before any parameter set ran. */
 void core_report_fail(struct core_report *rep, const char *message);
 /* Top-level status, message and summary; print one line on `out`. */

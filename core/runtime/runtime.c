@@ -43,9 +43,8 @@ static int build_schemas(struct core_runtime *rt, struct sc_error *err)
 			continue; /* only auth plugins add asset keys */
 		const cJSON *pp = cJSON_GetObjectItemCaseSensitive(p->schema, "properties");
 		const cJSON *k;
-		cJSON_ArrayForEach(k, pp)
-			if (!cJSON_GetObjectItemCaseSensitive(props, k->string))
-				cJSON_AddItemToObject(props, k->string, cJSON_Duplicate(k, 1));
+		cJSON_ArrayForEach(k, pp) if (!cJSON_GetObjectItemCaseSensitive(props, k->string))
+		    cJSON_AddItemToObject(props, k->string, cJSON_Duplicate(k, 1));
 	}
 	int rc = core_schema_check(rt->request_schema, err);
 	if (!rc)
@@ -68,7 +67,8 @@ static char *auth_names(const struct core_loader *l)
 	for (size_t i = 0; i < l->n; i++) {
 		if (l->plugins[i].desc->kind != SC_PLUGIN_AUTH)
 			continue;
-		char *n = sc_asprintf("%s%s\"%s\"", s ? s : "", s ? ", " : "", l->plugins[i].desc->name);
+		char *n =
+		    sc_asprintf("%s%s\"%s\"", s ? s : "", s ? ", " : "", l->plugins[i].desc->name);
 		free(s);
 		s = n;
 	}
@@ -86,19 +86,22 @@ static int check_auth_names(struct core_runtime *rt, const cJSON *asset, struct 
 	    !core_loader_find_auth(rt->loader, t->valuestring)) {
 		names = auth_names(rt->loader);
 		rc = sc_error_set(err, SC_EINPUT,
-				  "asset.auth_type: no auth plugin named \"%s\" is installed; use \"Automatic\" or one of %s",
-				  t->valuestring, names ? names : "(none)");
+		                  "asset.auth_type: no auth plugin named \"%s\" is installed; use "
+		                  "\"Automatic\" or one of %s",
+		                  t->valuestring, names ? names : "(none)");
 	}
 	int i = 0;
 	const cJSON *o;
-	cJSON_ArrayForEach(o, order) {
+	cJSON_ArrayForEach(o, order)
+	{
 		if (rc)
 			break;
 		if (!core_loader_find_auth(rt->loader, o->valuestring)) {
 			names = auth_names(rt->loader);
 			rc = sc_error_set(err, SC_EINPUT,
-					  "asset.auth_order[%d]: no auth plugin named \"%s\" is installed; installed: %s",
-					  i, o->valuestring, names ? names : "(none)");
+			                  "asset.auth_order[%d]: no auth plugin named \"%s\" is "
+			                  "installed; installed: %s",
+			                  i, o->valuestring, names ? names : "(none)");
 		}
 		i++;
 	}
@@ -119,12 +122,12 @@ static cJSON *parameter_sets(const cJSON *req, struct sc_error *err)
 		cJSON_AddItemReferenceToArray(sets, (cJSON *)p);
 	} else {
 		const cJSON *e;
-		cJSON_ArrayForEach(e, p)
-			cJSON_AddItemReferenceToArray(sets, (cJSON *)e);
+		cJSON_ArrayForEach(e, p) cJSON_AddItemReferenceToArray(sets, (cJSON *)e);
 		if (cJSON_GetArraySize(sets) == 0) {
 			cJSON_Delete(sets);
 			sc_error_set(err, SC_EINPUT,
-				     "parameters: the list is empty; give at least one parameter set (an object)");
+			             "parameters: the list is empty; give at least one parameter "
+			             "set (an object)");
 			return NULL;
 		}
 	}
@@ -139,7 +142,8 @@ static int validate_for_authorize(struct core_runtime *rt, const cJSON *req, str
 		rc = build_schemas(rt, err);
 	const cJSON *asset = cJSON_GetObjectItemCaseSensitive(req, "asset");
 	if (!rc && !asset)
-		rc = sc_error_set(err, SC_EINPUT, "asset: is required; authorize sets up the asset's OAuth tokens");
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "asset: is required; authorize sets up the asset's OAuth tokens");
 	if (!rc)
 		rc = core_schema_validate(rt->asset_schema, asset, "asset", resolve_doc, rt, err);
 	return rc;
@@ -147,7 +151,7 @@ static int validate_for_authorize(struct core_runtime *rt, const cJSON *req, str
 
 /* Validate everything about a request that does not need the network. */
 static int prepare(struct core_runtime *rt, const cJSON *req, const struct core_plugin **action,
-		   cJSON **sets, struct sc_error *err)
+                   cJSON **sets, struct sc_error *err)
 {
 	int rc = core_loader_auth_all(rt->loader, err);
 	if (!rc)
@@ -171,7 +175,8 @@ static int prepare(struct core_runtime *rt, const cJSON *req, const struct core_
 		return err->code ? err->code : SC_ENOMEM;
 	int i = 0;
 	const cJSON *p;
-	cJSON_ArrayForEach(p, *sets) {
+	cJSON_ArrayForEach(p, *sets)
+	{
 		char path[48];
 		snprintf(path, sizeof path, "parameters[%d]", i++);
 		if ((*action)->schema &&
@@ -186,14 +191,15 @@ static int prepare(struct core_runtime *rt, const cJSON *req, const struct core_
 }
 
 static int run_sets(struct core_runtime *rt, const cJSON *req, const struct core_plugin *action,
-		    const cJSON *sets, struct core_report *rep)
+                    const cJSON *sets, struct core_report *rep)
 {
 	struct sc_ctx ctx;
 	core_ctx_init(&ctx, rt, req);
 	ctx.action = action;
 	int worst = EXIT_OK;
 	const cJSON *p;
-	cJSON_ArrayForEach(p, sets) {
+	cJSON_ArrayForEach(p, sets)
+	{
 		struct sc_result *r = core_report_add(rep, p);
 		if (!r) {
 			worst = EXIT_FAILED;
@@ -202,7 +208,8 @@ static int run_sets(struct core_runtime *rt, const cJSON *req, const struct core
 		struct sc_error err = SC_ERROR_INIT;
 		int rc = action->desc->action->run(&ctx, p, r, &err);
 		if (rc && !err.message)
-			sc_error_set(&err, rc, "%s failed (%s)", action->desc->name, sc_code_name(rc));
+			sc_error_set(&err, rc, "%s failed (%s)", action->desc->name,
+			             sc_code_name(rc));
 		if (rc)
 			sc_log(SC_LOG_ERROR, "%s", err.message ? err.message : "failed");
 		if (ctx.session)
@@ -220,8 +227,8 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 {
 	struct core_report rep;
 	const cJSON *a = doc->json ? cJSON_GetObjectItemCaseSensitive(doc->json, "action") : NULL;
-	if (core_report_init(&rep, cJSON_IsString(a) ? a->valuestring : (authorize ? "authorize" : ""),
-			     NULL))
+	if (core_report_init(
+	        &rep, cJSON_IsString(a) ? a->valuestring : (authorize ? "authorize" : ""), NULL))
 		return core_exit_status(SC_ENOMEM);
 	int status, rc; /* exit status; sc_code */
 	struct sc_error err = SC_ERROR_INIT;
@@ -234,8 +241,9 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 		sc_error_set(&err, rc, "%s", doc->error ? doc->error : "not JSON");
 		status = rc == SC_EINPUT ? core_exit_status(SC_EINPUT) : EXIT_FAILED;
 	} else if (!cJSON_IsObject(doc->json)) {
-		status = core_exit_status(sc_error_set(&err, SC_EINPUT,
-			"request: must be a JSON object with \"action\" and \"asset\""));
+		status = core_exit_status(
+		    sc_error_set(&err, SC_EINPUT,
+		                 "request: must be a JSON object with \"action\" and \"asset\""));
 	} else if ((rc = core_secrets_apply(rt->secrets_dir_opt, doc->json, &err))) {
 		status = core_exit_status(rc);
 	} else if (authorize) {
@@ -243,9 +251,9 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 		status = rc ? core_exit_status(rc) : core_authorize(rt, doc->json, &rep, &err);
 	} else if ((rc = prepare(rt, doc->json, &action, &sets, &err)) == SC_OK) {
 		cJSON_ReplaceItemInObjectCaseSensitive(rep.root, "action",
-						       cJSON_CreateString(action->desc->name));
-		cJSON_ReplaceItemInObjectCaseSensitive(rep.root, "identifier",
-						       cJSON_CreateString(action->desc->identifier));
+		                                       cJSON_CreateString(action->desc->name));
+		cJSON_ReplaceItemInObjectCaseSensitive(
+		    rep.root, "identifier", cJSON_CreateString(action->desc->identifier));
 		status = run_sets(rt, doc->json, action, sets, &rep);
 	} else {
 		status = core_exit_status(rc);
@@ -267,11 +275,12 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
  * every result has, then the plugin's own "path:type" entries. */
 static cJSON *output_list(const char *const *outputs)
 {
-	static const char *const common[] = { "action_result.status:string",
-					       "action_result.message:string",
-					       "action_result.parameter:object",
-					       "summary.total_objects:numeric",
-					       "summary.total_objects_successful:numeric", NULL };
+	static const char *const common[] = {"action_result.status:string",
+	                                     "action_result.message:string",
+	                                     "action_result.parameter:object",
+	                                     "summary.total_objects:numeric",
+	                                     "summary.total_objects_successful:numeric",
+	                                     NULL};
 	cJSON *list = cJSON_CreateArray();
 	for (int pass = 0; pass < 2; pass++) {
 		const char *const *v = pass ? outputs : common;
@@ -279,9 +288,9 @@ static cJSON *output_list(const char *const *outputs)
 			const char *colon = strrchr(*v, ':');
 			if (!colon)
 				continue;
-			char *path = pass ? sc_asprintf("action_result.data.*.%.*s",
-							(int)(colon - *v), *v)
-					  : strndup(*v, (size_t)(colon - *v));
+			char *path =
+			    pass ? sc_asprintf("action_result.data.*.%.*s", (int)(colon - *v), *v)
+			         : strndup(*v, (size_t)(colon - *v));
 			cJSON *o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "data_path", path ? path : "");
 			cJSON_AddStringToObject(o, "data_type", colon + 1);
@@ -300,7 +309,8 @@ static cJSON *plugin_entry(const struct core_plugin *p)
 	cJSON_AddStringToObject(o, "version", p->desc->version ? p->desc->version : "");
 	cJSON_AddStringToObject(o, "description", p->desc->description ? p->desc->description : "");
 	cJSON_AddStringToObject(o, "path", p->path);
-	cJSON_AddItemToObject(o, "schema", p->schema ? cJSON_Duplicate(p->schema, 1) : cJSON_CreateNull());
+	cJSON_AddItemToObject(o, "schema",
+	                      p->schema ? cJSON_Duplicate(p->schema, 1) : cJSON_CreateNull());
 	if (p->desc->kind == SC_PLUGIN_AUTH)
 		cJSON_AddBoolToObject(o, "interactive_authorize", p->desc->auth->authorize != NULL);
 	if (p->desc->kind == SC_PLUGIN_ACTION)
@@ -326,10 +336,10 @@ static int list_plugins(struct core_runtime *rt)
 	cJSON *support = cJSON_AddArrayToObject(root, "support");
 	for (size_t i = 0; i < rt->loader->n; i++) {
 		const struct core_plugin *p = &rt->loader->plugins[i];
-		cJSON *to = p->desc->kind == SC_PLUGIN_AUTH	 ? auths
-			    : p->desc->kind == SC_PLUGIN_SINK	 ? sinks
-			    : p->desc->kind == SC_PLUGIN_SUPPORT ? support
-								 : acts;
+		cJSON *to = p->desc->kind == SC_PLUGIN_AUTH      ? auths
+		            : p->desc->kind == SC_PLUGIN_SINK    ? sinks
+		            : p->desc->kind == SC_PLUGIN_SUPPORT ? support
+		                                                 : acts;
 		cJSON_AddItemToArray(to, plugin_entry(p));
 	}
 	if (rt->asset_schema)
@@ -338,7 +348,8 @@ static int list_plugins(struct core_runtime *rt)
 	if (rc || rt->loader->n == 0) {
 		if (!rc) {
 			char *path = core_loader_path_text(rt->loader);
-			sc_error_set(&err, SC_EPLUGIN, "no plugins found; looked in: %s", path ? path : "");
+			sc_error_set(&err, SC_EPLUGIN, "no plugins found; looked in: %s",
+			             path ? path : "");
 			free(path);
 		}
 		cJSON_AddStringToObject(root, "status", "failed");
@@ -370,7 +381,7 @@ int core_fail_main(enum sc_code code, const char *msg)
 
 /* What every entry point sets up, and tears down in reverse. */
 static int runtime_open(struct core_runtime *rt, struct core_loader *loader,
-			const struct core_options *o, struct sc_error *err)
+                        const struct core_options *o, struct sc_error *err)
 {
 	memset(rt, 0, sizeof *rt);
 	rt->state_dir_opt = o->state_dir;
@@ -414,12 +425,14 @@ static int read_requests(struct core_runtime *rt, int authorize, struct sc_error
 			status = s;
 	}
 	if (more < 0) {
-		int s = core_fail_main(SC_EINPUT, err->message ? err->message : "cannot read stdin");
+		int s =
+		    core_fail_main(SC_EINPUT, err->message ? err->message : "cannot read stdin");
 		if (s > status)
 			status = s;
 	} else if (n == 0) {
-		status = core_fail_main(SC_EINPUT,
-					"no request on stdin; send a JSON object with \"action\" and \"asset\"");
+		status = core_fail_main(
+		    SC_EINPUT,
+		    "no request on stdin; send a JSON object with \"action\" and \"asset\"");
 	}
 	core_reader_release(&reader);
 	return status;

@@ -11,9 +11,9 @@
 struct core_options {
 	char **plugin_dirs; /* --plugin-dir, in order; NULL-terminated */
 	size_t nplugin_dirs;
-	const char *state_dir; /* --state-dir, or NULL */
+	const char *state_dir;   /* --state-dir, or NULL */
 	const char *secrets_dir; /* --secrets-dir, or NULL */
-	int verbose;           /* -v */
+	int verbose;             /* -v */
 };
 
 enum core_mode {

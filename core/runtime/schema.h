@@ -16,8 +16,7 @@ int core_schema_check(const cJSON *schema, struct sc_error *err);
  * ("asset", "parameters[0]"). On failure: SC_EINPUT and a message naming
  * the field, what is wrong and how to fix it. */
 int core_schema_validate(const cJSON *schema, const cJSON *inst, const char *path,
-			 core_schema_resolver resolve, void *arg,
-			 struct sc_error *err);
+                         core_schema_resolver resolve, void *arg, struct sc_error *err);
 
 /* "a string", "an integer", ... for messages. */
 const char *core_json_type_name(const cJSON *v);

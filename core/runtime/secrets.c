@@ -38,10 +38,12 @@ static int read_secret(const char *path, char **out, struct sc_error *err)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return sc_error_set(err, SC_EINPUT, "secret: cannot open %s: %s%s", path, strerror(errno),
-				    errno == ELOOP ? " (a symbolic link; put the file itself there)"
-				    : errno == ENOENT ? "; create it (a JSON object of asset keys, "
-							"chmod 600)" : "");
+		return sc_error_set(err, SC_EINPUT, "secret: cannot open %s: %s%s", path,
+		                    strerror(errno),
+		                    errno == ELOOP ? " (a symbolic link; put the file itself there)"
+		                    : errno == ENOENT ? "; create it (a JSON object of asset keys, "
+		                                        "chmod 600)"
+		                                      : "");
 	struct stat st;
 	int rc = SC_OK;
 	if (fstat(fd, &st))
@@ -49,23 +51,30 @@ static int read_secret(const char *path, char **out, struct sc_error *err)
 	else if (!S_ISREG(st.st_mode))
 		rc = sc_error_set(err, SC_EINPUT, "secret: %s is not a regular file", path);
 	else if (st.st_uid != geteuid())
-		rc = sc_error_set(err, SC_EINPUT, "secret: %s is owned by uid %u, not by this user "
-				  "(uid %u); chown it or use a secret of your own", path,
-				  (unsigned)st.st_uid, (unsigned)geteuid());
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "secret: %s is owned by uid %u, not by this user "
+		                  "(uid %u); chown it or use a secret of your own",
+		                  path, (unsigned)st.st_uid, (unsigned)geteuid());
 	else if (st.st_mode & 077)
-		rc = sc_error_set(err, SC_EINPUT, "secret: %s has mode %03o: others may read it; run "
-				  "chmod 600 %s", path, (unsigned)(st.st_mode & 0777), path);
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "secret: %s has mode %03o: others may read it; run "
+		                  "chmod 600 %s",
+		                  path, (unsigned)(st.st_mode & 0777), path);
 	else if (st.st_size > SECRET_MAX)
-		rc = sc_error_set(err, SC_EINPUT, "secret: %s is larger than %d bytes; a secret is a "
-				  "small JSON object of asset keys", path, SECRET_MAX);
-	struct sc_buf b = { 0 };
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "secret: %s is larger than %d bytes; a secret is a "
+		                  "small JSON object of asset keys",
+		                  path, SECRET_MAX);
+	struct sc_buf b = {0};
 	char chunk[4096];
 	ssize_t n;
 	while (!rc && (n = read(fd, chunk, sizeof chunk)) != 0) {
 		if (n < 0)
-			rc = sc_error_set(err, SC_EINPUT, "secret: cannot read %s: %s", path, strerror(errno));
+			rc = sc_error_set(err, SC_EINPUT, "secret: cannot read %s: %s", path,
+			                  strerror(errno));
 		else if (b.len + (size_t)n > SECRET_MAX)
-			rc = sc_error_set(err, SC_EINPUT, "secret: %s grew past %d bytes", path, SECRET_MAX);
+			rc = sc_error_set(err, SC_EINPUT, "secret: %s grew past %d bytes", path,
+			                  SECRET_MAX);
 		else if (sc_buf_add(&b, chunk, (size_t)n))
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
@@ -83,10 +92,13 @@ static int read_secret(const char *path, char **out, struct sc_error *err)
 static int merge(cJSON *asset, cJSON *secret, const char *path, struct sc_error *err)
 {
 	const cJSON *e;
-	cJSON_ArrayForEach(e, secret) {
+	cJSON_ArrayForEach(e, secret)
+	{
 		if (cJSON_GetObjectItemCaseSensitive(asset, e->string))
-			return sc_error_set(err, SC_EINPUT, "asset.%s: set both in the request and in "
-					    "the secret %s; remove it from one of them", e->string, path);
+			return sc_error_set(err, SC_EINPUT,
+			                    "asset.%s: set both in the request and in "
+			                    "the secret %s; remove it from one of them",
+			                    e->string, path);
 	}
 	cJSON *next;
 	for (cJSON *item = secret->child; item; item = next) {
@@ -103,8 +115,9 @@ int core_secrets_apply(const char *dir_opt, cJSON *req, struct sc_error *err)
 	if (!name)
 		return SC_OK;
 	if (!cJSON_IsString(name) || !valid_name(name->valuestring))
-		return sc_error_set(err, SC_EINPUT, "secret: must be the name of a secret file: "
-				    "letters, digits, '.', '_' and '-' (not . or ..)");
+		return sc_error_set(err, SC_EINPUT,
+		                    "secret: must be the name of a secret file: "
+		                    "letters, digits, '.', '_' and '-' (not . or ..)");
 	cJSON *asset = cJSON_GetObjectItemCaseSensitive(req, "asset");
 	if (asset && !cJSON_IsObject(asset))
 		return sc_error_set(err, SC_EINPUT, "asset: must be an object");
@@ -112,8 +125,9 @@ int core_secrets_apply(const char *dir_opt, cJSON *req, struct sc_error *err)
 	char *path = dir ? sc_asprintf("%s/%s.json", dir, name->valuestring) : NULL;
 	free(dir);
 	if (!path)
-		return sc_error_set(err, SC_EINPUT, "secret: no secrets directory: set HOME or "
-				    "XDG_CONFIG_HOME, or give --secrets-dir");
+		return sc_error_set(err, SC_EINPUT,
+		                    "secret: no secrets directory: set HOME or "
+		                    "XDG_CONFIG_HOME, or give --secrets-dir");
 	char *text = NULL;
 	int rc = read_secret(path, &text, err);
 	/* The request's own checks (no string cut at \u0000, UTF-8 only). */
@@ -125,8 +139,11 @@ int core_secrets_apply(const char *dir_opt, cJSON *req, struct sc_error *err)
 	if (!rc && !secret)
 		rc = err->code;
 	else if (!rc && !cJSON_IsObject(secret))
-		rc = sc_error_set(err, SC_EINPUT, "secret: %s must hold a JSON object of asset keys, "
-				  "such as {\"server\": \"smtp.corp.example\", \"password\": \"...\"}", path);
+		rc = sc_error_set(
+		    err, SC_EINPUT,
+		    "secret: %s must hold a JSON object of asset keys, "
+		    "such as {\"server\": \"smtp.corp.example\", \"password\": \"...\"}",
+		    path);
 	if (!rc && !asset) {
 		asset = cJSON_AddObjectToObject(req, "asset");
 		if (!asset)

@@ -17,32 +17,32 @@
 #include <unistd.h>
 
 static const char serve_usage[] =
-	"Usage: smtp-connector serve [OPTIONS]\n"
-	"\n"
-	"Accepts mail over SMTP and hands each message to a delivery plugin: an\n"
-	"HTTP endpoint (--url) or a Maildir (--maildir). Runs in the foreground;\n"
-	"one line per event on stderr; SIGTERM or SIGINT stops it cleanly.\n"
-	"\n"
-	"  --url URL          POST each message to URL (the http plugin)\n"
-	"  --maildir DIR      write each message into the Maildir DIR (the maildir plugin)\n"
-	"  --host ADDR        listen address (default 127.0.0.1)\n"
-	"  --port N           listen port (default 1025)\n"
-	"  --domain NAME      name in the greeting and EHLO reply (default localhost)\n"
-	"  --header 'N: V'    extra HTTP request header (repeatable; split at the first colon)\n"
-	"  --template TEXT    HTTP request body, a Mustache template over the message\n"
-	"  --config FILE      JSON settings (schemas/serve.json): listen addresses, tls,\n"
-	"                     auth, networks, limits, timeouts, delivery; flags override it\n"
-	"  --spool-dir DIR    where messages are written while they arrive\n"
-	"  --state-dir DIR    state directory (default as for the other commands)\n"
-	"  --plugin-dir DIR   look for plugins in DIR (repeatable)\n"
-	"  --hash-password NAME  read a password on stdin, print a users-file line\n"
-	"  -v, --verbose      debug output\n"
-	"  --version          print the version\n"
-	"  --help             print this help\n"
-	"\n"
-	"Single-dash forms (-url, -port) work too, as with smtp-pigeon.\n"
-	"Exit status: 0 stopped by a signal, 1 cannot listen or deliver,\n"
-	"2 unusable flags or configuration, 3 the delivery plugin is missing or unusable.\n";
+    "Usage: smtp-connector serve [OPTIONS]\n"
+    "\n"
+    "Accepts mail over SMTP and hands each message to a delivery plugin: an\n"
+    "HTTP endpoint (--url) or a Maildir (--maildir). Runs in the foreground;\n"
+    "one line per event on stderr; SIGTERM or SIGINT stops it cleanly.\n"
+    "\n"
+    "  --url URL          POST each message to URL (the http plugin)\n"
+    "  --maildir DIR      write each message into the Maildir DIR (the maildir plugin)\n"
+    "  --host ADDR        listen address (default 127.0.0.1)\n"
+    "  --port N           listen port (default 1025)\n"
+    "  --domain NAME      name in the greeting and EHLO reply (default localhost)\n"
+    "  --header 'N: V'    extra HTTP request header (repeatable; split at the first colon)\n"
+    "  --template TEXT    HTTP request body, a Mustache template over the message\n"
+    "  --config FILE      JSON settings (schemas/serve.json): listen addresses, tls,\n"
+    "                     auth, networks, limits, timeouts, delivery; flags override it\n"
+    "  --spool-dir DIR    where messages are written while they arrive\n"
+    "  --state-dir DIR    state directory (default as for the other commands)\n"
+    "  --plugin-dir DIR   look for plugins in DIR (repeatable)\n"
+    "  --hash-password NAME  read a password on stdin, print a users-file line\n"
+    "  -v, --verbose      debug output\n"
+    "  --version          print the version\n"
+    "  --help             print this help\n"
+    "\n"
+    "Single-dash forms (-url, -port) work too, as with smtp-pigeon.\n"
+    "Exit status: 0 stopped by a signal, 1 cannot listen or deliver,\n"
+    "2 unusable flags or configuration, 3 the delivery plugin is missing or unusable.\n";
 
 struct flags {
 	const char *url, *host, *port, *domain, *template, *maildir, *config;
@@ -56,10 +56,14 @@ struct flags {
 static int exit_of(int code)
 {
 	switch (code) {
-	case SC_OK: return EXIT_OK;
-	case SC_EINPUT: return EXIT_UNUSABLE;
-	case SC_EPLUGIN: return EXIT_CANNOT_RUN;
-	default: return EXIT_FAILED;
+	case SC_OK:
+		return EXIT_OK;
+	case SC_EINPUT:
+		return EXIT_UNUSABLE;
+	case SC_EPLUGIN:
+		return EXIT_CANNOT_RUN;
+	default:
+		return EXIT_FAILED;
 	}
 }
 
@@ -72,7 +76,9 @@ static int fail(int code, const char *msg)
 static int hash_password(const char *name)
 {
 	if (!*name || strchr(name, ':') || strpbrk(name, "\r\n"))
-		return fail(SC_EINPUT, "--hash-password: the user name must be non-empty, without ':' or line breaks");
+		return fail(
+		    SC_EINPUT,
+		    "--hash-password: the user name must be non-empty, without ':' or line breaks");
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n = getline(&line, &cap, stdin);
@@ -82,7 +88,8 @@ static int hash_password(const char *name)
 	}
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	char *out = n ? serve_users_hash_line(name, line, (size_t)n, SERVE_PBKDF2_ITERATIONS) : NULL;
+	char *out =
+	    n ? serve_users_hash_line(name, line, (size_t)n, SERVE_PBKDF2_ITERATIONS) : NULL;
 	sc_secret_wipe(line, cap);
 	free(line);
 	if (!out)
@@ -104,8 +111,9 @@ static int add_header(cJSON *headers, const char *arg, struct sc_error *err)
 		return sc_error_set(err, SC_EINPUT, "--header: \"%s\" is not \"Name: Value\"", arg);
 	for (size_t i = 0; i < nl; i++)
 		if ((unsigned char)arg[i] <= 0x20 || (unsigned char)arg[i] >= 0x7f)
-			return sc_error_set(err, SC_EINPUT,
-					    "--header: the name in \"%s\" holds a space or control character", arg);
+			return sc_error_set(
+			    err, SC_EINPUT,
+			    "--header: the name in \"%s\" holds a space or control character", arg);
 	const char *v = colon + 1;
 	while (*v == ' ' || *v == '\t')
 		v++;
@@ -114,10 +122,11 @@ static int add_header(cJSON *headers, const char *arg, struct sc_error *err)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	const cJSON *old;
 	cJSON_ArrayForEach(old, headers) /* a later flag replaces, as smtp-pigeon's Set */
-		if (strcasecmp(old->string, name) == 0) {
-			cJSON_DeleteItemFromObjectCaseSensitive(headers, old->string);
-			break;
-		}
+	    if (strcasecmp(old->string, name) == 0)
+	{
+		cJSON_DeleteItemFromObjectCaseSensitive(headers, old->string);
+		break;
+	}
 	cJSON_AddStringToObject(headers, name, v);
 	free(name);
 	return SC_OK;
@@ -146,7 +155,7 @@ static int apply_flags(struct serve_config *c, const struct flags *f, struct sc_
 	if (f->host || f->port || !c->nlisten) {
 		const char *host = f->host ? f->host : c->nlisten ? c->listen[0].host : "127.0.0.1";
 		const char *port = f->port ? f->port : c->nlisten ? c->listen[0].port : "1025";
-		struct serve_listen l = { strdup(host), strdup(port), 0 };
+		struct serve_listen l = {strdup(host), strdup(port), 0};
 		for (size_t i = 0; i < c->nlisten; i++) {
 			free(c->listen[i].host);
 			free(c->listen[i].port);
@@ -169,13 +178,16 @@ static int apply_flags(struct serve_config *c, const struct flags *f, struct sc_
 		c->spool_dir = strdup(f->spool_dir);
 	}
 	if (f->url && f->maildir)
-		return sc_error_set(err, SC_EINPUT, "--url and --maildir: give one delivery, not both");
+		return sc_error_set(err, SC_EINPUT,
+		                    "--url and --maildir: give one delivery, not both");
 	if (f->maildir)
 		put_string(settings_for(c, "maildir"), "dir", f->maildir);
 	if (f->url)
 		put_string(settings_for(c, "http"), "url", f->url);
 	if ((f->nheaders || f->template) && (!c->plugin || strcmp(c->plugin, "http") != 0))
-		return sc_error_set(err, SC_EINPUT, "--header and --template need --url (the http delivery plugin)");
+		return sc_error_set(
+		    err, SC_EINPUT,
+		    "--header and --template need --url (the http delivery plugin)");
 	if (f->template)
 		put_string(c->settings, "template", f->template);
 	if (f->nheaders) {
@@ -192,59 +204,86 @@ static int apply_flags(struct serve_config *c, const struct flags *f, struct sc_
 	}
 	if (!c->plugin)
 		return sc_error_set(err, SC_EINPUT,
-				    "Must provide --url or --maildir (or \"delivery\" in --config); see smtp-connector serve --help");
+		                    "Must provide --url or --maildir (or \"delivery\" in "
+		                    "--config); see smtp-connector serve --help");
 	char *end;
 	for (size_t i = 0; i < c->nlisten; i++) {
 		long p = strtol(c->listen[i].port, &end, 10);
 		if (!*c->listen[i].port || *end || p < 0 || p > 65535)
-			return sc_error_set(err, SC_EINPUT, "--port: \"%s\" is not a port number (0-65535)",
-					    c->listen[i].port);
+			return sc_error_set(err, SC_EINPUT,
+			                    "--port: \"%s\" is not a port number (0-65535)",
+			                    c->listen[i].port);
 	}
 	return SC_OK;
 }
 
 static int parse_args(int argc, char **argv, struct flags *f, int *done)
 {
-	static const struct option opts[] = {
-		{ "url", required_argument, NULL, 'u' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "port", required_argument, NULL, 'P' },
-		{ "domain", required_argument, NULL, 'd' },
-		{ "header", required_argument, NULL, 'e' },
-		{ "template", required_argument, NULL, 't' },
-		{ "maildir", required_argument, NULL, 'm' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "spool-dir", required_argument, NULL, 'S' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "plugin-dir", required_argument, NULL, 'p' },
-		{ "hash-password", required_argument, NULL, 'x' },
-		{ "standalone-logging", no_argument, NULL, 'L' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"url", required_argument, NULL, 'u'},
+	                                     {"host", required_argument, NULL, 'H'},
+	                                     {"port", required_argument, NULL, 'P'},
+	                                     {"domain", required_argument, NULL, 'd'},
+	                                     {"header", required_argument, NULL, 'e'},
+	                                     {"template", required_argument, NULL, 't'},
+	                                     {"maildir", required_argument, NULL, 'm'},
+	                                     {"config", required_argument, NULL, 'c'},
+	                                     {"spool-dir", required_argument, NULL, 'S'},
+	                                     {"state-dir", required_argument, NULL, 's'},
+	                                     {"plugin-dir", required_argument, NULL, 'p'},
+	                                     {"hash-password", required_argument, NULL, 'x'},
+	                                     {"standalone-logging", no_argument, NULL, 'L'},
+	                                     {"verbose", no_argument, NULL, 'v'},
+	                                     {"version", no_argument, NULL, 'V'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long_only(argc, argv, "v", opts, NULL)) != -1) {
 		switch (c) {
-		case 'u': f->url = optarg; break;
-		case 'H': f->host = optarg; break;
-		case 'P': f->port = optarg; break;
-		case 'd': f->domain = optarg; break;
-		case 'e': f->headers[f->nheaders++] = optarg; break;
-		case 't': f->template = optarg; break;
-		case 'm': f->maildir = optarg; break;
-		case 'c': f->config = optarg; break;
-		case 'S': f->spool_dir = optarg; break;
-		case 's': f->state_dir = optarg; break;
-		case 'p': f->dirs[f->ndirs++] = optarg; break;
-		case 'x': f->hash_name = optarg; break;
-		case 'L': break; /* smtp-pigeon's log prefix: lines here are always plain */
-		case 'v': core_log_set_verbose(1); break;
+		case 'u':
+			f->url = optarg;
+			break;
+		case 'H':
+			f->host = optarg;
+			break;
+		case 'P':
+			f->port = optarg;
+			break;
+		case 'd':
+			f->domain = optarg;
+			break;
+		case 'e':
+			f->headers[f->nheaders++] = optarg;
+			break;
+		case 't':
+			f->template = optarg;
+			break;
+		case 'm':
+			f->maildir = optarg;
+			break;
+		case 'c':
+			f->config = optarg;
+			break;
+		case 'S':
+			f->spool_dir = optarg;
+			break;
+		case 's':
+			f->state_dir = optarg;
+			break;
+		case 'p':
+			f->dirs[f->ndirs++] = optarg;
+			break;
+		case 'x':
+			f->hash_name = optarg;
+			break;
+		case 'L':
+			break; /* smtp-pigeon's log prefix: lines here are always plain */
+		case 'v':
+			core_log_set_verbose(1);
+			break;
 		case 'V':
-			printf("smtp-connector serve version: %s (plugin ABI %d)\n", PACKAGE_VERSION,
-			       SC_PLUGIN_ABI);
+			printf("smtp-connector serve version: %s (plugin ABI %d)\n",
+			       PACKAGE_VERSION, SC_PLUGIN_ABI);
 			*done = 1;
 			return EXIT_OK;
 		case 'h':
@@ -259,7 +298,8 @@ static int parse_args(int argc, char **argv, struct flags *f, int *done)
 	}
 	if (optind < argc) {
 		*done = 1;
-		return fail(SC_EINPUT, "unexpected argument; serve takes options only (see --help)");
+		return fail(SC_EINPUT,
+		            "unexpected argument; serve takes options only (see --help)");
 	}
 	return EXIT_OK;
 }
@@ -271,7 +311,8 @@ static int make_spool(const char *dir, struct sc_error *err)
 {
 	struct stat st;
 	if (mkdir(dir, 0700) && errno != EEXIST)
-		return sc_error_set(err, SC_EIO, "spool_dir: cannot create %s: %s", dir, strerror(errno));
+		return sc_error_set(err, SC_EIO, "spool_dir: cannot create %s: %s", dir,
+		                    strerror(errno));
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
 		return sc_error_set(err, SC_EIO, "spool_dir: %s is not a directory", dir);
 	DIR *d = opendir(dir);
@@ -292,7 +333,7 @@ static int make_spool(const char *dir, struct sc_error *err)
 
 /* Load the sink, check its settings, start it, run the loop, stop it. */
 static int run_with_sink(struct serve_config *cfg, struct flags *f, const char *state_dir,
-			 struct sc_error *err)
+                         struct sc_error *err)
 {
 	struct core_loader loader;
 	memset(&loader, 0, sizeof loader);
@@ -303,7 +344,7 @@ static int run_with_sink(struct serve_config *cfg, struct flags *f, const char *
 	if (!rc && p->schema && (rc = core_schema_check(p->schema, err)) == SC_OK)
 		rc = core_schema_validate(p->schema, cfg->settings, "delivery", NULL, NULL, err);
 	void *priv = NULL;
-	struct sc_sink_host host = { cfg->domain, state_dir, sc_verbose() };
+	struct sc_sink_host host = {cfg->domain, state_dir, sc_verbose()};
 	if (!rc)
 		rc = p->desc->sink->start(cfg->settings, &host, &priv, err);
 	if (!rc) {

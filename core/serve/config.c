@@ -18,8 +18,8 @@ void serve_config_defaults(struct serve_config *c)
 	c->max_conn = 200;
 	c->line_length = 10000;
 	c->max_errors = 20;
-	c->t_command = 300000;     /* RFC 5321 §4.5.3.2.7 */
-	c->t_data = 180000;        /* §4.5.3.2.5 */
+	c->t_command = 300000; /* RFC 5321 §4.5.3.2.7 */
+	c->t_data = 180000;    /* §4.5.3.2.5 */
 	c->greet_delay = 0;
 	c->shutdown_grace = 30000;
 	c->workers = 4;
@@ -73,8 +73,9 @@ static int read_file(const char *path, char **out, struct sc_error *err)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return sc_error_set(err, SC_EINPUT, "--config: cannot open %s: %s", path, strerror(errno));
-	struct sc_buf b = { 0 };
+		return sc_error_set(err, SC_EINPUT, "--config: cannot open %s: %s", path,
+		                    strerror(errno));
+	struct sc_buf b = {0};
 	char chunk[8192];
 	size_t n;
 	int rc = SC_OK;
@@ -101,7 +102,8 @@ static int apply_listen(struct serve_config *c, const cJSON *arr, struct sc_erro
 	if (!c->listen)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	const cJSON *e;
-	cJSON_ArrayForEach(e, arr) {
+	cJSON_ArrayForEach(e, arr)
+	{
 		const cJSON *h = get(e, "host");
 		c->listen[i].host = strdup(cJSON_IsString(h) ? h->valuestring : "127.0.0.1");
 		c->listen[i].port = sc_asprintf("%d", get(e, "port")->valueint);
@@ -118,11 +120,14 @@ static int apply_networks(struct serve_config *c, const cJSON *arr, struct sc_er
 	if (!c->nets)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	const cJSON *e;
-	cJSON_ArrayForEach(e, arr) {
+	cJSON_ArrayForEach(e, arr)
+	{
 		if (serve_net_parse(e->valuestring, &c->nets[i]))
-			return sc_error_set(err, SC_EINPUT,
-					    "config.networks[%zu]: \"%s\" is not an address or a network; write 192.0.2.0/24, 2001:db8::/32 or 127.0.0.1",
-					    i, e->valuestring);
+			return sc_error_set(
+			    err, SC_EINPUT,
+			    "config.networks[%zu]: \"%s\" is not an address or a network; write "
+			    "192.0.2.0/24, 2001:db8::/32 or 127.0.0.1",
+			    i, e->valuestring);
 		c->nnets = ++i;
 	}
 	return SC_OK;
@@ -138,14 +143,14 @@ int serve_config_load(struct serve_config *c, const char *path, struct sc_error 
 	cJSON *doc = cJSON_ParseWithOpts(text, &end, 1);
 	if (!doc) {
 		rc = sc_error_set(err, SC_EINPUT, "--config: %s is not JSON (near byte %ld)", path,
-				  end ? (long)(end - text) : 0L);
+		                  end ? (long)(end - text) : 0L);
 		free(text);
 		return rc;
 	}
 	free(text);
 	cJSON *schema = cJSON_Parse(schema_serve);
 	rc = schema ? core_schema_check(schema, err)
-		    : sc_error_set(err, SC_EINTERNAL, "the embedded serve schema is not JSON");
+	            : sc_error_set(err, SC_EINTERNAL, "the embedded serve schema is not JSON");
 	if (!rc)
 		rc = core_schema_validate(schema, doc, "config", NULL, NULL, err);
 	cJSON_Delete(schema);
@@ -169,7 +174,8 @@ int serve_config_apply(struct serve_config *c, const cJSON *doc, struct sc_error
 		c->require_tls = cJSON_IsTrue(get(v, "require_tls"));
 	}
 	if (!rc && (v = get(doc, "auth"))) {
-		rc = serve_users_load(get(v, "users_file")->valuestring, &c->users, &c->nusers, err);
+		rc =
+		    serve_users_load(get(v, "users_file")->valuestring, &c->users, &c->nusers, err);
 		c->auth_required = !cJSON_IsFalse(get(v, "required"));
 		c->allow_plaintext_auth = cJSON_IsTrue(get(v, "allow_plaintext_auth"));
 	}

@@ -55,8 +55,8 @@ static int emit(struct serve_data_reader *r, const char *p, size_t n, struct sc_
 	return sc_buf_add(out, p, n) == SC_OK ? 0 : -1;
 }
 
-static enum serve_data_status fatal(struct serve_data_reader *r, enum serve_data_error e,
-				    size_t at, size_t *used)
+static enum serve_data_status fatal(struct serve_data_reader *r, enum serve_data_error e, size_t at,
+                                    size_t *used)
 {
 	r->error = e;
 	*used = at;
@@ -64,7 +64,7 @@ static enum serve_data_status fatal(struct serve_data_reader *r, enum serve_data
 }
 
 enum serve_data_status serve_data_feed(struct serve_data_reader *r, const char *in, size_t n,
-				       size_t *used, struct sc_buf *out)
+                                       size_t *used, struct sc_buf *out)
 {
 	size_t i = 0;
 	while (i < n) {

@@ -13,11 +13,11 @@
 
 enum serve_data_error {
 	SD_OK = 0,
-	SD_TOO_BIG,    /* soft: more than max_size bytes; reading goes on */
-	SD_LINE_LONG,  /* soft: a line over max_line octets; reading goes on */
-	SD_BARE_LF,    /* fatal */
-	SD_BARE_CR,    /* fatal */
-	SD_NUL         /* fatal */
+	SD_TOO_BIG,   /* soft: more than max_size bytes; reading goes on */
+	SD_LINE_LONG, /* soft: a line over max_line octets; reading goes on */
+	SD_BARE_LF,   /* fatal */
+	SD_BARE_CR,   /* fatal */
+	SD_NUL        /* fatal */
 };
 
 enum serve_data_status { SD_MORE = 0, SD_END, SD_FATAL, SD_NOMEM };
@@ -41,7 +41,7 @@ void serve_data_init(struct serve_data_reader *r, unsigned long long max_size, s
  * next commands, pipelined); up to the offending byte on SD_FATAL. On
  * SD_END, r->error tells whether the message is to be refused. */
 enum serve_data_status serve_data_feed(struct serve_data_reader *r, const char *in, size_t n,
-				       size_t *used, struct sc_buf *out);
+                                       size_t *used, struct sc_buf *out);
 
 /* The reply (code and text, no CRLF) for r->error. */
 const char *serve_data_error_reply(enum serve_data_error e);

@@ -38,7 +38,7 @@ struct conn {
 	struct event *greet_timer;
 	const struct serve_listen *lst;
 	evutil_socket_t fd; /* ours to close: bufferevents never own it, so
-			       STARTTLS can swap the plain one for a TLS one */
+	                       STARTTLS can swap the plain one for a TLS one */
 	int tls_wait;       /* STARTTLS: switch once the 220 is flushed */
 	char addr[64];
 	int port;
@@ -114,8 +114,9 @@ static void *worker(void *arg)
 			j->verdict = srv->sink->deliver(srv->priv, &j->msg, &j->reply, &j->err);
 		} else {
 			const struct serve_session *s = j->c->s;
-			j->auth_ok = serve_users_verify(srv->cfg->users, srv->cfg->nusers, s->auth_name,
-							s->auth_pass, s->auth_pass_len);
+			j->auth_ok =
+			    serve_users_verify(srv->cfg->users, srv->cfg->nusers, s->auth_name,
+			                       s->auth_pass, s->auth_pass_len);
 		}
 		pthread_mutex_lock(&srv->mu);
 		j->next = srv->done;
@@ -161,7 +162,7 @@ static void check_drained(struct server *srv)
 static void job_finish(struct server *srv, struct job *j)
 {
 	struct conn *c = j->c;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	c->busy = 0;
 	srv->jobs_out--;
 	if (j->kind == JOB_DELIVER) {
@@ -237,7 +238,8 @@ static void conn_free(struct conn *c)
 		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 		bufferevent_free(c->bev);
 		if (ssl) {
-			SSL_shutdown(ssl); /* close_notify, best effort: the socket is non-blocking */
+			SSL_shutdown(
+			    ssl); /* close_notify, best effort: the socket is non-blocking */
 			SSL_free(ssl);
 		}
 		evutil_closesocket(c->fd);
@@ -265,9 +267,9 @@ static void conn_free(struct conn *c)
 
 static void set_timeouts(struct conn *c, long read_ms)
 {
-	struct timeval r = { read_ms / 1000, (read_ms % 1000) * 1000 };
+	struct timeval r = {read_ms / 1000, (read_ms % 1000) * 1000};
 	long w_ms = c->srv->cfg->t_command;
-	struct timeval w = { w_ms / 1000, (w_ms % 1000) * 1000 };
+	struct timeval w = {w_ms / 1000, (w_ms % 1000) * 1000};
 	bufferevent_set_timeouts(c->bev, read_ms > 0 ? &r : NULL, &w);
 }
 
@@ -292,8 +294,8 @@ static void switch_to_tls(struct conn *c)
 	bufferevent_free(c->bev);
 	SSL *ssl = SSL_new(c->srv->ssl);
 	c->bev = ssl ? bufferevent_openssl_socket_new(c->srv->base, c->fd, ssl,
-						     BUFFEREVENT_SSL_ACCEPTING, 0)
-		     : NULL;
+	                                              BUFFEREVENT_SSL_ACCEPTING, 0)
+	             : NULL;
 	if (!c->bev) {
 		if (ssl)
 			SSL_free(ssl);
@@ -319,7 +321,7 @@ static void start_tls(struct conn *c)
 static void pump(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	while (c->s->want == SW_NONE && evbuffer_get_length(in)) {
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -371,7 +373,7 @@ static int greet(struct conn *c)
 	c->s = serve_session_new(c->srv->cfg, c->addr, c->port, ssl != NULL, ver);
 	if (!c->s)
 		return -1;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	serve_session_greet(c->s, &out);
 	bufferevent_write(c->bev, out.p, out.len);
 	sc_buf_free(&out);
@@ -436,14 +438,14 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		serve_log(id, "%s port %d timed out; closing connection", c->addr, c->port);
 		if (c->s) {
-			struct sc_buf out = { 0 };
+			struct sc_buf out = {0};
 			sc_buf_printf(&out, "421 4.4.2 %s Timeout; closing connection\r\n",
-				      c->srv->cfg->domain);
+			              c->srv->cfg->domain);
 			bufferevent_write(c->bev, out.p, out.len);
 			sc_buf_free(&out);
 		}
 		long w = 2000;
-		struct timeval tv = { w / 1000, 0 };
+		struct timeval tv = {w / 1000, 0};
 		bufferevent_set_timeouts(c->bev, NULL, &tv);
 		close_after_flush(c);
 		return;
@@ -487,7 +489,7 @@ static void greet_cb(evutil_socket_t fd, short what, void *arg)
 
 /* A one-line refusal straight on the socket, then close: no session. */
 static void refuse(evutil_socket_t fd, const char *line, const char *addr, int port,
-		   const char *why)
+                   const char *why)
 {
 	char id[17];
 	serve_new_id(id);
@@ -514,8 +516,8 @@ static void peer_text(const struct sockaddr *sa, char *addr, size_t n, int *port
 	}
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-		      int salen, void *arg)
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
 	(void)l;
 	(void)salen;
@@ -531,13 +533,13 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	if (!serve_net_allowed(cfg->nets, cfg->nnets, sa)) {
 		snprintf(line, sizeof line, "554 5.7.1 %.200s Access denied for your network\r\n",
-			 cfg->domain);
+		         cfg->domain);
 		refuse(fd, line, addr, port, "not in an allowed network");
 		return;
 	}
 	if (srv->nconn >= cfg->max_conn) {
 		snprintf(line, sizeof line,
-			 "421 4.7.0 %.200s Too many connections; try again later\r\n", cfg->domain);
+		         "421 4.7.0 %.200s Too many connections; try again later\r\n", cfg->domain);
 		refuse(fd, line, addr, port, "too many connections");
 		return;
 	}
@@ -546,8 +548,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	if (c && lc->l->implicit_tls) {
 		ssl = SSL_new(srv->ssl);
 		c->bev = ssl ? bufferevent_openssl_socket_new(srv->base, fd, ssl,
-							      BUFFEREVENT_SSL_ACCEPTING, 0)
-			     : NULL;
+		                                              BUFFEREVENT_SSL_ACCEPTING, 0)
+		             : NULL;
 	} else if (c) {
 		c->bev = bufferevent_socket_new(srv->base, fd, 0);
 	}
@@ -574,7 +576,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	if (cfg->greet_delay > 0) {
-		struct timeval tv = { cfg->greet_delay / 1000, (cfg->greet_delay % 1000) * 1000 };
+		struct timeval tv = {cfg->greet_delay / 1000, (cfg->greet_delay % 1000) * 1000};
 		c->greet_timer = evtimer_new(srv->base, greet_cb, c);
 		if (c->greet_timer && evtimer_add(c->greet_timer, &tv) == 0)
 			return;
@@ -601,9 +603,9 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	char id[17];
 	serve_new_id(id);
 	serve_log(id, "accept failed: %s; pausing this listener for 1 s",
-		  evutil_socket_error_to_string(e));
+	          evutil_socket_error_to_string(e));
 	evconnlistener_disable(l);
-	struct timeval tv = { 1, 0 };
+	struct timeval tv = {1, 0};
 	if (!lc->resume)
 		lc->resume = evtimer_new(lc->srv->base, resume_cb, lc);
 	if (lc->resume)
@@ -621,7 +623,7 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 	char id[17];
 	serve_new_id(id);
 	serve_log(id, "shutdown grace over: closing %zu session%s", srv->nconn,
-		  srv->nconn == 1 ? "" : "s");
+	          srv->nconn == 1 ? "" : "s");
 	while (srv->conns)
 		conn_free(srv->conns);
 	check_drained(srv);
@@ -636,8 +638,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	srv->draining = 1;
 	char id[17];
 	serve_new_id(id);
-	serve_log(id, "%s: stop accepting; %zu session%s in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-		  srv->nconn, srv->nconn == 1 ? "" : "s");
+	serve_log(id, "%s: stop accepting; %zu session%s in flight",
+	          sig == SIGTERM ? "SIGTERM" : "SIGINT", srv->nconn, srv->nconn == 1 ? "" : "s");
 	for (size_t i = 0; i < srv->nlst; i++)
 		evconnlistener_disable(srv->lst[i]);
 	struct conn *c = srv->conns;
@@ -649,7 +651,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 			pump(c); /* says 421 unless a transaction runs */
 		c = next;
 	}
-	struct timeval tv = { srv->cfg->shutdown_grace / 1000, (srv->cfg->shutdown_grace % 1000) * 1000 };
+	struct timeval tv = {srv->cfg->shutdown_grace / 1000,
+	                     (srv->cfg->shutdown_grace % 1000) * 1000};
 	srv->grace = evtimer_new(srv->base, grace_cb, srv);
 	if (srv->grace)
 		evtimer_add(srv->grace, &tv);
@@ -666,14 +669,16 @@ static int tls_setup(struct server *srv, struct sc_error *err)
 		return sc_error_set(err, SC_ETLS, "tls: OpenSSL cannot make a context");
 	SSL_CTX_set_min_proto_version(srv->ssl, TLS1_2_VERSION);
 	if (SSL_CTX_use_certificate_chain_file(srv->ssl, cfg->tls_cert) != 1)
-		return sc_error_set(err, SC_ETLS,
-				    "tls.cert_file: cannot use %s (%s); give a PEM certificate (chain)",
-				    cfg->tls_cert, ERR_reason_error_string(ERR_get_error()));
+		return sc_error_set(
+		    err, SC_ETLS,
+		    "tls.cert_file: cannot use %s (%s); give a PEM certificate (chain)",
+		    cfg->tls_cert, ERR_reason_error_string(ERR_get_error()));
 	if (SSL_CTX_use_PrivateKey_file(srv->ssl, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(srv->ssl) != 1)
-		return sc_error_set(err, SC_ETLS,
-				    "tls.key_file: cannot use %s (%s); give the PEM key of tls.cert_file",
-				    cfg->tls_key, ERR_reason_error_string(ERR_get_error()));
+		return sc_error_set(
+		    err, SC_ETLS,
+		    "tls.key_file: cannot use %s (%s); give the PEM key of tls.cert_file",
+		    cfg->tls_key, ERR_reason_error_string(ERR_get_error()));
 	return SC_OK;
 }
 
@@ -688,18 +693,19 @@ static int listen_one(struct server *srv, size_t i, struct sc_error *err)
 	int g = getaddrinfo(l->host, l->port, &hints, &res);
 	if (g)
 		return sc_error_set(err, SC_EIO, "listen: cannot resolve %s port %s: %s", l->host,
-				    l->port, gai_strerror(g));
+		                    l->port, gai_strerror(g));
 	if (l->implicit_tls && !srv->ssl) {
 		freeaddrinfo(res);
-		return sc_error_set(err, SC_EINPUT,
-				    "listen[%zu].tls: implicit TLS needs tls.cert_file and tls.key_file", i);
+		return sc_error_set(
+		    err, SC_EINPUT,
+		    "listen[%zu].tls: implicit TLS needs tls.cert_file and tls.key_file", i);
 	}
 	srv->lctx[i].srv = srv;
 	srv->lctx[i].l = l;
 	srv->lst[i] = evconnlistener_new_bind(srv->base, accept_cb, &srv->lctx[i],
-					      LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-						      LEV_OPT_CLOSE_ON_EXEC,
-					      -1, res->ai_addr, (int)res->ai_addrlen);
+	                                      LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+	                                          LEV_OPT_CLOSE_ON_EXEC,
+	                                      -1, res->ai_addr, (int)res->ai_addrlen);
 	int e = errno;
 	srv->lctx[i].lst = srv->lst[i];
 	if (srv->lst[i])
@@ -707,7 +713,7 @@ static int listen_one(struct server *srv, size_t i, struct sc_error *err)
 	if (!srv->lst[i]) {
 		freeaddrinfo(res);
 		return sc_error_set(err, SC_EIO, "listen: cannot listen on %s port %s: %s", l->host,
-				    l->port, strerror(e));
+		                    l->port, strerror(e));
 	}
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
@@ -718,8 +724,8 @@ static int listen_one(struct server *srv, size_t i, struct sc_error *err)
 	freeaddrinfo(res);
 	srv->nlst++;
 	fprintf(stderr, "smtp-connector serve listening at %s%s%s:%d%s\n",
-		strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
-		l->implicit_tls ? " (TLS)" : "");
+	        strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
+	        l->implicit_tls ? " (TLS)" : "");
 	return SC_OK;
 }
 
@@ -751,7 +757,7 @@ static void server_free(struct server *srv)
 }
 
 int serve_run(const struct serve_config *cfg, const struct sc_sink_ops *sink, void *priv,
-	      struct sc_error *err)
+              struct sc_error *err)
 {
 	struct server srv;
 	memset(&srv, 0, sizeof srv);

@@ -13,6 +13,6 @@
  * by the caller; `priv` is its state. SC_EIO when an address cannot be
  * bound, SC_ETLS when the certificate or key cannot be used. */
 int serve_run(const struct serve_config *cfg, const struct sc_sink_ops *sink, void *priv,
-	      struct sc_error *err);
+              struct sc_error *err);
 
 #endif

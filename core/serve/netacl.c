@@ -58,7 +58,8 @@ int serve_net_allowed(const struct serve_net *nets, size_t n, const struct socka
 	if (fam == AF_INET) {
 		memcpy(a, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
 	} else if (fam == AF_INET6) {
-		const struct in6_addr *x = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		const struct in6_addr *x =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 		if (IN6_IS_ADDR_V4MAPPED(x)) {
 			fam = AF_INET;
 			memcpy(a, x->s6_addr + 12, 4);

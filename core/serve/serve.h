@@ -14,8 +14,8 @@ struct serve_listen {
 	int implicit_tls; /* TLS from the first byte (port 465 style) */
 };
 
-struct serve_net { /* one allowed client network (CIDR) */
-	int family;             /* AF_INET or AF_INET6 */
+struct serve_net {  /* one allowed client network (CIDR) */
+	int family; /* AF_INET or AF_INET6 */
 	unsigned char addr[16];
 	unsigned prefix;
 };
@@ -36,19 +36,19 @@ struct serve_config {
 	char *domain;
 	char *tls_cert, *tls_key; /* both or neither */
 	int require_tls;
-	struct serve_user *users;  /* from auth.users_file; AUTH only when set */
+	struct serve_user *users; /* from auth.users_file; AUTH only when set */
 	size_t nusers;
-	int auth_required;         /* MAIL refused until AUTH (default with users) */
+	int auth_required; /* MAIL refused until AUTH (default with users) */
 	int allow_plaintext_auth;
-	struct serve_net *nets;    /* NULL: any client */
+	struct serve_net *nets; /* NULL: any client */
 	size_t nnets;
 	unsigned long long max_size;
 	size_t max_rcpt, max_conn, line_length, max_errors;
 	long t_command, t_data, greet_delay, shutdown_grace;
 	int workers;
-	char *spool_dir;           /* message files while they arrive */
-	char *plugin;              /* delivery plugin identifier */
-	cJSON *settings;           /* its settings (delivery less "plugin") */
+	char *spool_dir; /* message files while they arrive */
+	char *plugin;    /* delivery plugin identifier */
+	cJSON *settings; /* its settings (delivery less "plugin") */
 };
 
 void serve_config_free(struct serve_config *c);
@@ -61,11 +61,11 @@ int serve_users_load(const char *path, struct serve_user **out, size_t *n, struc
 void serve_users_free(struct serve_user *u, size_t n);
 /* 1 when name/password match a line; constant-time compare. Slow on
  * purpose (PBKDF2): called on a worker thread, never on the event loop. */
-int serve_users_verify(const struct serve_user *u, size_t n, const char *name,
-		       const char *password, size_t password_len);
+int serve_users_verify(const struct serve_user *u, size_t n, const char *name, const char *password,
+                       size_t password_len);
 /* A users file line for name/password with a fresh salt (allocated). */
 char *serve_users_hash_line(const char *name, const char *password, size_t len,
-			    unsigned long iterations);
+                            unsigned long iterations);
 /* Base64 decode (OpenSSL); allocated, NUL-terminated; NULL when invalid. */
 unsigned char *serve_b64_decode(const char *in, size_t n, size_t *outlen);
 char *serve_b64_encode(const unsigned char *in, size_t n);

@@ -85,8 +85,8 @@ static void reset_transaction(struct serve_session *s)
 		serve_new_id(s->id);
 }
 
-struct serve_session *serve_session_new(const struct serve_config *cfg, const char *addr,
-					int port, int tls, const char *tls_version)
+struct serve_session *serve_session_new(const struct serve_config *cfg, const char *addr, int port,
+                                        int tls, const char *tls_version)
 {
 	struct serve_session *s = calloc(1, sizeof *s);
 	if (!s)
@@ -107,7 +107,7 @@ void serve_session_free(struct serve_session *s)
 	if (!s)
 		return;
 	serve_log(s->id, "Session logout after %u message%s", s->messages,
-		  s->messages == 1 ? "" : "s");
+	          s->messages == 1 ? "" : "s");
 	reset_transaction(s);
 	auth_wipe(s);
 	free(s->helo);
@@ -178,7 +178,7 @@ static void do_mail(struct serve_session *s, struct serve_cmd *c, struct sc_buf 
 		return reply(out, "530 5.7.0 Authentication required");
 	if (c->has_size && c->size > cfg->max_size)
 		return reply(out, "552 5.3.4 Message size exceeds the maximum of %llu bytes",
-			     cfg->max_size);
+		             cfg->max_size);
 	if (c->non_ascii && !c->smtputf8)
 		return reply(out, "553 5.6.7 Non-ASCII address without SMTPUTF8");
 	s->mail_from = c->path;
@@ -219,7 +219,7 @@ static void do_data(struct serve_session *s, struct sc_buf *out)
 		s->fd = open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd < 0) {
 		serve_log(s->id, "cannot create %s: %s", s->path ? s->path : "a spool file",
-			  strerror(errno));
+		          strerror(errno));
 		free(s->path);
 		s->path = NULL;
 		return reply(out, "451 4.3.0 Cannot store the message now; try again later");
@@ -256,28 +256,45 @@ static void command(struct serve_session *s, const char *line, size_t len, struc
 	}
 	switch (c.verb) {
 	case SV_HELO:
-	case SV_EHLO: do_ehlo(s, &c, out); break;
-	case SV_MAIL: do_mail(s, &c, out); break;
-	case SV_RCPT: do_rcpt(s, &c, out); break;
-	case SV_DATA: do_data(s, out); break;
+	case SV_EHLO:
+		do_ehlo(s, &c, out);
+		break;
+	case SV_MAIL:
+		do_mail(s, &c, out);
+		break;
+	case SV_RCPT:
+		do_rcpt(s, &c, out);
+		break;
+	case SV_DATA:
+		do_data(s, out);
+		break;
 	case SV_RSET:
 		reset_transaction(s);
 		reply(out, "250 2.0.0 Reset");
 		break;
-	case SV_NOOP: reply(out, "250 2.0.0 OK"); break;
+	case SV_NOOP:
+		reply(out, "250 2.0.0 OK");
+		break;
 	case SV_QUIT:
 		reply(out, "221 2.0.0 %s closing connection", s->cfg->domain);
 		s->want = SW_CLOSE;
 		break;
 	case SV_VRFY:
-		reply(out, "252 2.5.0 Cannot VRFY user, but will accept the message and attempt delivery");
+		reply(
+		    out,
+		    "252 2.5.0 Cannot VRFY user, but will accept the message and attempt delivery");
 		break;
 	case SV_HELP:
-		reply(out, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s%s",
+		reply(out,
+		      "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s%s",
 		      tls_offered(s) ? " STARTTLS" : "", auth_offered(s) ? " AUTH" : "");
 		break;
-	case SV_STARTTLS: do_starttls(s, out); break;
-	case SV_AUTH: do_auth(s, &c, out); break;
+	case SV_STARTTLS:
+		do_starttls(s, out);
+		break;
+	case SV_AUTH:
+		do_auth(s, &c, out);
+		break;
 	default:
 		s->errors++;
 		reply(out, "502 5.5.1 Command not implemented");
@@ -317,7 +334,8 @@ static void auth_plain(struct serve_session *s, const char *b64, size_t n, struc
 	if (!z2) {
 		sc_secret_wipe(d, len);
 		free(d);
-		return auth_fail(s, out, "501 5.5.2 AUTH PLAIN response is not authzid\\0user\\0password");
+		return auth_fail(s, out,
+		                 "501 5.5.2 AUTH PLAIN response is not authzid\\0user\\0password");
 	}
 	size_t zlen = (size_t)(z1 - d);
 	const char *user = (const char *)z1 + 1;
@@ -371,7 +389,8 @@ static void do_auth(struct serve_session *s, const struct serve_cmd *c, struct s
 	if (!s->cfg->nusers)
 		return reply(out, "502 5.5.1 AUTH not available");
 	if (!s->tls && !s->cfg->allow_plaintext_auth)
-		return reply(out, "538 5.7.11 Encryption required for requested authentication mechanism");
+		return reply(
+		    out, "538 5.7.11 Encryption required for requested authentication mechanism");
 	if (!s->esmtp)
 		return reply(out, "503 5.5.1 Say EHLO first");
 	if (s->auth_user)
@@ -444,7 +463,7 @@ static void data_end(struct serve_session *s, struct sc_buf *out)
 	s->size = s->dr.size;
 	if (s->dr.error != SD_OK) {
 		serve_log(s->id, "DATA refused (%llu bytes): %s", s->dr.size,
-			  serve_data_error_reply(s->dr.error) + 10);
+		          serve_data_error_reply(s->dr.error) + 10);
 		reply(out, "%s", serve_data_error_reply(s->dr.error));
 		reset_transaction(s);
 		return;
@@ -479,7 +498,7 @@ static size_t data_input(struct serve_session *s, const char *in, size_t n, stru
 	}
 	if (st == SD_FATAL) {
 		serve_log(s->id, "DATA refused: %s; closing connection",
-			  serve_data_error_reply(s->dr.error) + 10);
+		          serve_data_error_reply(s->dr.error) + 10);
 		reply(out, "%s; closing connection", serve_data_error_reply(s->dr.error));
 		reset_transaction(s);
 		s->want = SW_CLOSE;
@@ -510,7 +529,7 @@ void serve_session_inbound(const struct serve_session *s, struct sc_inbound *m)
 }
 
 void serve_session_delivered(struct serve_session *s, enum sc_sink_verdict v, const char *text,
-			     const char *reason, struct sc_buf *out)
+                             const char *reason, struct sc_buf *out)
 {
 	s->want = SW_NONE;
 	switch (v) {
@@ -524,7 +543,8 @@ void serve_session_delivered(struct serve_session *s, enum sc_sink_verdict v, co
 		break;
 	case SC_SINK_DEFER:
 		serve_log(s->id, "Delivery deferred: %s", reason ? reason : "(no reason given)");
-		reply(out, "451 %s", text ? text : "4.3.0 Delivery failed for now; try again later");
+		reply(out, "451 %s",
+		      text ? text : "4.3.0 Delivery failed for now; try again later");
 		break;
 	default:
 		serve_log(s->id, "Delivery refused: %s", reason ? reason : "(no reason given)");
@@ -553,8 +573,7 @@ void serve_session_tls_started(struct serve_session *s, const char *version)
 
 int serve_session_shutdown(struct serve_session *s, struct sc_buf *out)
 {
-	if (s->want != SW_NONE || s->state == SS_MAIL || s->state == SS_RCPT ||
-	    s->state == SS_DATA)
+	if (s->want != SW_NONE || s->state == SS_MAIL || s->state == SS_RCPT || s->state == SS_DATA)
 		return 0;
 	reply(out, "421 4.3.2 %s Service shutting down", s->cfg->domain);
 	s->want = SW_CLOSE;

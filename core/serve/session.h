@@ -17,12 +17,14 @@ enum serve_state {
 	SS_MAIL,      /* after MAIL */
 	SS_RCPT,      /* at least one RCPT */
 	SS_DATA,      /* reading the message */
-	SS_AUTH_PLAIN, SS_AUTH_USER, SS_AUTH_PASS
+	SS_AUTH_PLAIN,
+	SS_AUTH_USER,
+	SS_AUTH_PASS
 };
 
 struct serve_session {
 	const struct serve_config *cfg;
-	char id[17];          /* this transaction's id (logs, message id) */
+	char id[17]; /* this transaction's id (logs, message id) */
 	char client_addr[64];
 	int client_port;
 	int tls;
@@ -31,7 +33,7 @@ struct serve_session {
 	enum serve_want want;
 	int esmtp;
 	char *helo;
-	char *auth_user;      /* after a successful AUTH */
+	char *auth_user; /* after a successful AUTH */
 	/* transaction */
 	char *mail_from;
 	int smtputf8;
@@ -58,8 +60,8 @@ struct serve_session {
 
 /* A session for a client that just connected (and, for implicit TLS,
  * finished its handshake). NULL when out of memory. */
-struct serve_session *serve_session_new(const struct serve_config *cfg, const char *addr,
-					int port, int tls, const char *tls_version);
+struct serve_session *serve_session_new(const struct serve_config *cfg, const char *addr, int port,
+                                        int tls, const char *tls_version);
 /* Unlinks a message file still in the spool and frees everything. */
 void serve_session_free(struct serve_session *s);
 
@@ -80,7 +82,7 @@ void serve_session_auth_done(struct serve_session *s, int ok, struct sc_buf *out
 void serve_session_inbound(const struct serve_session *s, struct sc_inbound *msg);
 /* SW_DELIVER: the sink's verdict and optional reply text. */
 void serve_session_delivered(struct serve_session *s, enum sc_sink_verdict v, const char *reply,
-			     const char *reason, struct sc_buf *out);
+                             const char *reason, struct sc_buf *out);
 /* Shutting down: say 421 and close when no transaction is running. 1 when
  * it did. */
 int serve_session_shutdown(struct serve_session *s, struct sc_buf *out);

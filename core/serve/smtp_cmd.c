@@ -11,11 +11,10 @@ static const struct {
 	const char *name;
 	enum serve_verb verb;
 } verbs[] = {
-	{ "HELO", SV_HELO }, { "EHLO", SV_EHLO }, { "MAIL", SV_MAIL },
-	{ "RCPT", SV_RCPT }, { "DATA", SV_DATA }, { "RSET", SV_RSET },
-	{ "NOOP", SV_NOOP }, { "QUIT", SV_QUIT }, { "VRFY", SV_VRFY },
-	{ "EXPN", SV_EXPN }, { "HELP", SV_HELP }, { "STARTTLS", SV_STARTTLS },
-	{ "AUTH", SV_AUTH }, { "BDAT", SV_BDAT },
+    {"HELO", SV_HELO}, {"EHLO", SV_EHLO}, {"MAIL", SV_MAIL}, {"RCPT", SV_RCPT},
+    {"DATA", SV_DATA}, {"RSET", SV_RSET}, {"NOOP", SV_NOOP}, {"QUIT", SV_QUIT},
+    {"VRFY", SV_VRFY}, {"EXPN", SV_EXPN}, {"HELP", SV_HELP}, {"STARTTLS", SV_STARTTLS},
+    {"AUTH", SV_AUTH}, {"BDAT", SV_BDAT},
 };
 
 void serve_cmd_clear(struct serve_cmd *cmd)
@@ -36,8 +35,8 @@ static int is_alnum(unsigned char c)
 }
 
 /* The <path> at s[0..n): sets cmd->path; *used = bytes taken. */
-static int parse_path(const char *s, size_t n, int is_mail, struct serve_cmd *cmd,
-		      size_t *used, const char **why)
+static int parse_path(const char *s, size_t n, int is_mail, struct serve_cmd *cmd, size_t *used,
+                      const char **why)
 {
 	if (n == 0 || s[0] != '<')
 		return fail(why, 501, "5.5.4 Syntax error: the address must be in <>");
@@ -47,7 +46,8 @@ static int parse_path(const char *s, size_t n, int is_mail, struct serve_cmd *cm
 		while (i < n && s[i] != ':' && s[i] != '>')
 			i++;
 		if (i >= n || s[i] != ':')
-			return fail(why, 501, "5.1.3 Syntax error: bad source route in the address");
+			return fail(why, 501,
+			            "5.1.3 Syntax error: bad source route in the address");
 		start = ++i;
 	}
 	for (; i < n; i++) {
@@ -58,7 +58,8 @@ static int parse_path(const char *s, size_t n, int is_mail, struct serve_cmd *cm
 			else if (c == '"')
 				quoted = 0;
 			else if (c < 0x20 || c == 0x7f)
-				return fail(why, 501, "5.1.3 Syntax error: control character in the address");
+				return fail(why, 501,
+				            "5.1.3 Syntax error: control character in the address");
 			continue;
 		}
 		if (c == '>')
@@ -66,7 +67,9 @@ static int parse_path(const char *s, size_t n, int is_mail, struct serve_cmd *cm
 		if (c == '"')
 			quoted = 1;
 		else if (c <= 0x20 || c == 0x7f || c == '<')
-			return fail(why, 501, "5.1.3 Syntax error: space or control character in the address");
+			return fail(
+			    why, 501,
+			    "5.1.3 Syntax error: space or control character in the address");
 		else if (c == '@')
 			at = (int)(i - start) + 1;
 		if (c >= 0x80)
@@ -93,7 +96,7 @@ static int parse_path(const char *s, size_t n, int is_mail, struct serve_cmd *cm
 
 /* One "KEYWORD[=value]" of MAIL FROM. */
 static int mail_param(const char *k, size_t klen, const char *v, size_t vlen, int has_v,
-		      struct serve_cmd *cmd, const char **why)
+                      struct serve_cmd *cmd, const char **why)
 {
 	if (klen == 4 && strncasecmp(k, "SIZE", 4) == 0) {
 		if (!has_v || vlen == 0 || vlen > 20)
@@ -115,7 +118,8 @@ static int mail_param(const char *k, size_t klen, const char *v, size_t vlen, in
 		else if (has_v && vlen == 8 && strncasecmp(v, "8BITMIME", 8) == 0)
 			cmd->body = SB_8BITMIME;
 		else
-			return fail(why, 555, "5.5.4 Unsupported BODY type (7BIT and 8BITMIME are)");
+			return fail(why, 555,
+			            "5.5.4 Unsupported BODY type (7BIT and 8BITMIME are)");
 		return 0;
 	}
 	if (klen == 8 && strncasecmp(k, "SMTPUTF8", 8) == 0) {
@@ -130,7 +134,7 @@ static int mail_param(const char *k, size_t klen, const char *v, size_t vlen, in
 }
 
 static int parse_params(const char *s, size_t n, int is_mail, struct serve_cmd *cmd,
-			const char **why)
+                        const char **why)
 {
 	size_t i = 0;
 	while (i < n) {
@@ -171,8 +175,9 @@ static int parse_mail_rcpt(struct serve_cmd *cmd, const char **why)
 	const char *s = cmd->arg;
 	size_t n = cmd->arg_len;
 	if (n < kwl || strncasecmp(s, kw, kwl) != 0)
-		return fail(why, 501, is_mail ? "5.5.4 Syntax: MAIL FROM:<address>"
-					      : "5.5.4 Syntax: RCPT TO:<address>");
+		return fail(why, 501,
+		            is_mail ? "5.5.4 Syntax: MAIL FROM:<address>"
+		                    : "5.5.4 Syntax: RCPT TO:<address>");
 	s += kwl;
 	n -= kwl;
 	while (n && *s == ' ') { /* "MAIL FROM: <a>": common, harmless */
@@ -193,7 +198,8 @@ int serve_cmd_parse(const char *line, size_t len, struct serve_cmd *cmd, const c
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return fail(why, 500, "5.5.2 Syntax error: control character in the command");
+			return fail(why, 500,
+			            "5.5.2 Syntax error: control character in the command");
 	}
 	size_t v = 0;
 	while (v < len && line[v] != ' ')
@@ -228,7 +234,8 @@ int serve_cmd_parse(const char *line, size_t len, struct serve_cmd *cmd, const c
 	case SV_RSET:
 	case SV_QUIT:
 	case SV_STARTTLS:
-		return cmd->arg_len ? fail(why, 501, "5.5.4 Syntax error: no parameters allowed") : 0;
+		return cmd->arg_len ? fail(why, 501, "5.5.4 Syntax error: no parameters allowed")
+		                    : 0;
 	case SV_VRFY:
 	case SV_EXPN:
 	case SV_AUTH:

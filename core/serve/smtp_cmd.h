@@ -7,20 +7,33 @@
 #include <stddef.h>
 
 enum serve_verb {
-	SV_UNKNOWN = 0, SV_HELO, SV_EHLO, SV_MAIL, SV_RCPT, SV_DATA, SV_RSET,
-	SV_NOOP, SV_QUIT, SV_VRFY, SV_EXPN, SV_HELP, SV_STARTTLS, SV_AUTH, SV_BDAT
+	SV_UNKNOWN = 0,
+	SV_HELO,
+	SV_EHLO,
+	SV_MAIL,
+	SV_RCPT,
+	SV_DATA,
+	SV_RSET,
+	SV_NOOP,
+	SV_QUIT,
+	SV_VRFY,
+	SV_EXPN,
+	SV_HELP,
+	SV_STARTTLS,
+	SV_AUTH,
+	SV_BDAT
 };
 
 enum serve_body { SB_7BIT = 0, SB_8BITMIME };
 
 struct serve_cmd {
 	enum serve_verb verb;
-	const char *arg;      /* after the verb and its blank: points into the
-				 line given to serve_cmd_parse; "" when none */
+	const char *arg; /* after the verb and its blank: points into the
+	                    line given to serve_cmd_parse; "" when none */
 	size_t arg_len;
 	/* MAIL / RCPT only: */
-	char *path;           /* allocated: the address without <> (and
-				 without a source route); "" for <> */
+	char *path; /* allocated: the address without <> (and
+	               without a source route); "" for <> */
 	int has_size;
 	unsigned long long size; /* MAIL SIZE= */
 	enum serve_body body;    /* MAIL BODY= */

@@ -18,8 +18,8 @@ unsigned char *serve_b64_decode(const char *in, size_t n, size_t *outlen)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
-		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			 c == '+' || c == '/' || (c == '=' && i >= n - 2);
+		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		         (c >= '0' && c <= '9') || c == '+' || c == '/' || (c == '=' && i >= n - 2);
 		if (!ok || (i == n - 2 && c == '=' && in[n - 1] != '='))
 			return NULL;
 	}
@@ -97,7 +97,7 @@ int serve_users_load(const char *path, struct serve_user **out, size_t *n, struc
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return sc_error_set(err, SC_EIO, "auth.users_file: cannot open %s: %s", path,
-				    strerror(errno));
+		                    strerror(errno));
 	struct serve_user *u = NULL;
 	size_t cnt = 0, lineno = 0;
 	char *line = NULL;
@@ -119,9 +119,12 @@ int serve_users_load(const char *path, struct serve_user **out, size_t *n, struc
 		memset(&u[cnt], 0, sizeof u[cnt]);
 		if (parse_line(line, &u[cnt])) {
 			cnt++;
-			rc = sc_error_set(err, SC_EINPUT,
-					  "auth.users_file: %s line %zu is not name:pbkdf2-sha256:<iterations>:<salt base64>:<hash base64>; make lines with smtp-connector serve --hash-password NAME",
-					  path, lineno);
+			rc = sc_error_set(
+			    err, SC_EINPUT,
+			    "auth.users_file: %s line %zu is not "
+			    "name:pbkdf2-sha256:<iterations>:<salt base64>:<hash base64>; make "
+			    "lines with smtp-connector serve --hash-password NAME",
+			    path, lineno);
 			break;
 		}
 		cnt++;
@@ -141,8 +144,8 @@ int serve_users_load(const char *path, struct serve_user **out, size_t *n, struc
 	return SC_OK;
 }
 
-int serve_users_verify(const struct serve_user *u, size_t n, const char *name,
-		       const char *password, size_t plen)
+int serve_users_verify(const struct serve_user *u, size_t n, const char *name, const char *password,
+                       size_t plen)
 {
 	const struct serve_user *hit = NULL;
 	for (size_t i = 0; i < n && !hit; i++)
@@ -150,28 +153,29 @@ int serve_users_verify(const struct serve_user *u, size_t n, const char *name,
 			hit = &u[i];
 	/* an unknown name costs the same hash, so timing does not tell
 	 * which names exist */
-	static const unsigned char dummy_salt[16] = { 0 };
+	static const unsigned char dummy_salt[16] = {0};
 	unsigned char h[32];
 	int ok = PKCS5_PBKDF2_HMAC(password, (int)plen, hit ? hit->salt : dummy_salt,
-				   hit ? (int)hit->salt_len : (int)sizeof dummy_salt,
-				   hit ? (int)hit->iterations : (int)SERVE_PBKDF2_ITERATIONS,
-				   EVP_sha256(), sizeof h, h) == 1 &&
-		 hit && CRYPTO_memcmp(h, hit->hash, sizeof h) == 0;
+	                           hit ? (int)hit->salt_len : (int)sizeof dummy_salt,
+	                           hit ? (int)hit->iterations : (int)SERVE_PBKDF2_ITERATIONS,
+	                           EVP_sha256(), sizeof h, h) == 1 &&
+	         hit && CRYPTO_memcmp(h, hit->hash, sizeof h) == 0;
 	OPENSSL_cleanse(h, sizeof h);
 	return ok;
 }
 
 char *serve_users_hash_line(const char *name, const char *password, size_t len,
-			    unsigned long iterations)
+                            unsigned long iterations)
 {
 	unsigned char salt[16], h[32];
 	if (RAND_bytes(salt, sizeof salt) != 1 ||
-	    PKCS5_PBKDF2_HMAC(password, (int)len, salt, sizeof salt, (int)iterations,
-			      EVP_sha256(), sizeof h, h) != 1)
+	    PKCS5_PBKDF2_HMAC(password, (int)len, salt, sizeof salt, (int)iterations, EVP_sha256(),
+	                      sizeof h, h) != 1)
 		return NULL;
 	char *s64 = serve_b64_encode(salt, sizeof salt), *h64 = serve_b64_encode(h, sizeof h);
-	char *line = s64 && h64 ? sc_asprintf("%s:pbkdf2-sha256:%lu:%s:%s", name, iterations, s64, h64)
-				: NULL;
+	char *line = s64 && h64
+	                 ? sc_asprintf("%s:pbkdf2-sha256:%lu:%s:%s", name, iterations, s64, h64)
+	                 : NULL;
 	free(s64);
 	free(h64);
 	OPENSSL_cleanse(h, sizeof h);

@@ -47,7 +47,8 @@ void core_credentials_clear(struct sc_credentials *c)
 	memset(c, 0, sizeof *c);
 }
 
-static void record(struct sc_session *s, const char *method, const char *outcome, const char *reason)
+static void record(struct sc_session *s, const char *method, const char *outcome,
+                   const char *reason)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "method", method);
@@ -55,13 +56,14 @@ static void record(struct sc_session *s, const char *method, const char *outcome
 	if (reason)
 		cJSON_AddStringToObject(o, "reason", reason);
 	cJSON_AddItemToArray(s->attempts, o);
-	sc_log(SC_LOG_INFO, "auth %s: %s%s%s", method, outcome, reason ? ": " : "", reason ? reason : "");
+	sc_log(SC_LOG_INFO, "auth %s: %s%s%s", method, outcome, reason ? ": " : "",
+	       reason ? reason : "");
 }
 
 /* Hand credentials to libcurl (it copies them), open a fresh connection
  * and run NOOP. */
-int core_session_probe(struct sc_session *s, const struct sc_credentials *c, const char *forced_mech,
-		       struct sc_error *err)
+int core_session_probe(struct sc_session *s, const struct sc_credentials *c,
+                       const char *forced_mech, struct sc_error *err)
 {
 	CURL *h = s->curl;
 	const char *mech = forced_mech ? forced_mech : c->mechanism;
@@ -84,9 +86,12 @@ int core_session_probe(struct sc_session *s, const struct sc_credentials *c, con
 	if (c->username && !s->tr.auth_sent) {
 		/* libcurl skips AUTH silently when the server offers none. */
 		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-		return sc_error_set(err, SC_EAUTH, "AUTH failed: the server at %s:%ld does not offer "
-				    "AUTH, so the credentials cannot be used; if it relays without login "
-				    "use auth_type \"Passwordless\"", s->host, s->port);
+		return sc_error_set(
+		    err, SC_EAUTH,
+		    "AUTH failed: the server at %s:%ld does not offer "
+		    "AUTH, so the credentials cannot be used; if it relays without login "
+		    "use auth_type \"Passwordless\"",
+		    s->host, s->port);
 	}
 	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 0L);
 	return SC_OK;
@@ -95,7 +100,7 @@ int core_session_probe(struct sc_session *s, const struct sc_credentials *c, con
 /* `refused_by` names a method whose credentials the server refused earlier
  * in this Automatic run, or is NULL. */
 static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct core_plugin *p,
-		      const char *refused_by, void **priv, struct sc_error *err)
+                      const char *refused_by, void **priv, struct sc_error *err)
 {
 	const struct sc_auth_ops *ops = p->desc->auth;
 	struct sc_credentials c;
@@ -105,18 +110,23 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 		/* The asset means to log in and the server said no: going on
 		 * unauthenticated would report success and fail at MAIL FROM,
 		 * hiding the real error. */
-		rc = sc_error_set(err, SC_ESKIP, "not tried: the server refused the %s credentials; "
-				  "fix them instead of sending unauthenticated", refused_by);
+		rc = sc_error_set(err, SC_ESKIP,
+		                  "not tried: the server refused the %s credentials; "
+		                  "fix them instead of sending unauthenticated",
+		                  refused_by);
 	} else if (rc == SC_OK) {
 		rc = core_session_probe(s, &c, ctx->cfg.auth_mechanism, err);
 		if (rc == SC_EAUTH && ops->refused && s->tr.auth_sent) {
 			/* as fail_auth: an XOAUTH2 error ends at its "334 <challenge>" */
-			const char *reply = s->tr.auth_reply ? s->tr.auth_reply
-					    : s->tr.last_reply ? s->tr.last_reply : "";
+			const char *reply = s->tr.auth_reply   ? s->tr.auth_reply
+			                    : s->tr.last_reply ? s->tr.last_reply
+			                                       : "";
 			struct sc_error e2 = SC_ERROR_INIT;
 			if (ops->refused(ctx, reply, &c, priv, &e2) == SC_OK) {
-				sc_log(SC_LOG_INFO, "auth %s: refused (%s); retrying once with renewed credentials",
-				       p->desc->name, reply);
+				sc_log(
+				    SC_LOG_INFO,
+				    "auth %s: refused (%s); retrying once with renewed credentials",
+				    p->desc->name, reply);
 				sc_error_clear(err);
 				rc = core_session_probe(s, &c, ctx->cfg.auth_mechanism, err);
 				/* refused may leave a hint for a second refusal (plugin.h). */
@@ -147,7 +157,7 @@ static cJSON *auth_order(const struct sc_ctx *ctx)
 	}
 	if (order)
 		return cJSON_Duplicate(order, 1);
-	const char *def[] = { "OAuth", "Basic", "Passwordless" };
+	const char *def[] = {"OAuth", "Basic", "Passwordless"};
 	return cJSON_CreateStringArray(def, 3);
 }
 
@@ -162,8 +172,10 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 	const char *refused_by = NULL;
 	struct sc_error first_refusal = SC_ERROR_INIT;
 	const cJSON *m;
-	cJSON_ArrayForEach(m, order) {
-		const struct core_plugin *p = core_loader_find_auth(ctx->rt->loader, m->valuestring);
+	cJSON_ArrayForEach(m, order)
+	{
+		const struct core_plugin *p =
+		    core_loader_find_auth(ctx->rt->loader, m->valuestring);
 		s->tr.auth_sent = 0;
 		struct sc_error e = SC_ERROR_INIT;
 		if (!p) {
@@ -182,7 +194,8 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 		record(s, p->desc->name, rc == SC_ESKIP ? "skipped" : "failed", e.message);
 		if (rc == SC_EAUTH && s->tr.auth_sent && !refused_by) {
 			refused_by = p->desc->name;
-			sc_error_set(&first_refusal, SC_EAUTH, "%s", e.message ? e.message : "refused");
+			sc_error_set(&first_refusal, SC_EAUTH, "%s",
+			             e.message ? e.message : "refused");
 		}
 		if (p->desc->auth->release)
 			p->desc->auth->release(priv);
@@ -190,8 +203,8 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 		int fatal = rc != SC_ESKIP && rc != SC_EAUTH;
 		if (explicit || fatal) {
 			if (rc == SC_ESKIP)
-				sc_error_set(err, SC_EAUTH, "%s authentication cannot run: %s", p->desc->name,
-					     e.message ? e.message : "");
+				sc_error_set(err, SC_EAUTH, "%s authentication cannot run: %s",
+				             p->desc->name, e.message ? e.message : "");
 			else {
 				sc_error_set(err, rc, "%s", e.message ? e.message : "failed");
 			}
@@ -208,21 +221,22 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 		return SC_OK;
 	}
 	char *list = NULL;
-	cJSON_ArrayForEach(m, s->attempts) {
+	cJSON_ArrayForEach(m, s->attempts)
+	{
 		const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "reason");
 		char *n = sc_asprintf("%s%s%s %s%s%s", list ? list : "", list ? "; " : "",
-					cJSON_GetObjectItemCaseSensitive(m, "method")->valuestring,
-					cJSON_GetObjectItemCaseSensitive(m, "outcome")->valuestring,
-					r ? ": " : "", r ? r->valuestring : "");
+		                      cJSON_GetObjectItemCaseSensitive(m, "method")->valuestring,
+		                      cJSON_GetObjectItemCaseSensitive(m, "outcome")->valuestring,
+		                      r ? ": " : "", r ? r->valuestring : "");
 		free(list);
 		list = n;
 	}
 	if (first_refusal.message)
 		sc_error_set(err, SC_EAUTH, "%s (methods tried: %s)", first_refusal.message,
-			     list ? list : "");
+		             list ? list : "");
 	else
 		sc_error_set(err, SC_EAUTH, "Authentication failed with every method tried (%s)",
-			     list ? list : "none configured");
+		             list ? list : "none configured");
 	sc_error_clear(&first_refusal);
 	free(list);
 	return SC_EAUTH;
@@ -231,7 +245,7 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 /* `smtp-connector authorize`: the interactive set-up of the auth plugin
  * named by auth_type (OAuth when Automatic). */
 int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report *rep,
-		   struct sc_error *err)
+                   struct sc_error *err)
 {
 	struct sc_ctx ctx;
 	int rc = core_loader_auth_all(rt->loader, err);
@@ -246,8 +260,10 @@ int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report
 		sc_error_set(err, SC_EINPUT, "request: \"asset\" is required for authorize");
 		status = core_exit_status(SC_EINPUT);
 	} else if (!p || !p->desc->auth->authorize) {
-		sc_error_set(err, SC_EINPUT, "asset.auth_type: \"%s\" has no interactive authorization; "
-			     "authorize is for OAuth", name);
+		sc_error_set(err, SC_EINPUT,
+		             "asset.auth_type: \"%s\" has no interactive authorization; "
+		             "authorize is for OAuth",
+		             name);
 		status = core_exit_status(SC_EINPUT);
 	} else {
 		struct sc_result *r = core_report_add(rep, NULL);
@@ -255,7 +271,7 @@ int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report
 		rc = p->desc->auth->authorize(&ctx, sc_result_data(r), err);
 		if (rc == SC_OK)
 			sc_result_message(r, "Authorization complete: tokens stored for asset %s",
-					  sc_asset_key(&ctx));
+			                  sc_asset_key(&ctx));
 		core_report_close(rep, r, rc, err);
 		sc_error_clear(err);
 		status = core_exit_status(rc);

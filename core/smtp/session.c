@@ -67,11 +67,15 @@ static int server_port(const char *server, const char *digits, long *port, struc
 	char *end = NULL;
 	long p = strtol(digits, &end, 10);
 	if (end == digits || *end || p < 1 || p > 65535)
-		return sc_error_set(err, SC_EINPUT, "asset.server: \"%s\" has a bad port after ':' "
-				    "(1-65535)", server);
+		return sc_error_set(err, SC_EINPUT,
+		                    "asset.server: \"%s\" has a bad port after ':' "
+		                    "(1-65535)",
+		                    server);
 	if (*port && *port != p)
-		return sc_error_set(err, SC_EINPUT, "asset.server: \"%s\" names port %ld but "
-				    "asset.port is %ld; give the port in one place", server, p, *port);
+		return sc_error_set(err, SC_EINPUT,
+		                    "asset.server: \"%s\" names port %ld but "
+		                    "asset.port is %ld; give the port in one place",
+		                    server, p, *port);
 	*port = p;
 	return SC_OK;
 }
@@ -84,8 +88,10 @@ static int parse_server(const char *server, long *port, char **host, struct sc_e
 	if (close && close + 1 < s + n) {
 		/* [v6addr]:port */
 		if (close[1] != ':')
-			return sc_error_set(err, SC_EINPUT, "asset.server: \"%s\": expected ':' and a "
-					    "port after ']'", server);
+			return sc_error_set(err, SC_EINPUT,
+			                    "asset.server: \"%s\": expected ':' and a "
+			                    "port after ']'",
+			                    server);
 		int rc = server_port(server, close + 2, port, err);
 		if (rc)
 			return rc;
@@ -97,17 +103,18 @@ static int parse_server(const char *server, long *port, char **host, struct sc_e
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!host_char((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80)
-			return sc_error_set(err, SC_EINPUT,
-					    "asset.server: \"%s\" is not a host name or IP address; "
-					    "give a name, e.g. smtp.corp.example, optionally with :port",
-					    server);
+			return sc_error_set(
+			    err, SC_EINPUT,
+			    "asset.server: \"%s\" is not a host name or IP address; "
+			    "give a name, e.g. smtp.corp.example, optionally with :port",
+			    server);
 	const char *colon = memchr(s, ':', n);
 	const char *last = colon ? strrchr(s, ':') : NULL;
 	if (colon && colon == last && !close) {
 		/* host:port */
 		char *digits = strndup(colon + 1, (size_t)(s + n - colon - 1));
 		int rc = digits ? server_port(server, digits, port, err)
-				: sc_error_set(err, SC_ENOMEM, "out of memory");
+		                : sc_error_set(err, SC_ENOMEM, "out of memory");
 		free(digits);
 		if (rc)
 			return rc;
@@ -140,9 +147,11 @@ static char *ehlo_name(const struct sc_ctx *ctx)
 static int configure_tls(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *err)
 {
 	if (!ctx->cfg.verify_server_cert && strcmp(s->ssl_config, "None"))
-		sc_log(SC_LOG_WARN, "TLS certificate verification is OFF for %s "
+		sc_log(SC_LOG_WARN,
+		       "TLS certificate verification is OFF for %s "
 		       "(verify_server_cert: false): anyone on the path can intercept the "
-		       "session, credentials included", s->host);
+		       "session, credentials included",
+		       s->host);
 	return core_tls_policy(ctx, s->curl, err);
 }
 
@@ -155,13 +164,15 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	if (rc)
 		return rc;
 	if (!s->port)
-		s->port = !strcmp(s->ssl_config, "SSL") ? 465 : !strcmp(s->ssl_config, "None") ? 25 : 587;
+		s->port = !strcmp(s->ssl_config, "SSL")    ? 465
+		          : !strcmp(s->ssl_config, "None") ? 25
+		                                           : 587;
 	s->allow_smtputf8 = ctx->cfg.allow_smtputf8;
 	double t = ctx->cfg.timeout;
 	s->timeout = (long)(t + 0.999);
 	char *ehlo = ehlo_name(ctx);
 	char *url = sc_asprintf("%s://%s:%ld/%s", strcmp(s->ssl_config, "SSL") ? "smtp" : "smtps",
-				  s->host, s->port, ehlo ? ehlo : "localhost");
+	                        s->host, s->port, ehlo ? ehlo : "localhost");
 	free(ehlo);
 	if (!url)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -170,7 +181,8 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	free(url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	curl_easy_setopt(c, CURLOPT_USE_SSL,
-			 !strcmp(s->ssl_config, "StartTLS") ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
+	                 !strcmp(s->ssl_config, "StartTLS") ? (long)CURLUSESSL_ALL
+	                                                    : (long)CURLUSESSL_NONE);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(t * 1000));
 	curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, s->timeout);
 	/* A server that stops reading the message: under 1 byte/s for the
@@ -352,32 +364,44 @@ static const char *first_utf8(const struct sc_envelope *env)
 /* What the server must offer for this message; checked after EHLO and
  * before MAIL FROM, so a message it cannot carry is never half-sent. */
 static int check_capabilities(struct sc_session *s, const struct sc_envelope *env,
-			      struct sc_error *err)
+                              struct sc_error *err)
 {
 	const char *u = first_utf8(env);
 	if (u && !s->allow_smtputf8)
-		return sc_error_set(err, SC_EINPUT, "The address \"%s\" is not ASCII and needs SMTPUTF8, "
-				    "but the asset sets allow_smtputf8: false. Enable it or use an ASCII address", u);
+		return sc_error_set(
+		    err, SC_EINPUT,
+		    "The address \"%s\" is not ASCII and needs SMTPUTF8, "
+		    "but the asset sets allow_smtputf8: false. Enable it or use an ASCII address",
+		    u);
 	if (u && !sc_session_offers(s, "SMTPUTF8"))
-		return sc_error_set(err, SC_ESEND, "The address \"%s\" is not ASCII and needs SMTPUTF8, "
-				    "which the server at %s:%ld does not offer; nothing was sent. Use an ASCII address",
-				    u, s->host, s->port);
+		return sc_error_set(err, SC_ESEND,
+		                    "The address \"%s\" is not ASCII and needs SMTPUTF8, "
+		                    "which the server at %s:%ld does not offer; nothing was sent. "
+		                    "Use an ASCII address",
+		                    u, s->host, s->port);
 	/* UTF-8 in header fields (send rawemail sends them as given) is only
 	 * defined under SMTPUTF8 (RFC 6532); 8BITMIME covers bodies only. */
 	if (env->needs_smtputf8 && !u && !s->allow_smtputf8)
-		return sc_error_set(err, SC_EINPUT, "The message has UTF-8 in its header fields, which "
-				    "needs SMTPUTF8, but the asset sets allow_smtputf8: false. Enable it or "
-				    "encode those fields as RFC 2047 encoded words (=?utf-8?b?...?=)");
+		return sc_error_set(
+		    err, SC_EINPUT,
+		    "The message has UTF-8 in its header fields, which "
+		    "needs SMTPUTF8, but the asset sets allow_smtputf8: false. Enable it or "
+		    "encode those fields as RFC 2047 encoded words (=?utf-8?b?...?=)");
 	if (env->needs_smtputf8 && !u && !sc_session_offers(s, "SMTPUTF8"))
-		return sc_error_set(err, SC_ESEND, "The message has UTF-8 in its header fields, which "
-				    "needs SMTPUTF8; the server at %s:%ld does not offer it, so nothing was "
-				    "sent. Encode those fields as RFC 2047 encoded words (=?utf-8?b?...?=)",
-				    s->host, s->port);
+		return sc_error_set(
+		    err, SC_ESEND,
+		    "The message has UTF-8 in its header fields, which "
+		    "needs SMTPUTF8; the server at %s:%ld does not offer it, so nothing was "
+		    "sent. Encode those fields as RFC 2047 encoded words (=?utf-8?b?...?=)",
+		    s->host, s->port);
 	if ((env->needs_8bit || env->needs_smtputf8) && !sc_session_offers(s, "8BITMIME") &&
 	    !sc_session_offers(s, "SMTPUTF8"))
-		return sc_error_set(err, SC_ESEND, "The message carries 8-bit (UTF-8) content, but the "
-				    "server at %s:%ld offers neither 8BITMIME nor SMTPUTF8; nothing was sent. "
-				    "Encode the message in 7-bit (quoted-printable or base64)", s->host, s->port);
+		return sc_error_set(
+		    err, SC_ESEND,
+		    "The message carries 8-bit (UTF-8) content, but the "
+		    "server at %s:%ld offers neither 8BITMIME nor SMTPUTF8; nothing was sent. "
+		    "Encode the message in 7-bit (quoted-printable or base64)",
+		    s->host, s->port);
 	return SC_OK;
 }
 
@@ -413,7 +437,7 @@ static int closed_while_idle(struct sc_session *s)
 	if (!s->idle_since || curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
 	    fd == CURL_SOCKET_BAD)
 		return 0;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	return poll(&p, 1, 0) > 0;
 }
 
@@ -430,7 +454,7 @@ CURLcode core_session_transfer(struct sc_session *s)
 	if (rc == CURLE_OK)
 		s->idle_since = now_s();
 	else if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
-		 fd != CURL_SOCKET_BAD)
+	         fd != CURL_SOCKET_BAD)
 		/* libcurl 7.88 keeps the connection after a timeout at the end
 		 * of data; the server is out of step with us, so it must not be
 		 * reused, and its QUIT at exit would wait a whole timeout. Shut
@@ -457,9 +481,9 @@ static CURLcode perform(struct sc_session *s, struct sc_message *m)
 	long fresh = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &fresh);
 	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT && fresh == 0 &&
-		    s->tr.stage <= STAGE_MAIL &&
-		    ((was_idle_closed && (!s->tr.answer || s->tr.last_code == 421)) ||
-		     (after_message && !s->tr.answer));
+	            s->tr.stage <= STAGE_MAIL &&
+	            ((was_idle_closed && (!s->tr.answer || s->tr.last_code == 421)) ||
+	             (after_message && !s->tr.answer));
 	if (!retry)
 		return rc;
 	sc_log(SC_LOG_INFO, "the server closed the kept connection (idle %.1f s)%s%s; reconnecting",
@@ -509,7 +533,8 @@ static int add_refused(struct sc_delivery *out, const char *addr, const char *re
  * client sends those recipients again in a later transaction. */
 static int too_many_recipients(const struct core_rcpt_reply *r)
 {
-	return r->code == 452 && r->reply && (strstr(r->reply, "4.5.3") || strstr(r->reply, "oo many"));
+	return r->code == 452 && r->reply &&
+	       (strstr(r->reply, "4.5.3") || strstr(r->reply, "oo many"));
 }
 
 /* The RCPT outcomes of this transaction (recipients env->rcpt[idx[i]]).
@@ -517,8 +542,8 @@ static int too_many_recipients(const struct core_rcpt_reply *r)
  * those the server refused keep its reply, the others get `why`. When it
  * delivered, those refused for "too many recipients" go to again[]
  * (*nagain of them) instead of the refused list. */
-static int collect(struct sc_session *s, const struct sc_envelope *env, const size_t *idx,
-		   size_t n, const char *why, struct sc_delivery *out, size_t *again, size_t *nagain)
+static int collect(struct sc_session *s, const struct sc_envelope *env, const size_t *idx, size_t n,
+                   const char *why, struct sc_delivery *out, size_t *again, size_t *nagain)
 {
 	int rc = SC_OK;
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -536,7 +561,7 @@ static int collect(struct sc_session *s, const struct sc_envelope *env, const si
 	if (!rc && !why && s->tr.data_reply) {
 		/* one reply per transaction (queue ids), in order */
 		char *t = out->reply ? sc_asprintf("%s\n%s", out->reply, s->tr.data_reply)
-				     : strdup(s->tr.data_reply);
+		                     : strdup(s->tr.data_reply);
 		if (!t)
 			return SC_ENOMEM;
 		free(out->reply);
@@ -550,7 +575,7 @@ char *sc_delivery_refused_text(const struct sc_delivery *d)
 	char *t = NULL;
 	for (size_t i = 0; i < d->nrefused; i++) {
 		char *n = sc_asprintf("%s%s%s (%s)", t ? t : "", t ? "; " : "", d->refused[i].addr,
-					d->refused[i].reply);
+		                      d->refused[i].reply);
 		free(t);
 		t = n;
 	}
@@ -562,8 +587,9 @@ char *sc_delivery_refused_text(const struct sc_delivery *d)
  * with *all_refused set when every RCPT was refused (out has the replies);
  * another code when it broke off (err says how; out untouched). */
 static int send_transaction(struct sc_session *s, const struct sc_envelope *env, const size_t *idx,
-			    size_t n, struct sc_message *m, int *all_refused, struct sc_delivery *out,
-			    size_t *again, size_t *nagain, struct sc_error *err)
+                            size_t n, struct sc_message *m, int *all_refused,
+                            struct sc_delivery *out, size_t *again, size_t *nagain,
+                            struct sc_error *err)
 {
 	struct curl_slist *rcpts = rcpt_list(env, idx, n);
 	if (!rcpts)
@@ -602,7 +628,7 @@ static int send_transaction(struct sc_session *s, const struct sc_envelope *env,
 /* After a transaction delivered and then a later one broke off: the
  * recipients not served are listed as not sent, with the reason. */
 static int not_sent(const struct sc_envelope *env, const size_t *idx, size_t n,
-		    struct sc_delivery *out, struct sc_error *err)
+                    struct sc_delivery *out, struct sc_error *err)
 {
 	sc_log(SC_LOG_WARN, "the message reached %zu recipients, then: %s", out->naccepted,
 	       err->message ? err->message : "failed");
@@ -622,7 +648,7 @@ static int not_sent(const struct sc_envelope *env, const size_t *idx, size_t n,
  * that breaks off is reported per recipient, not as a failure of the
  * whole: a retry would deliver to the first ones twice. */
 static int send_transactions(struct sc_session *s, const struct sc_envelope *env,
-			     struct sc_message *m, struct sc_delivery *out, struct sc_error *err)
+                             struct sc_message *m, struct sc_delivery *out, struct sc_error *err)
 {
 	size_t *queue = malloc(env->nrcpt * sizeof *queue);
 	size_t *again = malloc(RCPT_PER_TRANSACTION * sizeof *again);
@@ -639,7 +665,8 @@ static int send_transactions(struct sc_session *s, const struct sc_envelope *env
 		size_t n = tail - head < RCPT_PER_TRANSACTION ? tail - head : RCPT_PER_TRANSACTION;
 		size_t nagain = 0;
 		int all_refused = 0;
-		rc = send_transaction(s, env, queue + head, n, m, &all_refused, out, again, &nagain, err);
+		rc = send_transaction(s, env, queue + head, n, m, &all_refused, out, again, &nagain,
+		                      err);
 		if (rc && !all_refused) {
 			if (delivered && rc != SC_ENOMEM)
 				rc = not_sent(env, queue + head, tail - head, out, err);
@@ -648,8 +675,10 @@ static int send_transactions(struct sc_session *s, const struct sc_envelope *env
 		delivered |= rc == SC_OK;
 		head += n;
 		if (nagain) {
-			sc_log(SC_LOG_INFO, "the server took too many recipients for one transaction; "
-			       "%zu more go in the next", nagain);
+			sc_log(SC_LOG_INFO,
+			       "the server took too many recipients for one transaction; "
+			       "%zu more go in the next",
+			       nagain);
 			memmove(queue, queue + head, (tail - head) * sizeof *queue);
 			tail -= head;
 			head = 0;
@@ -669,16 +698,20 @@ static int send_transactions(struct sc_session *s, const struct sc_envelope *env
 }
 
 int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
-		    struct sc_delivery *out, struct sc_error *err)
+                    struct sc_delivery *out, struct sc_error *err)
 {
 	memset(out, 0, sizeof *out);
 	if (env->nrcpt == 0)
-		return sc_error_set(err, SC_EINPUT, "no recipients: give at least one address in to, cc or bcc");
+		return sc_error_set(err, SC_EINPUT,
+		                    "no recipients: give at least one address in to, cc or bcc");
 	if (bad_envelope_addr(env->mail_from))
-		return sc_error_set(err, SC_EINPUT, "the sender address contains control characters or <>");
+		return sc_error_set(err, SC_EINPUT,
+		                    "the sender address contains control characters or <>");
 	for (size_t i = 0; i < env->nrcpt; i++)
 		if (bad_envelope_addr(env->rcpt[i]))
-			return sc_error_set(err, SC_EINPUT, "a recipient address contains control characters or <>");
+			return sc_error_set(
+			    err, SC_EINPUT,
+			    "a recipient address contains control characters or <>");
 	int rc = check_capabilities(s, env, err);
 	if (!rc && s->secret_key)
 		rc = core_message_sign(m, s->secret_key, err);
@@ -699,7 +732,7 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 }
 
 int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
-	    struct sc_result *r, struct sc_error *err)
+            struct sc_result *r, struct sc_error *err)
 {
 	struct sc_session *s = NULL;
 	struct sc_delivery d;
@@ -733,7 +766,8 @@ void sc_delivery_free(struct sc_delivery *d)
 	memset(d, 0, sizeof *d);
 }
 
-void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d, struct sc_result *r)
+void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
+                        struct sc_result *r)
 {
 	cJSON *data = sc_result_data(r);
 	cJSON *acc = cJSON_AddArrayToObject(data, "accepted");
@@ -756,8 +790,8 @@ void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
 		return; /* not sent: the caller's error is the message */
 	if (d->nrefused) {
 		char *t = sc_delivery_refused_text(d);
-		sc_result_message(r, "Email sent to %zu of %zu recipients; refused: %s", d->naccepted,
-				  d->naccepted + d->nrefused, t ? t : "");
+		sc_result_message(r, "Email sent to %zu of %zu recipients; refused: %s",
+		                  d->naccepted, d->naccepted + d->nrefused, t ? t : "");
 		free(t);
 	} else {
 		sc_result_message(r, "Email sent");

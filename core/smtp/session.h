@@ -16,25 +16,25 @@ struct sc_credentials {
 
 struct sc_session {
 	struct sc_session *next;
-	char *key;                 /* SHA-256 of asset_id + asset: one session per asset */
+	char *key; /* SHA-256 of asset_id + asset: one session per asset */
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
 	struct core_transcript tr;
-	int open;                  /* connected and authenticated */
-	double idle_since;         /* monotonic end of the last transfer that kept the connection, or 0 */
-	int kept_after_message;    /* ... and that transfer sent a message (not the auth NOOP) */
-	char *host;                /* for messages */
+	int open;          /* connected and authenticated */
+	double idle_since; /* monotonic end of the last transfer that kept the connection, or 0 */
+	int kept_after_message; /* ... and that transfer sent a message (not the auth NOOP) */
+	char *host;             /* for messages */
 	long port;
 	char *ssl_config;
 	int allow_smtputf8;
 	long timeout;
 	const struct core_plugin *auth;
 	void *auth_priv;
-	cJSON *attempts;           /* [{method, outcome, reason}] */
-	double throttle;           /* throttle_period, seconds */
-	double throttle_max_wait;  /* longest wait; 0 in drop mode, <0 unbounded */
-	char *throttle_path;       /* its state file, when throttle > 0 */
-	char *secret_key;          /* secret_key for the signature header */
+	cJSON *attempts;          /* [{method, outcome, reason}] */
+	double throttle;          /* throttle_period, seconds */
+	double throttle_max_wait; /* longest wait; 0 in drop mode, <0 unbounded */
+	char *throttle_path;      /* its state file, when throttle > 0 */
+	char *secret_key;         /* secret_key for the signature header */
 };
 
 /* Find or create the (unconnected) session for ctx's asset. */
@@ -52,12 +52,12 @@ int core_session_fail(struct sc_session *s, CURLcode rc, struct sc_error *err);
 /* auth.c */
 void core_credentials_clear(struct sc_credentials *c);
 int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct sc_error *err);
-int core_session_probe(struct sc_session *s, const struct sc_credentials *c, const char *forced_mech,
-		       struct sc_error *err);
+int core_session_probe(struct sc_session *s, const struct sc_credentials *c,
+                       const char *forced_mech, struct sc_error *err);
 /* `smtp-connector authorize` (runtime.c calls it). */
 struct core_report;
 int core_authorize(struct core_runtime *rt, const cJSON *req, struct core_report *rep,
-		   struct sc_error *err);
+                   struct sc_error *err);
 
 /* throttle.c */
 char *core_throttle_path(struct sc_ctx *ctx, struct sc_error *err);

@@ -46,7 +46,8 @@ int core_throttle_wait(const char *path, double period, double max_wait, struct 
 		return sc_error_set(err, SC_EIO, "throttle state %s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX)) {
 		close(fd);
-		return sc_error_set(err, SC_EIO, "throttle state %s: cannot lock: %s", path, strerror(errno));
+		return sc_error_set(err, SC_EIO, "throttle state %s: cannot lock: %s", path,
+		                    strerror(errno));
 	}
 	char buf[64];
 	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
@@ -63,25 +64,26 @@ int core_throttle_wait(const char *path, double period, double max_wait, struct 
 		 * with whoever took it; nothing is written. */
 		close(fd);
 		return max_wait == 0
-			       ? sc_error_set(err, SC_ETHROTTLED,
-					      "throttled: this asset sent less than throttle_period "
-					      "(%g s) ago; %.1f s left (throttle_mode \"drop\")",
-					      period, wait)
-			       : sc_error_set(err, SC_ETHROTTLED,
-					      "throttled: the next send slot is %.1f s away, more than "
-					      "throttle_max_wait (%g s); retry later or raise it",
-					      wait, max_wait);
+		           ? sc_error_set(err, SC_ETHROTTLED,
+		                          "throttled: this asset sent less than throttle_period "
+		                          "(%g s) ago; %.1f s left (throttle_mode \"drop\")",
+		                          period, wait)
+		           : sc_error_set(err, SC_ETHROTTLED,
+		                          "throttled: the next send slot is %.1f s away, more than "
+		                          "throttle_max_wait (%g s); retry later or raise it",
+		                          wait, max_wait);
 	}
 	if (wait > 0) {
 		sc_log(SC_LOG_INFO, "throttle_period: waiting %.1f s before sending", wait);
-		struct timespec ts = { (time_t)wait, (long)((wait - floor(wait)) * 1e9) };
+		struct timespec ts = {(time_t)wait, (long)((wait - floor(wait)) * 1e9)};
 		while (nanosleep(&ts, &ts) && errno == EINTR)
 			;
 	}
 	int len = snprintf(buf, sizeof buf, "%.6f\n", now_s());
 	int rc = SC_OK;
 	if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)len, 0) != len)
-		rc = sc_error_set(err, SC_EIO, "throttle state %s: cannot write: %s", path, strerror(errno));
+		rc = sc_error_set(err, SC_EIO, "throttle state %s: cannot write: %s", path,
+		                  strerror(errno));
 	close(fd); /* releases the lock */
 	return rc;
 }

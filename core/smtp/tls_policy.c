@@ -39,9 +39,10 @@ static int check_pem(const char *pem, struct sc_error *err)
 	BIO_free(bio);
 	if (n == 0 || !at_end)
 		return sc_error_set(err, SC_EINPUT,
-				    "asset.ca_pem: %s; give one or more PEM certificates "
-				    "(-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
-				    n == 0 ? "holds no PEM certificate" : "a certificate block is damaged");
+		                    "asset.ca_pem: %s; give one or more PEM certificates "
+		                    "(-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
+		                    n == 0 ? "holds no PEM certificate"
+		                           : "a certificate block is damaged");
 	return SC_OK;
 }
 
@@ -49,13 +50,15 @@ static int check_pem(const char *pem, struct sc_error *err)
  * in as one blob; the system store (CAPATH) is kept either way. */
 static int set_ca_blob(CURL *c, const char *file, const char *pem, struct sc_error *err)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	int rc = SC_OK;
 	if (file) {
 		FILE *f = fopen(file, "r");
 		if (!f)
-			return sc_error_set(err, SC_EINPUT, "asset.ca_file: cannot read %s: %s; give a "
-					    "readable PEM file", file, strerror(errno));
+			return sc_error_set(err, SC_EINPUT,
+			                    "asset.ca_file: cannot read %s: %s; give a "
+			                    "readable PEM file",
+			                    file, strerror(errno));
 		char chunk[4096];
 		size_t n;
 		while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
@@ -70,20 +73,20 @@ static int set_ca_blob(CURL *c, const char *file, const char *pem, struct sc_err
 		sc_buf_free(&b);
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
-	struct curl_blob blob = { b.p, b.len, CURL_BLOB_COPY };
+	struct curl_blob blob = {b.p, b.len, CURL_BLOB_COPY};
 	CURLcode cc = curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
 	sc_buf_free(&b);
 	return cc == CURLE_OK ? SC_OK
-			      : sc_error_set(err, SC_ETLS, "asset.ca_pem: this libcurl cannot take CA "
-					     "certificates from memory (%s); use ca_file",
-					     curl_easy_strerror(cc));
+	                      : sc_error_set(err, SC_ETLS,
+	                                     "asset.ca_pem: this libcurl cannot take CA "
+	                                     "certificates from memory (%s); use ca_file",
+	                                     curl_easy_strerror(cc));
 }
 
 /* The rules shared by assets and sinks: TLS 1.2 at least, verification
  * on unless turned off, the system CA directory, and an optional CA file
  * whose setting is named `field` in the error. */
-static int tls_rules(CURL *c, const char *ca, int verify, const char *field,
-		     struct sc_error *err)
+static int tls_rules(CURL *c, const char *ca, int verify, const char *field, struct sc_error *err)
 {
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	if (!verify) {
@@ -100,8 +103,9 @@ static int tls_rules(CURL *c, const char *ca, int verify, const char *field,
 	}
 	if (ca) {
 		if (access(ca, R_OK))
-			return sc_error_set(err, SC_EINPUT, "%s: cannot read %s: %s; give a readable PEM file",
-					    field, ca, strerror(errno));
+			return sc_error_set(err, SC_EINPUT,
+			                    "%s: cannot read %s: %s; give a readable PEM file",
+			                    field, ca, strerror(errno));
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	}
 	return SC_OK;
@@ -109,7 +113,8 @@ static int tls_rules(CURL *c, const char *ca, int verify, const char *field,
 
 int core_tls_policy(const struct sc_ctx *ctx, void *curl, struct sc_error *err)
 {
-	int rc = tls_rules(curl, ctx->cfg.ca_file, ctx->cfg.verify_server_cert, "asset.ca_file", err);
+	int rc =
+	    tls_rules(curl, ctx->cfg.ca_file, ctx->cfg.verify_server_cert, "asset.ca_file", err);
 	const char *pem = ctx->cfg.ca_pem;
 	if (rc || !pem || !ctx->cfg.verify_server_cert)
 		return rc;
@@ -136,7 +141,7 @@ int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy, struct sc_er
 }
 
 int sc_http_tls_policy(void *curl_easy, const char *ca_file, int verify, double timeout,
-		       struct sc_error *err)
+                       struct sc_error *err)
 {
 	http_rules(curl_easy, timeout > 0 ? timeout : 30);
 	return tls_rules(curl_easy, ca_file && *ca_file ? ca_file : NULL, verify, "ca_file", err);

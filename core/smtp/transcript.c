@@ -16,10 +16,9 @@
 
 const char *core_stage_name(enum core_stage s)
 {
-	static const char *const names[] = {
-		"greeting", "EHLO", "STARTTLS", "TLS handshake", "AUTH", "command", "MAIL FROM",
-		"RCPT TO", "DATA", "end of data", "QUIT"
-	};
+	static const char *const names[] = {"greeting", "EHLO",        "STARTTLS",  "TLS handshake",
+	                                    "AUTH",     "command",     "MAIL FROM", "RCPT TO",
+	                                    "DATA",     "end of data", "QUIT"};
 	return names[s];
 }
 
@@ -109,19 +108,35 @@ static void reply_done(struct core_transcript *tr, int code)
 	tr->last_reply = reply;
 	tr->last_code = code;
 	switch (tr->stage) {
-	case STAGE_CONNECT: set_str(&tr->greeting, reply); break;
-	case STAGE_EHLO: if (code / 100 == 2) set_str(&tr->ehlo, reply); break;
+	case STAGE_CONNECT:
+		set_str(&tr->greeting, reply);
+		break;
+	case STAGE_EHLO:
+		if (code / 100 == 2)
+			set_str(&tr->ehlo, reply);
+		break;
 	case STAGE_AUTH:
 		if (code != 334) {
 			tr->in_auth = 0;
 			set_str(&tr->auth_reply, reply);
 		}
 		break;
-	case STAGE_MAIL: set_str(&tr->mail_reply, reply); break;
-	case STAGE_RCPT: if (tr->pending_rcpt) record_rcpt(tr, reply, code); break;
-	case STAGE_BODY: set_str(&tr->data_reply, reply); break;
-	case STAGE_DATA: if (code != 354) set_str(&tr->data_reply, reply); break;
-	default: break;
+	case STAGE_MAIL:
+		set_str(&tr->mail_reply, reply);
+		break;
+	case STAGE_RCPT:
+		if (tr->pending_rcpt)
+			record_rcpt(tr, reply, code);
+		break;
+	case STAGE_BODY:
+		set_str(&tr->data_reply, reply);
+		break;
+	case STAGE_DATA:
+		if (code != 354)
+			set_str(&tr->data_reply, reply);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -155,7 +170,7 @@ static void bound_quit(struct core_transcript *tr, int answered)
 {
 	if (tr->sock == CURL_SOCKET_BAD || tr->nsock != 1)
 		return;
-	struct pollfd p = { .fd = tr->sock, .events = POLLIN };
+	struct pollfd p = {.fd = tr->sock, .events = POLLIN};
 	if (answered && tr->quit_wait_ms > 0 && poll(&p, 1, (int)tr->quit_wait_ms) > 0)
 		return;
 	shutdown(tr->sock, SHUT_RD);
@@ -163,10 +178,13 @@ static void bound_quit(struct core_transcript *tr, int answered)
 
 static enum core_stage stage_of(const char *cmd)
 {
-	static const struct { const char *word; enum core_stage st; } map[] = {
-		{ "EHLO", STAGE_EHLO }, { "HELO", STAGE_EHLO }, { "STARTTLS", STAGE_STARTTLS },
-		{ "AUTH", STAGE_AUTH }, { "MAIL", STAGE_MAIL }, { "RCPT", STAGE_RCPT },
-		{ "DATA", STAGE_DATA }, { "QUIT", STAGE_QUIT },
+	static const struct {
+		const char *word;
+		enum core_stage st;
+	} map[] = {
+	    {"EHLO", STAGE_EHLO}, {"HELO", STAGE_EHLO}, {"STARTTLS", STAGE_STARTTLS},
+	    {"AUTH", STAGE_AUTH}, {"MAIL", STAGE_MAIL}, {"RCPT", STAGE_RCPT},
+	    {"DATA", STAGE_DATA}, {"QUIT", STAGE_QUIT},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
 		size_t n = strlen(map[i].word);
@@ -218,7 +236,8 @@ static void on_command(struct core_transcript *tr, const char *data, size_t size
 			size_t keep = 5;
 			while (cmd[keep] && cmd[keep] != ' ')
 				keep++;
-			fprintf(stderr, "smtp> %.*s%s\n", (int)keep, cmd, cmd[keep] ? " [redacted]" : "");
+			fprintf(stderr, "smtp> %.*s%s\n", (int)keep, cmd,
+			        cmd[keep] ? " [redacted]" : "");
 		}
 	} else {
 		if (tr->stage == STAGE_RCPT) {
@@ -239,8 +258,8 @@ int core_transcript_cb(CURL *curl, curl_infotype type, char *data, size_t size, 
 	(void)curl;
 	switch (type) {
 	case CURLINFO_TEXT:
-		if (tr->verbose && size && strncmp(data, "TLSv", 4) &&
-		    strncmp(data, "ALPN", 4) && strncmp(data, "Curl_", 5))
+		if (tr->verbose && size && strncmp(data, "TLSv", 4) && strncmp(data, "ALPN", 4) &&
+		    strncmp(data, "Curl_", 5))
 			fprintf(stderr, "smtp* %.*s", (int)size, data);
 		if (size > 8 && strncmp(data, "Re-using", 8) == 0)
 			tr->connected = 1;

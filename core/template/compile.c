@@ -105,9 +105,10 @@ static int value_name(struct cstate *c, const struct tpl_tag *t, struct tnode *n
 		const char *stop = dot ? dot : end;
 		if (stop == p) {
 			char *shown = tpl_shown(t->name, t->n);
-			int rc = fail_at(c, t->start,
-					 "bad name \"%s\": a dot must separate two names, as in {{a.b}}",
-					 shown ? shown : "");
+			int rc =
+			    fail_at(c, t->start,
+			            "bad name \"%s\": a dot must separate two names, as in {{a.b}}",
+			            shown ? shown : "");
 			free(shown);
 			return rc;
 		}
@@ -118,7 +119,7 @@ static int value_name(struct cstate *c, const struct tpl_tag *t, struct tnode *n
 }
 
 static int parse_list(struct cstate *c, unsigned depth, int opener, struct nvec *out,
-		      struct tpl_tag *close, int *closed);
+                      struct tpl_tag *close, int *closed);
 
 /* Whether the closing tag `cl` closes the section node `nd`. */
 static int closes(const struct tnode *nd, const struct tpl_tag *cl)
@@ -142,11 +143,11 @@ static int closes(const struct tnode *nd, const struct tpl_tag *cl)
 }
 
 static int parse_section(struct cstate *c, unsigned depth, const struct tpl_tag *t,
-			 struct tnode *nd)
+                         struct tnode *nd)
 {
 	if (depth + 1 >= TPL_MAX_DEPTH)
 		return fail_at(c, t->start, "sections nested deeper than %d: flatten the template",
-			       TPL_MAX_DEPTH);
+		               TPL_MAX_DEPTH);
 	struct nvec kids = {0};
 	struct tpl_tag cl;
 	int closed = 0;
@@ -160,12 +161,13 @@ static int parse_section(struct cstate *c, unsigned depth, const struct tpl_tag 
 			rc = sc_error_set(c->err, SC_ENOMEM, "out of memory compiling a template");
 		else if (!closed)
 			rc = fail_at(c, t->start,
-				     "unclosed section \"%s\": add its closing tag {{/%s}}", want,
-				     want);
+			             "unclosed section \"%s\": add its closing tag {{/%s}}", want,
+			             want);
 		else
 			rc = fail_at(c, cl.start,
-				     "closing tag \"%s\" does not match the open section \"%s\" "
-				     "(line %u, column %u)", got, want, line, col);
+			             "closing tag \"%s\" does not match the open section \"%s\" "
+			             "(line %u, column %u)",
+			             got, want, line, col);
 		free(want);
 		free(got);
 	}
@@ -241,7 +243,7 @@ static int tag_node(struct cstate *c, unsigned depth, const struct tpl_tag *t, s
 /* Nodes until a closing tag (then *closed = 1 and *close is that tag) or
  * the end of the text. */
 static int parse_list(struct cstate *c, unsigned depth, int opener, struct nvec *out,
-		      struct tpl_tag *close, int *closed)
+                      struct tpl_tag *close, int *closed)
 {
 	*closed = 0;
 	for (;;) {
@@ -257,8 +259,8 @@ static int parse_list(struct cstate *c, unsigned depth, int opener, struct nvec 
 		else if (rc == TPL_SCAN_TAG && t.type == '/' && opener == TN_BLOCK)
 			tpl_scan_pair(&c->sc, ts, &t, "/", 0, &te);
 		if (te > ts) {
-			struct tnode text = {.kind = TN_TEXT, .s = c->sc.src + ts, .n = te - ts,
-					     .offset = ts};
+			struct tnode text = {
+			    .kind = TN_TEXT, .s = c->sc.src + ts, .n = te - ts, .offset = ts};
 			if (push(out, &text) != SC_OK)
 				return sc_error_set(c->err, SC_ENOMEM, "out of memory");
 		}
@@ -283,7 +285,7 @@ static int parse_list(struct cstate *c, unsigned depth, int opener, struct nvec 
 }
 
 int sc_template_compile(const char *text, size_t len, struct sc_template **out,
-			struct sc_error *err)
+                        struct sc_error *err)
 {
 	*out = NULL;
 	struct sc_template *t = calloc(1, sizeof(*t));
@@ -307,9 +309,10 @@ int sc_template_compile(const char *text, size_t len, struct sc_template **out,
 	if (rc == SC_OK && closed) {
 		char *shown = tpl_shown(cl.name, cl.n);
 		rc = shown ? fail_at(&c, cl.start,
-				     "closing tag \"%s\" without an open section: remove it or "
-				     "open one", shown)
-			   : sc_error_set(err, SC_ENOMEM, "out of memory compiling a template");
+		                     "closing tag \"%s\" without an open section: remove it or "
+		                     "open one",
+		                     shown)
+		           : sc_error_set(err, SC_ENOMEM, "out of memory compiling a template");
 		free(shown);
 	}
 	t->kids = top.v;

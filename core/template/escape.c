@@ -19,12 +19,23 @@ static int escape_html(struct sc_buf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const char *rep;
 		switch (s[i]) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default: continue;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&#39;";
+			break;
+		default:
+			continue;
 		}
 		if (sc_buf_add(b, s + run, i - run) != SC_OK || sc_buf_str(b, rep) != SC_OK)
 			return SC_ENOMEM;

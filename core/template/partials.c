@@ -11,7 +11,7 @@
 struct pentry {
 	const char *name; /* points into the template or the data; NULL: free slot */
 	size_t n;
-	const cJSON *item;    /* the member of `partials`, NULL when there is none */
+	const cJSON *item;     /* the member of `partials`, NULL when there is none */
 	struct sc_template *t; /* compiled; NULL when there is none */
 };
 
@@ -63,8 +63,9 @@ static int compile(const cJSON *item, struct sc_template **out, struct sc_error 
 	int rc;
 	if (!cJSON_IsString(item) || !item->valuestring) {
 		rc = sc_error_set(err, SC_EINPUT,
-				  "partial \"%s\" is not a string: partials map names to "
-				  "template text", shown);
+		                  "partial \"%s\" is not a string: partials map names to "
+		                  "template text",
+		                  shown);
 	} else {
 		rc = sc_template_compile(item->valuestring, strlen(item->valuestring), out, err);
 		if (rc != SC_OK)
@@ -75,7 +76,7 @@ static int compile(const cJSON *item, struct sc_template **out, struct sc_error 
 }
 
 int tpl_pcache_get(struct tpl_pcache *c, const cJSON *partials, const char *name, size_t n,
-		   const struct sc_template **t, const char **pname, struct sc_error *err)
+                   const struct sc_template **t, const char **pname, struct sc_error *err)
 {
 	*t = NULL;
 	if ((c->used + 1) * 2 > c->cap && grow(c) != SC_OK)

@@ -52,9 +52,9 @@ static int check_output(struct rstate *rs)
 	if (rs->out.len <= rs->lim->output)
 		return SC_OK;
 	return sc_error_set(rs->err, SC_EINPUT,
-			    "template output over %zu bytes: a section over a long list, or "
-			    "nested sections or partials, multiply it; simplify the template",
-			    rs->lim->output);
+	                    "template output over %zu bytes: a section over a long list, or "
+	                    "nested sections or partials, multiply it; simplify the template",
+	                    rs->lim->output);
 }
 
 static int add(struct rstate *rs, const char *s, size_t n)
@@ -123,9 +123,9 @@ static int too_deep(struct rstate *rs, const struct sc_template *t, const struct
 	unsigned line, col;
 	tpl_position(t->src, nd->offset, &line, &col);
 	sc_error_set(rs->err, SC_EINPUT,
-		     "line %u, column %u: sections and partials nested deeper than %u "
-		     "(a partial that includes itself without end?)",
-		     line, col, rs->lim->depth);
+	             "line %u, column %u: sections and partials nested deeper than %u "
+	             "(a partial that includes itself without end?)",
+	             line, col, rs->lim->depth);
 	if (rs->partial) {
 		char *shown = tpl_shown(rs->partial, strlen(rs->partial));
 		sc_error_prefix(rs->err, "partial \"%s\"", shown ? shown : "");
@@ -137,16 +137,16 @@ static int too_deep(struct rstate *rs, const struct sc_template *t, const struct
 static int too_costly(struct rstate *rs)
 {
 	return sc_error_set(rs->err, SC_EINPUT,
-			    "template too costly: over %lu steps (sections over long lists, "
-			    "nested, or partials that repeat themselves); simplify the template",
-			    rs->lim->steps);
+	                    "template too costly: over %lu steps (sections over long lists, "
+	                    "nested, or partials that repeat themselves); simplify the template",
+	                    rs->lim->steps);
 }
 
 static int render_list(struct rstate *rs, const struct sc_template *t, const struct tnode *v,
-		       size_t n);
+                       size_t n);
 
 static int render_kids(struct rstate *rs, const struct sc_template *t, const struct tnode *nd,
-		       const cJSON *ctx)
+                       const cJSON *ctx)
 {
 	if (rs->depth >= rs->lim->depth)
 		return too_deep(rs, t, nd);
@@ -180,7 +180,7 @@ static int render_section(struct rstate *rs, const struct sc_template *t, const 
 /* The compiled partial a {{>name}} or {{<name}} tag names, or *out NULL
  * when there is none (the spec renders nothing then). */
 static int get_partial(struct rstate *rs, const struct tnode *nd, const struct sc_template **out,
-		       const char **pname)
+                       const char **pname)
 {
 	*out = NULL;
 	const char *name = nd->s;
@@ -235,13 +235,14 @@ static int render_partial(struct rstate *rs, const struct sc_template *t, const 
  * tag that passes a block of that name (the spec's "top-level
  * substitutions take precedence"), else its own default. */
 static const struct tnode *chosen_block(const struct rstate *rs, const struct tnode *nd,
-					const struct sc_template **t)
+                                        const struct sc_template **t)
 {
 	for (size_t i = 0; i < rs->nframes; i++) {
 		const struct tnode *par = rs->frames[i].parent;
 		for (size_t k = 0; k < par->nkids; k++) {
 			const struct tnode *b = &par->kids[k];
-			if (b->kind == TN_BLOCK && b->n == nd->n && memcmp(b->s, nd->s, nd->n) == 0) {
+			if (b->kind == TN_BLOCK && b->n == nd->n &&
+			    memcmp(b->s, nd->s, nd->n) == 0) {
 				*t = rs->frames[i].t;
 				return b;
 			}
@@ -296,7 +297,7 @@ static int render_node(struct rstate *rs, const struct sc_template *t, const str
 	case TN_VAR:
 	case TN_RAW:
 		return emit_value(rs, tpl_lookup(rs->stack, rs->sdepth, nd->s, nd->n),
-				  nd->kind == TN_VAR ? rs->esc : SC_ESCAPE_NONE);
+		                  nd->kind == TN_VAR ? rs->esc : SC_ESCAPE_NONE);
 	case TN_SECTION:
 	case TN_INVERTED:
 		return render_section(rs, t, nd);
@@ -310,7 +311,7 @@ static int render_node(struct rstate *rs, const struct sc_template *t, const str
 }
 
 static int render_list(struct rstate *rs, const struct sc_template *t, const struct tnode *v,
-		       size_t n)
+                       size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int rc = render_node(rs, t, &v[i]);
@@ -330,8 +331,8 @@ static void rstate_free(struct rstate *rs)
 }
 
 int tpl_render(const struct sc_template *t, const cJSON *data, const cJSON *partials,
-	       enum sc_escape escape, const struct tpl_limits *lim, char **out,
-	       size_t *outlen, struct sc_error *err)
+               enum sc_escape escape, const struct tpl_limits *lim, char **out, size_t *outlen,
+               struct sc_error *err)
 {
 	*out = NULL;
 	if (outlen)
@@ -341,7 +342,7 @@ int tpl_render(const struct sc_template *t, const cJSON *data, const cJSON *part
 		return sc_error_set(err, SC_EINPUT, "unknown template escape mode %d", (int)escape);
 	if (partials && !cJSON_IsObject(partials))
 		return sc_error_set(err, SC_EINPUT,
-				    "template partials must be a JSON object of name: text");
+		                    "template partials must be a JSON object of name: text");
 	struct rstate rs = {.esc = escape, .partials = partials, .lim = lim, .err = err};
 	rs.stack = calloc((size_t)lim->depth + 1, sizeof(*rs.stack));
 	rs.frames = calloc((size_t)lim->depth + 1, sizeof(*rs.frames));
@@ -365,14 +366,14 @@ int tpl_render(const struct sc_template *t, const cJSON *data, const cJSON *part
 }
 
 int sc_template_render(const struct sc_template *t, const cJSON *data, const cJSON *partials,
-		       enum sc_escape escape, char **out, size_t *outlen, struct sc_error *err)
+                       enum sc_escape escape, char **out, size_t *outlen, struct sc_error *err)
 {
 	static const struct tpl_limits lim = {TPL_MAX_DEPTH, TPL_MAX_OUTPUT, TPL_MAX_STEPS};
 	return tpl_render(t, data, partials, escape, &lim, out, outlen, err);
 }
 
 int sc_template_expand(const char *text, const cJSON *data, enum sc_escape escape, char **out,
-		       struct sc_error *err)
+                       struct sc_error *err)
 {
 	struct sc_template *t;
 	*out = NULL;

@@ -71,7 +71,7 @@ static int err_at(struct tpl_scan *s, size_t offset, struct sc_error *err, const
 /* The closing delimiter of a tag whose content starts at p, preceded by
  * `pre` for {{{x}}} and {{=a b=}}. Offset of the content's end, or -1. */
 static int find_close(const struct tpl_scan *s, size_t p, char pre, size_t *content_end,
-		      size_t *tag_end)
+                      size_t *tag_end)
 {
 	size_t from = p;
 	for (;;) {
@@ -95,7 +95,7 @@ static int find_close(const struct tpl_scan *s, size_t p, char pre, size_t *cont
 
 /* {{=<% %>=}}: two markers, no whitespace or '=' inside either. */
 static int set_delimiters(struct tpl_scan *s, const char *c, size_t n, size_t at,
-			  struct sc_error *err)
+                          struct sc_error *err)
 {
 	trim(&c, &n);
 	size_t a = 0;
@@ -106,13 +106,13 @@ static int set_delimiters(struct tpl_scan *s, const char *c, size_t n, size_t at
 		b++;
 	if (a == 0 || b == a || b == n || memchr(c, '=', n))
 		return err_at(s, at, err,
-			      "bad set-delimiters tag: write two markers with a space between, "
-			      "neither holding spaces or '=', as {{=<% %>=}}");
+		              "bad set-delimiters tag: write two markers with a space between, "
+		              "neither holding spaces or '=', as {{=<% %>=}}");
 	for (size_t i = b; i < n; i++)
 		if (is_space(c[i]))
 			return err_at(s, at, err,
-				      "bad set-delimiters tag: write exactly two markers, "
-				      "as {{=<% %>=}}");
+			              "bad set-delimiters tag: write exactly two markers, "
+			              "as {{=<% %>=}}");
 	s->open = c;
 	s->open_n = a;
 	s->close = c + b;
@@ -123,7 +123,7 @@ static int set_delimiters(struct tpl_scan *s, const char *c, size_t n, size_t at
 /* Whether the tag [start, end) stands alone on its line; if so, where
  * its line starts and where the next line starts. */
 static int standalone(const struct tpl_scan *s, size_t from, size_t start, size_t end,
-		      size_t *line_start, size_t *next_line)
+                      size_t *line_start, size_t *next_line)
 {
 	size_t ls = start;
 	while (ls > from && is_blank(s->src[ls - 1]))
@@ -157,8 +157,10 @@ static int parse_content(struct tpl_scan *s, struct tpl_tag *t, size_t p, struct
 	size_t cend, tend;
 	if (find_close(s, p, pre, &cend, &tend) != 0) {
 		char *what = sc_asprintf("unclosed tag: no \"%s%.*s\" after this \"%.*s\"",
-					 pre == '}' ? "}" : pre == '=' ? "=" : "",
-					 (int)s->close_n, s->close, (int)s->open_n, s->open);
+		                         pre == '}'   ? "}"
+		                         : pre == '=' ? "="
+		                                      : "",
+		                         (int)s->close_n, s->close, (int)s->open_n, s->open);
 		int rc = err_at(s, t->start, err, what ? what : "unclosed tag");
 		free(what);
 		return rc;
@@ -184,7 +186,7 @@ static int parse_content(struct tpl_scan *s, struct tpl_tag *t, size_t p, struct
 }
 
 int tpl_scan_next(struct tpl_scan *s, size_t *text_start, size_t *text_end, struct tpl_tag *t,
-		  struct sc_error *err)
+                  struct sc_error *err)
 {
 	*text_start = s->pos;
 	const char *o = find(s->src + s->pos, s->len - s->pos, s->open, s->open_n);
@@ -209,7 +211,7 @@ int tpl_scan_next(struct tpl_scan *s, size_t *text_start, size_t *text_end, stru
 		*text_end = t->start;
 		s->pos = s->pair_next;
 	} else if (t->type && strchr("#^/!>=$<", t->type) &&
-		   standalone(s, s->pos, t->start, t->end, &ls, &next)) {
+	           standalone(s, s->pos, t->start, t->end, &ls, &next)) {
 		t->standalone = 1;
 		t->indent = s->src + ls;
 		t->indent_n = t->start - ls;
@@ -223,7 +225,7 @@ int tpl_scan_next(struct tpl_scan *s, size_t *text_start, size_t *text_end, stru
 }
 
 int tpl_scan_pair(struct tpl_scan *s, size_t text_start, struct tpl_tag *t, const char *types,
-		  int keep_line_end, size_t *text_end)
+                  int keep_line_end, size_t *text_end)
 {
 	size_t p = t->end;
 	if (t->standalone || t->type == '=' || s->len - p < s->open_n + 1 ||
@@ -235,8 +237,8 @@ int tpl_scan_pair(struct tpl_scan *s, size_t text_start, struct tpl_tag *t, cons
 	size_t from = p + s->open_n + 1;
 	const char *q = find(s->src + from, s->len - from, s->close, s->close_n);
 	size_t ls, next;
-	if (!q || !standalone(s, text_start, t->start, (size_t)(q - s->src) + s->close_n, &ls,
-			      &next))
+	if (!q ||
+	    !standalone(s, text_start, t->start, (size_t)(q - s->src) + s->close_n, &ls, &next))
 		return 0;
 	t->standalone = 1;
 	t->indent = s->src + ls;

@@ -23,8 +23,8 @@ struct tpl_tag {
 	const char *name; /* trimmed content; after the '*' when dynamic */
 	size_t n;
 	int dynamic;
-	size_t start, end; /* the tag's bytes in the source */
-	int standalone;    /* the whole line was removed */
+	size_t start, end;  /* the tag's bytes in the source */
+	int standalone;     /* the whole line was removed */
 	const char *indent; /* when standalone: the whitespace before the tag */
 	size_t indent_n;
 };
@@ -36,7 +36,7 @@ void tpl_scan_init(struct tpl_scan *s, const char *src, size_t len);
  * TPL_SCAN_TAG with *t filled, TPL_SCAN_END (no more tags), or an error
  * code with err set (naming line and column). */
 int tpl_scan_next(struct tpl_scan *s, size_t *text_start, size_t *text_end, struct tpl_tag *t,
-		  struct sc_error *err);
+                  struct sc_error *err);
 
 /* ~inheritance: a tag the spec counts as standalone together with the
  * tag right after it on the same line ({{<parent}}{{/parent}},
@@ -46,6 +46,6 @@ int tpl_scan_next(struct tpl_scan *s, size_t *text_start, size_t *text_end, stru
  * and removes the line end after the second (unless keep_line_end).
  * `text_start` is where the text before *t began. 1 if so, else 0. */
 int tpl_scan_pair(struct tpl_scan *s, size_t text_start, struct tpl_tag *t, const char *types,
-		  int keep_line_end, size_t *text_end);
+                  int keep_line_end, size_t *text_end);
 
 #endif

@@ -13,8 +13,8 @@
 #include <smtp-connector/template.h>
 
 /* Bounds for untrusted templates and data (doc/templates.md, "Limits"). */
-#define TPL_MAX_DEPTH 64                   /* nested sections, partials, parents */
-#define TPL_MAX_OUTPUT ((size_t)64 << 20)  /* bytes of rendered output */
+#define TPL_MAX_DEPTH 64                       /* nested sections, partials, parents */
+#define TPL_MAX_OUTPUT ((size_t)64 << 20)      /* bytes of rendered output */
 #define TPL_MAX_STEPS ((unsigned long)1 << 24) /* nodes visited by one render */
 
 enum tnode_kind {
@@ -42,8 +42,8 @@ struct tnode {
 	 * spec's "block reindentation"). */
 	const char *body_indent;
 	size_t body_indent_n;
-	int dynamic;   /* PARTIAL, PARENT: {{>*name}} names the partial by a value */
-	size_t offset; /* the tag's byte offset in the source, for messages */
+	int dynamic;        /* PARTIAL, PARENT: {{>*name}} names the partial by a value */
+	size_t offset;      /* the tag's byte offset in the source, for messages */
 	struct tnode *kids; /* SECTION, INVERTED, PARENT, BLOCK */
 	size_t nkids;
 };
@@ -65,8 +65,8 @@ struct tpl_limits {
 
 /* render.c: sc_template_render with explicit bounds. */
 int tpl_render(const struct sc_template *t, const cJSON *data, const cJSON *partials,
-	       enum sc_escape escape, const struct tpl_limits *lim, char **out,
-	       size_t *outlen, struct sc_error *err);
+               enum sc_escape escape, const struct tpl_limits *lim, char **out, size_t *outlen,
+               struct sc_error *err);
 
 /* partials.c: the partials of one render, by name (zero-initialise). */
 struct tpl_pcache {
@@ -78,7 +78,7 @@ struct tpl_pcache {
  * untouched when none). SC_OK, or SC_EINPUT (not a string, does not
  * compile: the message names it) or SC_ENOMEM. */
 int tpl_pcache_get(struct tpl_pcache *c, const cJSON *partials, const char *name, size_t n,
-		   const struct sc_template **t, const char **pname, struct sc_error *err);
+                   const struct sc_template **t, const char **pname, struct sc_error *err);
 void tpl_pcache_free(struct tpl_pcache *c);
 
 /* compile.c: 1-based line and column (in characters) of byte `offset`. */
@@ -91,8 +91,7 @@ char *tpl_shown(const char *s, size_t n);
 
 /* lookup.c: resolve a name (already without its leading '.') against the
  * context stack `stack[0..depth)` (top last). NULL when missing. */
-const cJSON *tpl_lookup(const cJSON *const *stack, size_t depth, const char *name,
-			size_t n);
+const cJSON *tpl_lookup(const cJSON *const *stack, size_t depth, const char *name, size_t n);
 /* Whether a section over `v` renders (JavaScript truthiness, as
  * mustache.js: missing, null, false, "", 0 and [] do not). */
 int tpl_truthy(const cJSON *v);

@@ -35,9 +35,9 @@
 /* The asset key this plugin adds (the runtime merges these properties
  * into the asset schema, so the key is validated and not "unknown"). */
 static const char schema[] =
-	"{\"type\": \"object\", \"properties\": {"
-	"\"password_command\": {\"type\": \"string\", \"minLength\": 1, "
-	"\"description\": \"PassCmd: shell command whose first output line is the password\"}}}";
+    "{\"type\": \"object\", \"properties\": {"
+    "\"password_command\": {\"type\": \"string\", \"minLength\": 1, "
+    "\"description\": \"PassCmd: shell command whose first output line is the password\"}}}";
 
 static long ms_since(const struct timespec *t0)
 {
@@ -48,34 +48,38 @@ static long ms_since(const struct timespec *t0)
 
 static int too_slow(long timeout_ms, struct sc_error *err)
 {
-	return sc_error_set(err, SC_EAUTH, "password_command did not finish within %.3g s", timeout_ms / 1000.0);
+	return sc_error_set(err, SC_EAUTH, "password_command did not finish within %.3g s",
+	                    timeout_ms / 1000.0);
 }
 
 /* Collect the child's stdout until EOF, the size cap or the deadline. */
 static int read_output(int fd, char *buf, size_t *len, const struct timespec *t0, long timeout_ms,
-		       struct sc_error *err)
+                       struct sc_error *err)
 {
 	*len = 0;
 	for (;;) {
 		long left = timeout_ms - ms_since(t0);
 		if (left <= 0)
 			return too_slow(timeout_ms, err);
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int r = poll(&p, 1, (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return sc_error_set(err, SC_EAUTH, "password_command: poll: %s", strerror(errno));
+			return sc_error_set(err, SC_EAUTH, "password_command: poll: %s",
+			                    strerror(errno));
 		if (r == 0)
 			continue; /* the deadline check above ends it */
 		if (*len == MAX_OUTPUT)
-			return sc_error_set(err, SC_EAUTH, "password_command printed more than %d bytes",
-					    MAX_OUTPUT);
+			return sc_error_set(err, SC_EAUTH,
+			                    "password_command printed more than %d bytes",
+			                    MAX_OUTPUT);
 		ssize_t n = read(fd, buf + *len, MAX_OUTPUT - *len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return sc_error_set(err, SC_EAUTH, "password_command: read: %s", strerror(errno));
+			return sc_error_set(err, SC_EAUTH, "password_command: read: %s",
+			                    strerror(errno));
 		if (n == 0)
 			return SC_OK;
 		*len += (size_t)n;
@@ -113,7 +117,7 @@ static int run_command(const char *cmd, long timeout_ms, char **password, struct
 	char *buf = malloc(MAX_OUTPUT);
 	size_t len = 0;
 	int rc = buf ? read_output(fds[0], buf, &len, &t0, timeout_ms, err)
-		     : sc_error_set(err, SC_ENOMEM, "out of memory");
+	             : sc_error_set(err, SC_ENOMEM, "out of memory");
 	close(fds[0]);
 	if (rc)
 		kill(-pid, SIGKILL);
@@ -126,19 +130,21 @@ static int run_command(const char *cmd, long timeout_ms, char **password, struct
 			rc = too_slow(timeout_ms, err);
 			kill(-pid, SIGKILL);
 		} else if (w == 0) {
-			nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 		}
 	}
 	if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		rc = sc_error_set(err, SC_EAUTH, "password_command failed (%s %d); its own messages are on stderr",
-				  WIFEXITED(status) ? "exit status" : "signal",
-				  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		rc = sc_error_set(err, SC_EAUTH,
+		                  "password_command failed (%s %d); its own messages are on stderr",
+		                  WIFEXITED(status) ? "exit status" : "signal",
+		                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	if (!rc) {
 		size_t line = 0;
 		while (line < len && buf[line] != '\n' && buf[line] != '\r')
 			line++;
 		if (line == 0)
-			rc = sc_error_set(err, SC_EAUTH, "password_command printed an empty first line");
+			rc = sc_error_set(err, SC_EAUTH,
+			                  "password_command printed an empty first line");
 		else if (memchr(buf, '\0', line))
 			rc = sc_error_set(err, SC_EAUTH, "password_command printed a NUL byte");
 		else if (!(*password = strndup(buf, line)))
@@ -152,16 +158,17 @@ static int run_command(const char *cmd, long timeout_ms, char **password, struct
 }
 
 static int passcmd_acquire(struct sc_ctx *ctx, struct sc_credentials *creds, void **priv,
-			   struct sc_error *err)
+                           struct sc_error *err)
 {
 	(void)priv;
 	const char *user = sc_asset_string(ctx, "username");
 	const char *cmd = sc_asset_string(ctx, "password_command");
 	if (!user || !cmd)
 		/* Not configured: Automatic moves on to the next method. */
-		return sc_error_set(err, SC_ESKIP, "PassCmd needs username and password_command; missing: %s%s%s",
-				    user ? "" : "username", !user && !cmd ? ", " : "",
-				    cmd ? "" : "password_command");
+		return sc_error_set(err, SC_ESKIP,
+		                    "PassCmd needs username and password_command; missing: %s%s%s",
+		                    user ? "" : "username", !user && !cmd ? ", " : "",
+		                    cmd ? "" : "password_command");
 	char *password = NULL;
 	/* sc_asset_double: a timeout of 0.5 is half a second, not 0. */
 	long timeout_ms = (long)(sc_asset_double(ctx, "timeout", 30) * 1000);
@@ -175,17 +182,18 @@ static int passcmd_acquire(struct sc_ctx *ctx, struct sc_credentials *creds, voi
 }
 
 static const struct sc_auth_ops passcmd_ops = {
-	.acquire = passcmd_acquire,
-	/* No refused: running the command again would give the same password. */
+    .acquire = passcmd_acquire,
+    /* No refused: running the command again would give the same password. */
 };
 
 const struct sc_plugin sc_plugin = {
-	.abi = SC_PLUGIN_ABI,
-	.kind = SC_PLUGIN_AUTH,
-	.name = "PassCmd",
-	.identifier = "passcmd",
-	.version = "1.0",
-	.description = "User name and a password printed by password_command (like msmtp's passwordeval)",
-	.schema = schema,
-	.auth = &passcmd_ops,
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_AUTH,
+    .name = "PassCmd",
+    .identifier = "passcmd",
+    .version = "1.0",
+    .description =
+        "User name and a password printed by password_command (like msmtp's passwordeval)",
+    .schema = schema,
+    .auth = &passcmd_ops,
 };

@@ -42,7 +42,7 @@ int sc_buf_add_crlf(struct sc_buf *b, const char *s, size_t len);
 struct sc_address {
 	char *display; /* display name, unquoted and unescaped, UTF-8; NULL if none */
 	char *addr;    /* addr-spec "local@domain" as written (quotes kept in a
-			  quoted local part), never NULL */
+	                  quoted local part), never NULL */
 };
 
 struct sc_address_list {
@@ -58,13 +58,12 @@ struct sc_address_list {
  * angle brackets or comments are SC_EINPUT with a message naming the
  * offending item. `out` is replaced (free it with sc_address_list_free
  * even after failure). SC_OK, SC_EINPUT or SC_ENOMEM. */
-int sc_address_list_parse(const char *text, size_t len,
-			  struct sc_address_list *out, struct sc_error *err);
+int sc_address_list_parse(const char *text, size_t len, struct sc_address_list *out,
+                          struct sc_error *err);
 void sc_address_list_free(struct sc_address_list *list);
 /* Append a copy of `a` unless its addr is already in `list` (ASCII
  * case-insensitive). Returns SC_OK or SC_ENOMEM. */
-int sc_address_list_add_unique(struct sc_address_list *list,
-			       const struct sc_address *a);
+int sc_address_list_add_unique(struct sc_address_list *list, const struct sc_address *a);
 /* True when the address (or display) contains a byte >= 0x80. (The
  * predicates and formatters of this header return values, not codes: a
  * formatter's NULL means out of memory.) */
@@ -76,8 +75,7 @@ int sc_address_is_utf8(const struct sc_address *a);
 char *sc_address_format(const struct sc_address *a, int utf8_ok);
 /* Comma-separated header value of a whole list (", "), folded so that no
  * line passes 78 columns when preceded by "<name>: ". */
-char *sc_address_list_format(const char *name, const struct sc_address_list *l,
-			     int utf8_ok);
+char *sc_address_list_format(const char *name, const struct sc_address_list *l, int utf8_ok);
 
 /* ------------------------------------------------------------------ */
 /* Header encoding (RFC 2047 / RFC 2231; encode.c)                      */
@@ -94,13 +92,11 @@ int sc_header_name_valid(const char *name);
  * itself, in both modes, so the value reads back exactly as given.
  * NULL on allocation failure. CR/LF must be rejected by the caller
  * beforehand. */
-char *sc_header_encode_unstructured(const char *name, const char *value,
-				    int utf8_ok);
+char *sc_header_encode_unstructured(const char *name, const char *value, int utf8_ok);
 
 /* ------------------------------------------------------------------ */
 /* Bodies and MIME parts (mime.c)                                      */
 /* ------------------------------------------------------------------ */
-
 
 /* A text body ready for the wire: line breaks made CRLF (the canonical
  * form of text), then encoded as sc_body_encoding() picks; *cte is set to
@@ -115,23 +111,20 @@ curl_mime *sc_mime_new(struct sc_ctx *ctx);
  * its line breaks made CRLF and encoded as sc_text_encode() would, but
  * as libcurl reads it: the encoded body is never held in memory. The
  * text is copied once. Returns the part, or NULL with err SC_ENOMEM. */
-curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type,
-				const char *text, size_t len,
-				struct sc_error *err);
+curl_mimepart *sc_mime_add_text(curl_mime *mime, const char *type, const char *text, size_t len,
+                                struct sc_error *err);
 /* The same without the copy: `text` is borrowed (an exception to the
  * copy rule of plugin.h) and must stay valid and unchanged until the
  * message that takes this tree is freed. For bodies that come from the
  * request, so a large body is held once. Returns the part, or NULL with
  * err SC_ENOMEM. */
-curl_mimepart *sc_mime_add_text_ref(curl_mime *mime, const char *type,
-				    const char *text, size_t len,
-				    struct sc_error *err);
+curl_mimepart *sc_mime_add_text_ref(curl_mime *mime, const char *type, const char *text, size_t len,
+                                    struct sc_error *err);
 /* A nested multipart of `type` ("multipart/alternative", or with
  * parameters) as the next part of `parent`, which owns it. Its
  * Content-Type is folded before libcurl's "; boundary=" (which made the
  * line 80 to 112 octets). Returns the new tree or NULL+err. */
-curl_mime *sc_mime_add_multipart(curl_mime *parent, const char *type,
-				 struct sc_error *err);
+curl_mime *sc_mime_add_multipart(curl_mime *parent, const char *type, struct sc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Raw messages (rawmsg.c): the one header-section parser of the tree,  */
@@ -150,21 +143,21 @@ curl_mime *sc_mime_add_multipart(curl_mime *parent, const char *type,
 struct sc_rawmsg_field {
 	size_t start;    /* offset of the field name's first byte */
 	size_t end;      /* just past the last line ending of the field
-			    (continuation lines included) */
+	                    (continuation lines included) */
 	size_t name_len; /* the name, without blanks before the ':' */
 	size_t value;    /* just past the ':' */
 	size_t line;     /* 1-based line number of the field's first line */
 };
 
 struct sc_rawmsg {
-	const char *text;           /* borrowed: the text given to the parser */
+	const char *text; /* borrowed: the text given to the parser */
 	size_t len;
-	struct sc_rawmsg_field *f;  /* in order of appearance */
+	struct sc_rawmsg_field *f; /* in order of appearance */
 	size_t n;
-	size_t body;                /* offset of the body (past the empty line);
-				       == len when the message has no body */
-	int header_8bit;            /* a byte >= 0x80 in the header section */
-	int body_8bit;              /* a byte >= 0x80 in the body */
+	size_t body;     /* offset of the body (past the empty line);
+	                    == len when the message has no body */
+	int header_8bit; /* a byte >= 0x80 in the header section */
+	int body_8bit;   /* a byte >= 0x80 in the body */
 };
 
 /* The `\n` rule of send rawemail: when the text contains no line break
@@ -185,8 +178,7 @@ size_t sc_rawmsg_expand_newlines(char *text, size_t len);
  * message than the one meant, or half of one. `out` borrows `text`; free
  * it with sc_rawmsg_free(), also after failure. SC_OK; SC_EINPUT naming
  * the line; SC_ENOMEM. */
-int sc_rawmsg_parse(const char *text, size_t len, struct sc_rawmsg *out,
-		    struct sc_error *err);
+int sc_rawmsg_parse(const char *text, size_t len, struct sc_rawmsg *out, struct sc_error *err);
 void sc_rawmsg_free(struct sc_rawmsg *m);
 /* True when field `i` is named `name` (ASCII case-insensitive): a
  * predicate, not an SC_ code. */
@@ -202,8 +194,8 @@ char *sc_rawmsg_value(const struct sc_rawmsg *m, size_t i, size_t *vlen);
  * all its continuation lines); every other byte as given. NULL when out
  * of memory. The caller frees it; *outlen is its length. */
 char *sc_rawmsg_without(const struct sc_rawmsg *m,
-			int (*drop)(const struct sc_rawmsg *m, size_t i, void *arg),
-			void *arg, size_t *outlen);
+                        int (*drop)(const struct sc_rawmsg *m, size_t i, void *arg), void *arg,
+                        size_t *outlen);
 
 /* ------------------------------------------------------------------ */
 /* Vault files (vault.c)                                                */
@@ -215,9 +207,9 @@ struct sc_vault_file {
 	char *name;         /* display file name (from <id>.json, else id) */
 	char *content_type; /* from <id>.json, else from the name's extension */
 	off_t size;
-	int fd;             /* the content, open for reading; owned (closed by
-			       sc_vault_file_free). Read through it, never
-			       through `path` (which is for messages only) */
+	int fd; /* the content, open for reading; owned (closed by
+	           sc_vault_file_free). Read through it, never
+	           through `path` (which is for messages only) */
 };
 
 /* Resolve a vault id in the request's vault_dir: the content must exist
@@ -231,7 +223,7 @@ struct sc_vault_file {
  * id); SC_EIO (missing or unreadable file, a symbolic link or anything but
  * a regular file: the message names the id and the fix); SC_ENOMEM. */
 int sc_vault_resolve(struct sc_ctx *ctx, const char *param, const char *id,
-		     struct sc_vault_file *out, struct sc_error *err);
+                     struct sc_vault_file *out, struct sc_error *err);
 void sc_vault_file_free(struct sc_vault_file *f);
 /* A file by absolute path (the "files" parameter), accepted only when its
  * real path lies inside one of the asset's "attachment_dirs" (symbolic
@@ -241,8 +233,8 @@ void sc_vault_file_free(struct sc_vault_file *f);
  * SC_EINPUT (no attachment_dirs, outside them, relative path), SC_EIO
  * (cannot read, not a regular file), SC_ENOMEM. Fills `out` like
  * sc_vault_resolve (its id is the path as given). */
-int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path,
-		    const char *filename, struct sc_vault_file *out, struct sc_error *err);
+int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path, const char *filename,
+                    struct sc_vault_file *out, struct sc_error *err);
 /* Add `f` as a part streamed from disk (base64-encoded as it is read;
  * memory does not grow with its size) with
  * Content-Disposition `disposition` ("attachment" or "inline"), the
@@ -250,8 +242,7 @@ int sc_file_resolve(struct sc_ctx *ctx, const char *param, const char *path,
  * the part, or NULL with err SC_EIO (the file cannot be opened) or
  * SC_ENOMEM. */
 curl_mimepart *sc_mime_add_file(curl_mime *mime, const struct sc_vault_file *f,
-				const char *disposition, const char *cid,
-				struct sc_error *err);
+                                const char *disposition, const char *cid, struct sc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Messages (message.c)                                                 */
@@ -266,33 +257,31 @@ void sc_message_free(struct sc_message *m);
  * (case-insensitive): a message never carries a header twice. `value`
  * must be wire-ready (encoded, folded); CR/LF other than CRLF SP folds is
  * SC_EINPUT naming the header (so is an invalid name); SC_ENOMEM. */
-int sc_message_header(struct sc_message *m, const char *name,
-		      const char *value, struct sc_error *err);
+int sc_message_header(struct sc_message *m, const char *name, const char *value,
+                      struct sc_error *err);
 /* Body = MIME tree with root type `root_type` ("multipart/mixed",
  * "multipart/alternative", "multipart/related"). Takes ownership of
  * `mime`, also on failure. SC_OK or SC_ENOMEM. */
-int sc_message_body_mime(struct sc_message *m, curl_mime *mime,
-			 const char *root_type, struct sc_error *err);
+int sc_message_body_mime(struct sc_message *m, curl_mime *mime, const char *root_type,
+                         struct sc_error *err);
 /* Body = one part: Content-Type `type` and Content-Transfer-Encoding
  * `cte` go into the top-level headers, `body` (already encoded) follows.
  * SC_OK, SC_EINPUT (as sc_message_header) or SC_ENOMEM. */
-int sc_message_body_single(struct sc_message *m, const char *type,
-			   const char *cte, const char *body, size_t len,
-			   struct sc_error *err);
+int sc_message_body_single(struct sc_message *m, const char *type, const char *cte,
+                           const char *body, size_t len, struct sc_error *err);
 /* Body = one text part of `type` ("text/plain; charset=utf-8"): `text`
  * in CRLF form, encoded as sc_text_encode() picks (the
  * Content-Transfer-Encoding header is set to match) while it is uploaded,
  * so the encoded body is never held in memory. `text` is borrowed (an
  * exception to the copy rule of plugin.h): it must stay valid and
  * unchanged until the message is freed. SC_OK or SC_ENOMEM. */
-int sc_message_body_text(struct sc_message *m, const char *type,
-			 const char *text, size_t len, struct sc_error *err);
+int sc_message_body_text(struct sc_message *m, const char *type, const char *text, size_t len,
+                         struct sc_error *err);
 /* Whole message = `raw` (headers + body as given), copied with its line
  * endings made CRLF (sc_buf_add_crlf); top-level headers set with
  * sc_message_header() are not used. A text sc_rawmsg_parse() refuses is
  * SC_EINPUT with its message ("line 3 ..."); SC_ENOMEM. */
-int sc_message_raw(struct sc_message *m, const char *raw, size_t len,
-		   struct sc_error *err);
+int sc_message_raw(struct sc_message *m, const char *raw, size_t len, struct sc_error *err);
 /* Adds Date and Message-ID (<random@domain>) when absent; returns the
  * Message-ID in use (owned by the message); NULL when out of memory. */
 const char *sc_message_ensure_ids(struct sc_message *m, const char *domain);
@@ -311,17 +300,16 @@ struct sc_session; /* runtime-owned; one per asset per process */
  * connect, no greeting); SC_ETLS (handshake, certificate, no STARTTLS);
  * SC_EAUTH (every method refused or not applicable); SC_EPROTO (the
  * server broke off or timed out); SC_EIO (state dir); SC_ENOMEM. */
-int sc_session_open(struct sc_ctx *ctx, struct sc_session **out,
-		    struct sc_error *err);
+int sc_session_open(struct sc_ctx *ctx, struct sc_session **out, struct sc_error *err);
 /* Name of the auth plugin that authenticated the session ("Basic"). */
 const char *sc_session_auth(const struct sc_session *s);
 
 struct sc_envelope {
-	const char *mail_from;          /* bare addr-spec, may be "" */
-	const char *const *rcpt;        /* bare addr-specs */
+	const char *mail_from;   /* bare addr-spec, may be "" */
+	const char *const *rcpt; /* bare addr-specs */
 	size_t nrcpt;
-	int needs_smtputf8;             /* an address or header is UTF-8 */
-	int needs_8bit;                 /* body carries 8-bit octets */
+	int needs_smtputf8; /* an address or header is UTF-8 */
+	int needs_8bit;     /* body carries 8-bit octets */
 };
 
 /* What every sending action does: open the session (sc_session_open),
@@ -332,7 +320,7 @@ struct sc_envelope {
  * SC_ESEND (MAIL FROM, every RCPT or DATA refused; what the server
  * said is in the message) and SC_EPROTO. */
 int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
-	    struct sc_result *r, struct sc_error *err);
+            struct sc_result *r, struct sc_error *err);
 
 #ifdef __cplusplus
 }

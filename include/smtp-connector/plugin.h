@@ -49,19 +49,19 @@ extern "C" {
 
 enum sc_code {
 	SC_OK = 0,
-	SC_EINPUT,     /* a request, asset or parameter value is unusable */
-	SC_ESKIP,      /* auth: method not applicable (missing fields, no token) */
-	SC_ECONNECT,   /* DNS, TCP connect, no greeting within the timeout */
-	SC_ETLS,       /* TLS handshake, certificate, STARTTLS not offered */
-	SC_EAUTH,      /* authentication refused or impossible */
-	SC_ESEND,      /* server refused MAIL FROM, every RCPT, or DATA */
-	SC_EPROTO,     /* server broke off or timed out mid-session */
-	SC_EIO,        /* a local file: vault item, token store, state dir */
+	SC_EINPUT,   /* a request, asset or parameter value is unusable */
+	SC_ESKIP,    /* auth: method not applicable (missing fields, no token) */
+	SC_ECONNECT, /* DNS, TCP connect, no greeting within the timeout */
+	SC_ETLS,     /* TLS handshake, certificate, STARTTLS not offered */
+	SC_EAUTH,    /* authentication refused or impossible */
+	SC_ESEND,    /* server refused MAIL FROM, every RCPT, or DATA */
+	SC_EPROTO,   /* server broke off or timed out mid-session */
+	SC_EIO,      /* a local file: vault item, token store, state dir */
 	SC_ENOMEM,
-	SC_EPLUGIN,    /* plugin missing, unloadable or of another ABI */
+	SC_EPLUGIN, /* plugin missing, unloadable or of another ABI */
 	SC_EINTERNAL,
-	SC_ETHROTTLED  /* throttle_period not yet over (throttle_mode drop, or
-			  longer than throttle_max_wait) */
+	SC_ETHROTTLED /* throttle_period not yet over (throttle_mode drop, or
+	                 longer than throttle_max_wait) */
 };
 
 struct sc_error {
@@ -69,14 +69,16 @@ struct sc_error {
 	char *message; /* allocated; NULL while code == SC_OK */
 };
 
-#define SC_ERROR_INIT { SC_OK, NULL }
+#define SC_ERROR_INIT                                                                              \
+	{                                                                                          \
+		SC_OK, NULL                                                                        \
+	}
 
 /* Replace err's content (freeing an earlier message); returns `code` so
  * that `return sc_error_set(err, SC_EINPUT, "...")` reads naturally.
  * `err` may be NULL (only the code is returned). When the message cannot
  * be allocated, err->message is NULL and err->code is still `code`. */
-int sc_error_set(struct sc_error *err, enum sc_code code, const char *fmt, ...)
-	SC_PRINTF(3, 4);
+int sc_error_set(struct sc_error *err, enum sc_code code, const char *fmt, ...) SC_PRINTF(3, 4);
 /* Prefix the existing message: "<prefix>: <old message>". Nothing when
  * err is NULL or holds SC_OK; the message stays as it was when out of
  * memory. */
@@ -170,15 +172,14 @@ const char *sc_asset_key(const struct sc_ctx *ctx);
  * timeout) to an easy handle the plugin uses for HTTP (token endpoints).
  * Also turns redirects and .netrc off. SC_OK, or SC_EINPUT (ca_file is
  * not readable: the message names it). */
-int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy,
-			 struct sc_error *err);
+int sc_http_apply_policy(const struct sc_ctx *ctx, void *curl_easy, struct sc_error *err);
 /* The same rules without a request (delivery plugins have none): TLS 1.2
  * at least, the peer verified unless `verify` is 0, `ca_file` (NULL or
  * "": the system store) trusted, `timeout` seconds (<= 0: 30) for connect
  * and transfer, no redirects, no .netrc. SC_EINPUT names "ca_file" when
  * it cannot be read. */
 int sc_http_tls_policy(void *curl_easy, const char *ca_file, int verify, double timeout,
-		       struct sc_error *err);
+                       struct sc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Results                                                              */
@@ -207,12 +208,10 @@ struct sc_credentials; /* runtime-owned; copied into libcurl, then wiped */
 /* User name and password for SASL PLAIN/LOGIN (and whatever else the
  * server offers unless a mechanism is forced). Both are copied.
  * SC_OK or SC_ENOMEM (no error message: the caller names the step). */
-int sc_credentials_login(struct sc_credentials *c, const char *username,
-			 const char *password);
+int sc_credentials_login(struct sc_credentials *c, const char *username, const char *password);
 /* OAuth 2.0 bearer token for XOAUTH2/OAUTHBEARER. Copied. SC_OK or
  * SC_ENOMEM. */
-int sc_credentials_bearer(struct sc_credentials *c, const char *username,
-			  const char *token);
+int sc_credentials_bearer(struct sc_credentials *c, const char *username, const char *token);
 /* Force one SASL mechanism ("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER");
  * NULL lets the server's offer decide. The asset's auth_mechanism, when
  * set, wins over this. SC_OK or SC_ENOMEM. */
@@ -224,17 +223,16 @@ struct sc_auth_ops {
 	 * no stored token): Automatic then tries the next method. Setting
 	 * no credentials at all means "no AUTH" (Passwordless).
 	 * `*priv` is this plugin's per-session state (starts NULL). */
-	int (*acquire)(struct sc_ctx *ctx, struct sc_credentials *creds,
-		       void **priv, struct sc_error *err);
+	int (*acquire)(struct sc_ctx *ctx, struct sc_credentials *creds, void **priv,
+	               struct sc_error *err);
 	/* The server refused the credentials with `reply` (verbatim). Renew
 	 * them (refresh a token) and return SC_OK to have the runtime retry
 	 * exactly once; return anything else to give up (err's message then
 	 * prefixes the refusal). Returning SC_OK with err set is allowed:
 	 * its message is a hint appended if the retry is refused as well.
 	 * May be NULL. */
-	int (*refused)(struct sc_ctx *ctx, const char *reply,
-		       struct sc_credentials *creds, void **priv,
-		       struct sc_error *err);
+	int (*refused)(struct sc_ctx *ctx, const char *reply, struct sc_credentials *creds,
+	               void **priv, struct sc_error *err);
 	/* Free `priv`. May be NULL. */
 	void (*release)(void *priv);
 	/* `smtp-connector authorize`: interactive set-up (OAuth consent).
@@ -253,8 +251,8 @@ struct sc_action_ops {
 	 * nothing is ever half-sent. On success set the result message; on
 	 * failure return a code with `err` set: its message becomes the
 	 * result's message. */
-	int (*run)(struct sc_ctx *ctx, const cJSON *params,
-		   struct sc_result *result, struct sc_error *err);
+	int (*run)(struct sc_ctx *ctx, const cJSON *params, struct sc_result *result,
+	           struct sc_error *err);
 };
 
 /* ------------------------------------------------------------------ */
@@ -271,12 +269,12 @@ enum sc_plugin_kind {
 struct sc_sink_ops; /* <smtp-connector/sink.h> */
 
 struct sc_plugin {
-	unsigned abi;             /* SC_PLUGIN_ABI; checked first */
+	unsigned abi; /* SC_PLUGIN_ABI; checked first */
 	enum sc_plugin_kind kind;
-	const char *name;         /* "send email", "Basic" */
-	const char *identifier;   /* "send_email", "basic": module file is
-				     action_<identifier> / auth_<identifier> */
-	const char *version;      /* plugin's own version, free form */
+	const char *name;       /* "send email", "Basic" */
+	const char *identifier; /* "send_email", "basic": module file is
+	                           action_<identifier> / auth_<identifier> */
+	const char *version;    /* plugin's own version, free form */
 	const char *description;
 	/* JSON Schema (2020-12) text. Action: the parameter object. Auth: an
 	 * object schema whose "properties" are asset keys the plugin adds
@@ -297,12 +295,11 @@ struct sc_plugin {
 };
 
 /* The data every sending action's results carry (sc_send, message.h). */
-#define SC_SEND_OUTPUTS                                                          \
-	"message_id:string", "accepted.*:string", "refused.*.address:string",     \
-		"refused.*.reply:string", "refused.*.temporary:boolean",             \
-		"smtp_reply:string", "auth:string", "auth_attempts.*.method:string", \
-		"auth_attempts.*.outcome:string", "auth_attempts.*.reason:string",   \
-		"warnings.*:string"
+#define SC_SEND_OUTPUTS                                                                            \
+	"message_id:string", "accepted.*:string", "refused.*.address:string",                      \
+	    "refused.*.reply:string", "refused.*.temporary:boolean", "smtp_reply:string",          \
+	    "auth:string", "auth_attempts.*.method:string", "auth_attempts.*.outcome:string",      \
+	    "auth_attempts.*.reason:string", "warnings.*:string"
 
 /* ------------------------------------------------------------------ */
 /* Support modules                                                      */

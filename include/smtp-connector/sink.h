@@ -27,11 +27,11 @@ extern "C" {
 struct sc_inbound {
 	const char *id;          /* unique, [A-Za-z0-9._-]; logs and payload "id" */
 	const char *path;        /* absolute path of the message file: the bytes
-				    received after DATA, dot-unstuffed, CRLF line
-				    ends, without the final ".". A sink may rename
-				    or link it (same file system as its spool);
-				    the runtime unlinks whatever is left after
-				    deliver() returns. */
+	                            received after DATA, dot-unstuffed, CRLF line
+	                            ends, without the final ".". A sink may rename
+	                            or link it (same file system as its spool);
+	                            the runtime unlinks whatever is left after
+	                            deliver() returns. */
 	size_t size;             /* bytes in the file */
 	const char *mail_from;   /* reverse-path without <>; "" for <> */
 	const char *const *rcpt; /* forward-paths without <>, nrcpt of them */
@@ -65,14 +65,14 @@ struct sc_sink_ops {
 	 * schema), open stores, start background workers. *priv is the
 	 * sink's state. SC_OK, SC_EINPUT (a setting is unusable: name it),
 	 * SC_EIO (a store cannot be opened), SC_ENOMEM. */
-	int (*start)(const cJSON *settings, const struct sc_sink_host *host,
-		     void **priv, struct sc_error *err);
+	int (*start)(const cJSON *settings, const struct sc_sink_host *host, void **priv,
+	             struct sc_error *err);
 	/* Deliver one message. Returns a verdict; *reply may be set to an
 	 * allocated text for the SMTP reply after the code (no CR/LF), else
 	 * the runtime writes a standard one. `err` carries the reason for
 	 * the log when the verdict is not ACCEPT. Thread-safe, may block. */
-	enum sc_sink_verdict (*deliver)(void *priv, const struct sc_inbound *msg,
-					char **reply, struct sc_error *err);
+	enum sc_sink_verdict (*deliver)(void *priv, const struct sc_inbound *msg, char **reply,
+	                                struct sc_error *err);
 	/* Stop: let work in flight end within grace_ms, keep everything that
 	 * was accepted durable, free priv. May be NULL. */
 	void (*stop)(void *priv, long grace_ms);
@@ -118,8 +118,7 @@ struct sc_sink_ops {
  * SC_OK with *out set (the caller's, cJSON_Delete), SC_EIO (cannot open
  * or read), SC_ENOMEM. A malformed message is never an error: whatever
  * could be read is returned. Thread-safe. */
-int sc_inbound_summary(const char *path, size_t max_body, cJSON **out,
-		       struct sc_error *err);
+int sc_inbound_summary(const char *path, size_t max_body, cJSON **out, struct sc_error *err);
 
 #ifdef __cplusplus
 }

@@ -40,14 +40,14 @@ extern "C" {
 enum sc_escape {
 	SC_ESCAPE_HTML = 0, /* & < > " as the spec expects, and ' as &#39; (text/html) */
 	SC_ESCAPE_JSON,     /* JSON string escaping without the quotes, non-UTF-8
-			     * bytes as U+FFFD: "{{x}}" is always a valid JSON
-			     * string (application/json) */
+	                     * bytes as U+FFFD: "{{x}}" is always a valid JSON
+	                     * string (application/json) */
 	SC_ESCAPE_NONE,     /* as is (text/plain, subjects); CR and LF stay, so a
-			     * caller writing a protocol line (an HTTP header)
-			     * must refuse or replace them itself */
+	                     * caller writing a protocol line (an HTTP header)
+	                     * must refuse or replace them itself */
 	SC_ESCAPE_URL       /* RFC 3986 percent-encoding of all but the unreserved
-			     * A-Z a-z 0-9 - . _ ~ (a value in a URL's path or
-			     * query: --url https://h/x?s={{subject}}) */
+	                     * A-Z a-z 0-9 - . _ ~ (a value in a URL's path or
+	                     * query: --url https://h/x?s={{subject}}) */
 };
 
 struct sc_template; /* compiled template; immutable, shareable across threads */
@@ -59,7 +59,7 @@ struct sc_template; /* compiled template; immutable, shareable across threads */
  * unclosed tags, bad delimiters, empty or bad names, nesting too deep),
  * or SC_ENOMEM; *out is NULL on failure. */
 int sc_template_compile(const char *text, size_t len, struct sc_template **out,
-			struct sc_error *err);
+                        struct sc_error *err);
 
 /* Render against `data` (any JSON value: the context stack's bottom; NULL
  * renders every name as missing). `partials` is a JSON object of name ->
@@ -70,14 +70,13 @@ int sc_template_compile(const char *text, size_t len, struct sc_template **out,
  * *outlen its length (outlen may be NULL; the template's own text may
  * hold NUL bytes). Errors: SC_EINPUT (a bound, a bad partial, partials
  * not an object, an unknown escape), SC_ENOMEM; *out is NULL then. */
-int sc_template_render(const struct sc_template *t, const cJSON *data,
-		       const cJSON *partials, enum sc_escape escape, char **out,
-		       size_t *outlen, struct sc_error *err);
+int sc_template_render(const struct sc_template *t, const cJSON *data, const cJSON *partials,
+                       enum sc_escape escape, char **out, size_t *outlen, struct sc_error *err);
 
 /* Compile the NUL-terminated `text` and render it without partials in
  * one go. Same codes and ownership as the two above. */
-int sc_template_expand(const char *text, const cJSON *data, enum sc_escape escape,
-		       char **out, struct sc_error *err);
+int sc_template_expand(const char *text, const cJSON *data, enum sc_escape escape, char **out,
+                       struct sc_error *err);
 
 /* NULL is fine. */
 void sc_template_free(struct sc_template *t);

@@ -22,7 +22,7 @@ static int has_crlf(const char *s)
 
 /* Parse a list parameter; errors are prefixed with its name. */
 static int parse_list(const char *what, const char *text, struct sc_address_list *out,
-		      struct sc_error *err)
+                      struct sc_error *err)
 {
 	if (!text)
 		return SC_OK;
@@ -35,19 +35,23 @@ static int parse_list(const char *what, const char *text, struct sc_address_list
 /* to, cc, bcc: an address-list string, or (Velociraptor's mail()) a JSON
  * array whose elements are each one address or a list. */
 static int recipients(const cJSON *params, const char *what, struct sc_address_list *out,
-		      struct sc_error *err)
+                      struct sc_error *err)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, what);
 	if (!cJSON_IsArray(v))
 		return parse_list(what, cJSON_IsString(v) ? v->valuestring : NULL, out, err);
 	int i = 0, rc = SC_OK;
 	const cJSON *e;
-	cJSON_ArrayForEach(e, v) {
-		struct sc_address_list one = { NULL, 0 };
+	cJSON_ArrayForEach(e, v)
+	{
+		struct sc_address_list one = {NULL, 0};
 		if (!cJSON_IsString(e))
-			rc = sc_error_set(err, SC_EINPUT, "%s[%d]: must be a string (an address or a "
-					  "list of them)", what, i);
-		else if ((rc = sc_address_list_parse(e->valuestring, strlen(e->valuestring), &one, err)))
+			rc = sc_error_set(err, SC_EINPUT,
+			                  "%s[%d]: must be a string (an address or a "
+			                  "list of them)",
+			                  what, i);
+		else if ((rc = sc_address_list_parse(e->valuestring, strlen(e->valuestring), &one,
+		                                     err)))
 			sc_error_prefix(err, "%s[%d]", what, i);
 		for (size_t k = 0; !rc && k < one.n; k++)
 			rc = sc_address_list_add_unique(out, &one.v[k]);
@@ -62,7 +66,7 @@ static int recipients(const cJSON *params, const char *what, struct sc_address_l
 /* The sender: `from`, else the platform's email setting, else the asset's
  * sender_address, else its username (interface.md, soar-smtp.md §4.1). */
 static int resolve_sender(struct sc_ctx *ctx, const cJSON *params, struct compose *c,
-			  struct sc_error *err)
+                          struct sc_error *err)
 {
 	const char *what = "from";
 	const char *v = param_string(params, "from");
@@ -80,12 +84,14 @@ static int resolve_sender(struct sc_ctx *ctx, const cJSON *params, struct compos
 		v = sc_asset_string(ctx, "username");
 	}
 	if (!v)
-		return sc_error_set(err, SC_EINPUT, "from: no sender; give \"from\", or set "
-				    "sender_address (or username) in the asset");
-	struct sc_address_list l = { NULL, 0 };
+		return sc_error_set(err, SC_EINPUT,
+		                    "from: no sender; give \"from\", or set "
+		                    "sender_address (or username) in the asset");
+	struct sc_address_list l = {NULL, 0};
 	int rc = parse_list(what, v, &l, err);
 	if (!rc && l.n != 1)
-		rc = sc_error_set(err, SC_EINPUT, "%s: give exactly one sender address, not %zu", what, l.n);
+		rc = sc_error_set(err, SC_EINPUT, "%s: give exactly one sender address, not %zu",
+		                  what, l.n);
 	if (!rc) {
 		c->from = l.v[0];
 		memset(&l.v[0], 0, sizeof l.v[0]);
@@ -96,7 +102,7 @@ static int resolve_sender(struct sc_ctx *ctx, const cJSON *params, struct compos
 
 static int build_envelope(struct compose *c)
 {
-	const struct sc_address_list *lists[] = { &c->to, &c->cc, &c->bcc };
+	const struct sc_address_list *lists[] = {&c->to, &c->cc, &c->bcc};
 	for (size_t l = 0; l < 3; l++)
 		for (size_t i = 0; i < lists[l]->n; i++)
 			if (sc_address_list_add_unique(&c->envelope, &lists[l]->v[i]))
@@ -108,12 +114,13 @@ static int build_envelope(struct compose *c)
 }
 
 static int set_list_header(struct compose *c, const char *name, const struct sc_address_list *l,
-			   struct sc_error *err)
+                           struct sc_error *err)
 {
 	if (l->n == 0)
 		return SC_OK;
 	char *v = sc_address_list_format(name, l, c->smtputf8);
-	int rc = v ? sc_message_header(c->msg, name, v, err) : sc_error_set(err, SC_ENOMEM, "out of memory");
+	int rc = v ? sc_message_header(c->msg, name, v, err)
+	           : sc_error_set(err, SC_ENOMEM, "out of memory");
 	free(v);
 	return rc;
 }
@@ -131,9 +138,12 @@ cJSON *compose_json_param(const cJSON *params, const char *what, struct sc_error
 	 * cut a header value short (issue 8) */
 	struct sc_error perr = SC_ERROR_INIT;
 	cJSON *j = sc_json_parse(v->valuestring, strlen(v->valuestring), what, &perr);
-	if (!j && perr.code == SC_EINPUT && perr.message && strstr(perr.message, ": is not valid JSON"))
+	if (!j && perr.code == SC_EINPUT && perr.message &&
+	    strstr(perr.message, ": is not valid JSON"))
 		sc_error_set(err, SC_EINPUT, "%s; give a JSON %s", perr.message,
-			     strcmp(what, "headers") ? "list" : "object such as {\"Reply-To\": \"soc@corp.example\"}");
+		             strcmp(what, "headers")
+		                 ? "list"
+		                 : "object such as {\"Reply-To\": \"soc@corp.example\"}");
 	else if (!j)
 		sc_error_set(err, perr.code, "%s", perr.message ? perr.message : "out of memory");
 	sc_error_clear(&perr);
@@ -142,7 +152,7 @@ cJSON *compose_json_param(const cJSON *params, const char *what, struct sc_error
 
 static int is_address_header(const char *name)
 {
-	static const char *const names[] = { "From", "To", "Cc", "Reply-To", "Sender", NULL };
+	static const char *const names[] = {"From", "To", "Cc", "Reply-To", "Sender", NULL};
 	for (size_t i = 0; names[i]; i++)
 		if (!strcasecmp(name, names[i]))
 			return 1;
@@ -153,31 +163,39 @@ static int is_address_header(const char *name)
  * re-encoded (a non-ASCII display name must not drag the address into an
  * encoded word); others are encoded as unstructured text. */
 static int custom_header(struct compose *c, const char *name, const char *value,
-			 struct sc_error *err)
+                         struct sc_error *err)
 {
 	if (!sc_header_name_valid(name))
-		return sc_error_set(err, SC_EINPUT, "headers: \"%s\" is not a valid header name; "
-				    "use printable ASCII without spaces or ':'", name);
+		return sc_error_set(err, SC_EINPUT,
+		                    "headers: \"%s\" is not a valid header name; "
+		                    "use printable ASCII without spaces or ':'",
+		                    name);
 	if (!strcasecmp(name, "Bcc"))
-		return sc_error_set(err, SC_EINPUT, "headers: Bcc cannot be a header (every recipient "
-				    "would see it); use the bcc parameter");
+		return sc_error_set(err, SC_EINPUT,
+		                    "headers: Bcc cannot be a header (every recipient "
+		                    "would see it); use the bcc parameter");
 	if (has_crlf(value))
-		return sc_error_set(err, SC_EINPUT, "headers: the value of \"%s\" contains a line "
-				    "break; put it on one line", name);
+		return sc_error_set(err, SC_EINPUT,
+		                    "headers: the value of \"%s\" contains a line "
+		                    "break; put it on one line",
+		                    name);
 	if (!strcasecmp(name, "MIME-Version") || !strncasecmp(name, "Content-", 8))
-		return sc_error_set(err, SC_EINPUT, "headers: \"%s\" is set by the connector from "
-				    "the message's structure; remove it", name);
+		return sc_error_set(err, SC_EINPUT,
+		                    "headers: \"%s\" is set by the connector from "
+		                    "the message's structure; remove it",
+		                    name);
 	char *enc = NULL;
 	int rc = SC_OK;
 	if (is_address_header(name)) {
-		struct sc_address_list l = { NULL, 0 };
+		struct sc_address_list l = {NULL, 0};
 		char *what = sc_asprintf("headers.%s", name);
 		rc = parse_list(what ? what : "headers", value, &l, err);
 		free(what);
 		if (!rc && l.n == 0)
 			rc = sc_error_set(err, SC_EINPUT, "headers: \"%s\" has no address", name);
 		if (!rc && !strcasecmp(name, "From") && l.n != 1)
-			rc = sc_error_set(err, SC_EINPUT, "headers.From: must hold exactly one address");
+			rc = sc_error_set(err, SC_EINPUT,
+			                  "headers.From: must hold exactly one address");
 		if (!rc && !(enc = sc_address_list_format(name, &l, c->smtputf8)))
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 		if (!rc && !strcasecmp(name, "From")) {
@@ -207,14 +225,18 @@ static int custom_headers(struct compose *c, const cJSON *params, struct sc_erro
 	}
 	int rc = SC_OK;
 	if (h && !cJSON_IsObject(h))
-		rc = sc_error_set(err, SC_EINPUT, "headers: must be a JSON object of header names to "
-				  "string values, such as {\"Reply-To\": \"soc@corp.example\"}");
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "headers: must be a JSON object of header names to "
+		                  "string values, such as {\"Reply-To\": \"soc@corp.example\"}");
 	const cJSON *e, *obj = rc ? NULL : h;
-	cJSON_ArrayForEach(e, obj) {
+	cJSON_ArrayForEach(e, obj)
+	{
 		if (!cJSON_IsString(e)) {
-			rc = sc_error_set(err, SC_EINPUT, "headers: the value of \"%s\" must be a "
-					  "string, not %s", e->string,
-					  cJSON_IsNumber(e) ? "a number" : "a non-string JSON value");
+			rc = sc_error_set(
+			    err, SC_EINPUT,
+			    "headers: the value of \"%s\" must be a "
+			    "string, not %s",
+			    e->string, cJSON_IsNumber(e) ? "a number" : "a non-string JSON value");
 			break;
 		}
 		if ((rc = custom_header(c, e->string, e->valuestring, err)))
@@ -230,27 +252,30 @@ static int set_subject(struct compose *c, const cJSON *params, struct sc_error *
 	if (!s || !*s)
 		return SC_OK;
 	if (has_crlf(s))
-		return sc_error_set(err, SC_EINPUT, "subject: contains a line break; put the "
-				    "subject on one line");
+		return sc_error_set(err, SC_EINPUT,
+		                    "subject: contains a line break; put the "
+		                    "subject on one line");
 	char *enc = sc_header_encode_unstructured("Subject", s, c->smtputf8);
 	int rc = enc ? sc_message_header(c->msg, "Subject", enc, err)
-		     : sc_error_set(err, SC_ENOMEM, "out of memory");
+	             : sc_error_set(err, SC_ENOMEM, "out of memory");
 	free(enc);
 	return rc;
 }
 
 int compose_check_text(const struct compose *c, const char *what, const char *text,
-		       struct sc_error *err)
+                       struct sc_error *err)
 {
 	if (c->allow_8bit || !sc_str_8bit(text))
 		return SC_OK;
-	return sc_error_set(err, SC_EINPUT, "%s: contains non-ASCII characters, but the asset "
-			    "sets encoding: false; set \"encoding\": true (Enable Unicode support) "
-			    "or remove the characters", what);
+	return sc_error_set(err, SC_EINPUT,
+	                    "%s: contains non-ASCII characters, but the asset "
+	                    "sets encoding: false; set \"encoding\": true (Enable Unicode support) "
+	                    "or remove the characters",
+	                    what);
 }
 
 int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, struct compose *c,
-		  struct sc_error *err)
+                  struct sc_error *err)
 {
 	memset(c, 0, sizeof *c);
 	c->allow_8bit = sc_asset_bool(ctx, "encoding", 1);
@@ -269,11 +294,12 @@ int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, 
 	if (!rc && build_envelope(c))
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!rc && !c->allow_8bit && c->smtputf8)
-		rc = sc_error_set(err, SC_EINPUT, "to/cc/bcc/from: a non-ASCII address needs "
-				  "\"encoding\": true in the asset");
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "to/cc/bcc/from: a non-ASCII address needs "
+		                  "\"encoding\": true in the asset");
 	if (!rc && has_crlf(c->from.addr))
 		rc = sc_error_set(err, SC_EINPUT, "from: contains a line break");
-	struct sc_address_list one = { &c->from, 1 };
+	struct sc_address_list one = {&c->from, 1};
 	if (!rc)
 		rc = set_list_header(c, "From", &one, err);
 	if (!rc)
@@ -316,7 +342,7 @@ int compose_send(struct sc_ctx *ctx, struct compose *c, struct sc_result *r, str
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	for (size_t i = 0; i < c->envelope.n; i++)
 		rcpt[i] = c->envelope.v[i].addr;
-	struct sc_envelope env = { c->from.addr, rcpt, c->envelope.n, c->smtputf8, 0 };
+	struct sc_envelope env = {c->from.addr, rcpt, c->envelope.n, c->smtputf8, 0};
 	int rc = sc_send(ctx, &env, c->msg, r, err);
 	free(rcpt);
 	return rc;

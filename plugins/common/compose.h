@@ -19,7 +19,7 @@
 #include <smtp-connector/message.h>
 
 struct compose {
-	struct sc_address from;          /* effective sender (addr = MAIL FROM) */
+	struct sc_address from; /* effective sender (addr = MAIL FROM) */
 	struct sc_address_list to, cc, bcc;
 	struct sc_address_list envelope; /* to + cc + bcc, de-duplicated */
 	int smtputf8;                    /* an envelope address is not ASCII */
@@ -31,13 +31,13 @@ struct compose {
 
 /* Everything from the parameters that is common to both actions. Errors
  * name the parameter ("to: ...", "headers: ..."). */
-int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r,
-		  struct compose *c, struct sc_error *err);
+int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, struct compose *c,
+                  struct sc_error *err);
 
 /* The asset's "encoding": false forbids non-ASCII content. `what` names
  * the parameter in the error ("body", "html_body"). */
 int compose_check_text(const struct compose *c, const char *what, const char *text,
-		       struct sc_error *err);
+                       struct sc_error *err);
 
 /* A parameter that may be a JSON string or JSON text ("headers",
  * "attachment_json"): parsed value, or NULL + err naming `what`. */
@@ -46,8 +46,7 @@ cJSON *compose_json_param(const cJSON *params, const char *what, struct sc_error
 /* Open the session, send c->msg to c->envelope, and report message_id,
  * accepted, refused, smtp_reply and auth in the result. Message "Email
  * sent" (plus the refused recipients when some were refused). */
-int compose_send(struct sc_ctx *ctx, struct compose *c, struct sc_result *r,
-		 struct sc_error *err);
+int compose_send(struct sc_ctx *ctx, struct compose *c, struct sc_result *r, struct sc_error *err);
 
 void compose_free(struct compose *c);
 

@@ -117,7 +117,6 @@ static char *sb_finish(struct sbuf *b)
 	return p;
 }
 
-
 static int lower(int c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
@@ -159,7 +158,7 @@ static int utf8_clean(const char *in, size_t len, char **out, size_t *outlen)
 	*out = NULL;
 	if (i == len)
 		return 0;
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	sb_put(&b, in, i);
 	while (i < len) {
 		k = utf8_len(s + i, len - i);
@@ -177,9 +176,9 @@ static int utf8_clean(const char *in, size_t len, char **out, size_t *outlen)
 /* NODEFDTD: keep the author's doctype (or none) instead of libxml2's
  * HTML 4.0 one, which would change the client's rendering mode.
  * IGNORE_ENC: the text is UTF-8 by now whatever a meta tag claims. */
-#define PARSE_OPTS                                                          \
-	(HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR |       \
-	 HTML_PARSE_NOWARNING | HTML_PARSE_NODEFDTD | HTML_PARSE_IGNORE_ENC)
+#define PARSE_OPTS                                                                                 \
+	(HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |       \
+	 HTML_PARSE_NODEFDTD | HTML_PARSE_IGNORE_ENC)
 
 /* The tree of a non-empty input, or NULL with err set. */
 static htmlDocPtr html_parse(const char *html, size_t len, struct sc_error *err)
@@ -196,12 +195,12 @@ static htmlDocPtr html_parse(const char *html, size_t len, struct sc_error *err)
 	}
 	htmlDocPtr doc = NULL;
 	if (len > INT_MAX)
-		sc_error_set(err, SC_EINPUT,
-			     "the HTML body is %zu bytes; the limit is 2 GiB", len);
+		sc_error_set(err, SC_EINPUT, "the HTML body is %zu bytes; the limit is 2 GiB", len);
 	else if (!(doc = htmlReadMemory(html, (int)len, NULL, "UTF-8", PARSE_OPTS)))
 		sc_error_set(err, SC_EINPUT,
-			     "the HTML body (%zu bytes) could not be parsed as HTML "
-			     "(or memory ran out); check that it is HTML text", len);
+		             "the HTML body (%zu bytes) could not be parsed as HTML "
+		             "(or memory ran out); check that it is HTML text",
+		             len);
 	free(clean);
 	return doc;
 }
@@ -285,9 +284,9 @@ static char *url_squeeze(const char *v)
 
 static enum url_kind scheme_kind(const char *s, size_t n, const char *rest)
 {
-	static const char *const web[] = { "http", "https", "mailto", "tel", NULL };
-	static const char *const images[] = { "image/png", "image/gif",
-					      "image/jpeg", "image/webp", NULL };
+	static const char *const web[] = {"http", "https", "mailto", "tel", NULL};
+	static const char *const images[] = {"image/png", "image/gif", "image/jpeg", "image/webp",
+	                                     NULL};
 	for (const char *const *w = web; *w; w++)
 		if (strlen(*w) == n && memcmp(s, *w, n) == 0)
 			return URL_WEB;
@@ -372,7 +371,7 @@ static size_t css_unescape(const char *s, char *c)
  * of memory. */
 static char *css_normalise(const char *css)
 {
-	struct sbuf raw = { 0 }, out = { 0 };
+	struct sbuf raw = {0}, out = {0};
 	css_strip_comments(css, &raw);
 	char *r = sb_finish(&raw);
 	if (!r)
@@ -415,9 +414,8 @@ static int css_urls_ok(const char *n)
  * nothing that runs script or loads from a refused scheme. */
 static int css_safe(const char *css)
 {
-	static const char *const bad[] = { "expression(", "javascript:",
-					   "vbscript:", "@import", "behavior",
-					   "-moz-binding", "</", NULL };
+	static const char *const bad[] = {"expression(", "javascript:",  "vbscript:", "@import",
+	                                  "behavior",    "-moz-binding", "</",        NULL};
 	char *n = css_normalise(css);
 	if (!n)
 		return 0;
@@ -443,20 +441,21 @@ struct txt {
 	const char *sep; /* table-cell separator owed */
 	int marker;      /* list depth whose "- " is owed, 0 if none */
 	int list_depth, pre_depth, pre_fresh;
-	size_t *marks;   /* b.len when each open element was entered */
+	size_t *marks; /* b.len when each open element was entered */
 	size_t nmarks, capmarks;
 };
 
-static const char *const skip_elems[] = { "head", "title", "script", "style",
-	"template", "noscript", "svg", "math", "select", "iframe", "object",
-	"applet", NULL };
-static const char *const para_elems[] = { "p", "h1", "h2", "h3", "h4", "h5",
-	"h6", "pre", "blockquote", "table", "ul", "ol", "dl", "hr", "address",
-	"figure", "fieldset", NULL };
-static const char *const line_elems[] = { "div", "section", "article",
-	"header", "footer", "nav", "aside", "main", "li", "tr", "dt", "dd",
-	"caption", "figcaption", "form", "details", "summary", "center",
-	"hgroup", "legend", "body", "thead", "tbody", "tfoot", NULL };
+static const char *const skip_elems[] = {"head",     "title",  "script", "style",  "template",
+                                         "noscript", "svg",    "math",   "select", "iframe",
+                                         "object",   "applet", NULL};
+static const char *const para_elems[] = {"p",  "h1",  "h2",         "h3",     "h4",       "h5",
+                                         "h6", "pre", "blockquote", "table",  "ul",       "ol",
+                                         "dl", "hr",  "address",    "figure", "fieldset", NULL};
+static const char *const line_elems[] = {"div",     "section", "article", "header",     "footer",
+                                         "nav",     "aside",   "main",    "li",         "tr",
+                                         "dt",      "dd",      "caption", "figcaption", "form",
+                                         "details", "summary", "center",  "hgroup",     "legend",
+                                         "body",    "thead",   "tbody",   "tfoot",      NULL};
 
 /* Breaks an element makes before and after it: 2, 1, or 0 (inline).
  * Inside a list item, paragraphs and lists only start a new line, so a
@@ -654,9 +653,9 @@ static void link_end(struct txt *t, xmlNodePtr a, size_t start)
 			text++, len--;
 		while (len && sc_html_is_space((unsigned char)text[len - 1]))
 			len--;
-		int same = texts_equal(text, len, u) ||
-			   (sc_html_starts_ci(u, u + strlen(u), "mailto:") &&
-			    texts_equal(text, len, u + 7));
+		int same =
+		    texts_equal(text, len, u) || (sc_html_starts_ci(u, u + strlen(u), "mailto:") &&
+		                                  texts_equal(text, len, u + 7));
 		if (!same) {
 			t->space_want = len > 0;
 			put_collapsed(t, "<");
@@ -686,7 +685,7 @@ static void txt_leave(xmlNodePtr n, void *ctx)
  * a row, none at either end, no final newline. */
 static char *txt_layout(const char *s)
 {
-	struct sbuf o = { 0 };
+	struct sbuf o = {0};
 	int blank = 0;
 	while (*s) {
 		size_t n = strcspn(s, "\n"), k = n;
@@ -712,7 +711,7 @@ char *sc_html_to_text(const char *html, size_t len, struct sc_error *err)
 	htmlDocPtr doc = html_parse(html, len, err);
 	if (!doc)
 		return NULL;
-	struct txt t = { 0 };
+	struct txt t = {0};
 	walk(doc->children, txt_enter, txt_leave, &t);
 	xmlFreeDoc(doc);
 	free(t.marks);
@@ -720,8 +719,7 @@ char *sc_html_to_text(const char *html, size_t len, struct sc_error *err)
 	char *out = raw ? txt_layout(raw) : NULL;
 	free(raw);
 	if (!out)
-		sc_error_set(err, SC_ENOMEM,
-			     "out of memory rendering the HTML body as text");
+		sc_error_set(err, SC_ENOMEM, "out of memory rendering the HTML body as text");
 	return out;
 }
 
@@ -732,29 +730,30 @@ char *sc_html_to_text(const char *html, size_t len, struct sc_error *err)
 /* embed is not here but unwrapped (rule 2): browsers treat it as void,
  * libxml2 as a container, so what libxml2 puts inside an unclosed embed
  * is really the content after it. */
-static const char *const drop_elems[] = { "script", "iframe", "frame",
-	"frameset", "object", "applet", "form", "input", "button",
-	"select", "textarea", "option", "optgroup", "datalist", "base", "link",
-	"svg", "math", "template", "noscript", "param", NULL };
-static const char *const keep_elems[] = { "html", "head", "body", "title",
-	"style", "meta", "a", "abbr", "acronym", "address", "area", "article",
-	"aside", "b", "bdi", "bdo", "big", "blockquote", "br", "caption",
-	"center", "cite", "code", "col", "colgroup", "dd", "del", "details",
-	"dfn", "div", "dl", "dt", "em", "figcaption", "figure", "font",
-	"footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr",
-	"i", "img", "ins", "kbd", "label", "li", "main", "map", "mark", "nav",
-	"ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "section",
-	"small", "span", "strike", "strong", "sub", "summary", "sup", "table",
-	"tbody", "td", "tfoot", "th", "thead", "time", "tr", "tt", "u", "ul",
-	"var", "wbr", NULL };
-static const char *const url_attrs[] = { "href", "src", "action",
-	"background", "poster", "cite", "longdesc", "lowsrc", "dynsrc",
-	"codebase", "classid", "data", "profile", "usemap", "manifest", "icon",
-	"archive", "datasrc", "itemtype", NULL };
+static const char *const drop_elems[] = {
+    "script", "iframe", "frame",    "frameset", "object",   "applet",   "form", "input",
+    "button", "select", "textarea", "option",   "optgroup", "datalist", "base", "link",
+    "svg",    "math",   "template", "noscript", "param",    NULL};
+static const char *const keep_elems[] = {
+    "html",     "head",       "body",   "title",   "style",  "meta",   "a",     "abbr",
+    "acronym",  "address",    "area",   "article", "aside",  "b",      "bdi",   "bdo",
+    "big",      "blockquote", "br",     "caption", "center", "cite",   "code",  "col",
+    "colgroup", "dd",         "del",    "details", "dfn",    "div",    "dl",    "dt",
+    "em",       "figcaption", "figure", "font",    "footer", "h1",     "h2",    "h3",
+    "h4",       "h5",         "h6",     "header",  "hgroup", "hr",     "i",     "img",
+    "ins",      "kbd",        "label",  "li",      "main",   "map",    "mark",  "nav",
+    "ol",       "p",          "pre",    "q",       "rp",     "rt",     "ruby",  "s",
+    "samp",     "section",    "small",  "span",    "strike", "strong", "sub",   "summary",
+    "sup",      "table",      "tbody",  "td",      "tfoot",  "th",     "thead", "time",
+    "tr",       "tt",         "u",      "ul",      "var",    "wbr",    NULL};
+static const char *const url_attrs[] = {"href",    "src",      "action",  "background", "poster",
+                                        "cite",    "longdesc", "lowsrc",  "dynsrc",     "codebase",
+                                        "classid", "data",     "profile", "usemap",     "manifest",
+                                        "icon",    "archive",  "datasrc", "itemtype",   NULL};
 /* srcset: a comma-separated URL list whose data: URLs hold commas too,
  * so it cannot be checked reliably; mail clients mostly ignore it. */
-static const char *const bad_attrs[] = { "formaction", "srcdoc", "srcset",
-	"imagesrcset", "ping", "http-equiv", NULL };
+static const char *const bad_attrs[] = {"formaction", "srcdoc",     "srcset", "imagesrcset",
+                                        "ping",       "http-equiv", NULL};
 
 enum verdict { KEEP, UNWRAP, DROP };
 
@@ -766,15 +765,13 @@ static int is_url_attr(const xmlChar *name)
 
 static int attr_ok(xmlAttrPtr a)
 {
-	if (xmlStrncasecmp(a->name, (const xmlChar *)"on", 2) == 0 ||
-	    name_in(a->name, bad_attrs))
+	if (xmlStrncasecmp(a->name, (const xmlChar *)"on", 2) == 0 || name_in(a->name, bad_attrs))
 		return 0;
 	int url = is_url_attr(a->name), style = name_is(a->name, "style");
 	if (!url && !style)
 		return 1;
 	xmlChar *v = xmlNodeGetContent((xmlNodePtr)a);
-	int ok = !v || (url ? url_kind((const char *)v) != URL_BAD
-			    : css_safe((const char *)v));
+	int ok = !v || (url ? url_kind((const char *)v) != URL_BAD : css_safe((const char *)v));
 	xmlFree(v);
 	return ok;
 }
@@ -824,11 +821,9 @@ static int meta_clean(xmlNodePtr m)
 		keep = set_attr(m, "charset", (const xmlChar *)"utf-8");
 	else if (he && name_is(he, "content-type"))
 		keep = set_attr(m, "http-equiv", (const xmlChar *)"Content-Type") &&
-		       set_attr(m, "content",
-				(const xmlChar *)"text/html; charset=utf-8");
+		       set_attr(m, "content", (const xmlChar *)"text/html; charset=utf-8");
 	else if (name && !he)
-		keep = set_attr(m, "name", name) &&
-		       (!content || set_attr(m, "content", content));
+		keep = set_attr(m, "name", name) && (!content || set_attr(m, "content", content));
 	xmlFree(cs);
 	xmlFree(he);
 	xmlFree(name);
@@ -1030,8 +1025,7 @@ static void refs_cids(const char *v, struct cidrefs *r)
 static int cid_enter(xmlNodePtr n, void *ctx)
 {
 	struct cidrefs *r = ctx;
-	if (is_text(n) && n->content && n->parent &&
-	    name_is(n->parent->name, "style"))
+	if (is_text(n) && n->content && n->parent && name_is(n->parent->name, "style"))
 		refs_cids((const char *)n->content, r);
 	if (n->type != XML_ELEMENT_NODE)
 		return 0;
@@ -1049,18 +1043,16 @@ static struct cidref cid_trim(const char *cid)
 {
 	while (sc_html_is_space((unsigned char)*cid) || *cid == '<')
 		cid++;
-	struct cidref r = { cid, strlen(cid) };
-	while (r.len && (sc_html_is_space((unsigned char)cid[r.len - 1]) ||
-			 cid[r.len - 1] == '>'))
+	struct cidref r = {cid, strlen(cid)};
+	while (r.len && (sc_html_is_space((unsigned char)cid[r.len - 1]) || cid[r.len - 1] == '>'))
 		r.len--;
 	return r;
 }
 
-void sc_html_find_cids(const char *html, size_t len, const char *const *cids, size_t n,
-		       int *found)
+void sc_html_find_cids(const char *html, size_t len, const char *const *cids, size_t n, int *found)
 {
 	struct cidref *ref = n ? calloc(n, sizeof *ref) : NULL;
-	struct cidrefs r = { ref, found, n, 0 };
+	struct cidrefs r = {ref, found, n, 0};
 	for (size_t i = 0; i < n; i++) {
 		found[i] = 0;
 		if (ref && cids[i])

@@ -75,8 +75,7 @@ char *sc_html_sanitize(const char *html, size_t len, struct sc_error *err);
  * memory runs out. Used to warn about inline attachments the HTML never
  * shows.
  */
-void sc_html_find_cids(const char *html, size_t len, const char *const *cids, size_t n,
-		       int *found);
+void sc_html_find_cids(const char *html, size_t len, const char *const *cids, size_t n, int *found);
 /* sc_html_find_cids() for one id. */
 int sc_html_references_cid(const char *html, size_t len, const char *cid);
 
@@ -91,15 +90,15 @@ struct sc_html_support {
 	char *(*to_text)(const char *html, size_t len, struct sc_error *err);
 	char *(*sanitize)(const char *html, size_t len, struct sc_error *err);
 	void (*find_cids)(const char *html, size_t len, const char *const *cids, size_t n,
-			  int *found);
+	                  int *found);
 };
 
 /* What action plugins call (html_lazy.c): the same functions, loaded from
- * the support module support_html on first use (sc_support_load). html_find_cids returns -1 (err set) when
- * the module cannot be loaded, else 0. */
+ * the support module support_html on first use (sc_support_load). html_find_cids returns -1 (err
+ * set) when the module cannot be loaded, else 0. */
 char *html_to_text(const char *html, size_t len, struct sc_error *err);
 char *html_sanitize(const char *html, size_t len, struct sc_error *err);
 int html_find_cids(const char *html, size_t len, const char *const *cids, size_t n, int *found,
-		   struct sc_error *err);
+                   struct sc_error *err);
 
 #endif

@@ -30,8 +30,8 @@ int sc_html_detect(const char *body, size_t len)
 	while (p < end && sc_html_is_space((unsigned char)*p))
 		p++;
 	if (sc_html_starts_ci(p, end, "<html"))
-		return p + 5 < end && (sc_html_is_space((unsigned char)p[5]) ||
-				       p[5] == '>' || p[5] == '/');
+		return p + 5 < end &&
+		       (sc_html_is_space((unsigned char)p[5]) || p[5] == '>' || p[5] == '/');
 	if (!sc_html_starts_ci(p, end, "<!doctype"))
 		return 0;
 	p += 9;

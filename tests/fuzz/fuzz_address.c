@@ -25,8 +25,12 @@ static int utf8_ok(const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	while (s && *s) {
-		unsigned c = *s, n = c < 0x80 ? 0 : c < 0xc2 ? 9 : c < 0xe0 ? 1
-				     : c < 0xf0 ? 2 : c < 0xf5 ? 3 : 9;
+		unsigned c = *s, n = c < 0x80   ? 0
+		                     : c < 0xc2 ? 9
+		                     : c < 0xe0 ? 1
+		                     : c < 0xf0 ? 2
+		                     : c < 0xf5 ? 3
+		                                : 9;
 		uint32_t cp = n == 0 ? c : c & (0x3f >> n);
 		if (n == 9)
 			return 0;
@@ -35,8 +39,8 @@ static int utf8_ok(const char *str)
 				return 0;
 			cp = cp << 6 | (s[i] & 0x3f);
 		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
 			return 0;
 		s += n + 1;
 	}
@@ -45,9 +49,8 @@ static int utf8_ok(const char *str)
 
 static void check(const struct sc_address *a)
 {
-	if (!a->addr || !strchr(a->addr, '@') || has_ctl(a->addr) ||
-	    has_ctl(a->display) || (a->display && !*a->display) ||
-	    !utf8_ok(a->addr) || !utf8_ok(a->display))
+	if (!a->addr || !strchr(a->addr, '@') || has_ctl(a->addr) || has_ctl(a->display) ||
+	    (a->display && !*a->display) || !utf8_ok(a->addr) || !utf8_ok(a->display))
 		abort();
 	/* Spaces only inside a quoted local part. */
 	if (strchr(a->addr, ' ') && a->addr[0] != '"')
@@ -56,7 +59,7 @@ static void check(const struct sc_address *a)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sc_address_list l, u = { NULL, 0 };
+	struct sc_address_list l, u = {NULL, 0};
 	struct sc_error err = SC_ERROR_INIT;
 
 	/* `data` is not NUL-terminated: ASan catches any read past size. */
@@ -72,8 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (u.n > l.n)
 			abort();
-	} else if (!err.message || (int)err.code != rc || l.n || l.v ||
-		   has_ctl(err.message)) {
+	} else if (!err.message || (int)err.code != rc || l.n || l.v || has_ctl(err.message)) {
 		abort();
 	}
 	sc_address_list_free(&l);

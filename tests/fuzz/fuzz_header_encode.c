@@ -1,5 +1,5 @@
-// fuzz-sources: core/message/encode.c core/message/transfer_encoding.c core/message/text.c core/runtime/error.c core/runtime/buf.c core/runtime/log.c
-// fuzz-pkgs: libcrypto
+// fuzz-sources: core/message/encode.c core/message/transfer_encoding.c core/message/text.c
+// core/runtime/error.c core/runtime/buf.c core/runtime/log.c fuzz-pkgs: libcrypto
 /* libFuzzer target for the header encoders (core/message/encode.c).
  *
  * Arbitrary bytes go to sc_header_encode_unstructured (both utf8_ok
@@ -190,7 +190,7 @@ static int decodable(const char *w, size_t n)
 /* RFC 2047 decoding of a folded unstructured value; must equal `in`. */
 static void check_round_trip(const char *in, const char *enc)
 {
-	struct sc_buf u = { 0 }, out = { 0 };
+	struct sc_buf u = {0}, out = {0};
 	for (const char *p = enc; *p; p++)
 		if (!(p[0] == '\r' && p[1] == '\n') && !(p[0] == '\n' && p > enc && p[-1] == '\r'))
 			sc_buf_add(&u, p, 1);
@@ -251,7 +251,7 @@ static void fuzz_unstructured(const char *v, size_t n, int utf8_ok)
 	/* A long name leaves little room on the first line: only 998 holds
 	 * there, as a plain first word is never moved off the name's line. */
 	static const char name[] = "X-A-Rather-Long-Custom-Header-Name-For-"
-				   "Fuzzing-Purposes";
+	                           "Fuzzing-Purposes";
 	s = sc_header_encode_unstructured(name, v, utf8_ok);
 	if (!s)
 		abort();
@@ -268,9 +268,8 @@ static void fuzz_phrase(const char *v, int utf8_ok)
 		check_ascii(s);
 	check_ews(v, s);
 	free(s);
-	struct sc_address a[2] = { { (char *)v, "a@example.com" },
-				   { (char *)v, "b@example.com" } };
-	struct sc_address_list l = { a, 2 };
+	struct sc_address a[2] = {{(char *)v, "a@example.com"}, {(char *)v, "b@example.com"}};
+	struct sc_address_list l = {a, 2};
 	s = sc_address_list_format("To", &l, utf8_ok);
 	if (!s || check_lines(s, 4) > LINE_SOFT)
 		abort();
@@ -308,8 +307,7 @@ static size_t qp_decode_checked(const char *q, size_t n, unsigned char *out)
 		if (q[i] != '=') {
 			out[o++] = (unsigned char)q[i];
 		} else if (i + 2 < n && q[i + 1] != '\r') {
-			out[o++] = (unsigned char)(hexval(q[i + 1]) * 16 +
-						   hexval(q[i + 2]));
+			out[o++] = (unsigned char)(hexval(q[i + 1]) * 16 + hexval(q[i + 2]));
 			i += 2;
 			col += 2;
 		}
@@ -344,8 +342,7 @@ static void fuzz_qp(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_qp(data, size);
-	if (memchr(data, '\r', size) || memchr(data, '\n', size) ||
-	    memchr(data, '\0', size))
+	if (memchr(data, '\r', size) || memchr(data, '\n', size) || memchr(data, '\0', size))
 		return 0;
 	char *v = malloc(size + 1);
 	if (!v)

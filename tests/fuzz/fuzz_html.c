@@ -33,9 +33,11 @@ static void die(const char *why, const char *where, const char *doc)
 /* Decode the references a browser would, enough to see a scheme. */
 static void decode_url(const char *v, size_t n, char *out)
 {
-	static const struct { const char *name; char c; } named[] = {
-		{ "amp;", '&' }, { "tab;", '\t' }, { "newline;", '\n' },
-		{ "colon;", ':' }, { "sol;", '/' }, { NULL, 0 } };
+	static const struct {
+		const char *name;
+		char c;
+	} named[] = {{"amp;", '&'},   {"tab;", '\t'}, {"newline;", '\n'},
+	             {"colon;", ':'}, {"sol;", '/'},  {NULL, 0}};
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = v[i];
@@ -43,14 +45,23 @@ static void decode_url(const char *v, size_t n, char *out)
 			int hex = i + 2 < n && (v[i + 2] == 'x' || v[i + 2] == 'X');
 			size_t j = i + 2 + (size_t)hex;
 			unsigned long cp = 0;
-			while (j < n && (hex ? isxdigit((unsigned char)v[j]) : isdigit((unsigned char)v[j])) && cp < 0x110000)
-				cp = cp * (hex ? 16 : 10) + (unsigned long)(isdigit((unsigned char)v[j]) ? v[j] - '0' : (tolower((unsigned char)v[j]) - 'a' + 10)), j++;
+			while (
+			    j < n &&
+			    (hex ? isxdigit((unsigned char)v[j]) : isdigit((unsigned char)v[j])) &&
+			    cp < 0x110000)
+				cp = cp * (hex ? 16 : 10) +
+				     (unsigned long)(isdigit((unsigned char)v[j])
+				                         ? v[j] - '0'
+				                         : (tolower((unsigned char)v[j]) - 'a' +
+				                            10)),
+				j++;
 			c = cp < 0x80 ? (char)cp : '?';
 			i = j < n && v[j] == ';' ? j : j - 1;
 		} else if (c == '&') {
 			for (int k = 0; named[k].name; k++) {
 				size_t len = strlen(named[k].name);
-				if (i + 1 + len <= n && strncasecmp(v + i + 1, named[k].name, len) == 0) {
+				if (i + 1 + len <= n &&
+				    strncasecmp(v + i + 1, named[k].name, len) == 0) {
 					c = named[k].c;
 					i += len;
 					break;
@@ -80,8 +91,9 @@ static void check_url(const char *v, size_t n, const char *doc)
 
 static int is_url_attr(const char *name, size_t n)
 {
-	static const char *const urls[] = { "href", "src", "action", "background",
-		"poster", "formaction", "xlink:href", "data", "lowsrc", "dynsrc", NULL };
+	static const char *const urls[] = {"href",   "src",        "action",     "background",
+	                                   "poster", "formaction", "xlink:href", "data",
+	                                   "lowsrc", "dynsrc",     NULL};
 	for (int i = 0; urls[i]; i++)
 		if (strlen(urls[i]) == n && strncasecmp(name, urls[i], n) == 0)
 			return 1;
@@ -140,9 +152,10 @@ static const char *find_ci(const char *hay, const char *needle)
 /* Walk the markup as a browser tokenizer would. */
 static void check_markup(const char *doc)
 {
-	static const char *const banned[] = { "script", "iframe", "object", "embed",
-		"svg", "math", "form", "input", "base", "link", "frame", "applet",
-		"template", "noscript", "xmp", "noembed", "noframes", "plaintext", NULL };
+	static const char *const banned[] = {"script",  "iframe",   "object",    "embed",    "svg",
+	                                     "math",    "form",     "input",     "base",     "link",
+	                                     "frame",   "applet",   "template",  "noscript", "xmp",
+	                                     "noembed", "noframes", "plaintext", NULL};
 	const char *p = doc;
 	while ((p = strchr(p, '<'))) {
 		p++;
@@ -181,7 +194,11 @@ static void check_markup(const char *doc)
 static int valid_utf8(const unsigned char *s)
 {
 	while (*s) {
-		size_t k = *s < 0x80 ? 1 : (*s & 0xE0) == 0xC0 ? 2 : (*s & 0xF0) == 0xE0 ? 3 : (*s & 0xF8) == 0xF0 ? 4 : 0;
+		size_t k = *s < 0x80             ? 1
+		           : (*s & 0xE0) == 0xC0 ? 2
+		           : (*s & 0xF0) == 0xE0 ? 3
+		           : (*s & 0xF8) == 0xF0 ? 4
+		                                 : 0;
 		if (!k)
 			return 0;
 		for (size_t i = 1; i < k; i++)
@@ -194,8 +211,8 @@ static int valid_utf8(const unsigned char *s)
 
 static void check_text(const char *t)
 {
-	if (strchr(t, '\r') || strstr(t, "\n\n\n") || strstr(t, " \n") ||
-	    strstr(t, "\t\n") || t[0] == '\n')
+	if (strchr(t, '\r') || strstr(t, "\n\n\n") || strstr(t, " \n") || strstr(t, "\t\n") ||
+	    t[0] == '\n')
 		die("text layout", t, t);
 	size_t n = strlen(t);
 	if (n && (t[n - 1] == '\n' || t[n - 1] == ' '))

@@ -1,8 +1,10 @@
-// fuzz-sources: core/inbound/summary.c core/inbound/mime_parse.c core/inbound/decode.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// fuzz-sources: core/inbound/summary.c core/inbound/mime_parse.c core/inbound/decode.c
+// core/runtime/buf.c core/runtime/error.c core/runtime/log.c
 /* libFuzzer target for reading received messages (core/inbound/). Build:
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Icore/runtime \
  *     -Icore/inbound $(pkg-config --cflags libcjson) tests/fuzz/fuzz_inbound.c \
- *     core/inbound/{summary,mime_parse,decode}.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c \
+ *     core/inbound/{summary,mime_parse,decode}.c core/runtime/buf.c core/runtime/error.c
+ * core/runtime/log.c \
  *     $(pkg-config --libs libcjson libcrypto)
  *   ./a.out tests/fuzz/corpus/inbound
  *
@@ -74,7 +76,8 @@ static void check_shape(const cJSON *o, size_t max_body)
 	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(o, "attachments"), *a;
 	check(cJSON_IsArray(atts), "attachments array");
 	check(cJSON_GetArraySize(atts) <= INB_MAX_ATTACHMENTS, "attachments bounded");
-	cJSON_ArrayForEach(a, atts) {
+	cJSON_ArrayForEach(a, atts)
+	{
 		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(a, "size");
 		check(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, "name")), "name");
 		check(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, "content_type")), "type");

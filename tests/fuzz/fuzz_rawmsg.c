@@ -1,9 +1,11 @@
-// fuzz-sources: core/message/rawmsg.c core/message/text.c core/runtime/error.c core/runtime/buf.c core/runtime/log.c
+// fuzz-sources: core/message/rawmsg.c core/message/text.c core/runtime/error.c core/runtime/buf.c
+// core/runtime/log.c
 /* libFuzzer target for the raw-message header splitter of send rawemail
  * (core/message/rawmsg.c). Build, e.g.:
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Icore/runtime \
  *     $(pkg-config --cflags libcjson) tests/fuzz/fuzz_rawmsg.c \
- *     core/message/rawmsg.c core/message/text.c core/runtime/error.c core/runtime/buf.c core/runtime/log.c
+ *     core/message/rawmsg.c core/message/text.c core/runtime/error.c core/runtime/buf.c
+ * core/runtime/log.c
  *   ./a.out tests/fuzz/corpus/rawmsg
  *
  * Beyond "no crash, no leak", it checks what the action relies on:
@@ -68,8 +70,9 @@ static void check_fields(const struct sc_rawmsg *m)
 	 * body), or exactly the empty line's one line ending */
 	size_t gap = m->body - prev;
 	const char *g = m->text + prev;
-	check(gap == 0 ? m->body == m->len
-	      : (gap == 1 && (*g == '\n' || *g == '\r')) || (gap == 2 && !memcmp(g, "\r\n", 2)),
+	check(gap == 0
+	          ? m->body == m->len
+	          : (gap == 1 && (*g == '\n' || *g == '\r')) || (gap == 2 && !memcmp(g, "\r\n", 2)),
 	      "the header section is the fields plus the empty line");
 	size_t olen = 0;
 	char *o = sc_rawmsg_without(m, drop_odd, NULL, &olen);
@@ -93,7 +96,7 @@ static void check_line_lengths(const struct sc_rawmsg *m)
 /* The send rawemail path: CRLF, parse, drop every other field, parse again. */
 static void check_crlf_drop(const char *t, size_t len)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	check(sc_buf_add_crlf(&b, t, len) == SC_OK, "normalised");
 	check(!memchr(b.p, '\n', b.len) || b.len >= 2, "sane");
 	struct sc_rawmsg m, again;
@@ -105,7 +108,7 @@ static void check_crlf_drop(const char *t, size_t len)
 		check(sc_rawmsg_parse(o, olen, &again, &err) == SC_OK, "still parses");
 		check(again.n == nkept, "the other fields stay fields");
 		check(again.len - again.body == m.len - m.body &&
-		      !memcmp(again.text + again.body, m.text + m.body, m.len - m.body),
+		          !memcmp(again.text + again.body, m.text + m.body, m.len - m.body),
 		      "the body stays the body");
 		sc_rawmsg_free(&again);
 		free(o);

@@ -1,4 +1,5 @@
-// fuzz-sources: core/runtime/reader.c core/runtime/json_strings.c core/runtime/utf8.c core/runtime/result.c core/runtime/error.c core/runtime/log.c
+// fuzz-sources: core/runtime/reader.c core/runtime/json_strings.c core/runtime/utf8.c
+// core/runtime/result.c core/runtime/error.c core/runtime/log.c
 /* libFuzzer target for the request reader (core/runtime/reader.c) with
  * its string checks (json_strings.c, utf8.c) and the result line
  * (result.c). Build, e.g.:
@@ -78,7 +79,8 @@ static void whole_input_clean(const uint8_t *d, size_t n)
 			      "all accepted: no \\u0000 escape");
 			if (d[i + 1] == 'u')
 				for (size_t k = i + 2; k < i + 6; k++)
-					check(k < n && strchr("0123456789abcdefABCDEF", d[k]) && d[k],
+					check(k < n && strchr("0123456789abcdefABCDEF", d[k]) &&
+					          d[k],
 					      "all accepted: \\u has four hex digits");
 			i++;
 		}
@@ -140,8 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (doc.error) {
 			refused = 1;
 			check(doc.error[0] != '\0', "a refusal has a message");
-			check(doc.code == SC_EINPUT,
-			      "the check agrees with cJSON's parse");
+			check(doc.code == SC_EINPUT, "the check agrees with cJSON's parse");
 		} else {
 			check(doc.json != NULL, "a document without an error has a value");
 			strings_valid(doc.json);
@@ -158,7 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		strings_valid(inner);
 		whole_input_clean(data, size);
 	} else {
-		check(perr.message && !strncmp(perr.message, "headers", 7), "sc_json_parse names it");
+		check(perr.message && !strncmp(perr.message, "headers", 7),
+		      "sc_json_parse names it");
 		check(perr.code == SC_EINPUT, "sc_json_parse agrees with cJSON's parse");
 	}
 	cJSON_Delete(inner);

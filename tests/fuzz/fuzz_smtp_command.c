@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int code = serve_cmd_parse(line, size, &c, &why);
 	if (code) {
 		check((code >= 500 && code < 600) || code == 451, "a 5xx (or 451) code");
-		check(why && (why[0] == '5' || why[0] == '4') && why[1] == '.', "enhanced status text");
+		check(why && (why[0] == '5' || why[0] == '4') && why[1] == '.',
+		      "enhanced status text");
 		check(c.path == NULL, "no path on failure");
 	} else {
 		check(c.verb != SV_UNKNOWN, "a verb");

@@ -44,7 +44,7 @@ struct verdict {
 /* The oracle: lines ending in CRLF; "." alone ends; a leading dot is dropped. */
 static struct verdict oracle(const char *in, size_t n, struct sc_buf *out)
 {
-	struct verdict v = { SD_MORE, n, SD_OK };
+	struct verdict v = {SD_MORE, n, SD_OK};
 	size_t i = 0;
 	while (i < n) {
 		size_t j = i;
@@ -82,12 +82,12 @@ static struct verdict oracle(const char *in, size_t n, struct sc_buf *out)
 }
 
 static struct verdict feed(const char *in, size_t n, size_t chunk, unsigned long long max_size,
-			   size_t max_line, struct sc_buf *out, unsigned long long *counted,
-			   enum serve_data_error *soft)
+                           size_t max_line, struct sc_buf *out, unsigned long long *counted,
+                           enum serve_data_error *soft)
 {
 	struct serve_data_reader r;
 	serve_data_init(&r, max_size, max_line);
-	struct verdict v = { SD_MORE, 0, SD_OK };
+	struct verdict v = {SD_MORE, 0, SD_OK};
 	size_t off = 0;
 	while (off < n) {
 		size_t len = n - off < chunk ? n - off : chunk, used = 0;
@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t chunk = (size_t)(data[0] % 17) + 1;
 	const char *in = (const char *)data + 1;
 	size_t n = size - 1;
-	struct sc_buf want = { 0 }, got = { 0 }, whole = { 0 }, limited = { 0 };
+	struct sc_buf want = {0}, got = {0}, whole = {0}, limited = {0};
 	struct verdict o = oracle(in, n, &want);
 	unsigned long long counted = 0, counted2 = 0;
 	enum serve_data_error soft = SD_OK, soft2 = SD_OK;

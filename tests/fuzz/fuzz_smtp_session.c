@@ -1,4 +1,5 @@
-// fuzz-sources: core/serve/session.c core/serve/smtp_cmd.c core/serve/data_reader.c core/serve/users.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// fuzz-sources: core/serve/session.c core/serve/smtp_cmd.c core/serve/data_reader.c
+// core/serve/users.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
 /* libFuzzer target for serve's whole session state machine
  * (core/serve/session.c with the command parser and the DATA reader),
  * fed the way the listener feeds it: arbitrary bytes in chunks, and each
@@ -53,7 +54,8 @@ static void check_replies(const struct sc_buf *out)
 		size_t n = (size_t)(end - p);
 		check(n >= 5 && p[n - 1] == '\r', "CRLF and a code");
 		check(p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
-		      p[2] <= '9' && (p[3] == ' ' || p[3] == '-'), "ddd then space or dash");
+		          p[2] <= '9' && (p[3] == ' ' || p[3] == '-'),
+		      "ddd then space or dash");
 		check(!memchr(p, '\r', n - 1), "no CR inside a reply line");
 		i += n + 1;
 	}
@@ -98,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned flags = data[1];
 	const char *in = (const char *)data + 2;
 	size_t n = size - 2, off = 0;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	struct serve_session *s = serve_session_new(&cfg, "127.0.0.1", 1, 0, NULL);
 	check(s != NULL, "session");
 	serve_session_greet(s, &out);
@@ -112,8 +114,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (s->want) {
 		case SW_DELIVER:
 			check_inbound(s);
-			serve_session_delivered(s, (flags >> (k++ % 8)) & 1 ? SC_SINK_ACCEPT : SC_SINK_DEFER,
-						NULL, "fuzz", &out);
+			serve_session_delivered(
+			    s, (flags >> (k++ % 8)) & 1 ? SC_SINK_ACCEPT : SC_SINK_DEFER, NULL,
+			    "fuzz", &out);
 			break;
 		case SW_AUTH:
 			serve_session_auth_done(s, (flags >> (k++ % 8)) & 1, &out);

@@ -1,4 +1,6 @@
-// fuzz-sources: core/template/scan.c core/template/compile.c core/template/lookup.c core/template/escape.c core/template/render.c core/template/partials.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// fuzz-sources: core/template/scan.c core/template/compile.c core/template/lookup.c
+// core/template/escape.c core/template/render.c core/template/partials.c core/runtime/buf.c
+// core/runtime/error.c core/runtime/log.c
 /* libFuzzer target for the Mustache engine (core/template/).
  *
  * The bytes are compiled as a template and rendered against a fixed JSON
@@ -20,14 +22,14 @@
 #include <string.h>
 
 static const char CONTEXT[] =
-	"{\"name\":\"Ann <a@b>\",\"n\":85,\"d\":1.21,\"t\":true,\"f\":false,\"z\":null,"
-	"\"s\":\"\",\"o\":{\"a\":{\"b\":\"deep & \\\"quoted\\\"\"},\"l\":[1,2]},"
-	"\"list\":[{\"name\":\"x\",\"list\":[]},{\"name\":\"y\",\"list\":[{\"name\":\"z\"}]},3,\"w\"],"
-	"\"dyn\":\"p1\",\"rec\":\"rec\",\"html\":\"<b>'&'</b>\",\"nl\":\"a\\nb\\r\\n\"}";
+    "{\"name\":\"Ann <a@b>\",\"n\":85,\"d\":1.21,\"t\":true,\"f\":false,\"z\":null,"
+    "\"s\":\"\",\"o\":{\"a\":{\"b\":\"deep & \\\"quoted\\\"\"},\"l\":[1,2]},"
+    "\"list\":[{\"name\":\"x\",\"list\":[]},{\"name\":\"y\",\"list\":[{\"name\":\"z\"}]},3,\"w\"],"
+    "\"dyn\":\"p1\",\"rec\":\"rec\",\"html\":\"<b>'&'</b>\",\"nl\":\"a\\nb\\r\\n\"}";
 static const char PARTIALS[] =
-	"{\"p1\":\"[{{name}}]\\n  {{#list}}{{>p1}}{{/list}}\\n\",\"p2\":\"  {{>p1}}\\n{{$b}}d{{/b}}\","
-	"\"rec\":\"{{>rec}}\",\"bad\":\"{{#x}}\",\"num\":7,"
-	"\"parent\":\"<{{$b}}default{{/b}}>{{>*dyn}}\"}";
+    "{\"p1\":\"[{{name}}]\\n  {{#list}}{{>p1}}{{/list}}\\n\",\"p2\":\"  {{>p1}}\\n{{$b}}d{{/b}}\","
+    "\"rec\":\"{{>rec}}\",\"bad\":\"{{#x}}\",\"num\":7,"
+    "\"parent\":\"<{{$b}}default{{/b}}>{{>*dyn}}\"}";
 
 static cJSON *context, *partials;
 static struct sc_template *quoted, *bare;
@@ -164,8 +166,9 @@ static void check_escapes(const uint8_t *data, size_t size)
 		if (*p == '%' && strchr("0123456789ABCDEF", p[1]) && p[1] &&
 		    strchr("0123456789ABCDEF", p[2]) && p[2])
 			p += 2;
-		else if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~",
-				 *p))
+		else if (!strchr(
+		             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~",
+		             *p))
 			abort();
 	}
 	free(url);

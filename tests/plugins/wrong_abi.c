@@ -8,12 +8,12 @@
 #define WRONG_ABI (SC_PLUGIN_ABI + 98)
 
 const struct sc_plugin sc_plugin = {
-	.abi = WRONG_ABI,
-	.kind = SC_PLUGIN_ACTION,
-	.name = "test connectivity",
-	.identifier = "test_connectivity",
-	.version = "0-wrong-abi",
-	.description = "test module built for another plugin ABI",
-	.schema = NULL,
-	.action = NULL, /* the loader must not get this far */
+    .abi = WRONG_ABI,
+    .kind = SC_PLUGIN_ACTION,
+    .name = "test connectivity",
+    .identifier = "test_connectivity",
+    .version = "0-wrong-abi",
+    .description = "test module built for another plugin ABI",
+    .schema = NULL,
+    .action = NULL, /* the loader must not get this far */
 };

@@ -20,14 +20,12 @@ static cJSON *dump_one(const char *line, size_t len)
 
 	if (sc_address_list_parse(line, len, &l, &err) != SC_OK) {
 		cJSON_AddFalseToObject(o, "ok");
-		cJSON_AddStringToObject(o, "error",
-					err.message ? err.message : "(no message)");
+		cJSON_AddStringToObject(o, "error", err.message ? err.message : "(no message)");
 	} else {
 		cJSON *arr = cJSON_AddArrayToObject(o, "list");
 		cJSON_AddTrueToObject(o, "ok");
 		for (size_t i = 0; i < l.n; i++) {
-			const char *pair[2] = { l.v[i].display ? l.v[i].display : "",
-						l.v[i].addr };
+			const char *pair[2] = {l.v[i].display ? l.v[i].display : "", l.v[i].addr};
 			cJSON_AddItemToArray(arr, cJSON_CreateStringArray(pair, 2));
 		}
 	}

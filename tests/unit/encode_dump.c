@@ -46,16 +46,15 @@ static char *run(const char *kind, const cJSON *req, const char *v, size_t n)
 	int utf8_ok = cJSON_IsTrue(u);
 	const char *name = cJSON_IsString(nm) ? nm->valuestring : NULL;
 	if (!strcmp(kind, "subject"))
-		return sc_header_encode_unstructured(name ? name : "Subject", v,
-						     utf8_ok);
+		return sc_header_encode_unstructured(name ? name : "Subject", v, utf8_ok);
 	if (!strcmp(kind, "phrase"))
 		return sc_header_encode_phrase(v, utf8_ok);
 	if (!strcmp(kind, "param"))
 		return sc_mime_param_encode(name ? name : "filename", v);
 	if (!strcmp(kind, "address")) {
-		struct sc_address a[2] = { { (char *)v, "a@example.com" },
-					   { (char *)v, "b@example.com" } };
-		struct sc_address_list l = { a, 2 };
+		struct sc_address a[2] = {{(char *)v, "a@example.com"},
+		                          {(char *)v, "b@example.com"}};
+		struct sc_address_list l = {a, 2};
 		return sc_address_list_format(name ? name : "To", &l, utf8_ok);
 	}
 	if (!strcmp(kind, "qp"))
@@ -73,8 +72,7 @@ static void handle(const char *line)
 	const cJSON *k = cJSON_GetObjectItemCaseSensitive(req, "kind");
 	size_t n = 0;
 	unsigned char *v = req ? input_bytes(req, &n) : NULL;
-	char *out = (v && cJSON_IsString(k)) ?
-			    run(k->valuestring, req, (char *)v, n) : NULL;
+	char *out = (v && cJSON_IsString(k)) ? run(k->valuestring, req, (char *)v, n) : NULL;
 	if (cJSON_IsString(k))
 		cJSON_AddStringToObject(res, "kind", k->valuestring);
 	if (out)

@@ -30,7 +30,7 @@
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "rb");
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	char chunk[4096];
 	size_t n;
 	if (!f)
@@ -79,7 +79,7 @@ static void deliver(const struct sc_sink_ops *ops, void *priv, const char *state
 		return;
 	}
 	char *copy = sc_asprintf("%s/incoming-%s", state, id);
-	struct sc_inbound m = { 0 };
+	struct sc_inbound m = {0};
 	if (!copy || copy_file(file, copy, &m.size)) {
 		printf("%s error cannot copy %s: %s\n", id, file, strerror(errno));
 		free(copy);
@@ -118,7 +118,7 @@ static void run(const struct sc_sink_ops *ops, void *priv, const char *state)
 			deliver(ops, priv, state, line + 8);
 		} else if (strncmp(line, "sleep ", 6) == 0) {
 			long ms = strtol(line + 6, NULL, 10);
-			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 			nanosleep(&ts, NULL);
 		} else if (strncmp(line, "stop", 4) == 0) {
 			grace = line[4] ? strtol(line + 5, NULL, 10) : grace;
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 	int rc = settings ? SC_OK : sc_error_set(&err, SC_EINPUT, "%s: not JSON", argv[2]);
 	if (!rc && p->schema)
 		rc = core_schema_validate(p->schema, settings, "delivery", NULL, NULL, &err);
-	struct sc_sink_host host = { "driver.test", argv[3], 0 };
+	struct sc_sink_host host = {"driver.test", argv[3], 0};
 	void *priv = NULL;
 	if (!rc)
 		rc = p->desc->sink->start(settings, &host, &priv, &err);

@@ -92,8 +92,7 @@ static size_t ew_decode(const char *text, size_t n, int b, unsigned char *out)
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (text[i] == '=') {
-			out[o++] = (unsigned char)(hexval(text[i + 1]) * 16 +
-						   hexval(text[i + 2]));
+			out[o++] = (unsigned char)(hexval(text[i + 1]) * 16 + hexval(text[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = text[i] == '_' ? ' ' : (unsigned char)text[i];
@@ -133,9 +132,8 @@ static int check_ews(const char *s, int phrase)
 		size_t n = ew_decode(text, (size_t)(end - text), b, buf);
 		assert_true(utf8_whole(buf, n));
 		for (const char *t = text; phrase && !b && t < end; t++)
-			assert_true(strchr("!*+-/=_", *t) ||
-				    (*t >= '0' && *t <= '9') ||
-				    ((*t | 0x20) >= 'a' && (*t | 0x20) <= 'z'));
+			assert_true(strchr("!*+-/=_", *t) || (*t >= '0' && *t <= '9') ||
+			            ((*t | 0x20) >= 'a' && (*t | 0x20) <= 'z'));
 		count++;
 		p = end + 2;
 	}
@@ -167,8 +165,8 @@ static void test_header_name(void **state)
 static void test_subject_ascii_unchanged(void **state)
 {
 	(void)state;
-	const char *v[] = { "Hello world", "Re: [SOAR] Alert #42 (high) =?? _x_",
-			    "", "a\tb  c", "?= then =?" };
+	const char *v[] = {"Hello world", "Re: [SOAR] Alert #42 (high) =?? _x_", "", "a\tb  c",
+	                   "?= then =?"};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		char *s = sc_header_encode_unstructured("Subject", v[i], 0);
 		assert_string_equal(s, v[i]);
@@ -183,9 +181,9 @@ static void test_subject_long_ascii_folded(void **state)
 {
 	(void)state;
 	const char *v = "Security alert: suspicious sign-in detected for account "
-			"jdoe from an unfamiliar location; the session was "
-			"blocked and the password must be reset before the "
-			"next login attempt by the user";
+	                "jdoe from an unfamiliar location; the session was "
+	                "blocked and the password must be reset before the "
+	                "next login attempt by the user";
 	char *s = sc_header_encode_unstructured("Subject", v, 0);
 	assert_non_null(strstr(s, "\r\n "));
 	assert_true(widest(s, 9) <= 78);
@@ -194,8 +192,8 @@ static void test_subject_long_ascii_folded(void **state)
 	assert_string_equal(u, v);
 	/* folded at the last blank that fits, not earlier */
 	static const char head[] = "Security alert: suspicious sign-in "
-				   "detected for account jdoe from an\r\n "
-				   "unfamiliar";
+	                           "detected for account jdoe from an\r\n "
+	                           "unfamiliar";
 	assert_memory_equal(s, head, sizeof(head) - 1);
 	free(u);
 	free(s);
@@ -229,16 +227,16 @@ static void test_subject_non_ascii(void **state)
 {
 	(void)state;
 	const char *v[] = {
-		"Caf\xc3\xa9 au lait",
-		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6"
-		"\xe5\x90\x8d\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae"
-		"\xe4\xbb\xb6\xe5\x90\x8d\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"
-		"\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d\xe6\x97\xa5\xe6\x9c\xac"
-		"\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d",
-		"\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
-		"\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
-		"\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
-		" and some ASCII words after the emoji run \xc3\xa9\xc3\xa9",
+	    "Caf\xc3\xa9 au lait",
+	    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6"
+	    "\xe5\x90\x8d\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae"
+	    "\xe4\xbb\xb6\xe5\x90\x8d\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"
+	    "\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d\xe6\x97\xa5\xe6\x9c\xac"
+	    "\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d",
+	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+	    " and some ASCII words after the emoji run \xc3\xa9\xc3\xa9",
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		char *s = sc_header_encode_unstructured("Subject", v[i], 0);
@@ -265,8 +263,8 @@ static void test_subject_utf8_ok(void **state)
 {
 	(void)state;
 	const char *v = "Caf\xc3\xa9 cr\xc3\xa8me \xe2\x80\x93 Caf\xc3\xa9 cr\xc3\xa8me "
-			"\xe2\x80\x93 Caf\xc3\xa9 cr\xc3\xa8me \xe2\x80\x93 Caf\xc3\xa9 "
-			"cr\xc3\xa8me \xe2\x80\x93 Caf\xc3\xa9 cr\xc3\xa8me";
+	                "\xe2\x80\x93 Caf\xc3\xa9 cr\xc3\xa8me \xe2\x80\x93 Caf\xc3\xa9 "
+	                "cr\xc3\xa8me \xe2\x80\x93 Caf\xc3\xa9 cr\xc3\xa8me";
 	char *s = sc_header_encode_unstructured("Subject", v, 1);
 	assert_null(strstr(s, "=?"));
 	assert_non_null(strstr(s, "\r\n "));
@@ -295,25 +293,25 @@ static void test_phrase_atoms_and_quoting(void **state)
 {
 	(void)state;
 	static const char *const cases[][2] = {
-		{ "Jane Doe", "Jane Doe" },
-		{ "O'Brien-Smith", "O'Brien-Smith" },
-		{ "Doe, Jane", "\"Doe, Jane\"" },
-		{ "Jane \"JD\" Doe", "\"Jane \\\"JD\\\" Doe\"" },
-		{ "back\\slash", "\"back\\\\slash\"" },
-		{ "ops@corp", "\"ops@corp\"" },
-		{ "J. Doe", "\"J. Doe\"" },
-		{ "<team>", "\"<team>\"" },
-		{ "a (b)", "\"a (b)\"" },
-		{ "x;y:z", "\"x;y:z\"" },
-		{ "[ops]", "\"[ops]\"" },
-		{ " lead", "\" lead\"" },
-		{ "two  blanks", "\"two  blanks\"" },
-		{ "", "\"\"" },
-		/* encoded-word look-alikes are text, encoded so that they
-		 * read back as typed, not as what they would decode to */
-		{ "=?utf-8?q?CEO?=", "=?utf-8?b?PT91dGYtOD9xP0NFTz89?=" },
-		{ "x=?a?q?b?=", "=?utf-8?b?eD0/YT9xP2I/PQ==?=" },
-		{ "=?utf-8?q?a\"b?=", "=?utf-8?b?PT91dGYtOD9xP2EiYj89?=" },
+	    {"Jane Doe", "Jane Doe"},
+	    {"O'Brien-Smith", "O'Brien-Smith"},
+	    {"Doe, Jane", "\"Doe, Jane\""},
+	    {"Jane \"JD\" Doe", "\"Jane \\\"JD\\\" Doe\""},
+	    {"back\\slash", "\"back\\\\slash\""},
+	    {"ops@corp", "\"ops@corp\""},
+	    {"J. Doe", "\"J. Doe\""},
+	    {"<team>", "\"<team>\""},
+	    {"a (b)", "\"a (b)\""},
+	    {"x;y:z", "\"x;y:z\""},
+	    {"[ops]", "\"[ops]\""},
+	    {" lead", "\" lead\""},
+	    {"two  blanks", "\"two  blanks\""},
+	    {"", "\"\""},
+	    /* encoded-word look-alikes are text, encoded so that they
+	     * read back as typed, not as what they would decode to */
+	    {"=?utf-8?q?CEO?=", "=?utf-8?b?PT91dGYtOD9xP0NFTz89?="},
+	    {"x=?a?q?b?=", "=?utf-8?b?eD0/YT9xP2I/PQ==?="},
+	    {"=?utf-8?q?a\"b?=", "=?utf-8?b?PT91dGYtOD9xP2EiYj89?="},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *s = sc_header_encode_phrase(cases[i][0], 0);
@@ -347,7 +345,7 @@ static void test_phrase_long(void **state)
 {
 	(void)state;
 	const char *v = "Security Operations Center, Incident Response Team "
-			"(Tier 2), EMEA region, on-call rotation";
+	                "(Tier 2), EMEA region, on-call rotation";
 	char *s = sc_header_encode_phrase(v, 0);
 	assert_true(check_ews(s, 1) >= 2);
 	assert_null(strchr(s, '\r'));
@@ -357,7 +355,7 @@ static void test_phrase_long(void **state)
 static void test_address_format(void **state)
 {
 	(void)state;
-	struct sc_address a = { "Jane Doe", "jane@corp.example" };
+	struct sc_address a = {"Jane Doe", "jane@corp.example"};
 	char *s = sc_address_format(&a, 0);
 	assert_string_equal(s, "Jane Doe <jane@corp.example>");
 	free(s);
@@ -386,22 +384,22 @@ static void test_address_list_format(void **state)
 {
 	(void)state;
 	struct sc_address v[] = {
-		{ "Jane Doe", "jane@corp.example" },
-		{ NULL, "soc@corp.example" },
-		{ "Doe, John", "john@corp.example" },
-		{ "J\xc3\xa9r\xc3\xb4me Dupont", "jerome@corp.example" },
-		{ "Incident Response Team", "irt@corp.example" },
+	    {"Jane Doe", "jane@corp.example"},
+	    {NULL, "soc@corp.example"},
+	    {"Doe, John", "john@corp.example"},
+	    {"J\xc3\xa9r\xc3\xb4me Dupont", "jerome@corp.example"},
+	    {"Incident Response Team", "irt@corp.example"},
 	};
-	struct sc_address_list l = { v, 5 };
+	struct sc_address_list l = {v, 5};
 	char *s = sc_address_list_format("To", &l, 0);
 	assert_true(widest(s, 4) <= 78);
 	assert_folds_ok(s);
 	char *u = unfold(s);
 	assert_string_equal(u, "Jane Doe <jane@corp.example>, soc@corp.example, "
-			       "\"Doe, John\" <john@corp.example>, "
-			       "=?utf-8?q?J=C3=A9r=C3=B4me_Dupont?= "
-			       "<jerome@corp.example>, Incident Response Team "
-			       "<irt@corp.example>");
+	                       "\"Doe, John\" <john@corp.example>, "
+	                       "=?utf-8?q?J=C3=A9r=C3=B4me_Dupont?= "
+	                       "<jerome@corp.example>, Incident Response Team "
+	                       "<irt@corp.example>");
 	/* never a line that starts with the comma */
 	assert_null(strstr(s, "\r\n ,"));
 	free(u);
@@ -422,12 +420,12 @@ static void test_param_simple(void **state)
 {
 	(void)state;
 	static const char *const cases[][2] = {
-		{ "report.pdf", "filename=\"report.pdf\"" },
-		{ "we\"ird\\name.txt", "filename=\"we\\\"ird\\\\name.txt\"" },
-		{ "a b;c=d.txt", "filename=\"a b;c=d.txt\"" },
-		{ "\xe2\x82\xac.pdf", "filename*=utf-8''%E2%82%AC.pdf" },
-		{ "tab\there", "filename*=utf-8''tab%09here" },
-		{ "", "filename=\"\"" },
+	    {"report.pdf", "filename=\"report.pdf\""},
+	    {"we\"ird\\name.txt", "filename=\"we\\\"ird\\\\name.txt\""},
+	    {"a b;c=d.txt", "filename=\"a b;c=d.txt\""},
+	    {"\xe2\x82\xac.pdf", "filename*=utf-8''%E2%82%AC.pdf"},
+	    {"tab\there", "filename*=utf-8''tab%09here"},
+	    {"", "filename=\"\""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *s = sc_mime_param_encode("filename", cases[i][0]);
@@ -443,8 +441,7 @@ static void test_param_continuations(void **state)
 	(void)e;
 	char *v = NULL;
 	for (int i = 0; i < 12; i++) {
-		char *w = sc_asprintf("%s\xd0\x9e\xd1\x82\xd1\x87\xd1\x91\xd1\x82 ",
-					v ? v : "");
+		char *w = sc_asprintf("%s\xd0\x9e\xd1\x82\xd1\x87\xd1\x91\xd1\x82 ", v ? v : "");
 		free(v);
 		v = w;
 	}
@@ -486,9 +483,8 @@ static void test_body_encoding(void **state)
 	assert_string_equal(sc_body_encoding("a\rb", 3), "quoted-printable");
 	assert_string_equal(sc_body_encoding("a\0b", 3), "base64");
 	assert_string_equal(sc_body_encoding("Caf\xc3\xa9 au lait, merci bien", 25),
-			    "quoted-printable");
-	assert_string_equal(sc_body_encoding("\xe6\x97\xa5\xe6\x9c\xac", 6),
-			    "base64");
+	                    "quoted-printable");
+	assert_string_equal(sc_body_encoding("\xe6\x97\xa5\xe6\x9c\xac", 6), "base64");
 	free(long_line);
 }
 
@@ -496,15 +492,18 @@ static void test_base64_lines(void **state)
 {
 	(void)state;
 	static const char *const rfc4648[][2] = {
-		{ "", "" },           { "f", "Zg==\r\n" },
-		{ "fo", "Zm8=\r\n" }, { "foo", "Zm9v\r\n" },
-		{ "foob", "Zm9vYg==\r\n" }, { "fooba", "Zm9vYmE=\r\n" },
-		{ "foobar", "Zm9vYmFy\r\n" },
+	    {"", ""},
+	    {"f", "Zg==\r\n"},
+	    {"fo", "Zm8=\r\n"},
+	    {"foo", "Zm9v\r\n"},
+	    {"foob", "Zm9vYg==\r\n"},
+	    {"fooba", "Zm9vYmE=\r\n"},
+	    {"foobar", "Zm9vYmFy\r\n"},
 	};
 	for (size_t i = 0; i < sizeof(rfc4648) / sizeof(rfc4648[0]); i++) {
 		size_t n = 99;
 		char *s = sc_base64_lines((const unsigned char *)rfc4648[i][0],
-					  strlen(rfc4648[i][0]), &n);
+		                          strlen(rfc4648[i][0]), &n);
 		assert_string_equal(s, rfc4648[i][1]);
 		assert_int_equal(n, strlen(rfc4648[i][1]));
 		free(s);
@@ -539,8 +538,7 @@ static void test_qp_vectors(void **state)
 	qp_is("caf\xc3\xa9", 5, "caf=C3=A9");
 	qp_is("a \nb\t\r\nc ", 9, "a=20\r\nb=09\r\nc=20");
 	qp_is("a b", 3, "a b");
-	qp_is("From me\nFrom: x\n.\n..", 20,
-	      "=46rom me\r\nFrom: x\r\n=2E\r\n=2E.");
+	qp_is("From me\nFrom: x\n.\n..", 20, "=46rom me\r\nFrom: x\r\n=2E\r\n=2E.");
 	qp_is("a\rb\r", 4, "a=0Db=0D");
 	qp_is("a\0b\x7f", 4, "a=00b=7F");
 	/* 76 fits a line before a hard break; 77 needs a soft break */
@@ -596,11 +594,13 @@ static void test_ew_lines_76(void **state)
 {
 	(void)state;
 	const char *v[] = {
-		"Sicherheitswarnung: verd\xc3\xa4" "chtige Anmeldung f\xc3\xbcr Konto jdoe aus "
-		"unbekanntem Land, bitte sofort pr\xc3\xbc" "fen und das Passwort \xc3\xa4ndern",
-		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d "
-		"plain words follow the encoded ones and must fit too",
-		"x =?utf-8?q?looks?= encoded and is long enough to need a fold somewhere here",
+	    "Sicherheitswarnung: verd\xc3\xa4"
+	    "chtige Anmeldung f\xc3\xbcr Konto jdoe aus "
+	    "unbekanntem Land, bitte sofort pr\xc3\xbc"
+	    "fen und das Passwort \xc3\xa4ndern",
+	    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d "
+	    "plain words follow the encoded ones and must fit too",
+	    "x =?utf-8?q?looks?= encoded and is long enough to need a fold somewhere here",
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		for (size_t name = 1; name < 40; name += 7) {
@@ -611,17 +611,18 @@ static void test_ew_lines_76(void **state)
 			assert_non_null(s);
 			if (widest_ew_line(s, name + 2) > 76)
 				fail_msg("%s: a line with an encoded word is %zu octets: %s", v[i],
-					 widest_ew_line(s, name + 2), s);
+				         widest_ew_line(s, name + 2), s);
 			assert_folds_ok(s);
 			free(s);
 		}
 	}
 	struct sc_address a[3] = {
-		{ "M\xc3\xbcller, J\xc3\xbcrgen aus der Abteilung f\xc3\xbcr Sicherheit", "j@corp.example" },
-		{ "=?utf-8?q?CEO?=", "ceo@corp.example" },
-		{ "\xe7\x8e\x8b\xe5\xb0\x8f\xe6\x98\x8e", "w@corp.example" },
+	    {"M\xc3\xbcller, J\xc3\xbcrgen aus der Abteilung f\xc3\xbcr Sicherheit",
+	     "j@corp.example"},
+	    {"=?utf-8?q?CEO?=", "ceo@corp.example"},
+	    {"\xe7\x8e\x8b\xe5\xb0\x8f\xe6\x98\x8e", "w@corp.example"},
 	};
-	struct sc_address_list l = { a, 3 };
+	struct sc_address_list l = {a, 3};
 	char *s = sc_address_list_format("To", &l, 0);
 	assert_true(widest_ew_line(s, 4) <= 76);
 	assert_true(widest(s, 4) <= 78);
@@ -633,18 +634,19 @@ static void test_ew_lines_76(void **state)
 static void test_lookalikes_encoded(void **state)
 {
 	(void)state;
-	const char *v[] = { "=?utf-8?q?CEO?=", "Re: x=?a?b?QUJD?=y", "=?utf-8?q?a?= =?utf-8?q?b?=" };
+	const char *v[] = {"=?utf-8?q?CEO?=", "Re: x=?a?b?QUJD?=y", "=?utf-8?q?a?= =?utf-8?q?b?="};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		char *s = sc_header_encode_unstructured("Subject", v[i], 0);
 		char *t = sc_header_encode_unstructured("Subject", v[i], 1); /* SMTPUTF8 too */
 		char *p = sc_header_encode_phrase(v[i], 1);
-		const char *outs[] = { s, t, p };
+		const char *outs[] = {s, t, p};
 		for (size_t k = 0; k < 3; k++) {
 			assert_non_null(outs[k]);
 			/* every "=?" starts one of our words: skip each to its "?=" */
 			for (const char *q = strstr(outs[k], "=?"); q;) {
 				if (strncmp(q, "=?utf-8?", 8) || !strstr(q + 10, "?="))
-					fail_msg("\"%s\" -> \"%s\": a look-alike survived", v[i], outs[k]);
+					fail_msg("\"%s\" -> \"%s\": a look-alike survived", v[i],
+					         outs[k]);
 				q = strstr(strstr(q + 10, "?=") + 2, "=?");
 			}
 			assert_null(strstr(outs[k], "CEO"));
@@ -670,16 +672,16 @@ static void test_text_helpers(void **state)
 	(void)state;
 	assert_int_equal(sc_utf8_len("a", 1), 1);
 	assert_int_equal(sc_utf8_len("\xc3\xa9", 2), 2);
-	assert_int_equal(sc_utf8_len("\xc3", 1), 0);          /* truncated */
-	assert_int_equal(sc_utf8_len("\xc0\xaf", 2), 0);      /* overlong */
-	assert_int_equal(sc_utf8_len("\xed\xa0\x80", 3), 0);  /* surrogate */
+	assert_int_equal(sc_utf8_len("\xc3", 1), 0);             /* truncated */
+	assert_int_equal(sc_utf8_len("\xc0\xaf", 2), 0);         /* overlong */
+	assert_int_equal(sc_utf8_len("\xed\xa0\x80", 3), 0);     /* surrogate */
 	assert_int_equal(sc_utf8_len("\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
 	assert_int_equal(sc_utf8_len("\xf0\x9f\x8e\x89", 4), 4);
 	assert_int_equal(sc_utf8_len("", 0), 0);
 	assert_false(sc_has_8bit("abc\0d", 5));
 	assert_true(sc_has_8bit("abc\0\x80", 5));
 	assert_false(sc_str_8bit(NULL));
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	static const char in[] = "a\nb\rc\r\nd\n\re\r";
 	assert_int_equal(sc_buf_add_crlf(&b, in, sizeof in - 1), SC_OK);
 	assert_string_equal(b.p, "a\r\nb\r\nc\r\nd\r\n\r\ne\r\n");
@@ -766,27 +768,27 @@ static void test_body_stream(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_header_name),
-		cmocka_unit_test(test_subject_ascii_unchanged),
-		cmocka_unit_test(test_subject_long_ascii_folded),
-		cmocka_unit_test(test_subject_word_past_998),
-		cmocka_unit_test(test_subject_non_ascii),
-		cmocka_unit_test(test_subject_utf8_ok),
-		cmocka_unit_test(test_subject_controls),
-		cmocka_unit_test(test_phrase_atoms_and_quoting),
-		cmocka_unit_test(test_phrase_non_ascii),
-		cmocka_unit_test(test_phrase_long),
-		cmocka_unit_test(test_address_format),
-		cmocka_unit_test(test_address_list_format),
-		cmocka_unit_test(test_param_simple),
-		cmocka_unit_test(test_param_continuations),
-		cmocka_unit_test(test_body_encoding),
-		cmocka_unit_test(test_base64_lines),
-		cmocka_unit_test(test_qp_vectors),
-		cmocka_unit_test(test_ew_lines_76),
-		cmocka_unit_test(test_lookalikes_encoded),
-		cmocka_unit_test(test_text_helpers),
-		cmocka_unit_test(test_body_stream),
+	    cmocka_unit_test(test_header_name),
+	    cmocka_unit_test(test_subject_ascii_unchanged),
+	    cmocka_unit_test(test_subject_long_ascii_folded),
+	    cmocka_unit_test(test_subject_word_past_998),
+	    cmocka_unit_test(test_subject_non_ascii),
+	    cmocka_unit_test(test_subject_utf8_ok),
+	    cmocka_unit_test(test_subject_controls),
+	    cmocka_unit_test(test_phrase_atoms_and_quoting),
+	    cmocka_unit_test(test_phrase_non_ascii),
+	    cmocka_unit_test(test_phrase_long),
+	    cmocka_unit_test(test_address_format),
+	    cmocka_unit_test(test_address_list_format),
+	    cmocka_unit_test(test_param_simple),
+	    cmocka_unit_test(test_param_continuations),
+	    cmocka_unit_test(test_body_encoding),
+	    cmocka_unit_test(test_base64_lines),
+	    cmocka_unit_test(test_qp_vectors),
+	    cmocka_unit_test(test_ew_lines_76),
+	    cmocka_unit_test(test_lookalikes_encoded),
+	    cmocka_unit_test(test_text_helpers),
+	    cmocka_unit_test(test_body_stream),
 	};
 	return cmocka_run_group_tests_name("encode", tests, NULL, NULL);
 }

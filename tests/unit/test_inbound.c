@@ -22,7 +22,7 @@
 /* The message with every "\n" made "\r\n" when crlf. */
 static char *with_eol(const char *msg, size_t len, int crlf, size_t *outlen)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	for (size_t i = 0; i < len; i++) {
 		if (msg[i] == '\n' && crlf)
 			assert_int_equal(sc_buf_add(&b, "\r", 1), SC_OK);
@@ -111,11 +111,11 @@ static char *subject_of(const char *value)
 	return s;
 }
 
-#define ASSERT_SUBJECT(value, expect)                  \
-	do {                                           \
-		char *s_ = subject_of(value);          \
-		assert_string_equal(s_, expect);       \
-		free(s_);                              \
+#define ASSERT_SUBJECT(value, expect)                                                              \
+	do {                                                                                       \
+		char *s_ = subject_of(value);                                                      \
+		assert_string_equal(s_, expect);                                                   \
+		free(s_);                                                                          \
 	} while (0)
 
 /* ---- single part, headers --------------------------------------------- */
@@ -124,13 +124,13 @@ static void single_part(void **state)
 {
 	(void)state;
 	static const char m[] = "From: a@example.org\n"
-				"To: b@example.org\n"
-				"Subject: Hello there\n"
-				"Message-ID:  <1234.5678@example.org> \n"
-				"\n"
-				"Hello,\n"
-				"\n"
-				"World.\n";
+	                        "To: b@example.org\n"
+	                        "Subject: Hello there\n"
+	                        "Message-ID:  <1234.5678@example.org> \n"
+	                        "\n"
+	                        "Hello,\n"
+	                        "\n"
+	                        "World.\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary(m, crlf);
 		assert_string_equal(str(o, "subject"), "Hello there");
@@ -156,7 +156,7 @@ static void no_subject_no_message_id(void **state)
 	o = summary("", 1);
 	assert_string_equal(str(o, "body"), "");
 	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "body_type")) ||
-		    !strcmp(str(o, "body_type"), "text/plain"));
+	            !strcmp(str(o, "body_type"), "text/plain"));
 	cJSON_Delete(o);
 }
 
@@ -164,15 +164,15 @@ static void folded_and_repeated_headers(void **state)
 {
 	(void)state;
 	static const char m[] = "Received: from a\n"
-				"\tby b; Mon, 1 Dec 2026 10:00:00 +0000\n"
-				"Subject: a long\n"
-				"  subject\n"
-				"received: from c\n"
-				"X-Colon: a: b: c\n"
-				"RECEIVED: third\n"
-				"Empty:\n"
-				"\n"
-				"x\n";
+	                        "\tby b; Mon, 1 Dec 2026 10:00:00 +0000\n"
+	                        "Subject: a long\n"
+	                        "  subject\n"
+	                        "received: from c\n"
+	                        "X-Colon: a: b: c\n"
+	                        "RECEIVED: third\n"
+	                        "Empty:\n"
+	                        "\n"
+	                        "x\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary(m, crlf);
 		const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
@@ -180,7 +180,7 @@ static void folded_and_repeated_headers(void **state)
 		assert_true(cJSON_IsArray(r));
 		assert_int_equal(cJSON_GetArraySize(r), 3);
 		assert_string_equal(cJSON_GetArrayItem(r, 0)->valuestring,
-				    "from a\tby b; Mon, 1 Dec 2026 10:00:00 +0000");
+		                    "from a\tby b; Mon, 1 Dec 2026 10:00:00 +0000");
 		assert_string_equal(cJSON_GetArrayItem(r, 1)->valuestring, "from c");
 		assert_string_equal(cJSON_GetArrayItem(r, 2)->valuestring, "third");
 		assert_null(cJSON_GetObjectItemCaseSensitive(h, "received"));
@@ -240,10 +240,14 @@ static void rfc2047_words(void **state)
 	ASSERT_SUBJECT("=?utf-8?b?SGk?=", "Hi"); /* missing padding */
 	ASSERT_SUBJECT("=?utf-8?b?!!!?=", "");
 	/* Raw 8-bit in a header (SMTPUTF8, or junk). */
-	ASSERT_SUBJECT("Gr\xC3\xBC\xC3\x9F""e", "Gr\xC3\xBC\xC3\x9F""e");
+	ASSERT_SUBJECT("Gr\xC3\xBC\xC3\x9F"
+	               "e",
+	               "Gr\xC3\xBC\xC3\x9F"
+	               "e");
 	ASSERT_SUBJECT("bad \xFF\xC3", "bad \xEF\xBF\xBD\xEF\xBF\xBD");
 	/* A NUL decoded from a word cannot end the string early. */
-	ASSERT_SUBJECT("=?utf-8?q?a=00b?=", "a\xEF\xBF\xBD" "b");
+	ASSERT_SUBJECT("=?utf-8?q?a=00b?=", "a\xEF\xBF\xBD"
+	                                    "b");
 }
 
 static void encoded_from_header(void **state)
@@ -267,21 +271,26 @@ static void quoted_printable(void **state)
 	(void)state;
 	cJSON *o;
 	assert_string_equal(body_of("Content-Transfer-Encoding: quoted-printable\n\n"
-				    "soft=\nbreak, trailing   \n"
-				    "=48=65=6c=6C=6f\n"
-				    "bad =ZZ =4 end=\n"
-				    "x= \n"
-				    "y\n", &o),
-			    "softbreak, trailing\nHello\nbad =ZZ =4 endx" "y\n");
+	                            "soft=\nbreak, trailing   \n"
+	                            "=48=65=6c=6C=6f\n"
+	                            "bad =ZZ =4 end=\n"
+	                            "x= \n"
+	                            "y\n",
+	                            &o),
+	                    "softbreak, trailing\nHello\nbad =ZZ =4 endx"
+	                    "y\n");
 	cJSON_Delete(o);
 	assert_string_equal(body_of("Content-Transfer-Encoding: Quoted-Printable\n"
-				    "Content-Type: text/plain; charset=utf-8\n\n"
-				    "a=C3=\n=A9 mid = blank\n", &o),
-			    "a\xC3\xA9 mid = blank\n");
+	                            "Content-Type: text/plain; charset=utf-8\n\n"
+	                            "a=C3=\n=A9 mid = blank\n",
+	                            &o),
+	                    "a\xC3\xA9 mid = blank\n");
 	cJSON_Delete(o);
 	/* Encoded CRLF pairs become "\n" like the transport ones. */
 	assert_string_equal(body_of("Content-Transfer-Encoding: quoted-printable\n\n"
-				    "a=0D=0Ab\n", &o), "a\nb\n");
+	                            "a=0D=0Ab\n",
+	                            &o),
+	                    "a\nb\n");
 	cJSON_Delete(o);
 }
 
@@ -291,12 +300,15 @@ static void base64_bodies(void **state)
 	cJSON *o;
 	/* Across lines, blanks and junk ignored. */
 	assert_string_equal(body_of("Content-Transfer-Encoding: base64\n\n"
-				    "SGVs\n bG8s IHdv\ncmxk!!\nIQ==\n", &o),
-			    "Hello, world!");
+	                            "SGVs\n bG8s IHdv\ncmxk!!\nIQ==\n",
+	                            &o),
+	                    "Hello, world!");
 	cJSON_Delete(o);
 	/* Two encodings glued together: decoding goes on after "=". */
 	assert_string_equal(body_of("Content-Transfer-Encoding: base64\n\n"
-				    "SGk=\nSGk=\n", &o), "HiHi");
+	                            "SGk=\nSGk=\n",
+	                            &o),
+	                    "HiHi");
 	cJSON_Delete(o);
 	/* Missing padding, and a dangling character. */
 	assert_string_equal(body_of("Content-Transfer-Encoding: BASE64\n\nSGk\n", &o), "Hi");
@@ -305,7 +317,8 @@ static void base64_bodies(void **state)
 	cJSON_Delete(o);
 	/* Binary after decoding: NUL and bad UTF-8 become U+FFFD. */
 	assert_string_equal(body_of("Content-Transfer-Encoding: base64\n\nAP9h\n", &o),
-			    "\xEF\xBF\xBD\xEF\xBF\xBD" "a");
+	                    "\xEF\xBF\xBD\xEF\xBF\xBD"
+	                    "a");
 	cJSON_Delete(o);
 }
 
@@ -314,37 +327,50 @@ static void charsets(void **state)
 	(void)state;
 	cJSON *o;
 	assert_string_equal(body_of("Content-Type: text/plain; charset=windows-1252\n"
-				    "Content-Transfer-Encoding: 8bit\n\n\x80 \x93q\x94\n", &o),
-			    "\xE2\x82\xAC \xE2\x80\x9Cq\xE2\x80\x9D\n");
+	                            "Content-Transfer-Encoding: 8bit\n\n\x80 \x93q\x94\n",
+	                            &o),
+	                    "\xE2\x82\xAC \xE2\x80\x9Cq\xE2\x80\x9D\n");
 	cJSON_Delete(o);
 	assert_string_equal(body_of("Content-Type: text/plain; charset=\"ISO-8859-1\"\n\n"
-				    "\xE9t\xE9\n", &o), "\xC3\xA9t\xC3\xA9\n");
+	                            "\xE9t\xE9\n",
+	                            &o),
+	                    "\xC3\xA9t\xC3\xA9\n");
 	cJSON_Delete(o);
 	/* Shift_JIS as Windows-31J: 0x5C stays a backslash. */
 	assert_string_equal(body_of("Content-Type: text/plain; charset=shift_jis\n\n"
-				    "\x93\xFA\x96\x7B C:\\x\n", &o),
-			    "\xE6\x97\xA5\xE6\x9C\xAC C:\\x\n");
+	                            "\x93\xFA\x96\x7B C:\\x\n",
+	                            &o),
+	                    "\xE6\x97\xA5\xE6\x9C\xAC C:\\x\n");
 	cJSON_Delete(o);
 	assert_string_equal(body_of("Content-Type: text/plain; charset=iso-2022-jp\n\n"
-				    "\x1B$BF|K\\\x1B(B\n", &o), "\xE6\x97\xA5\xE6\x9C\xAC\n");
+	                            "\x1B$BF|K\\\x1B(B\n",
+	                            &o),
+	                    "\xE6\x97\xA5\xE6\x9C\xAC\n");
 	cJSON_Delete(o);
 	/* Unknown charset: UTF-8 with U+FFFD. */
 	assert_string_equal(body_of("Content-Type: text/plain; charset=x-klingon\n\n"
-				    "ok \xC3\xA9 \xE9\n", &o), "ok \xC3\xA9 \xEF\xBF\xBD\n");
+	                            "ok \xC3\xA9 \xE9\n",
+	                            &o),
+	                    "ok \xC3\xA9 \xEF\xBF\xBD\n");
 	cJSON_Delete(o);
 	/* Bytes us-ascii cannot hold are read as UTF-8 too. */
 	assert_string_equal(body_of("Content-Type: text/plain; charset=us-ascii\n\n"
-				    "\xC3\xA9\n", &o), "\xC3\xA9\n");
+	                            "\xC3\xA9\n",
+	                            &o),
+	                    "\xC3\xA9\n");
 	cJSON_Delete(o);
 	/* Ill-formed UTF-8: one U+FFFD per maximal subpart. */
 	assert_string_equal(body_of("Content-Type: text/plain; charset=utf-8\n\n"
-				    "\xE2\x9C\xF0\x9F\x98\x80\xED\xA0\x80\xC0\xAF\n", &o),
-			    "\xEF\xBF\xBD\xF0\x9F\x98\x80\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
-			    "\xEF\xBF\xBD\xEF\xBF\xBD\n");
+	                            "\xE2\x9C\xF0\x9F\x98\x80\xED\xA0\x80\xC0\xAF\n",
+	                            &o),
+	                    "\xEF\xBF\xBD\xF0\x9F\x98\x80\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+	                    "\xEF\xBF\xBD\xEF\xBF\xBD\n");
 	cJSON_Delete(o);
 	/* Bytes a known charset cannot map. */
 	assert_string_equal(body_of("Content-Type: text/plain; charset=iso-8859-8\n\n"
-				    "\xFF.\n", &o), "\xEF\xBF\xBD.\n");
+	                            "\xFF.\n",
+	                            &o),
+	                    "\xEF\xBF\xBD.\n");
 	cJSON_Delete(o);
 }
 
@@ -354,21 +380,21 @@ static void alternative_prefers_plain(void **state)
 {
 	(void)state;
 	static const char m[] = "Subject: alt\n"
-				"Content-Type: multipart/alternative; boundary=\"=_b 1\"\n"
-				"\n"
-				"preamble\n"
-				"--=_b 1\n"
-				"Content-Type: text/html; charset=utf-8\n"
-				"\n"
-				"<p>html</p>\n"
-				"--=_b 1\n"
-				"Content-Type: text/plain; charset=utf-8\n"
-				"Content-Transfer-Encoding: quoted-printable\n"
-				"\n"
-				"plain caf=C3=A9\n"
-				"\n"
-				"--=_b 1-- \n"
-				"epilogue\n";
+	                        "Content-Type: multipart/alternative; boundary=\"=_b 1\"\n"
+	                        "\n"
+	                        "preamble\n"
+	                        "--=_b 1\n"
+	                        "Content-Type: text/html; charset=utf-8\n"
+	                        "\n"
+	                        "<p>html</p>\n"
+	                        "--=_b 1\n"
+	                        "Content-Type: text/plain; charset=utf-8\n"
+	                        "Content-Transfer-Encoding: quoted-printable\n"
+	                        "\n"
+	                        "plain caf=C3=A9\n"
+	                        "\n"
+	                        "--=_b 1-- \n"
+	                        "epilogue\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary(m, crlf);
 		/* The line end before a delimiter belongs to it. */
@@ -383,15 +409,15 @@ static void html_only(void **state)
 {
 	(void)state;
 	static const char m[] = "Content-Type: multipart/mixed; boundary=b\n\n"
-				"--b\n"
-				"Content-Type: text/html; charset=iso-8859-1\n"
-				"Content-Transfer-Encoding: base64\n\n"
-				"PHA+6TwvcD4=\n"
-				"--b\n"
-				"Content-Type: image/png\n"
-				"Content-Transfer-Encoding: base64\n\n"
-				"iVBORw0KGgo=\n"
-				"--b--\n";
+	                        "--b\n"
+	                        "Content-Type: text/html; charset=iso-8859-1\n"
+	                        "Content-Transfer-Encoding: base64\n\n"
+	                        "PHA+6TwvcD4=\n"
+	                        "--b\n"
+	                        "Content-Type: image/png\n"
+	                        "Content-Transfer-Encoding: base64\n\n"
+	                        "iVBORw0KGgo=\n"
+	                        "--b--\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary(m, crlf);
 		assert_string_equal(str(o, "body"), "<p>\xC3\xA9</p>");
@@ -407,41 +433,40 @@ static void html_only(void **state)
 static void nested_multiparts(void **state)
 {
 	(void)state;
-	static const char m[] =
-		"Content-Type: multipart/mixed; boundary=outer\n\n"
-		"--outer\n"
-		"Content-Type: multipart/alternative; boundary=alt\n\n"
-		"--alt\n"
-		"Content-Type: text/plain\n\n"
-		"the text\n"
-		"--alt\n"
-		"Content-Type: multipart/related; boundary=rel\n\n"
-		"--rel\n"
-		"Content-Type: text/html\n\n"
-		"<img src=cid:i>\n"
-		"--rel\n"
-		"Content-Type: image/gif; name=\"pic.gif\"\n"
-		"Content-Disposition: inline\n"
-		"Content-Transfer-Encoding: base64\n\n"
-		"R0lGODlh\n"
-		"--rel--\n"
-		"--alt--\n"
-		"--outer\n"
-		"Content-Type: application/pdf\n"
-		"Content-Disposition: attachment; filename=\"r\\\"1\\\".pdf\"\n"
-		"Content-Transfer-Encoding: base64\n\n"
-		"JVBERi0xLjQK\n"
-		"--outer\n"
-		"Content-Type: text/plain; name=notes.txt\n"
-		"Content-Disposition: attachment\n\n"
-		"line 1\n"
-		"line 2\n"
-		"--outer\n"
-		"Content-Type: message/rfc822\n\n"
-		"Subject: inner\n"
-		"Content-Type: text/plain\n\n"
-		"not the body\n"
-		"--outer--\n";
+	static const char m[] = "Content-Type: multipart/mixed; boundary=outer\n\n"
+	                        "--outer\n"
+	                        "Content-Type: multipart/alternative; boundary=alt\n\n"
+	                        "--alt\n"
+	                        "Content-Type: text/plain\n\n"
+	                        "the text\n"
+	                        "--alt\n"
+	                        "Content-Type: multipart/related; boundary=rel\n\n"
+	                        "--rel\n"
+	                        "Content-Type: text/html\n\n"
+	                        "<img src=cid:i>\n"
+	                        "--rel\n"
+	                        "Content-Type: image/gif; name=\"pic.gif\"\n"
+	                        "Content-Disposition: inline\n"
+	                        "Content-Transfer-Encoding: base64\n\n"
+	                        "R0lGODlh\n"
+	                        "--rel--\n"
+	                        "--alt--\n"
+	                        "--outer\n"
+	                        "Content-Type: application/pdf\n"
+	                        "Content-Disposition: attachment; filename=\"r\\\"1\\\".pdf\"\n"
+	                        "Content-Transfer-Encoding: base64\n\n"
+	                        "JVBERi0xLjQK\n"
+	                        "--outer\n"
+	                        "Content-Type: text/plain; name=notes.txt\n"
+	                        "Content-Disposition: attachment\n\n"
+	                        "line 1\n"
+	                        "line 2\n"
+	                        "--outer\n"
+	                        "Content-Type: message/rfc822\n\n"
+	                        "Subject: inner\n"
+	                        "Content-Type: text/plain\n\n"
+	                        "not the body\n"
+	                        "--outer--\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary(m, crlf);
 		assert_string_equal(str(o, "body"), "the text");
@@ -464,43 +489,43 @@ static void attachment_names(void **state)
 {
 	(void)state;
 	static const char m[] =
-		"Content-Type: multipart/mixed; boundary=b\n\n"
-		"--b\n"
-		"Content-Type: application/octet-stream\n"
-		"Content-Disposition: attachment;\n"
-		" filename*=UTF-8''%C3%A9t%C3%A9%20%E2%82%AC.txt\n\n"
-		"x\n"
-		"--b\n"
-		"Content-Type: application/octet-stream\n"
-		"Content-Disposition: attachment;\n"
-		" filename*0*=iso-8859-1'fr'caf%E9;\n"
-		" filename*1=\" au lait\";\n"
-		" filename*2*=%2Etxt\n\n"
-		"x\n"
-		"--b\n"
-		"Content-Type: application/octet-stream;\n"
-		"\tname=\"=?utf-8?B?w6l0w6kucGRm?=\"\n\n"
-		"x\n"
-		"--b\n"
-		"Content-Type: application/octet-stream; name=ct-name.bin\n"
-		"Content-Disposition: attachment; filename=cd-name.bin\n\n"
-		"x\n"
-		"--b\n"
-		"Content-Type: application/octet-stream; (a comment) name = spaced name.bin ;\n\n"
-		"x\n"
-		"--b\n"
-		"Content-Type: application/x; name*1=\"b\"; name*0=\"a\"; name*3=\"gap\"\n\n"
-		"x\n"
-		"--b\n"
-		"Content-Type: application/x; name*=''%41%zz%4\n\n"
-		"x\n"
-		"--b\n"
-		"Content-Type: application/x; name*0=\"plain \"; name*1*=%C3%A9; name=ignored\n\n"
-		"x\n"
-		"--b\n"
-		"Content-Type: application/x; name*=no-quotes%41; name*x=junk\n\n"
-		"x\n"
-		"--b--\n";
+	    "Content-Type: multipart/mixed; boundary=b\n\n"
+	    "--b\n"
+	    "Content-Type: application/octet-stream\n"
+	    "Content-Disposition: attachment;\n"
+	    " filename*=UTF-8''%C3%A9t%C3%A9%20%E2%82%AC.txt\n\n"
+	    "x\n"
+	    "--b\n"
+	    "Content-Type: application/octet-stream\n"
+	    "Content-Disposition: attachment;\n"
+	    " filename*0*=iso-8859-1'fr'caf%E9;\n"
+	    " filename*1=\" au lait\";\n"
+	    " filename*2*=%2Etxt\n\n"
+	    "x\n"
+	    "--b\n"
+	    "Content-Type: application/octet-stream;\n"
+	    "\tname=\"=?utf-8?B?w6l0w6kucGRm?=\"\n\n"
+	    "x\n"
+	    "--b\n"
+	    "Content-Type: application/octet-stream; name=ct-name.bin\n"
+	    "Content-Disposition: attachment; filename=cd-name.bin\n\n"
+	    "x\n"
+	    "--b\n"
+	    "Content-Type: application/octet-stream; (a comment) name = spaced name.bin ;\n\n"
+	    "x\n"
+	    "--b\n"
+	    "Content-Type: application/x; name*1=\"b\"; name*0=\"a\"; name*3=\"gap\"\n\n"
+	    "x\n"
+	    "--b\n"
+	    "Content-Type: application/x; name*=''%41%zz%4\n\n"
+	    "x\n"
+	    "--b\n"
+	    "Content-Type: application/x; name*0=\"plain \"; name*1*=%C3%A9; name=ignored\n\n"
+	    "x\n"
+	    "--b\n"
+	    "Content-Type: application/x; name*=no-quotes%41; name*x=junk\n\n"
+	    "x\n"
+	    "--b--\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary(m, crlf);
 		assert_int_equal(natt(o), 9);
@@ -526,24 +551,26 @@ static void text_attachment_is_not_body(void **state)
 {
 	(void)state;
 	cJSON *o = summary("Content-Type: multipart/mixed; boundary=b\n\n"
-			   "--b\n"
-			   "Content-Type: text/plain\n"
-			   "Content-Disposition: attachment; filename=a.txt\n\n"
-			   "file\n"
-			   "--b\n"
-			   "Content-Type: text/plain\n\n"
-			   "body\n"
-			   "--b\n"
-			   "Content-Type: text/plain\n\n"
-			   "second inline text: neither\n"
-			   "--b--\n", 1);
+	                   "--b\n"
+	                   "Content-Type: text/plain\n"
+	                   "Content-Disposition: attachment; filename=a.txt\n\n"
+	                   "file\n"
+	                   "--b\n"
+	                   "Content-Type: text/plain\n\n"
+	                   "body\n"
+	                   "--b\n"
+	                   "Content-Type: text/plain\n\n"
+	                   "second inline text: neither\n"
+	                   "--b--\n",
+	                   1);
 	assert_string_equal(str(o, "body"), "body");
 	assert_int_equal(natt(o), 1);
 	assert_string_equal(str(att(o, 0), "name"), "a.txt");
 	cJSON_Delete(o);
 	/* A single-part message that is a file. */
 	o = summary("Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n"
-		    "JVBERi0xLjQK\n", 1);
+	            "JVBERi0xLjQK\n",
+	            1);
 	assert_string_equal(str(o, "body"), "");
 	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "body_type")));
 	assert_int_equal(natt(o), 1);
@@ -555,9 +582,10 @@ static void digest_parts_are_messages(void **state)
 {
 	(void)state;
 	cJSON *o = summary("Content-Type: multipart/digest; boundary=d\n\n"
-			   "--d\n\n"
-			   "Subject: one\n\nbody one\n"
-			   "--d--\n", 1);
+	                   "--d\n\n"
+	                   "Subject: one\n\nbody one\n"
+	                   "--d--\n",
+	                   1);
 	assert_int_equal(natt(o), 1);
 	assert_string_equal(str(att(o, 0), "content_type"), "message/rfc822");
 	cJSON_Delete(o);
@@ -576,9 +604,10 @@ static void truncated_messages(void **state)
 	cJSON_Delete(o);
 	/* EOF inside a part's headers, and inside a base64 file. */
 	o = summary("Content-Type: multipart/mixed; boundary=b\n\n"
-		    "--b\nContent-Type: text/plain\n\nthe body\n"
-		    "--b\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
-		    "iVBORw0KG", 1);
+	            "--b\nContent-Type: text/plain\n\nthe body\n"
+	            "--b\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
+	            "iVBORw0KG",
+	            1);
 	assert_string_equal(str(o, "body"), "the body");
 	assert_int_equal(natt(o), 1);
 	assert_int_equal(cJSON_GetObjectItem(att(o, 0), "size")->valueint, 6);
@@ -588,7 +617,8 @@ static void truncated_messages(void **state)
 	cJSON_Delete(o);
 	/* No close delimiter: the text runs to the end of the file. */
 	o = summary("Content-Type: multipart/alternative; boundary=b\n\n"
-		    "--b\n\nplain to the end\n", 1);
+	            "--b\n\nplain to the end\n",
+	            1);
 	assert_string_equal(str(o, "body"), "plain to the end\n");
 	cJSON_Delete(o);
 	/* Boundary never appears: nothing but preamble. */
@@ -610,25 +640,28 @@ static void malformed_mime(void **state)
 	cJSON_Delete(o);
 	/* An outer delimiter closes the inner multipart left open. */
 	o = summary("Content-Type: multipart/mixed; boundary=o\n\n"
-		    "--o\nContent-Type: multipart/alternative; boundary=i\n\n"
-		    "--i\nContent-Type: text/plain\n\nin\n"
-		    "--o\nContent-Type: image/png\n\nPNG\n"
-		    "--o--\n", 1);
+	            "--o\nContent-Type: multipart/alternative; boundary=i\n\n"
+	            "--i\nContent-Type: text/plain\n\nin\n"
+	            "--o\nContent-Type: image/png\n\nPNG\n"
+	            "--o--\n",
+	            1);
 	assert_string_equal(str(o, "body"), "in");
 	assert_int_equal(natt(o), 1);
 	assert_int_equal(cJSON_GetObjectItem(att(o, 0), "size")->valueint, 3);
 	cJSON_Delete(o);
 	/* Part headers cut by a delimiter; a part with no headers at all. */
 	o = summary("Content-Type: multipart/mixed; boundary=b\n\n"
-		    "--b\nContent-Type: image/png\n"
-		    "--b\nno headers here\n"
-		    "--b--\n", 1);
+	            "--b\nContent-Type: image/png\n"
+	            "--b\nno headers here\n"
+	            "--b--\n",
+	            1);
 	assert_string_equal(str(o, "body"), "no headers here");
 	assert_int_equal(natt(o), 1);
 	cJSON_Delete(o);
 	/* A delimiter with more text after it is not one. */
 	o = summary("Content-Type: multipart/mixed; boundary=b\n\n"
-		    "--b\n\n--bb\n--b x\n--b\t\n\nnext\n--b--", 1);
+	            "--b\n\n--bb\n--b x\n--b\t\n\nnext\n--b--",
+	            1);
 	assert_string_equal(str(o, "body"), "--bb\n--b x");
 	cJSON_Delete(o);
 }
@@ -639,7 +672,7 @@ static void nul_bytes(void **state)
 	/* A NUL inside the boundary parameter (found by fuzz_inbound: the
 	 * boundary was copied with strndup, shorter than its length). */
 	static const char m[] = "Content-Type: multipart/mixed; boundary=\"a\0b\"\n\n"
-				"--a\0b\n\nin\0side\n--a\0b--\n";
+	                        "--a\0b\n\nin\0side\n--a\0b--\n";
 	for (int crlf = 0; crlf <= 1; crlf++) {
 		cJSON *o = summary_n(m, sizeof m - 1, crlf, 100);
 		assert_string_equal(str(o, "body"), "in\xEF\xBF\xBDside");
@@ -647,7 +680,8 @@ static void nul_bytes(void **state)
 	}
 	static const char h[] = "Subject: a\0b\nX-\0: v\n\nx";
 	cJSON *o = summary_n(h, sizeof h - 1, 1, 100);
-	assert_string_equal(str(o, "subject"), "a\xEF\xBF\xBD" "b");
+	assert_string_equal(str(o, "subject"), "a\xEF\xBF\xBD"
+	                                       "b");
 	/* A NUL is no field-name character: that line starts the body. */
 	assert_string_equal(str(o, "body"), "X-\xEF\xBF\xBD: v\n\nx");
 	cJSON_Delete(o);
@@ -656,10 +690,12 @@ static void nul_bytes(void **state)
 static void nesting_depth_bounded(void **state)
 {
 	(void)state;
-	struct sc_buf m = { 0 };
+	struct sc_buf m = {0};
 	for (int i = 0; i < 100; i++)
-		assert_int_equal(sc_buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n",
-					       i, i), SC_OK);
+		assert_int_equal(
+		    sc_buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i,
+		                  i),
+		    SC_OK);
 	assert_int_equal(sc_buf_str(&m, "Content-Type: text/plain\n\ndeep\n"), SC_OK);
 	cJSON *o = summary_n(m.p, m.len, 1, 1 << 20);
 	/* 32 levels are walked; the 33rd multipart is one opaque part. */
@@ -673,7 +709,7 @@ static void nesting_depth_bounded(void **state)
 static void body_over_max_body(void **state)
 {
 	(void)state;
-	struct sc_buf m = { 0 };
+	struct sc_buf m = {0};
 	assert_int_equal(sc_buf_str(&m, "Content-Type: text/plain; charset=utf-8\n\n"), SC_OK);
 	for (int i = 0; i < 5000; i++)
 		assert_int_equal(sc_buf_str(&m, "\xC3\xA9t\xC3\xA9 "), SC_OK);
@@ -695,7 +731,7 @@ static void body_over_max_body(void **state)
 static void long_lines_and_header_bound(void **state)
 {
 	(void)state;
-	struct sc_buf m = { 0 };
+	struct sc_buf m = {0};
 	assert_int_equal(sc_buf_str(&m, "Subject: s\nX-Big: "), SC_OK);
 	for (int i = 0; i < 200000; i++) /* 1.2 MB of folded header */
 		assert_int_equal(sc_buf_str(&m, "abcde\n "), SC_OK);
@@ -758,14 +794,16 @@ static void repeat(struct sc_buf *m, const char *s, int n)
 static void lines_in_pieces(void **state)
 {
 	(void)state;
-	struct sc_buf m = { 0 };
+	struct sc_buf m = {0};
 	assert_int_equal(sc_buf_str(&m, "Subject: pieces\r\n"
-				   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-				   "Content-Type: text/plain; charset=utf-8\r\n"
-				   "Content-Transfer-Encoding: quoted-printable\r\n\r\n"), SC_OK);
+	                                "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	                                "Content-Type: text/plain; charset=utf-8\r\n"
+	                                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"),
+	                 SC_OK);
 	repeat(&m, "x=3D\xF0\x9F\x8E\x89=C3=A9  \t", 40);
 	assert_int_equal(sc_buf_str(&m, "\r\n\r\n\r\n--b\r\nContent-Type: image/png\r\n"
-				   "Content-Transfer-Encoding: base64\r\n\r\n"), SC_OK);
+	                                "Content-Transfer-Encoding: base64\r\n\r\n"),
+	                 SC_OK);
 	repeat(&m, "iVBORw0KGgo= AAEC\r", 50);
 	assert_int_equal(sc_buf_str(&m, "\r\n--b--\r\n"), SC_OK);
 	assert_chunk_invariant(&m);
@@ -775,14 +813,16 @@ static void lines_in_pieces(void **state)
 	cJSON_Delete(o);
 
 	m.len = 0;
-	assert_int_equal(sc_buf_str(&m, "Content-Type: text/plain; charset=iso-2022-jp\n\n"), SC_OK);
+	assert_int_equal(sc_buf_str(&m, "Content-Type: text/plain; charset=iso-2022-jp\n\n"),
+	                 SC_OK);
 	repeat(&m, "\x1B$BF|K\\\x1B(B ab", 30);
 	assert_int_equal(sc_buf_str(&m, "\n"), SC_OK);
 	assert_chunk_invariant(&m);
 
 	m.len = 0;
 	assert_int_equal(sc_buf_str(&m, "Content-Type: text/plain; charset=utf-8\n"
-				   "Content-Transfer-Encoding: 8bit\n\n"), SC_OK);
+	                                "Content-Transfer-Encoding: 8bit\n\n"),
+	                 SC_OK);
 	repeat(&m, "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x8E\x89\xFF", 40);
 	assert_int_equal(sc_buf_str(&m, "\r\n"), SC_OK);
 	assert_chunk_invariant(&m);
@@ -792,10 +832,10 @@ static void lines_in_pieces(void **state)
 static void many_fields(void **state)
 {
 	(void)state;
-	struct sc_buf m = { 0 };
+	struct sc_buf m = {0};
 	for (int i = 0; i < 12000; i++)
 		assert_int_equal(sc_buf_printf(&m, i % 2 ? "Received: r%d\n" : "X-%d: v\n", i),
-				 SC_OK);
+		                 SC_OK);
 	assert_int_equal(sc_buf_str(&m, "Subject: late\n\nbody\n"), SC_OK);
 	cJSON *o = summary_n(m.p, m.len, 1, 100);
 	const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
@@ -842,30 +882,30 @@ static void file_interface(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(single_part),
-		cmocka_unit_test(no_subject_no_message_id),
-		cmocka_unit_test(folded_and_repeated_headers),
-		cmocka_unit_test(header_section_ends_at_non_field),
-		cmocka_unit_test(rfc2047_words),
-		cmocka_unit_test(encoded_from_header),
-		cmocka_unit_test(quoted_printable),
-		cmocka_unit_test(base64_bodies),
-		cmocka_unit_test(charsets),
-		cmocka_unit_test(alternative_prefers_plain),
-		cmocka_unit_test(html_only),
-		cmocka_unit_test(nested_multiparts),
-		cmocka_unit_test(attachment_names),
-		cmocka_unit_test(text_attachment_is_not_body),
-		cmocka_unit_test(digest_parts_are_messages),
-		cmocka_unit_test(truncated_messages),
-		cmocka_unit_test(malformed_mime),
-		cmocka_unit_test(nul_bytes),
-		cmocka_unit_test(nesting_depth_bounded),
-		cmocka_unit_test(body_over_max_body),
-		cmocka_unit_test(long_lines_and_header_bound),
-		cmocka_unit_test(lines_in_pieces),
-		cmocka_unit_test(many_fields),
-		cmocka_unit_test(file_interface),
+	    cmocka_unit_test(single_part),
+	    cmocka_unit_test(no_subject_no_message_id),
+	    cmocka_unit_test(folded_and_repeated_headers),
+	    cmocka_unit_test(header_section_ends_at_non_field),
+	    cmocka_unit_test(rfc2047_words),
+	    cmocka_unit_test(encoded_from_header),
+	    cmocka_unit_test(quoted_printable),
+	    cmocka_unit_test(base64_bodies),
+	    cmocka_unit_test(charsets),
+	    cmocka_unit_test(alternative_prefers_plain),
+	    cmocka_unit_test(html_only),
+	    cmocka_unit_test(nested_multiparts),
+	    cmocka_unit_test(attachment_names),
+	    cmocka_unit_test(text_attachment_is_not_body),
+	    cmocka_unit_test(digest_parts_are_messages),
+	    cmocka_unit_test(truncated_messages),
+	    cmocka_unit_test(malformed_mime),
+	    cmocka_unit_test(nul_bytes),
+	    cmocka_unit_test(nesting_depth_bounded),
+	    cmocka_unit_test(body_over_max_body),
+	    cmocka_unit_test(long_lines_and_header_bound),
+	    cmocka_unit_test(lines_in_pieces),
+	    cmocka_unit_test(many_fields),
+	    cmocka_unit_test(file_interface),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

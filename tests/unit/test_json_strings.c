@@ -39,7 +39,8 @@ static void expect(const char *text, size_t len, int code, const char *want)
 static void clean_text_passes(void **state)
 {
 	(void)state;
-	EXPECT("{\"a\": \"x\", \"b\": [1, true, null, \"\\u00e9\\ud83d\\ude00\\n\\\\u0000\"]}", SC_OK, "");
+	EXPECT("{\"a\": \"x\", \"b\": [1, true, null, \"\\u00e9\\ud83d\\ude00\\n\\\\u0000\"]}",
+	       SC_OK, "");
 	EXPECT(" \r\n\t[\"\xc3\xa9\", {\"\xe2\x82\xac\": -1.5e3}] \n", SC_OK, "");
 	EXPECT("\"just a string\"", SC_OK, "");
 }
@@ -50,7 +51,8 @@ static void nul_escapes_name_the_path(void **state)
 	EXPECT("{\"parameters\": [{\"to\": \"a@x.test\\u0000, evil@x.test\"}]}", SC_EINPUT,
 	       "parameters[0].to: contains a NUL character (\\u0000) at offset 8; remove it");
 	/* the offset counts decoded bytes: é is two, 😀 four */
-	EXPECT("{\"s\": \"\\u00e9\\ud83d\\ude00\\u0000\"}", SC_EINPUT, "s: contains a NUL character "
+	EXPECT("{\"s\": \"\\u00e9\\ud83d\\ude00\\u0000\"}", SC_EINPUT,
+	       "s: contains a NUL character "
 	       "(\\u0000) at offset 6");
 	EXPECT("{\"h\": {\"X-\\u0000\": \"v\"}}", SC_EINPUT,
 	       "h.X-: its name contains a NUL character (\\u0000) at offset 2");
@@ -65,7 +67,9 @@ static void raw_controls_and_bad_escapes(void **state)
 	       "inside a string (RFC 8259 §7); write it escaped as \\t");
 	EXPECT("{\n\"a\": 1,\n  \"b\": \"x\ny\"}", SC_EINPUT,
 	       "b: contains a raw line feed (byte 0x0A) at line 3, column 10");
-	EXPECT("{\"b\": \"a\x00" "b\"}", SC_EINPUT, "b: contains a raw NUL byte at line 1, column 9");
+	EXPECT("{\"b\": \"a\x00"
+	       "b\"}",
+	       SC_EINPUT, "b: contains a raw NUL byte at line 1, column 9");
 	EXPECT("{\"b\": \"\x1f\"}", SC_EINPUT, "write it escaped as \\u001F");
 	EXPECT("{\"b\": \"a\\u00G1\"}", SC_EINPUT,
 	       "b: contains an invalid escape at line 1, column 9: \\u must be followed by four");
@@ -78,15 +82,17 @@ static void invalid_utf8_names_the_offset(void **state)
 {
 	(void)state;
 	EXPECT("{\"subject\": \"caf\xe9\"}", SC_EINPUT,
-	       "subject: is not valid UTF-8: byte 0xE9 at offset 3 does not begin a valid UTF-8 sequence");
+	       "subject: is not valid UTF-8: byte 0xE9 at offset 3 does not begin a valid UTF-8 "
+	       "sequence");
 	EXPECT("{\"k\xff\": 1}", SC_EINPUT, "its name is not valid UTF-8: byte 0xFF at offset 1");
 	/* the path is quoted as valid UTF-8 even when the key is not */
 	char *msg;
 	const char *t = "{\"a\": {\"k\xff\": 1}}";
 	assert_int_equal(check_text(t, strlen(t), &msg), SC_EINPUT);
-	assert_string_equal(msg, "a.k\xef\xbf\xbd: its name is not valid UTF-8: byte 0xFF at offset 1 "
-			    "does not begin a valid UTF-8 sequence; send the text as UTF-8 (JSON text "
-			    "is UTF-8, RFC 8259 §8.1)");
+	assert_string_equal(
+	    msg, "a.k\xef\xbf\xbd: its name is not valid UTF-8: byte 0xFF at offset 1 "
+	         "does not begin a valid UTF-8 sequence; send the text as UTF-8 (JSON text "
+	         "is UTF-8, RFC 8259 §8.1)");
 	free(msg);
 }
 
@@ -114,13 +120,16 @@ static void json_text_inside_a_field(void **state)
 	cJSON_Delete(j);
 	const char *nul = "{\"X-Tag\": \"a\\u0000evil\"}";
 	assert_null(sc_json_parse(nul, strlen(nul), "headers", &e));
-	assert_string_equal(e.message, "headers.X-Tag: contains a NUL character (\\u0000) at offset 1; "
-			    "remove it");
+	assert_string_equal(e.message,
+	                    "headers.X-Tag: contains a NUL character (\\u0000) at offset 1; "
+	                    "remove it");
 	const char *more = "{\"a\": \"b\"} {\"Bcc\": \"x@y\"}";
 	assert_null(sc_json_parse(more, strlen(more), "headers", &e));
-	assert_string_equal(e.message, "headers: is not valid JSON: more text after the value at offset 11");
+	assert_string_equal(e.message,
+	                    "headers: is not valid JSON: more text after the value at offset 11");
 	assert_null(sc_json_parse("\x01[]", 3, "attachment_json", &e));
-	assert_non_null(strstr(e.message, "attachment_json: is not valid JSON at line 1, column 1"));
+	assert_non_null(
+	    strstr(e.message, "attachment_json: is not valid JSON at line 1, column 1"));
 	assert_null(sc_json_parse("{", 1, "headers", &e));
 	assert_string_equal(e.message, "headers: is not valid JSON");
 	/* the length bounds the text: a NUL byte inside it is not its end */
@@ -132,12 +141,12 @@ static void json_text_inside_a_field(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(clean_text_passes),
-		cmocka_unit_test(nul_escapes_name_the_path),
-		cmocka_unit_test(raw_controls_and_bad_escapes),
-		cmocka_unit_test(invalid_utf8_names_the_offset),
-		cmocka_unit_test(a_text_that_is_not_the_trees_is_internal),
-		cmocka_unit_test(json_text_inside_a_field),
+	    cmocka_unit_test(clean_text_passes),
+	    cmocka_unit_test(nul_escapes_name_the_path),
+	    cmocka_unit_test(raw_controls_and_bad_escapes),
+	    cmocka_unit_test(invalid_utf8_names_the_offset),
+	    cmocka_unit_test(a_text_that_is_not_the_trees_is_internal),
+	    cmocka_unit_test(json_text_inside_a_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

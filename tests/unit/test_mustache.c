@@ -27,8 +27,8 @@
 /* Every file of the spec directory; one it holds that is not listed here
  * fails the test (a new module is never skipped in silence). */
 static const char *const SPEC_FILES[] = {
-	"comments", "delimiters", "interpolation", "inverted", "partials", "sections",
-	"~dynamic-names", "~inheritance",
+    "comments", "delimiters", "interpolation",  "inverted",
+    "partials", "sections",   "~dynamic-names", "~inheritance",
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -50,7 +50,7 @@ static char *read_file(const char *path)
 /* Renders `tpl` over the JSON text `data`; returns the output (caller
  * frees) or NULL with *err set. */
 static char *render_json(const char *tpl, const char *data, const char *partials,
-			 enum sc_escape esc, struct sc_error *err)
+                         enum sc_escape esc, struct sc_error *err)
 {
 	cJSON *d = cJSON_Parse(data);
 	assert_non_null(d);
@@ -69,32 +69,32 @@ static char *render_json(const char *tpl, const char *data, const char *partials
 	return out;
 }
 
-#define assert_renders(tpl, data, esc, want)                                     \
-	do {                                                                     \
-		struct sc_error e_ = SC_ERROR_INIT;                              \
-		char *o_ = render_json((tpl), (data), NULL, (esc), &e_);         \
-		if (!o_)                                                         \
-			print_error("error: %s\n", e_.message);                  \
-		assert_non_null(o_);                                             \
-		assert_string_equal(o_, (want));                                 \
-		free(o_);                                                        \
+#define assert_renders(tpl, data, esc, want)                                                       \
+	do {                                                                                       \
+		struct sc_error e_ = SC_ERROR_INIT;                                                \
+		char *o_ = render_json((tpl), (data), NULL, (esc), &e_);                           \
+		if (!o_)                                                                           \
+			print_error("error: %s\n", e_.message);                                    \
+		assert_non_null(o_);                                                               \
+		assert_string_equal(o_, (want));                                                   \
+		free(o_);                                                                          \
 	} while (0)
 
 /* The template fails with SC_EINPUT and exactly this message. */
-#define assert_fails(tpl, data, partials, want)                                  \
-	do {                                                                     \
-		struct sc_error e_ = SC_ERROR_INIT;                              \
-		char *o_ = render_json((tpl), (data), (partials), SC_ESCAPE_HTML, &e_); \
-		assert_null(o_);                                                 \
-		assert_int_equal(e_.code, SC_EINPUT);                            \
-		assert_non_null(e_.message);                                     \
-		assert_string_equal(e_.message, (want));                         \
-		sc_error_clear(&e_);                                             \
+#define assert_fails(tpl, data, partials, want)                                                    \
+	do {                                                                                       \
+		struct sc_error e_ = SC_ERROR_INIT;                                                \
+		char *o_ = render_json((tpl), (data), (partials), SC_ESCAPE_HTML, &e_);            \
+		assert_null(o_);                                                                   \
+		assert_int_equal(e_.code, SC_EINPUT);                                              \
+		assert_non_null(e_.message);                                                       \
+		assert_string_equal(e_.message, (want));                                           \
+		sc_error_clear(&e_);                                                               \
 	} while (0)
 
 /* The same, with only the start of the message fixed. */
 static void assert_fails_with(const char *tpl, const char *data, const char *partials,
-			      const char *prefix)
+                              const char *prefix)
 {
 	struct sc_error e = SC_ERROR_INIT;
 	char *o = render_json(tpl, data, partials, SC_ESCAPE_HTML, &e);
@@ -140,8 +140,8 @@ static void test_spec_case(void **state)
 	char *out = NULL;
 	if (rc == SC_OK)
 		rc = sc_template_render(t, cJSON_GetObjectItemCaseSensitive(c->test, "data"),
-					cJSON_GetObjectItemCaseSensitive(c->test, "partials"),
-					SC_ESCAPE_HTML, &out, NULL, &err);
+		                        cJSON_GetObjectItemCaseSensitive(c->test, "partials"),
+		                        SC_ESCAPE_HTML, &out, NULL, &err);
 	sc_template_free(t);
 	if (rc != SC_OK)
 		print_error("%s: error %s\n", c->file, err.message);
@@ -162,17 +162,16 @@ static void test_leading_dot(void **state)
 {
 	(void)state;
 	const char *d = "{\"routing\":{\"hostname\":\"web-1\",\"tags\":[\"a\",\"b\"]},"
-			"\"detect\":{\"cat\":\"x<y\"}}";
+	                "\"detect\":{\"cat\":\"x<y\"}}";
 	assert_renders("{{ .routing.hostname }}|{{routing.hostname}}", d, SC_ESCAPE_HTML,
-		       "web-1|web-1");
+	               "web-1|web-1");
 	assert_renders("{{#.routing}}{{ .hostname }}{{/.routing}}", d, SC_ESCAPE_HTML, "web-1");
 	assert_renders("{{#routing}}{{ .hostname }}{{/routing}}", d, SC_ESCAPE_HTML, "web-1");
-	assert_renders("{{#routing.tags}}[{{ . }}]{{/routing.tags}}", d, SC_ESCAPE_HTML,
-		       "[a][b]");
+	assert_renders("{{#routing.tags}}[{{ . }}]{{/routing.tags}}", d, SC_ESCAPE_HTML, "[a][b]");
 	/* {{ . }} at the top: the whole event, as compact JSON, escaped. */
 	assert_renders("{{{ . }}}", d, SC_ESCAPE_NONE,
-		       "{\"routing\":{\"hostname\":\"web-1\",\"tags\":[\"a\",\"b\"]},"
-		       "\"detect\":{\"cat\":\"x<y\"}}");
+	               "{\"routing\":{\"hostname\":\"web-1\",\"tags\":[\"a\",\"b\"]},"
+	               "\"detect\":{\"cat\":\"x<y\"}}");
 	assert_renders("{{ .detect }}", d, SC_ESCAPE_HTML, "{&quot;cat&quot;:&quot;x&lt;y&quot;}");
 	assert_renders("{{&.detect.cat}}", d, SC_ESCAPE_HTML, "x<y");
 }
@@ -181,20 +180,22 @@ static void test_values(void **state)
 {
 	(void)state;
 	const char *d = "{\"i\":85,\"one\":1.0,\"dec\":1.210,\"neg\":-3,\"big\":1e300,"
-			"\"t\":true,\"f\":false,\"n\":null,\"arr\":[1,\"a\",null],\"o\":{},"
-			"\"s\":\"\",\"zero\":0,\"list\":[\"x\",\"y\",\"z\"]}";
+	                "\"t\":true,\"f\":false,\"n\":null,\"arr\":[1,\"a\",null],\"o\":{},"
+	                "\"s\":\"\",\"zero\":0,\"list\":[\"x\",\"y\",\"z\"]}";
 	assert_renders("{{i}} {{one}} {{dec}} {{neg}} {{big}}", d, SC_ESCAPE_NONE,
-		       "85 1 1.21 -3 1e+300");
+	               "85 1 1.21 -3 1e+300");
 	assert_renders("{{t}} {{f}} [{{n}}] [{{missing}}]", d, SC_ESCAPE_NONE, "true false [] []");
 	assert_renders("{{arr}} {{o}}", d, SC_ESCAPE_NONE, "[1,\"a\",null] {}");
 	/* JavaScript truthiness (mustache.js): "", 0, [] do not render. */
-	assert_renders("{{#s}}S{{/s}}{{#zero}}Z{{/zero}}{{#o}}O{{/o}}{{^s}}s{{/s}}{{^zero}}z{{/zero}}",
-		       d, SC_ESCAPE_NONE, "Osz");
+	assert_renders(
+	    "{{#s}}S{{/s}}{{#zero}}Z{{/zero}}{{#o}}O{{/o}}{{^s}}s{{/s}}{{^zero}}z{{/zero}}", d,
+	    SC_ESCAPE_NONE, "Osz");
 	/* Two section tags on a line are not standalone (only inheritance
 	 * pairs are). */
 	assert_renders("{{#t}}{{#t}}\nx\n{{/t}}{{/t}}\n", d, SC_ESCAPE_NONE, "\nx\n\n");
 	/* Lists are JSON arrays: an element by index. */
-	assert_renders("{{list.0}}{{list.2}}[{{list.3}}][{{list.01}}]", d, SC_ESCAPE_NONE, "xz[][]");
+	assert_renders("{{list.0}}{{list.2}}[{{list.3}}][{{list.01}}]", d, SC_ESCAPE_NONE,
+	               "xz[][]");
 }
 
 /* ---- escaping ----------------------------------------------------------- */
@@ -202,10 +203,10 @@ static void test_values(void **state)
 static void test_escape_html(void **state)
 {
 	(void)state;
-	assert_renders("<a title='{{x}}' href=\"{{x}}\">{{x}}</a>",
-		       "{\"x\":\"'\\\"<&>\"}", SC_ESCAPE_HTML,
-		       "<a title='&#39;&quot;&lt;&amp;&gt;' href=\"&#39;&quot;&lt;&amp;&gt;\">"
-		       "&#39;&quot;&lt;&amp;&gt;</a>");
+	assert_renders("<a title='{{x}}' href=\"{{x}}\">{{x}}</a>", "{\"x\":\"'\\\"<&>\"}",
+	               SC_ESCAPE_HTML,
+	               "<a title='&#39;&quot;&lt;&amp;&gt;' href=\"&#39;&quot;&lt;&amp;&gt;\">"
+	               "&#39;&quot;&lt;&amp;&gt;</a>");
 	assert_renders("{{{x}}}{{&x}}", "{\"x\":\"<&>\"}", SC_ESCAPE_HTML, "<&><&>");
 }
 
@@ -213,14 +214,15 @@ static void test_escape_none(void **state)
 {
 	(void)state;
 	assert_renders("Alert: {{x}} {{{x}}}", "{\"x\":\"<b>\\\"&'\\n\"}", SC_ESCAPE_NONE,
-		       "Alert: <b>\"&'\n <b>\"&'\n");
+	               "Alert: <b>\"&'\n <b>\"&'\n");
 }
 
 static void test_escape_url(void **state)
 {
 	(void)state;
 	assert_renders("https://h/x?s={{s}}&t={{{s}}}", "{\"s\":\"a b&c=d/\u00e9~._-\"}",
-		       SC_ESCAPE_URL, "https://h/x?s=a%20b%26c%3Dd%2F%C3%A9~._-&t=a b&c=d/\xc3\xa9~._-");
+	               SC_ESCAPE_URL,
+	               "https://h/x?s=a%20b%26c%3Dd%2F%C3%A9~._-&t=a b&c=d/\xc3\xa9~._-");
 }
 
 /* Hostile values inside a JSON template: the output always parses and
@@ -258,10 +260,15 @@ static void test_escape_json(void **state)
 	check_json_roundtrip("plain", "plain");
 	check_json_roundtrip("a\"b\\c", "a\"b\\c");
 	check_json_roundtrip("\"},\"evil\":\"1", "\"},\"evil\":\"1");
-	check_json_roundtrip("line\r\nnext\ttab\b\f\x01\x1f\x7f", "line\r\nnext\ttab\b\f\x01\x1f\x7f");
-	check_json_roundtrip("caf\xc3\xa9 \xf0\x9f\x93\xa7 \xe2\x80\xa8", "caf\xc3\xa9 \xf0\x9f\x93\xa7 \xe2\x80\xa8");
+	check_json_roundtrip("line\r\nnext\ttab\b\f\x01\x1f\x7f",
+	                     "line\r\nnext\ttab\b\f\x01\x1f\x7f");
+	check_json_roundtrip("caf\xc3\xa9 \xf0\x9f\x93\xa7 \xe2\x80\xa8",
+	                     "caf\xc3\xa9 \xf0\x9f\x93\xa7 \xe2\x80\xa8");
 	/* Not UTF-8: a stray byte, an overlong NUL, a surrogate, a cut tail. */
-	check_json_roundtrip("a\xff" "b", "a\xef\xbf\xbd" "b");
+	check_json_roundtrip("a\xff"
+	                     "b",
+	                     "a\xef\xbf\xbd"
+	                     "b");
 	check_json_roundtrip("\xc0\x80", "\xef\xbf\xbd\xef\xbf\xbd");
 	check_json_roundtrip("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 	check_json_roundtrip("end\xe2\x82", "end\xef\xbf\xbd\xef\xbf\xbd");
@@ -269,8 +276,8 @@ static void test_escape_json(void **state)
 	assert_renders("\"{{x}}\"", "{\"x\":\"\\n\\u0001<\"}", SC_ESCAPE_JSON, "\"\\n\\u0001<\"");
 	/* Objects interpolated escaped are a JSON string holding JSON. */
 	assert_renders("{\"e\":\"{{o}}\",\"raw\":{{{o}}}}", "{\"o\":{\"k\":\"v\\\"\"}}",
-		       SC_ESCAPE_JSON,
-		       "{\"e\":\"{\\\"k\\\":\\\"v\\\\\\\"\\\"}\",\"raw\":{\"k\":\"v\\\"\"}}");
+	               SC_ESCAPE_JSON,
+	               "{\"e\":\"{\\\"k\\\":\\\"v\\\\\\\"\\\"}\",\"raw\":{\"k\":\"v\\\"\"}}");
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -278,36 +285,37 @@ static void test_escape_json(void **state)
 static void test_errors(void **state)
 {
 	(void)state;
-	assert_fails("Hello\n\n{{#a}}\n  x{{#items}}\n", "{}", NULL,
-		     "line 4, column 4: unclosed section \"items\": add its closing tag {{/items}}");
+	assert_fails(
+	    "Hello\n\n{{#a}}\n  x{{#items}}\n", "{}", NULL,
+	    "line 4, column 4: unclosed section \"items\": add its closing tag {{/items}}");
 	assert_fails("{{#a}}{{/b}}", "{}", NULL,
-		     "line 1, column 7: closing tag \"b\" does not match the open section \"a\" "
-		     "(line 1, column 1)");
+	             "line 1, column 7: closing tag \"b\" does not match the open section \"a\" "
+	             "(line 1, column 1)");
 	assert_fails("x\n {{/a}}", "{}", NULL,
-		     "line 2, column 2: closing tag \"a\" without an open section: remove it or "
-		     "open one");
+	             "line 2, column 2: closing tag \"a\" without an open section: remove it or "
+	             "open one");
 	assert_fails("caf\xc3\xa9 {{name", "{}", NULL,
-		     "line 1, column 6: unclosed tag: no \"}}\" after this \"{{\"");
+	             "line 1, column 6: unclosed tag: no \"}}\" after this \"{{\"");
 	assert_fails("{{{name}}", "{}", NULL,
-		     "line 1, column 1: unclosed tag: no \"}}}\" after this \"{{\"");
+	             "line 1, column 1: unclosed tag: no \"}}}\" after this \"{{\"");
 	assert_fails("{{=<% %>=}}<%x", "{}", NULL,
-		     "line 1, column 12: unclosed tag: no \"%>\" after this \"<%\"");
+	             "line 1, column 12: unclosed tag: no \"%>\" after this \"<%\"");
 	assert_fails_with("{{=<%%>=}}", "{}", NULL, "line 1, column 1: bad set-delimiters tag");
 	assert_fails_with("{{=< = >=}}", "{}", NULL, "line 1, column 1: bad set-delimiters tag");
 	assert_fails("a {{ }}", "{}", NULL,
-		     "line 1, column 3: empty tag: write a name between the delimiters");
+	             "line 1, column 3: empty tag: write a name between the delimiters");
 	assert_fails("{{a..b}}", "{}", NULL,
-		     "line 1, column 1: bad name \"a..b\": a dot must separate two names, "
-		     "as in {{a.b}}");
+	             "line 1, column 1: bad name \"a..b\": a dot must separate two names, "
+	             "as in {{a.b}}");
 	assert_fails_with("{{a.}}", "{}", NULL, "line 1, column 1: bad name \"a.\"");
 	assert_fails_with("{{..}}", "{}", NULL, "line 1, column 1: bad name \"..\"");
 	assert_fails_with("x{{#..a}}{{/..a}}", "{}", NULL, "line 1, column 2: bad name \"..a\"");
 	/* A partial's errors name the partial. */
 	assert_fails("{{>p}}", "{}", "{\"p\":\"\\n{{#x}}\"}",
-		     "partial \"p\": line 2, column 1: unclosed section \"x\": add its closing "
-		     "tag {{/x}}");
+	             "partial \"p\": line 2, column 1: unclosed section \"x\": add its closing "
+	             "tag {{/x}}");
 	assert_fails("{{>p}}", "{}", "{\"p\":42}",
-		     "partial \"p\" is not a string: partials map names to template text");
+	             "partial \"p\" is not a string: partials map names to template text");
 	/* A hostile name is shown bounded and printable. */
 	struct sc_error err = SC_ERROR_INIT;
 	struct sc_buf b = {0};
@@ -331,8 +339,8 @@ static void test_limit_depth(void **state)
 	(void)state;
 	/* A partial that includes itself forever. */
 	assert_fails("{{>p}}", "{}", "{\"p\":\"x{{>p}}\"}",
-		     "partial \"p\": line 1, column 2: sections and partials nested deeper than 64 "
-		     "(a partial that includes itself without end?)");
+	             "partial \"p\": line 1, column 2: sections and partials nested deeper than 64 "
+	             "(a partial that includes itself without end?)");
 	/* 64 sections nested in one template. */
 	struct sc_buf b = {0};
 	for (int i = 0; i < 64; i++)
@@ -363,16 +371,16 @@ static void test_limit_output_and_steps(void **state)
 	/* 100^4 KiB asked for: stopped at 64 MiB. */
 	clock_t t0 = clock();
 	assert_fails_with("{{#a}}{{#a}}{{#a}}{{#a}}{{x}}{{/a}}{{/a}}{{/a}}{{/a}}", d.p, NULL,
-			  "template output over 67108864 bytes");
+	                  "template output over 67108864 bytes");
 	/* 100^5 iterations with nothing to write: stopped by the step count. */
 	assert_fails_with("{{#a}}{{#a}}{{#a}}{{#a}}{{#a}}{{/a}}{{/a}}{{/a}}{{/a}}{{/a}}", d.p, NULL,
-			  "template too costly: over 16777216 steps");
+	                  "template too costly: over 16777216 steps");
 	/* 40 partials, each including the next twice: 2^40 calls. */
 	struct sc_buf p = {0};
 	assert_int_equal(sc_buf_str(&p, "{"), SC_OK);
 	for (int i = 0; i < 40; i++)
-		assert_int_equal(sc_buf_printf(&p, "\"p%d\":\"{{>p%d}}{{>p%d}}\",", i, i + 1, i + 1),
-				 SC_OK);
+		assert_int_equal(
+		    sc_buf_printf(&p, "\"p%d\":\"{{>p%d}}{{>p%d}}\",", i, i + 1, i + 1), SC_OK);
 	assert_int_equal(sc_buf_str(&p, "\"p40\":\"x\"}"), SC_OK);
 	assert_fails_with("{{>p0}}", "{}", p.p, "template too costly");
 	sc_buf_free(&p);
@@ -390,8 +398,8 @@ static void test_api(void **state)
 	cJSON *d = cJSON_Parse("{\"name\":\"Ann\",\"l\":[1,2]}");
 	char *out;
 	struct sc_error err = SC_ERROR_INIT;
-	assert_int_equal(sc_template_expand("Hi {{name}}{{#l}}!{{/l}}", d, SC_ESCAPE_HTML, &out,
-					    &err), SC_OK);
+	assert_int_equal(
+	    sc_template_expand("Hi {{name}}{{#l}}!{{/l}}", d, SC_ESCAPE_HTML, &out, &err), SC_OK);
 	assert_string_equal(out, "Hi Ann!!");
 	free(out);
 	assert_int_equal(sc_template_expand("{{#l}}", d, SC_ESCAPE_HTML, &out, &err), SC_EINPUT);
@@ -415,13 +423,14 @@ static void test_api(void **state)
 	assert_int_equal(sc_template_render(t, d, p2, SC_ESCAPE_NONE, &out, NULL, &err), SC_OK);
 	assert_string_equal(out, "<2>");
 	free(out);
-	assert_int_equal(sc_template_render(t, NULL, NULL, SC_ESCAPE_NONE, &out, NULL, &err), SC_OK);
+	assert_int_equal(sc_template_render(t, NULL, NULL, SC_ESCAPE_NONE, &out, NULL, &err),
+	                 SC_OK);
 	assert_string_equal(out, "<>");
 	free(out);
 	assert_int_equal(sc_template_render(t, d, d->child, SC_ESCAPE_NONE, &out, NULL, &err),
-			 SC_EINPUT);
+	                 SC_EINPUT);
 	assert_int_equal(sc_template_render(t, d, NULL, (enum sc_escape)7, &out, NULL, &err),
-			 SC_EINPUT);
+	                 SC_EINPUT);
 	sc_error_clear(&err);
 	sc_template_free(t);
 	cJSON_Delete(p1);
@@ -456,10 +465,12 @@ static int all_files_known(const char *dir)
 		int known = 0;
 		for (size_t i = 0; i < sizeof(SPEC_FILES) / sizeof(*SPEC_FILES); i++)
 			known |= strlen(SPEC_FILES[i]) == n - 5 &&
-				 strncmp(SPEC_FILES[i], e->d_name, n - 5) == 0;
+			         strncmp(SPEC_FILES[i], e->d_name, n - 5) == 0;
 		if (!known) {
-			fprintf(stderr, "%s/%s: a spec file this test does not run; add it to "
-					"SPEC_FILES\n", dir, e->d_name);
+			fprintf(stderr,
+			        "%s/%s: a spec file this test does not run; add it to "
+			        "SPEC_FILES\n",
+			        dir, e->d_name);
 			ok = 0;
 		}
 	}
@@ -470,16 +481,16 @@ static int all_files_known(const char *dir)
 int main(void)
 {
 	static const struct CMUnitTest own[] = {
-		cmocka_unit_test(test_leading_dot),
-		cmocka_unit_test(test_values),
-		cmocka_unit_test(test_escape_html),
-		cmocka_unit_test(test_escape_none),
-		cmocka_unit_test(test_escape_json),
-		cmocka_unit_test(test_escape_url),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_limit_depth),
-		cmocka_unit_test(test_limit_output_and_steps),
-		cmocka_unit_test(test_api),
+	    cmocka_unit_test(test_leading_dot),
+	    cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_escape_html),
+	    cmocka_unit_test(test_escape_none),
+	    cmocka_unit_test(test_escape_json),
+	    cmocka_unit_test(test_escape_url),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_limit_depth),
+	    cmocka_unit_test(test_limit_output_and_steps),
+	    cmocka_unit_test(test_api),
 	};
 	size_t nfiles = sizeof(SPEC_FILES) / sizeof(*SPEC_FILES);
 	cJSON *specs[sizeof(SPEC_FILES) / sizeof(*SPEC_FILES)] = {0};
@@ -500,7 +511,8 @@ int main(void)
 			fprintf(stderr, "%s is not JSON\n", path);
 			return 1;
 		}
-		ncases += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(specs[i], "tests"));
+		ncases +=
+		    (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(specs[i], "tests"));
 	}
 	size_t nown = sizeof(own) / sizeof(*own), n = 0;
 	struct CMUnitTest *tests = calloc(ncases + nown, sizeof(*tests));
@@ -513,9 +525,10 @@ int main(void)
 		{
 			const cJSON *name = cJSON_GetObjectItemCaseSensitive(tc, "name");
 			names[n] = sc_asprintf("%s: %s", SPEC_FILES[i],
-					       cJSON_IsString(name) ? name->valuestring : "?");
+			                       cJSON_IsString(name) ? name->valuestring : "?");
 			cases[n] = (struct spec_case){SPEC_FILES[i], tc};
-			tests[n] = (struct CMUnitTest){names[n], test_spec_case, NULL, NULL, &cases[n]};
+			tests[n] =
+			    (struct CMUnitTest){names[n], test_spec_case, NULL, NULL, &cases[n]};
 			n++;
 		}
 	}

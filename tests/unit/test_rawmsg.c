@@ -25,7 +25,8 @@ static void newlines_only_without_real_ones(void **state)
 {
 	(void)state;
 	char *t = expand("From: a@x\\nTo: b@y\\n\\nC:\\\\new");
-	assert_string_equal(t, "From: a@x\nTo: b@y\n\nC:\\\n" "ew");
+	assert_string_equal(t, "From: a@x\nTo: b@y\n\nC:\\\n"
+	                       "ew");
 	free(t);
 	t = expand("From: a@x\nTo: b@y\n\nC:\\new and \\n");
 	assert_string_equal(t, "From: a@x\nTo: b@y\n\nC:\\new and \\n");
@@ -91,7 +92,8 @@ static void bare_cr_and_no_body(void **state)
 static void eight_bit(void **state)
 {
 	(void)state;
-	const char *t = "Subject: Gr\xc3\xbc\xc3\x9f" "e\n\nascii";
+	const char *t = "Subject: Gr\xc3\xbc\xc3\x9f"
+	                "e\n\nascii";
 	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
 	assert_int_equal(sc_rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
@@ -114,7 +116,8 @@ static int drop_bcc(const struct sc_rawmsg *m, size_t i, void *arg)
 static void without_bcc(void **state)
 {
 	(void)state;
-	const char *t = "Bcc: first@x\nFrom: a@x\nBcc: b@y\nbcc: c@y,\n d@y\r\n\tf@y\nTo: e@z\n\nBcc: body@x\n";
+	const char *t =
+	    "Bcc: first@x\nFrom: a@x\nBcc: b@y\nbcc: c@y,\n d@y\r\n\tf@y\nTo: e@z\n\nBcc: body@x\n";
 	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
 	assert_int_equal(sc_rawmsg_parse(t, strlen(t), &m, &err), SC_OK);
@@ -134,9 +137,10 @@ static void without_bcc_keeps_the_separator(void **state)
 {
 	(void)state;
 	const char *t = "From: a@x\r\nTo: b@y\rBcc: c@z\r\n\nX-Body: not a header\r\n";
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	assert_int_equal(sc_buf_add_crlf(&b, t, strlen(t)), SC_OK);
-	assert_string_equal(b.p, "From: a@x\r\nTo: b@y\r\nBcc: c@z\r\n\r\nX-Body: not a header\r\n");
+	assert_string_equal(b.p,
+	                    "From: a@x\r\nTo: b@y\r\nBcc: c@z\r\n\r\nX-Body: not a header\r\n");
 	struct sc_rawmsg m;
 	struct sc_error err = SC_ERROR_INIT;
 	assert_int_equal(sc_rawmsg_parse(b.p, b.len, &m, &err), SC_OK);
@@ -159,13 +163,18 @@ static void without_bcc_keeps_the_separator(void **state)
 static void lines_over_998_are_refused(void **state)
 {
 	(void)state;
-	struct { size_t at, len; const char *want; } cases[] = {
-		{ 0, 998, NULL }, { 0, 999, "line 2 is 999 octets long" },
-		{ 1, 998, NULL }, { 1, 999, "line 4 is 999 octets long" },
-		{ 2, 5000, "line 5 is 5000 octets long" },
+	struct {
+		size_t at, len;
+		const char *want;
+	} cases[] = {
+	    {0, 998, NULL},
+	    {0, 999, "line 2 is 999 octets long"},
+	    {1, 998, NULL},
+	    {1, 999, "line 4 is 999 octets long"},
+	    {2, 5000, "line 5 is 5000 octets long"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct sc_buf b = { 0 };
+		struct sc_buf b = {0};
 		assert_int_equal(sc_buf_str(&b, "From: a@x\r\n"), SC_OK);
 		if (cases[i].at == 0) { /* a header line: "X: " + value */
 			assert_int_equal(sc_buf_str(&b, "X: "), SC_OK);
@@ -188,7 +197,8 @@ static void lines_over_998_are_refused(void **state)
 		} else {
 			assert_int_equal(rc, SC_EINPUT);
 			if (!strstr(err.message, cases[i].want) || !strstr(err.message, "998"))
-				fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].want, err.message);
+				fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].want,
+				         err.message);
 		}
 		sc_error_clear(&err);
 		sc_rawmsg_free(&m);
@@ -202,14 +212,14 @@ struct err_case {
 };
 
 static const struct err_case err_cases[] = {
-	{ "From: a@x\nnot a header\n\nbody", "line 2 (\"not a header\") is not a header field" },
-	{ " From: a@x\n\nbody", "line 1 (\" From: a@x\") starts with a blank" },
-	{ "From: a@x\n \t\n\nbody", "line 2 (\" \\x09\") has only blanks" },
-	{ ": no name\n\n", "line 1 (\": no name\")" },
-	{ "From: a@x\nSu\x01ject: x\n", "line 2 (\"Su\\x01ject: x\")" },
-	{ "From: a@x\nSübject: x\n", "line 2 (\"Sübject: x\")" },
-	{ "From: a@x\n\xff\xfe: x\n", "line 2 (\"\\xff\\xfe: x\")" },
-	{ "From: a@x\r\n\r\n", NULL }, /* fine: an empty body */
+    {"From: a@x\nnot a header\n\nbody", "line 2 (\"not a header\") is not a header field"},
+    {" From: a@x\n\nbody", "line 1 (\" From: a@x\") starts with a blank"},
+    {"From: a@x\n \t\n\nbody", "line 2 (\" \\x09\") has only blanks"},
+    {": no name\n\n", "line 1 (\": no name\")"},
+    {"From: a@x\nSu\x01ject: x\n", "line 2 (\"Su\\x01ject: x\")"},
+    {"From: a@x\nSübject: x\n", "line 2 (\"Sübject: x\")"},
+    {"From: a@x\n\xff\xfe: x\n", "line 2 (\"\\xff\\xfe: x\")"},
+    {"From: a@x\r\n\r\n", NULL}, /* fine: an empty body */
 };
 
 static void errors_name_the_line(void **state)
@@ -266,16 +276,16 @@ static void nul_bytes_are_data(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(newlines_only_without_real_ones),
-		cmocka_unit_test(fields_and_folds),
-		cmocka_unit_test(bare_cr_and_no_body),
-		cmocka_unit_test(eight_bit),
-		cmocka_unit_test(without_bcc),
-		cmocka_unit_test(without_bcc_keeps_the_separator),
-		cmocka_unit_test(lines_over_998_are_refused),
-		cmocka_unit_test(errors_name_the_line),
-		cmocka_unit_test(long_line_is_quoted_short),
-		cmocka_unit_test(nul_bytes_are_data),
+	    cmocka_unit_test(newlines_only_without_real_ones),
+	    cmocka_unit_test(fields_and_folds),
+	    cmocka_unit_test(bare_cr_and_no_body),
+	    cmocka_unit_test(eight_bit),
+	    cmocka_unit_test(without_bcc),
+	    cmocka_unit_test(without_bcc_keeps_the_separator),
+	    cmocka_unit_test(lines_over_998_are_refused),
+	    cmocka_unit_test(errors_name_the_line),
+	    cmocka_unit_test(long_line_is_quoted_short),
+	    cmocka_unit_test(nul_bytes_are_data),
 	};
 	return cmocka_run_group_tests_name("rawmsg", tests, NULL, NULL);
 }

@@ -30,7 +30,8 @@ static void mail_and_rcpt(void **state)
 {
 	(void)state;
 	struct serve_cmd c;
-	assert_int_equal(parse("MAIL FROM:<a@example.com> SIZE=12345 BODY=8BITMIME SMTPUTF8", &c), 0);
+	assert_int_equal(parse("MAIL FROM:<a@example.com> SIZE=12345 BODY=8BITMIME SMTPUTF8", &c),
+	                 0);
 	assert_int_equal(c.verb, SV_MAIL);
 	assert_string_equal(c.path, "a@example.com");
 	assert_true(c.has_size);
@@ -79,7 +80,7 @@ static void command_errors(void **state)
 
 /* Feed `in` in chunks of `chunk` bytes; returns the status and sets *used. */
 static enum serve_data_status feed(const char *in, size_t n, size_t chunk, struct sc_buf *out,
-				   size_t *used, struct serve_data_reader *r)
+                                   size_t *used, struct serve_data_reader *r)
 {
 	size_t off = 0;
 	while (off < n) {
@@ -101,7 +102,7 @@ static void data_unstuffing_and_end(void **state)
 	static const char in[] = "A\r\n..B\r\n.C\r\n\r\n.\r\nMAIL FROM:<x@y>\r\n";
 	for (size_t chunk = 1; chunk <= sizeof in; chunk++) {
 		struct serve_data_reader r;
-		struct sc_buf out = { 0 };
+		struct sc_buf out = {0};
 		size_t used = 0;
 		serve_data_init(&r, 0, 0);
 		assert_int_equal(feed(in, sizeof in - 1, chunk, &out, &used, &r), SD_END);
@@ -111,7 +112,7 @@ static void data_unstuffing_and_end(void **state)
 		sc_buf_free(&out);
 	}
 	struct serve_data_reader r;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	size_t used;
 	serve_data_init(&r, 0, 0);
 	assert_int_equal(feed(".\r\n", 3, 3, &out, &used, &r), SD_END); /* empty message */
@@ -126,20 +127,20 @@ static void data_smuggling_markers_fatal(void **state)
 		const char *in;
 		enum serve_data_error e;
 	} cases[] = {
-		{ "hi\n.\nMAIL FROM:<a@b>\r\n", SD_BARE_LF },
-		{ "hi\r.\rMAIL FROM:<a@b>\r\n", SD_BARE_CR },
-		{ "hi\n.\r\n", SD_BARE_LF },
-		{ "hi\r\n.\n", SD_BARE_LF },
-		{ "hi\r\n.\rx", SD_BARE_CR },
-		{ "a\rb\r\n.\r\n", SD_BARE_CR },
-		{ "a\0b\r\n.\r\n", SD_NUL },
+	    {"hi\n.\nMAIL FROM:<a@b>\r\n", SD_BARE_LF},
+	    {"hi\r.\rMAIL FROM:<a@b>\r\n", SD_BARE_CR},
+	    {"hi\n.\r\n", SD_BARE_LF},
+	    {"hi\r\n.\n", SD_BARE_LF},
+	    {"hi\r\n.\rx", SD_BARE_CR},
+	    {"a\rb\r\n.\r\n", SD_BARE_CR},
+	    {"a\0b\r\n.\r\n", SD_NUL},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		size_t n = strlen(cases[i].in);
 		if (cases[i].e == SD_NUL)
 			n = 9;
 		struct serve_data_reader r;
-		struct sc_buf out = { 0 };
+		struct sc_buf out = {0};
 		size_t used;
 		serve_data_init(&r, 0, 0);
 		assert_int_equal(feed(cases[i].in, n, 2, &out, &used, &r), SD_FATAL);
@@ -153,7 +154,7 @@ static void data_limits_soft(void **state)
 {
 	(void)state;
 	struct serve_data_reader r;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	size_t used;
 	serve_data_init(&r, 10, 0);
 	const char *in = "0123456789abc\r\n.\r\n";
@@ -163,7 +164,7 @@ static void data_limits_soft(void **state)
 	assert_int_equal(r.size, 15);
 	sc_buf_free(&out);
 	serve_data_init(&r, 0, 1000);
-	struct sc_buf line = { 0 };
+	struct sc_buf line = {0};
 	for (int i = 0; i < 1100; i++)
 		sc_buf_add(&line, "x", 1);
 	sc_buf_str(&line, "\r\n.\r\n");
@@ -212,7 +213,7 @@ static size_t say(struct serve_session *s, const char *in, struct sc_buf *out)
 static void session_dialogue(void **state)
 {
 	(void)state;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	struct serve_session *s = serve_session_new(&cfg, "127.0.0.1", 1234, 0, NULL);
 	assert_non_null(s);
 	serve_session_greet(s, &out);
@@ -224,8 +225,8 @@ static void session_dialogue(void **state)
 	assert_null(strstr(out.p, "STARTTLS"));
 	/* pipelined: everything up to the end of DATA, then the session waits */
 	const char *burst = "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-			    "RCPT TO:<c@example.com>\r\nRCPT TO:<d@example.com>\r\nDATA\r\n"
-			    "Subject: t\r\n\r\nbody\r\n.\r\nNOOP\r\n";
+	                    "RCPT TO:<c@example.com>\r\nRCPT TO:<d@example.com>\r\nDATA\r\n"
+	                    "Subject: t\r\n\r\nbody\r\n.\r\nNOOP\r\n";
 	size_t used = say(s, burst, &out);
 	assert_int_equal(used, strlen(burst) - strlen("NOOP\r\n"));
 	assert_int_equal(s->want, SW_DELIVER);
@@ -256,7 +257,7 @@ static void session_dialogue(void **state)
 static void session_smuggling_closes(void **state)
 {
 	(void)state;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	struct serve_session *s = serve_session_new(&cfg, "127.0.0.1", 1, 0, NULL);
 	say(s, "EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n", &out);
 	say(s, "x\n.\nMAIL FROM:<evil@example.com>\r\n", &out);
@@ -271,12 +272,12 @@ static void session_starttls_and_auth(void **state)
 {
 	(void)state;
 	struct serve_config c2 = cfg;
-	struct serve_user u = { 0 };
+	struct serve_user u = {0};
 	c2.tls_cert = "cert.pem";
 	c2.nusers = 1;
 	c2.users = &u;
 	c2.auth_required = 1;
-	struct sc_buf out = { 0 };
+	struct sc_buf out = {0};
 	struct serve_session *s = serve_session_new(&c2, "127.0.0.1", 1, 0, NULL);
 	say(s, "EHLO c\r\n", &out);
 	assert_non_null(strstr(out.p, "250-STARTTLS"));
@@ -321,14 +322,14 @@ static void session_starttls_and_auth(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(mail_and_rcpt),
-		cmocka_unit_test(command_errors),
-		cmocka_unit_test(data_unstuffing_and_end),
-		cmocka_unit_test(data_smuggling_markers_fatal),
-		cmocka_unit_test(data_limits_soft),
-		cmocka_unit_test(session_dialogue),
-		cmocka_unit_test(session_smuggling_closes),
-		cmocka_unit_test(session_starttls_and_auth),
+	    cmocka_unit_test(mail_and_rcpt),
+	    cmocka_unit_test(command_errors),
+	    cmocka_unit_test(data_unstuffing_and_end),
+	    cmocka_unit_test(data_smuggling_markers_fatal),
+	    cmocka_unit_test(data_limits_soft),
+	    cmocka_unit_test(session_dialogue),
+	    cmocka_unit_test(session_smuggling_closes),
+	    cmocka_unit_test(session_starttls_and_auth),
 	};
 	return cmocka_run_group_tests_name("serve", tests, setup, teardown);
 }

@@ -22,11 +22,22 @@ static size_t ref_len(const unsigned char *p, size_t n)
 		return 0;
 	size_t k;
 	uint32_t cp, min;
-	if (p[0] < 0x80) return 1;
-	else if ((p[0] & 0xE0) == 0xC0) { k = 2; cp = p[0] & 0x1F; min = 0x80; }
-	else if ((p[0] & 0xF0) == 0xE0) { k = 3; cp = p[0] & 0x0F; min = 0x800; }
-	else if ((p[0] & 0xF8) == 0xF0) { k = 4; cp = p[0] & 0x07; min = 0x10000; }
-	else return 0;
+	if (p[0] < 0x80)
+		return 1;
+	else if ((p[0] & 0xE0) == 0xC0) {
+		k = 2;
+		cp = p[0] & 0x1F;
+		min = 0x80;
+	} else if ((p[0] & 0xF0) == 0xE0) {
+		k = 3;
+		cp = p[0] & 0x0F;
+		min = 0x800;
+	} else if ((p[0] & 0xF8) == 0xF0) {
+		k = 4;
+		cp = p[0] & 0x07;
+		min = 0x10000;
+	} else
+		return 0;
 	if (n < k)
 		return 0;
 	for (size_t i = 1; i < k; i++) {
@@ -55,12 +66,13 @@ static void char_len_matches_reference(void **state)
 			}
 			/* 4-byte forms: the third and fourth bytes only matter
 			 * as continuation or not */
-			static const unsigned char tails[] = { 0x00, 0x7F, 0x80, 0xBF, 0xC0, 0xFF };
+			static const unsigned char tails[] = {0x00, 0x7F, 0x80, 0xBF, 0xC0, 0xFF};
 			for (size_t i = 0; i < sizeof tails; i++)
 				for (size_t j = 0; j < sizeof tails; j++) {
 					b[2] = tails[i];
 					b[3] = tails[j];
-					assert_int_equal(core_utf8_char_len((char *)b, 4), ref_len(b, 4));
+					assert_int_equal(core_utf8_char_len((char *)b, 4),
+					                 ref_len(b, 4));
 				}
 		}
 	}
@@ -74,7 +86,9 @@ static void valid_and_offsets(void **state)
 	assert_true(core_utf8_valid("", 0, &off));
 	assert_int_equal(off, 99); /* untouched when valid */
 	assert_true(core_utf8_valid("plain ASCII", 11, NULL));
-	assert_true(core_utf8_valid("Gr\xC3\xBC\xC3\x9F" "e \xE2\x82\xAC \xF0\x9F\x98\x80", 16, &off));
+	assert_true(core_utf8_valid("Gr\xC3\xBC\xC3\x9F"
+	                            "e \xE2\x82\xAC \xF0\x9F\x98\x80",
+	                            16, &off));
 	assert_true(core_utf8_valid("a\0b", 3, &off)); /* NUL is U+0000 */
 	assert_false(core_utf8_valid("subject \xFF!", 10, &off));
 	assert_int_equal(off, 8);
@@ -113,12 +127,14 @@ static void sanitize_maximal_subparts(void **state)
 	check_sanitized("caf\xC3\xA9", 5, "caf\xC3\xA9");
 	/* Unicode 15, §3.9, table 3-8 */
 	check_sanitized("\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64", 13,
-			"a" FFFD FFFD FFFD "b" FFFD "c" FFFD FFFD "d");
+	                "a" FFFD FFFD FFFD "b" FFFD "c" FFFD FFFD "d");
 	check_sanitized("\xFF", 1, FFFD);
 	check_sanitized("a\xC3", 2, "a" FFFD);
 	/* a 3-byte ill-formed prefix whose replacement is as long as itself */
 	check_sanitized("\xF0\x90\x80", 3, FFFD);
-	check_sanitized("\xF0\x90\x80" "z", 4, FFFD "z");
+	check_sanitized("\xF0\x90\x80"
+	                "z",
+	                4, FFFD "z");
 	check_sanitized("\xED\xA0\x80", 3, FFFD FFFD FFFD); /* surrogate: 3 subparts */
 	check_sanitized("\xC0\xAF", 2, FFFD FFFD);
 	size_t n;
@@ -131,9 +147,9 @@ static void sanitize_maximal_subparts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(char_len_matches_reference),
-		cmocka_unit_test(valid_and_offsets),
-		cmocka_unit_test(sanitize_maximal_subparts),
+	    cmocka_unit_test(char_len_matches_reference),
+	    cmocka_unit_test(valid_and_offsets),
+	    cmocka_unit_test(sanitize_maximal_subparts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

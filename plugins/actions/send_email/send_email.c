@@ -31,7 +31,7 @@ static void files_free(struct files *f)
 
 /* "id1, id2" -> resolved vault files (all of them, or an error). */
 static int resolve_attachments(struct sc_ctx *ctx, const char *list, struct files *f,
-			       struct sc_error *err)
+                               struct sc_error *err)
 {
 	if (!list)
 		return SC_OK;
@@ -63,11 +63,12 @@ static int resolve_attachments(struct sc_ctx *ctx, const char *list, struct file
 
 /* "files": [{"path", "filename"}] -> resolved files appended to f. */
 static int resolve_files(struct sc_ctx *ctx, const cJSON *files, struct files *f,
-			 struct sc_error *err)
+                         struct sc_error *err)
 {
 	int i = 0;
 	const cJSON *e;
-	cJSON_ArrayForEach(e, files) {
+	cJSON_ArrayForEach(e, files)
+	{
 		const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
 		const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "filename");
 		char what[32];
@@ -76,8 +77,9 @@ static int resolve_files(struct sc_ctx *ctx, const cJSON *files, struct files *f
 		if (!nv)
 			return sc_error_set(err, SC_ENOMEM, "out of memory");
 		f->v = nv;
-		int rc = sc_file_resolve(ctx, what, p->valuestring,
-					 cJSON_IsString(n) ? n->valuestring : NULL, &f->v[f->n], err);
+		int rc =
+		    sc_file_resolve(ctx, what, p->valuestring,
+		                    cJSON_IsString(n) ? n->valuestring : NULL, &f->v[f->n], err);
 		if (rc)
 			return rc;
 		f->n++;
@@ -92,13 +94,13 @@ static int add_alternative(curl_mime *mime, const char *html, struct sc_error *e
 		return err->code ? err->code : SC_ENOMEM;
 	/* the derived text is copied (freed below); the html is the request's */
 	int ok = sc_mime_add_text(mime, "text/plain", text, strlen(text), err) &&
-		 sc_mime_add_text_ref(mime, "text/html", html, strlen(html), err);
+	         sc_mime_add_text_ref(mime, "text/html", html, strlen(html), err);
 	free(text);
 	return ok ? SC_OK : err->code;
 }
 
 static int build_body(struct sc_ctx *ctx, struct compose *c, const char *body,
-		      const struct files *f, struct sc_error *err)
+                      const struct files *f, struct sc_error *err)
 {
 	int html = sc_html_detect(body, strlen(body));
 	/* `body` is the request's and outlives c->msg (compose_free comes
@@ -106,7 +108,7 @@ static int build_body(struct sc_ctx *ctx, struct compose *c, const char *body,
 	 * and encoded as it is sent (bench/body_rss.sh). */
 	if (!html && f->n == 0)
 		return sc_message_body_text(c->msg, "text/plain; charset=utf-8", body, strlen(body),
-					    err);
+		                            err);
 	curl_mime *root = sc_mime_new(ctx);
 	if (!root)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -135,13 +137,13 @@ static int build_body(struct sc_ctx *ctx, struct compose *c, const char *body,
 }
 
 static int send_email_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r,
-			  struct sc_error *err)
+                          struct sc_error *err)
 {
 	const cJSON *b = cJSON_GetObjectItemCaseSensitive(params, "body");
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(params, "attachments");
 	const char *body = cJSON_IsString(b) ? b->valuestring : "";
 	struct compose c;
-	struct files f = { NULL, 0 };
+	struct files f = {NULL, 0};
 	int rc = compose_begin(ctx, params, r, &c, err);
 	if (!rc)
 		rc = compose_check_text(&c, "body", body, err);
@@ -159,20 +161,19 @@ static int send_email_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 }
 
 static const struct sc_action_ops send_email_ops = {
-	.run = send_email_run,
+    .run = send_email_run,
 };
 
-
-static const char *const outputs[] = { SC_SEND_OUTPUTS, NULL };
+static const char *const outputs[] = {SC_SEND_OUTPUTS, NULL};
 
 const struct sc_plugin sc_plugin = {
-	.abi = SC_PLUGIN_ABI,
-	.kind = SC_PLUGIN_ACTION,
-	.name = "send email",
-	.identifier = "send_email",
-	.version = "1.0",
-	.description = "Send an e-mail (plain or HTML body, vault attachments)",
-	.schema = schema_params,
-	.action = &send_email_ops,
-	.outputs = outputs,
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_ACTION,
+    .name = "send email",
+    .identifier = "send_email",
+    .version = "1.0",
+    .description = "Send an e-mail (plain or HTML body, vault attachments)",
+    .schema = schema_params,
+    .action = &send_email_ops,
+    .outputs = outputs,
 };

@@ -21,14 +21,28 @@ static int esc(struct sc_buf *b, const char *s)
 	int rc = SC_OK;
 	for (const char *p = s; *p && !rc; p++) {
 		switch (*p) {
-		case '&': rc = sc_buf_str(b, "&amp;"); break;
-		case '<': rc = sc_buf_str(b, "&lt;"); break;
-		case '>': rc = sc_buf_str(b, "&gt;"); break;
-		case '"': rc = sc_buf_str(b, "&quot;"); break;
-		case '\'': rc = sc_buf_str(b, "&#39;"); break;
-		case '\r': break;
-		case '\n': rc = sc_buf_str(b, "<br>\r\n"); break;
-		default: rc = sc_buf_add(b, p, 1);
+		case '&':
+			rc = sc_buf_str(b, "&amp;");
+			break;
+		case '<':
+			rc = sc_buf_str(b, "&lt;");
+			break;
+		case '>':
+			rc = sc_buf_str(b, "&gt;");
+			break;
+		case '"':
+			rc = sc_buf_str(b, "&quot;");
+			break;
+		case '\'':
+			rc = sc_buf_str(b, "&#39;");
+			break;
+		case '\r':
+			break;
+		case '\n':
+			rc = sc_buf_str(b, "<br>\r\n");
+			break;
+		default:
+			rc = sc_buf_add(b, p, 1);
 		}
 	}
 	return rc;
@@ -59,9 +73,10 @@ static int value(struct sc_buf *b, const cJSON *v, int depth);
 static int object(struct sc_buf *b, const cJSON *v, int depth)
 {
 	int rc = sc_buf_str(b, "<table role=\"presentation\" style=\"border-collapse:collapse;"
-			       "width:100%\">\r\n");
+	                       "width:100%\">\r\n");
 	const cJSON *e;
-	cJSON_ArrayForEach(e, v) {
+	cJSON_ArrayForEach(e, v)
+	{
 		if (rc)
 			break;
 		rc = sc_buf_str(b, "<tr><th style=\"" KEY_STYLE "\">");
@@ -81,7 +96,8 @@ static int array(struct sc_buf *b, const cJSON *v, int depth)
 {
 	int rc = sc_buf_str(b, "<ol style=\"margin:0;padding-left:22px\">\r\n");
 	const cJSON *e;
-	cJSON_ArrayForEach(e, v) {
+	cJSON_ArrayForEach(e, v)
+	{
 		if (rc)
 			break;
 		rc = sc_buf_str(b, "<li style=\"margin:2px 0\">");
@@ -98,7 +114,8 @@ static int value(struct sc_buf *b, const cJSON *v, int depth)
 	int container = cJSON_IsObject(v) || cJSON_IsArray(v);
 	if (container && !v->child)
 		return sc_buf_str(b, cJSON_IsObject(v) ? "<span style=\"" NOTE_STYLE "\">{}</span>"
-						       : "<span style=\"" NOTE_STYLE "\">[]</span>");
+		                                       : "<span style=\"" NOTE_STYLE
+		                                         "\">[]</span>");
 	if (container && depth >= EVENT_MAX_DEPTH) {
 		/* Too deep to lay out: the subtree as compact JSON text. */
 		char *t = cJSON_PrintUnformatted(v);
@@ -117,19 +134,20 @@ static int value(struct sc_buf *b, const cJSON *v, int depth)
 
 char *event_render_html(const cJSON *ev, const char *title, struct sc_error *err)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	int rc = sc_buf_str(&b, "<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\">"
-				"<meta name=\"viewport\" content=\"width=device-width\"><title>");
+	                        "<meta name=\"viewport\" content=\"width=device-width\"><title>");
 	if (!rc)
 		rc = esc(&b, title);
 	if (!rc)
-		rc = sc_buf_str(&b, "</title></head>\r\n<body style=\"margin:0;padding:16px;"
-				    "background:#f4f5f7;font-family:'Segoe UI',Helvetica,Arial,"
-				    "sans-serif;font-size:14px;color:#1f2328\">\r\n"
-				    "<table role=\"presentation\" style=\"max-width:960px;width:100%;"
-				    "border-collapse:collapse;background:#ffffff;border:1px solid "
-				    "#d0d7de\">\r\n<tr><td style=\"padding:12px 16px;background:#24292f;"
-				    "color:#ffffff;font-size:16px;font-weight:bold\">");
+		rc = sc_buf_str(
+		    &b, "</title></head>\r\n<body style=\"margin:0;padding:16px;"
+		        "background:#f4f5f7;font-family:'Segoe UI',Helvetica,Arial,"
+		        "sans-serif;font-size:14px;color:#1f2328\">\r\n"
+		        "<table role=\"presentation\" style=\"max-width:960px;width:100%;"
+		        "border-collapse:collapse;background:#ffffff;border:1px solid "
+		        "#d0d7de\">\r\n<tr><td style=\"padding:12px 16px;background:#24292f;"
+		        "color:#ffffff;font-size:16px;font-weight:bold\">");
 	if (!rc)
 		rc = esc(&b, title);
 	if (!rc)

@@ -45,10 +45,11 @@ static void tidy(char *s)
 
 char *event_default_subject(const cJSON *ev)
 {
-	static const char *const kinds[] = { "cat", NULL, "category", NULL, "event_type", NULL,
-					     "routing", "event_type", "type", NULL, NULL };
-	static const char *const names[] = { "name", NULL, "title", NULL, "detect_mtd", "name",
-					     "rule", NULL, NULL };
+	static const char *const kinds[] = {"cat",        NULL, "category", NULL,
+	                                    "event_type", NULL, "routing",  "event_type",
+	                                    "type",       NULL, NULL};
+	static const char *const names[] = {"name", NULL,   "title", NULL, "detect_mtd",
+	                                    "name", "rule", NULL,    NULL};
 	const char *kind = first(ev, kinds), *name = first(ev, names);
 	const char *host = str_at(ev, "routing", "hostname");
 	char *s;

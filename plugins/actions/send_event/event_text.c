@@ -43,8 +43,8 @@ static int member(struct sc_buf *b, const cJSON *e, int depth, const char *label
 	int rc = indent(b, depth);
 	if (!rc)
 		rc = sc_buf_str(b, label);
-	int nested = (cJSON_IsObject(e) || cJSON_IsArray(e)) && e->child &&
-		     depth + 1 < EVENT_MAX_DEPTH;
+	int nested =
+	    (cJSON_IsObject(e) || cJSON_IsArray(e)) && e->child && depth + 1 < EVENT_MAX_DEPTH;
 	if (!rc)
 		rc = sc_buf_str(b, nested ? "\n" : " ");
 	if (!rc)
@@ -57,7 +57,8 @@ static int value(struct sc_buf *b, const cJSON *v, int depth)
 	int rc = SC_OK;
 	const cJSON *e;
 	if (cJSON_IsObject(v) && v->child) {
-		cJSON_ArrayForEach(e, v) {
+		cJSON_ArrayForEach(e, v)
+		{
 			char *label = sc_asprintf("%s:", e->string ? e->string : "");
 			rc = label ? member(b, e, depth, label) : SC_ENOMEM;
 			free(label);
@@ -67,7 +68,8 @@ static int value(struct sc_buf *b, const cJSON *v, int depth)
 		return rc;
 	}
 	if (cJSON_IsArray(v) && v->child) {
-		cJSON_ArrayForEach(e, v) {
+		cJSON_ArrayForEach(e, v)
+		{
 			if ((rc = member(b, e, depth, "-")))
 				break;
 		}
@@ -79,7 +81,7 @@ static int value(struct sc_buf *b, const cJSON *v, int depth)
 
 char *event_render_text(const cJSON *ev, struct sc_error *err)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	if (value(&b, ev, 0)) {
 		sc_buf_free(&b);
 		sc_error_set(err, SC_ENOMEM, "out of memory rendering the event as text");

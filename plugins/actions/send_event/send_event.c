@@ -24,8 +24,8 @@
 #include "params_schema.h"
 
 struct event_mail {
-	cJSON *owned;      /* the event parsed from a string, or NULL */
-	const cJSON *ev;   /* the event */
+	cJSON *owned;    /* the event parsed from a string, or NULL */
+	const cJSON *ev; /* the event */
 	int readable, attach;
 	const char *body_template;
 	char *subject;
@@ -53,17 +53,20 @@ static int read_event(const cJSON *params, struct event_mail *m, struct sc_error
 		return SC_OK;
 	}
 	if (!cJSON_IsString(v))
-		return sc_error_set(err, SC_EINPUT, "event: must be a JSON object, or a string "
-				    "that holds one");
+		return sc_error_set(err, SC_EINPUT,
+		                    "event: must be a JSON object, or a string "
+		                    "that holds one");
 	const char *end = NULL;
 	m->owned = cJSON_ParseWithOpts(v->valuestring, &end, 1);
 	if (!m->owned)
-		return sc_error_set(err, SC_EINPUT, "event: the string is not JSON (error near byte "
-				    "%zu); give the event as a JSON object, or its JSON text",
-				    end ? (size_t)(end - v->valuestring) : 0);
+		return sc_error_set(err, SC_EINPUT,
+		                    "event: the string is not JSON (error near byte "
+		                    "%zu); give the event as a JSON object, or its JSON text",
+		                    end ? (size_t)(end - v->valuestring) : 0);
 	if (!cJSON_IsObject(m->owned))
-		return sc_error_set(err, SC_EINPUT, "event: the string holds JSON but not an object; "
-				    "an event is a JSON object ({...})");
+		return sc_error_set(err, SC_EINPUT,
+		                    "event: the string holds JSON but not an object; "
+		                    "an event is a JSON object ({...})");
 	m->ev = m->owned;
 	return SC_OK;
 }
@@ -96,7 +99,7 @@ static int make_subject(const cJSON *params, struct event_mail *m, struct sc_err
 /* The parameters compose reads, with the rendered subject. */
 static cJSON *compose_params(const cJSON *params, const char *subject)
 {
-	static const char *const keys[] = { "from", "to", "cc", "bcc" };
+	static const char *const keys[] = {"from", "to", "cc", "bcc"};
 	cJSON *p = cJSON_CreateObject();
 	for (size_t i = 0; p && i < sizeof keys / sizeof *keys; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, keys[i]);
@@ -119,15 +122,14 @@ static int add_json_attachment(curl_mime *mime, const cJSON *ev, struct sc_error
 	char *json = cJSON_Print(ev);
 	curl_mimepart *part = json ? curl_mime_addpart(mime) : NULL;
 	int bad = !part || curl_mime_data(part, json, CURL_ZERO_TERMINATED) ||
-		  curl_mime_type(part, "application/json") ||
-		  curl_mime_filename(part, "event.json") || curl_mime_encoder(part, "base64");
+	          curl_mime_type(part, "application/json") ||
+	          curl_mime_filename(part, "event.json") || curl_mime_encoder(part, "base64");
 	free(json);
 	return bad ? sc_error_set(err, SC_ENOMEM, "cannot attach event.json") : SC_OK;
 }
 
 /* text and html into an alternative under `parent` (or as the root). */
-static int add_alternative(curl_mime *alt, const char *text, const char *html,
-			   struct sc_error *err)
+static int add_alternative(curl_mime *alt, const char *text, const char *html, struct sc_error *err)
 {
 	if (!sc_mime_add_text(alt, "text/plain", text, strlen(text), err) ||
 	    !sc_mime_add_text(alt, "text/html", html, strlen(html), err))
@@ -164,7 +166,7 @@ static int machine_text(struct event_mail *m, char **text, struct sc_error *err)
 }
 
 static int build_body(struct sc_ctx *ctx, struct compose *c, struct event_mail *m,
-		      struct sc_error *err)
+                      struct sc_error *err)
 {
 	char *text = NULL, *html = NULL;
 	int rc = m->readable ? readable_parts(m, &text, &html, err) : machine_text(m, &text, err);
@@ -174,8 +176,9 @@ static int build_body(struct sc_ctx *ctx, struct compose *c, struct event_mail *
 		const char *cte = NULL;
 		size_t len = 0;
 		char *enc = sc_text_encode(text, strlen(text), &cte, &len);
-		rc = enc ? sc_message_body_single(c->msg, "text/plain; charset=utf-8", cte, enc, len, err)
-			 : sc_error_set(err, SC_ENOMEM, "out of memory");
+		rc = enc ? sc_message_body_single(c->msg, "text/plain; charset=utf-8", cte, enc,
+		                                  len, err)
+		         : sc_error_set(err, SC_ENOMEM, "out of memory");
 		free(enc);
 		goto out;
 	}
@@ -198,9 +201,9 @@ static int build_body(struct sc_ctx *ctx, struct compose *c, struct event_mail *
 		curl_mime *alt = sc_mime_new(ctx);
 		curl_mimepart *part = alt ? curl_mime_addpart(root) : NULL;
 		rc = part ? add_alternative(alt, text, html, err)
-			  : sc_error_set(err, SC_ENOMEM, "out of memory");
+		          : sc_error_set(err, SC_ENOMEM, "out of memory");
 		if (!rc && (curl_mime_subparts(part, alt) ||
-			    curl_mime_type(part, "multipart/alternative")))
+		            curl_mime_type(part, "multipart/alternative")))
 			rc = sc_error_set(err, SC_ENOMEM, "cannot nest the alternative part");
 		else if (rc)
 			curl_mime_free(alt);
@@ -220,9 +223,9 @@ out:
 }
 
 static int send_event_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r,
-			  struct sc_error *err)
+                          struct sc_error *err)
 {
-	struct event_mail m = { 0 };
+	struct event_mail m = {0};
 	struct compose c;
 	int begun = 0;
 	int rc = read_event(params, &m, err);
@@ -259,20 +262,19 @@ static int send_event_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 }
 
 static const struct sc_action_ops send_event_ops = {
-	.run = send_event_run,
+    .run = send_event_run,
 };
 
-
-static const char *const outputs[] = { SC_SEND_OUTPUTS, "subject:string", "format:string", NULL };
+static const char *const outputs[] = {SC_SEND_OUTPUTS, "subject:string", "format:string", NULL};
 
 const struct sc_plugin sc_plugin = {
-	.abi = SC_PLUGIN_ABI,
-	.kind = SC_PLUGIN_ACTION,
-	.name = "send event",
-	.identifier = "send_event",
-	.version = "1.0",
-	.description = "Mail an event or detection: JSON for machines, or readable HTML tables",
-	.schema = schema_params,
-	.action = &send_event_ops,
-	.outputs = outputs,
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_ACTION,
+    .name = "send event",
+    .identifier = "send_event",
+    .version = "1.0",
+    .description = "Mail an event or detection: JSON for machines, or readable HTML tables",
+    .schema = schema_params,
+    .action = &send_event_ops,
+    .outputs = outputs,
 };

@@ -23,8 +23,10 @@ static char *clean_cid(const char *param, const char *given, struct sc_error *er
 		s++, e--;
 	for (const char *p = s; p < e; p++)
 		if ((unsigned char)*p <= 32 || (unsigned char)*p >= 127 || *p == '<' || *p == '>') {
-			sc_error_set(err, SC_EINPUT, "%s: \"%s\" cannot be a Content-ID: use printable "
-				     "ASCII without blanks or <> (such as logo@corp.example)", param, given);
+			sc_error_set(err, SC_EINPUT,
+			             "%s: \"%s\" cannot be a Content-ID: use printable "
+			             "ASCII without blanks or <> (such as logo@corp.example)",
+			             param, given);
 			return NULL;
 		}
 	if (s == e) {
@@ -40,7 +42,7 @@ static char *clean_cid(const char *param, const char *given, struct sc_error *er
 /* Append one file: resolve the vault id, clean the content id, refuse a
  * content id already used. */
 static int add(struct sc_ctx *ctx, struct html_files *fs, const char *param, const char *id,
-	       const char *cid_param, const char *cid, struct sc_error *err)
+               const char *cid_param, const char *cid, struct sc_error *err)
 {
 	if (fs->n == SIZE_MAX / sizeof *fs->v)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -59,46 +61,52 @@ static int add(struct sc_ctx *ctx, struct html_files *fs, const char *param, con
 		fs->ninline++;
 		for (size_t i = 0; i + 1 < fs->n; i++)
 			if (fs->v[i].cid && !strcmp(fs->v[i].cid, h->cid))
-				return sc_error_set(err, SC_EINPUT, "%s: content id \"%s\" is already "
-						    "used by %s; give each inline part its own",
-						    cid_param, h->cid, fs->v[i].param);
+				return sc_error_set(err, SC_EINPUT,
+				                    "%s: content id \"%s\" is already "
+				                    "used by %s; give each inline part its own",
+				                    cid_param, h->cid, fs->v[i].param);
 	}
 	return sc_vault_resolve(ctx, param, id, &h->f, err);
 }
 
-static int from_json_item(struct sc_ctx *ctx, struct html_files *fs, const cJSON *item,
-			  int i, struct sc_error *err)
+static int from_json_item(struct sc_ctx *ctx, struct html_files *fs, const cJSON *item, int i,
+                          struct sc_error *err)
 {
 	char param[48];
 	snprintf(param, sizeof param, "attachment_json[%d]", i);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "vault_id");
 	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(item, "content_id");
 	if (!cJSON_IsObject(item))
-		return sc_error_set(err, SC_EINPUT, "%s: must be an object such as {\"vault_id\": "
-				    "\"...\", \"content_id\": \"logo\"}", param);
+		return sc_error_set(err, SC_EINPUT,
+		                    "%s: must be an object such as {\"vault_id\": "
+		                    "\"...\", \"content_id\": \"logo\"}",
+		                    param);
 	if (!cJSON_IsString(id) || !id->valuestring[0])
-		return sc_error_set(err, SC_EINPUT, "%s: has no \"vault_id\" (a non-empty string)", param);
+		return sc_error_set(err, SC_EINPUT, "%s: has no \"vault_id\" (a non-empty string)",
+		                    param);
 	if (cid && !cJSON_IsString(cid) && !cJSON_IsNull(cid))
 		return sc_error_set(err, SC_EINPUT, "%s: \"content_id\" must be a string", param);
 	char cid_param[64];
 	snprintf(cid_param, sizeof cid_param, "%s.content_id", param);
 	return add(ctx, fs, param, id->valuestring, cid_param,
-		   cJSON_IsString(cid) ? cid->valuestring : NULL, err);
+	           cJSON_IsString(cid) ? cid->valuestring : NULL, err);
 }
 
 static int from_json(struct sc_ctx *ctx, const cJSON *params, struct html_files *fs,
-		     struct sc_error *err)
+                     struct sc_error *err)
 {
 	cJSON *list = compose_json_param(params, "attachment_json", err);
 	if (!list)
 		return err->code;
 	int rc = SC_OK;
 	if (!cJSON_IsArray(list))
-		rc = sc_error_set(err, SC_EINPUT, "attachment_json: must be a JSON list of objects "
-				  "such as [{\"vault_id\": \"...\", \"content_id\": \"logo\"}]");
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "attachment_json: must be a JSON list of objects "
+		                  "such as [{\"vault_id\": \"...\", \"content_id\": \"logo\"}]");
 	int i = 0;
 	const cJSON *item, *items = rc ? NULL : list;
-	cJSON_ArrayForEach(item, items) {
+	cJSON_ArrayForEach(item, items)
+	{
 		if ((rc = from_json_item(ctx, fs, item, i++, err)))
 			break;
 	}
@@ -113,7 +121,7 @@ static const char *param_string(const cJSON *params, const char *key)
 }
 
 int html_files_get(struct sc_ctx *ctx, const cJSON *params, struct html_files *fs,
-		   struct sc_error *err)
+                   struct sc_error *err)
 {
 	memset(fs, 0, sizeof *fs);
 	int rc = from_json(ctx, params, fs, err);
@@ -123,8 +131,10 @@ int html_files_get(struct sc_ctx *ctx, const cJSON *params, struct html_files *f
 		snprintf(cp, sizeof cp, "content_id%d", n);
 		const char *id = param_string(params, ap), *cid = param_string(params, cp);
 		if (!id && cid)
-			rc = sc_error_set(err, SC_EINPUT, "%s: given without %s; put the vault id of "
-					  "the file it names in %s", cp, ap, ap);
+			rc = sc_error_set(err, SC_EINPUT,
+			                  "%s: given without %s; put the vault id of "
+			                  "the file it names in %s",
+			                  cp, ap, ap);
 		else if (id)
 			rc = add(ctx, fs, ap, id, cp, cid, err);
 	}

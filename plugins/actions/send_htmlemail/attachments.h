@@ -21,21 +21,21 @@
 #include <smtp-connector/message.h>
 
 struct html_file {
-	char *param;             /* where it came from, for messages */
-	char *cid;               /* content id without <>; NULL: an attachment */
+	char *param; /* where it came from, for messages */
+	char *cid;   /* content id without <>; NULL: an attachment */
 	struct sc_vault_file f;
 };
 
 struct html_files {
 	struct html_file *v;
 	size_t n;
-	size_t ninline;          /* how many have a cid */
+	size_t ninline; /* how many have a cid */
 };
 
 /* Collect and resolve every file of `params`. `files` is initialised
  * first; free it with html_files_free(), also after failure. */
 int html_files_get(struct sc_ctx *ctx, const cJSON *params, struct html_files *files,
-		   struct sc_error *err);
+                   struct sc_error *err);
 void html_files_free(struct html_files *files);
 
 #endif

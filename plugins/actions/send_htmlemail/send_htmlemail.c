@@ -48,7 +48,8 @@ static int make_bodies(const cJSON *params, struct bodies *b, struct sc_error *e
 		return sc_error_set(err, SC_EINPUT, "html_body: give the HTML message");
 	b->html = cJSON_IsFalse(san) ? strdup(html) : html_sanitize(html, strlen(html), err);
 	if (b->html)
-		b->text = text && *text ? strdup(text) : html_to_text(b->html, strlen(b->html), err);
+		b->text =
+		    text && *text ? strdup(text) : html_to_text(b->html, strlen(b->html), err);
 	if (b->text)
 		return SC_OK;
 	if (!err->code)
@@ -62,7 +63,7 @@ static int make_bodies(const cJSON *params, struct bodies *b, struct sc_error *e
  * parse of the HTML for all of them. Best effort: when the HTML support
  * cannot be loaded there is no warning (and nothing else fails). */
 static int warn_unreferenced(const struct bodies *b, const struct html_files *fs,
-			     struct sc_result *r, struct sc_error *err)
+                             struct sc_result *r, struct sc_error *err)
 {
 	if (!fs->ninline)
 		return SC_OK;
@@ -74,9 +75,11 @@ static int warn_unreferenced(const struct bodies *b, const struct html_files *fs
 	if (!rc && html_find_cids(b->html, strlen(b->html), cids, fs->n, found, NULL) == 0)
 		for (size_t i = 0; i < fs->n; i++)
 			if (fs->v[i].cid && !found[i])
-				sc_result_warn(r, "%s: the HTML never refers to content id \"%s\" "
-					       "(as src=\"cid:%s\"); the part is sent but will not show",
-					       fs->v[i].param, fs->v[i].cid, fs->v[i].cid);
+				sc_result_warn(
+				    r,
+				    "%s: the HTML never refers to content id \"%s\" "
+				    "(as src=\"cid:%s\"); the part is sent but will not show",
+				    fs->v[i].param, fs->v[i].cid, fs->v[i].cid);
 	free(cids);
 	free(found);
 	return rc;
@@ -85,14 +88,14 @@ static int warn_unreferenced(const struct bodies *b, const struct html_files *fs
 /* A new multipart of type `type` as the next part of `parent`; the
  * parent owns it from then on (freed with the parent). */
 static curl_mime *nest(struct sc_ctx *ctx, curl_mime *parent, const char *type,
-		       struct sc_error *err)
+                       struct sc_error *err)
 {
 	(void)ctx;
 	return sc_mime_add_multipart(parent, type, err);
 }
 
 static int add_files(curl_mime *into, const struct html_files *fs, int inline_parts,
-		     struct sc_error *err)
+                     struct sc_error *err)
 {
 	for (size_t i = 0; i < fs->n; i++) {
 		const struct html_file *h = &fs->v[i];
@@ -105,14 +108,16 @@ static int add_files(curl_mime *into, const struct html_files *fs, int inline_pa
 
 /* Fill `root` (see the tree at the top) and return its type. */
 static const char *fill_tree(struct sc_ctx *ctx, curl_mime *root, const struct bodies *b,
-			     const struct html_files *fs, struct sc_error *err)
+                             const struct html_files *fs, struct sc_error *err)
 {
 	size_t natt = fs->n - fs->ninline;
-	const char *type = natt ? "multipart/mixed" : fs->ninline ? RELATED_TYPE
-			   : "multipart/alternative";
+	const char *type = natt          ? "multipart/mixed"
+	                   : fs->ninline ? RELATED_TYPE
+	                                 : "multipart/alternative";
 	curl_mime *rel = !fs->ninline ? NULL : natt ? nest(ctx, root, RELATED_TYPE, err) : root;
-	curl_mime *alt = rel ? nest(ctx, rel, "multipart/alternative", err)
-		       : natt ? nest(ctx, root, "multipart/alternative", err) : root;
+	curl_mime *alt = rel    ? nest(ctx, rel, "multipart/alternative", err)
+	                 : natt ? nest(ctx, root, "multipart/alternative", err)
+	                        : root;
 	if (!alt || (fs->ninline && !rel))
 		return NULL;
 	/* borrowed: `b` is freed only after the message (html_run) */
@@ -125,7 +130,7 @@ static const char *fill_tree(struct sc_ctx *ctx, curl_mime *root, const struct b
 }
 
 static int build_body(struct sc_ctx *ctx, struct compose *c, const struct bodies *b,
-		      const struct html_files *fs, struct sc_error *err)
+                      const struct html_files *fs, struct sc_error *err)
 {
 	curl_mime *root = sc_mime_new(ctx);
 	if (!root)
@@ -139,11 +144,11 @@ static int build_body(struct sc_ctx *ctx, struct compose *c, const struct bodies
 }
 
 static int html_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r,
-		    struct sc_error *err)
+                    struct sc_error *err)
 {
 	struct compose c;
-	struct html_files fs = { NULL, 0, 0 };
-	struct bodies b = { NULL, NULL };
+	struct html_files fs = {NULL, 0, 0};
+	struct bodies b = {NULL, NULL};
 	int rc = compose_begin(ctx, params, r, &c, err);
 	if (!rc)
 		rc = compose_check_text(&c, "html_body", param_string(params, "html_body"), err);
@@ -167,20 +172,19 @@ static int html_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r
 }
 
 static const struct sc_action_ops html_ops = {
-	.run = html_run,
+    .run = html_run,
 };
 
-
-static const char *const outputs[] = { SC_SEND_OUTPUTS, NULL };
+static const char *const outputs[] = {SC_SEND_OUTPUTS, NULL};
 
 const struct sc_plugin sc_plugin = {
-	.abi = SC_PLUGIN_ABI,
-	.kind = SC_PLUGIN_ACTION,
-	.name = "send htmlemail",
-	.identifier = "send_htmlemail",
-	.version = "1.0",
-	.description = "Send an HTML e-mail with a text alternative, inline images and attachments",
-	.schema = schema_params,
-	.action = &html_ops,
-	.outputs = outputs,
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_ACTION,
+    .name = "send htmlemail",
+    .identifier = "send_htmlemail",
+    .version = "1.0",
+    .description = "Send an HTML e-mail with a text alternative, inline images and attachments",
+    .schema = schema_params,
+    .action = &html_ops,
+    .outputs = outputs,
 };

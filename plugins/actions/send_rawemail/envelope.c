@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const plain_rcpt[] = { "To", "Cc", "Bcc", NULL };
-static const char *const resent_rcpt[] = { "Resent-To", "Resent-Cc", "Resent-Bcc", NULL };
+static const char *const plain_rcpt[] = {"To", "Cc", "Bcc", NULL};
+static const char *const resent_rcpt[] = {"Resent-To", "Resent-Cc", "Resent-Bcc", NULL};
 
 static int is_any(const struct sc_rawmsg *m, size_t i, const char *const *names)
 {
@@ -18,7 +18,7 @@ static int is_any(const struct sc_rawmsg *m, size_t i, const char *const *names)
 
 /* The addresses of field `i`; errors name its line and name. */
 static int field_addresses(const struct sc_rawmsg *m, size_t i, struct sc_address_list *out,
-			   struct sc_error *err)
+                           struct sc_error *err)
 {
 	size_t len = 0;
 	char *v = sc_rawmsg_value(m, i, &len);
@@ -28,17 +28,17 @@ static int field_addresses(const struct sc_rawmsg *m, size_t i, struct sc_addres
 	free(v);
 	if (rc)
 		sc_error_prefix(err, "raw_email: line %zu (%.*s)", m->f[i].line,
-				(int)m->f[i].name_len, m->text + m->f[i].start);
+		                (int)m->f[i].name_len, m->text + m->f[i].start);
 	return rc;
 }
 
 static int recipients(const struct sc_rawmsg *m, const char *const *names,
-		      struct sc_address_list *rcpt, struct sc_error *err)
+                      struct sc_address_list *rcpt, struct sc_error *err)
 {
 	for (size_t i = 0; i < m->n; i++) {
 		if (!is_any(m, i, names))
 			continue;
-		struct sc_address_list l = { NULL, 0 };
+		struct sc_address_list l = {NULL, 0};
 		int rc = field_addresses(m, i, &l, err);
 		for (size_t k = 0; !rc && k < l.n; k++)
 			if (sc_address_list_add_unique(rcpt, &l.v[k]))
@@ -53,7 +53,7 @@ static int recipients(const struct sc_rawmsg *m, const char *const *names,
 /* The first sender field present among `names` (in that order of
  * preference), given once. SC_OK with nothing filled when none is. */
 static int sender_field(const struct sc_rawmsg *m, const char *const *names, size_t *which,
-			const char **name, struct sc_error *err)
+                        const char **name, struct sc_error *err)
 {
 	for (; *names; names++) {
 		size_t i = sc_rawmsg_find(m, *names, 0);
@@ -61,9 +61,10 @@ static int sender_field(const struct sc_rawmsg *m, const char *const *names, siz
 			continue;
 		size_t j = sc_rawmsg_find(m, *names, i + 1);
 		if (j < m->n)
-			return sc_error_set(err, SC_EINPUT, "raw_email: %s is given twice (lines %zu "
-					    "and %zu); give it once, so the sender is not a guess",
-					    *names, m->f[i].line, m->f[j].line);
+			return sc_error_set(err, SC_EINPUT,
+			                    "raw_email: %s is given twice (lines %zu "
+			                    "and %zu); give it once, so the sender is not a guess",
+			                    *names, m->f[i].line, m->f[j].line);
 		*which = i;
 		*name = *names;
 		return SC_OK;
@@ -72,31 +73,39 @@ static int sender_field(const struct sc_rawmsg *m, const char *const *names, siz
 }
 
 static int sender(const struct sc_rawmsg *m, int resent, struct sc_result *r,
-		  struct raw_envelope *e, struct sc_error *err)
+                  struct raw_envelope *e, struct sc_error *err)
 {
-	static const char *const plain[] = { "Sender", "From", NULL };
-	static const char *const with_resent[] = { "Resent-Sender", "Resent-From", "Sender",
-						    "From", NULL };
+	static const char *const plain[] = {"Sender", "From", NULL};
+	static const char *const with_resent[] = {"Resent-Sender", "Resent-From", "Sender", "From",
+	                                          NULL};
 	size_t i = m->n;
 	const char *name = NULL;
 	int rc = sender_field(m, resent ? with_resent : plain, &i, &name, err);
 	if (!rc && i == m->n)
-		return sc_error_set(err, SC_EINPUT, "raw_email: the message has no From header "
-				    "field, so there is no sender; add one (\"From: soc@corp.example\"). "
-				    "Nothing was sent");
+		return sc_error_set(
+		    err, SC_EINPUT,
+		    "raw_email: the message has no From header "
+		    "field, so there is no sender; add one (\"From: soc@corp.example\"). "
+		    "Nothing was sent");
 	if (!rc)
 		rc = field_addresses(m, i, &e->senders, err);
 	if (rc)
 		return rc;
 	if (e->senders.n == 0)
-		return sc_error_set(err, SC_EINPUT, "raw_email: line %zu (%s) has no address, so "
-				    "there is no sender. Nothing was sent", m->f[i].line, name);
+		return sc_error_set(err, SC_EINPUT,
+		                    "raw_email: line %zu (%s) has no address, so "
+		                    "there is no sender. Nothing was sent",
+		                    m->f[i].line, name);
 	if (e->senders.n > 1 && strstr(name, "Sender"))
-		return sc_error_set(err, SC_EINPUT, "raw_email: line %zu (%s) must hold one address, "
-				    "not %zu", m->f[i].line, name, e->senders.n);
+		return sc_error_set(err, SC_EINPUT,
+		                    "raw_email: line %zu (%s) must hold one address, "
+		                    "not %zu",
+		                    m->f[i].line, name, e->senders.n);
 	if (e->senders.n > 1)
-		sc_result_warn(r, "%s has %zu addresses and there is no Sender field; the envelope "
-			       "sender is the first, %s", name, e->senders.n, e->senders.v[0].addr);
+		sc_result_warn(r,
+		               "%s has %zu addresses and there is no Sender field; the envelope "
+		               "sender is the first, %s",
+		               name, e->senders.n, e->senders.v[0].addr);
 	return SC_OK;
 }
 
@@ -120,7 +129,7 @@ static int sent_headers_8bit(const struct sc_rawmsg *m)
 }
 
 int raw_envelope_get(const struct sc_rawmsg *m, struct sc_result *r, struct raw_envelope *e,
-		     struct sc_error *err)
+                     struct sc_error *err)
 {
 	memset(e, 0, sizeof *e);
 	int resent = 0;
@@ -130,8 +139,9 @@ int raw_envelope_get(const struct sc_rawmsg *m, struct sc_result *r, struct raw_
 	if (!rc)
 		rc = recipients(m, resent ? resent_rcpt : plain_rcpt, &e->rcpt, err);
 	if (!rc && e->rcpt.n == 0)
-		rc = sc_error_set(err, SC_EINPUT, "raw_email: the message has no recipient: no "
-				  "address in To, Cc or Bcc. Nothing was sent");
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "raw_email: the message has no recipient: no "
+		                  "address in To, Cc or Bcc. Nothing was sent");
 	if (rc)
 		return rc;
 	int headers = m->header_8bit && sent_headers_8bit(m);

@@ -26,19 +26,18 @@
 
 #include <smtp-connector/message.h>
 
-
 struct raw_envelope {
 	struct sc_address_list senders; /* the sender field's addresses; the
-					   envelope sender is senders.v[0] */
+	                                   envelope sender is senders.v[0] */
 	struct sc_address_list rcpt;
-	int smtputf8;                   /* UTF-8 in an address or a header field */
-	int eightbit;                   /* 8-bit bytes anywhere in the message */
+	int smtputf8; /* UTF-8 in an address or a header field */
+	int eightbit; /* 8-bit bytes anywhere in the message */
 };
 
 /* Fill `e` from the fields of `m` (see above). `r` takes warnings. `e` is
  * initialised first, so raw_envelope_free() is always safe. */
 int raw_envelope_get(const struct sc_rawmsg *m, struct sc_result *r, struct raw_envelope *e,
-		     struct sc_error *err);
+                     struct sc_error *err);
 void raw_envelope_free(struct raw_envelope *e);
 
 /* True for the fields that must not reach the recipients: Bcc and

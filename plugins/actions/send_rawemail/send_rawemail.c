@@ -28,7 +28,7 @@
 /* Date and Message-ID when the message lacks them; `added` lists what was
  * added (the result reports the Message-ID in use). */
 static int ensure_ids(const struct sc_rawmsg *m, struct sc_message *msg, const char *sender,
-		      cJSON *added, struct sc_error *err)
+                      cJSON *added, struct sc_error *err)
 {
 	int had_id = sc_rawmsg_find(m, "Message-ID", 0) < m->n;
 	int had_date = sc_rawmsg_find(m, "Date", 0) < m->n;
@@ -43,14 +43,14 @@ static int ensure_ids(const struct sc_rawmsg *m, struct sc_message *msg, const c
 }
 
 static int send_it(struct sc_ctx *ctx, const struct raw_envelope *e, struct sc_message *msg,
-		   struct sc_result *r, struct sc_error *err)
+                   struct sc_result *r, struct sc_error *err)
 {
 	const char **rcpt = calloc(e->rcpt.n + 1, sizeof *rcpt);
 	if (!rcpt)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	for (size_t i = 0; i < e->rcpt.n; i++)
 		rcpt[i] = e->rcpt.v[i].addr;
-	struct sc_envelope env = { e->senders.v[0].addr, rcpt, e->rcpt.n, e->smtputf8, e->eightbit };
+	struct sc_envelope env = {e->senders.v[0].addr, rcpt, e->rcpt.n, e->smtputf8, e->eightbit};
 	int rc = sc_send(ctx, &env, msg, r, err);
 	free(rcpt);
 	return rc;
@@ -58,7 +58,7 @@ static int send_it(struct sc_ctx *ctx, const struct raw_envelope *e, struct sc_m
 
 /* Everything after the text is final: envelope, Bcc removal, ids, send. */
 static int send_parsed(struct sc_ctx *ctx, const struct sc_rawmsg *m, struct sc_result *r,
-		       struct sc_error *err)
+                       struct sc_error *err)
 {
 	struct raw_envelope e;
 	int rc = raw_envelope_get(m, r, &e, err);
@@ -90,23 +90,25 @@ static int send_parsed(struct sc_ctx *ctx, const struct sc_rawmsg *m, struct sc_
 }
 
 static int raw_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r,
-		   struct sc_error *err)
+                   struct sc_error *err)
 {
-	const char *given = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(params, "raw_email"));
+	const char *given =
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(params, "raw_email"));
 	if (!given || !*given)
-		return sc_error_set(err, SC_EINPUT, "raw_email: give the complete message, headers "
-				    "then an empty line then the body");
+		return sc_error_set(err, SC_EINPUT,
+		                    "raw_email: give the complete message, headers "
+		                    "then an empty line then the body");
 	size_t len = strlen(given);
-	struct sc_buf text = { 0 };
+	struct sc_buf text = {0};
 	char *one = malloc(len + 1);
 	if (!one)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	memcpy(one, given, len + 1);
 	len = sc_rawmsg_expand_newlines(one, len);
 	int rc = sc_buf_add_crlf(&text, one, len) ? sc_error_set(err, SC_ENOMEM, "out of memory")
-						  : SC_OK;
+	                                          : SC_OK;
 	free(one);
-	struct sc_rawmsg m = { 0 };
+	struct sc_rawmsg m = {0};
 	if (!rc && (rc = sc_rawmsg_parse(text.p, text.len, &m, err)))
 		sc_error_prefix(err, "raw_email");
 	else if (!rc)
@@ -117,20 +119,19 @@ static int raw_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r,
 }
 
 static const struct sc_action_ops raw_ops = {
-	.run = raw_run,
+    .run = raw_run,
 };
 
-
-static const char *const outputs[] = { SC_SEND_OUTPUTS, "added_headers.*:string", NULL };
+static const char *const outputs[] = {SC_SEND_OUTPUTS, "added_headers.*:string", NULL};
 
 const struct sc_plugin sc_plugin = {
-	.abi = SC_PLUGIN_ABI,
-	.kind = SC_PLUGIN_ACTION,
-	.name = "send rawemail",
-	.identifier = "send_rawemail",
-	.version = "1.0",
-	.description = "Send a complete message as given; sender and recipients come from its headers",
-	.schema = schema_params,
-	.action = &raw_ops,
-	.outputs = outputs,
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_ACTION,
+    .name = "send rawemail",
+    .identifier = "send_rawemail",
+    .version = "1.0",
+    .description = "Send a complete message as given; sender and recipients come from its headers",
+    .schema = schema_params,
+    .action = &raw_ops,
+    .outputs = outputs,
 };

@@ -11,7 +11,7 @@
 #include "params_schema.h"
 
 static const char test_body[] =
-	"This is a test mail, sent by the SOAR device,\nto test connectivity to the SMTP Asset.\n";
+    "This is a test mail, sent by the SOAR device,\nto test connectivity to the SMTP Asset.\n";
 
 static const char *configured_type(const struct sc_ctx *ctx)
 {
@@ -20,7 +20,7 @@ static const char *configured_type(const struct sc_ctx *ctx)
 }
 
 static int build(struct sc_ctx *ctx, const struct sc_address *me, struct sc_message *m,
-		 struct sc_error *err)
+                 struct sc_error *err)
 {
 	char *who = sc_address_format(me, 0);
 	int rc = who ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -36,7 +36,7 @@ static int build(struct sc_ctx *ctx, const struct sc_address *me, struct sc_mess
 		rc = sc_error_set(err, SC_ENOMEM, "cannot make a Message-ID");
 	if (!rc)
 		rc = sc_message_body_single(m, "text/plain; charset=utf-8", "7bit", test_body,
-					    strlen(test_body), err);
+		                            strlen(test_body), err);
 	(void)ctx;
 	return rc;
 }
@@ -50,9 +50,10 @@ static int send_test_mail(struct sc_ctx *ctx, struct sc_result *r, struct sc_err
 		me = sc_asset_string(ctx, "username");
 	}
 	if (!me)
-		return sc_error_set(err, SC_EINPUT, "no address for the test mail: set sender_address "
-				    "(or username) in the asset");
-	struct sc_address_list l = { NULL, 0 };
+		return sc_error_set(err, SC_EINPUT,
+		                    "no address for the test mail: set sender_address "
+		                    "(or username) in the asset");
+	struct sc_address_list l = {NULL, 0};
 	int rc = sc_address_list_parse(me, strlen(me), &l, err);
 	if (!rc && l.n != 1)
 		rc = sc_error_set(err, SC_EINPUT, "give exactly one address");
@@ -64,8 +65,8 @@ static int send_test_mail(struct sc_ctx *ctx, struct sc_result *r, struct sc_err
 	struct sc_message *m = sc_message_new();
 	rc = m ? build(ctx, &l.v[0], m, err) : sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!rc) {
-		const char *rcpt[1] = { l.v[0].addr };
-		struct sc_envelope env = { l.v[0].addr, rcpt, 1, sc_address_is_utf8(&l.v[0]), 0 };
+		const char *rcpt[1] = {l.v[0].addr};
+		struct sc_envelope env = {l.v[0].addr, rcpt, 1, sc_address_is_utf8(&l.v[0]), 0};
 		sc_log(SC_LOG_INFO, "Sending test mail");
 		rc = sc_send(ctx, &env, m, r, err);
 	}
@@ -74,7 +75,8 @@ static int send_test_mail(struct sc_ctx *ctx, struct sc_result *r, struct sc_err
 	return rc;
 }
 
-static int tc_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, struct sc_error *err)
+static int tc_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r,
+                  struct sc_error *err)
 {
 	(void)params;
 	struct sc_session *s = NULL;
@@ -83,7 +85,8 @@ static int tc_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, 
 	if (!rc && strcasecmp(method, "Passwordless") != 0)
 		rc = send_test_mail(ctx, r, err);
 	if (rc) {
-		sc_error_prefix(err, "Test Connectivity Failed for %s authentication", configured_type(ctx));
+		sc_error_prefix(err, "Test Connectivity Failed for %s authentication",
+		                configured_type(ctx));
 		return rc;
 	}
 	sc_result_message(r, "Test Connectivity Passed for %s authentication", method);
@@ -91,20 +94,24 @@ static int tc_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, 
 }
 
 static const struct sc_action_ops tc_ops = {
-	.run = tc_run,
+    .run = tc_run,
 };
 
-
-static const char *const outputs[] = { "auth:string", "auth_attempts.*.method:string", "auth_attempts.*.outcome:string", "auth_attempts.*.reason:string", "warnings.*:string", NULL };
+static const char *const outputs[] = {"auth:string",
+                                      "auth_attempts.*.method:string",
+                                      "auth_attempts.*.outcome:string",
+                                      "auth_attempts.*.reason:string",
+                                      "warnings.*:string",
+                                      NULL};
 
 const struct sc_plugin sc_plugin = {
-	.abi = SC_PLUGIN_ABI,
-	.kind = SC_PLUGIN_ACTION,
-	.name = "test connectivity",
-	.identifier = "test_connectivity",
-	.version = "1.0",
-	.description = "Validate the asset: connect, secure, authenticate and send a test mail",
-	.schema = schema_params,
-	.action = &tc_ops,
-	.outputs = outputs,
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_ACTION,
+    .name = "test connectivity",
+    .identifier = "test_connectivity",
+    .version = "1.0",
+    .description = "Validate the asset: connect, secure, authenticate and send a test mail",
+    .schema = schema_params,
+    .action = &tc_ops,
+    .outputs = outputs,
 };

@@ -42,12 +42,12 @@ struct flow {
 	struct sc_ctx *ctx;
 	struct oauth_config cfg;
 	struct oauth_store st;
-	char *state;       /* secret-ish: wiped */
-	char *verifier;    /* secret: wiped */
+	char *state;    /* secret-ish: wiped */
+	char *verifier; /* secret: wiped */
 	char *redirect_uri;
-	char *path;        /* the redirect's path, for the listener */
+	char *path; /* the redirect's path, for the listener */
 	int listen_fd;
-	const char *how;   /* where the redirect came from, for the result */
+	const char *how; /* where the redirect came from, for the result */
 	struct oauth_tokens tok;
 };
 
@@ -98,7 +98,8 @@ static int is_google(const char *auth_url)
 	if (split_url(auth_url, &host, &port, &path))
 		return 0;
 	size_t n = strlen(host);
-	int g = strcmp(host, "google.com") == 0 || (n > 11 && strcmp(host + n - 11, ".google.com") == 0);
+	int g = strcmp(host, "google.com") == 0 ||
+	        (n > 11 && strcmp(host + n - 11, ".google.com") == 0);
 	free(host);
 	free(path);
 	return g;
@@ -107,16 +108,18 @@ static int is_google(const char *auth_url)
 static char *auth_request_url(const struct flow *f)
 {
 	char *challenge = oauth_sha256_b64url(f->verifier);
-	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
+	struct sc_buf b = {.wipe = 1}; /* may hold a secret */
 	int rc = !challenge || sc_buf_str(&b, f->cfg.auth_url) ||
-		 sc_buf_str(&b, strchr(f->cfg.auth_url, '?') ? "&" : "?") ||
-		 oauth_buf_param(&b, "response_type", "code") || oauth_buf_param(&b, "client_id", f->cfg.client_id) ||
-		 oauth_buf_param(&b, "redirect_uri", f->redirect_uri) ||
-		 (f->cfg.scopes && oauth_buf_param(&b, "scope", f->cfg.scopes)) ||
-		 oauth_buf_param(&b, "state", f->state) || oauth_buf_param(&b, "code_challenge", challenge) ||
-		 oauth_buf_param(&b, "code_challenge_method", "S256") ||
-		 (is_google(f->cfg.auth_url) &&
-		  (oauth_buf_param(&b, "access_type", "offline") || oauth_buf_param(&b, "prompt", "consent")));
+	         sc_buf_str(&b, strchr(f->cfg.auth_url, '?') ? "&" : "?") ||
+	         oauth_buf_param(&b, "response_type", "code") ||
+	         oauth_buf_param(&b, "client_id", f->cfg.client_id) ||
+	         oauth_buf_param(&b, "redirect_uri", f->redirect_uri) ||
+	         (f->cfg.scopes && oauth_buf_param(&b, "scope", f->cfg.scopes)) ||
+	         oauth_buf_param(&b, "state", f->state) ||
+	         oauth_buf_param(&b, "code_challenge", challenge) ||
+	         oauth_buf_param(&b, "code_challenge_method", "S256") ||
+	         (is_google(f->cfg.auth_url) && (oauth_buf_param(&b, "access_type", "offline") ||
+	                                         oauth_buf_param(&b, "prompt", "consent")));
 	free(challenge);
 	if (rc) {
 		sc_buf_wipe(&b);
@@ -142,9 +145,12 @@ static int open_listener(struct flow *f, struct sc_error *err)
 		f->redirect_uri = strdup(f->cfg.redirect_uri);
 		if (!f->redirect_uri)
 			goto nomem;
-		if (!host || (strcmp(host, "127.0.0.1") && strcmp(host, "localhost") && strcmp(host, "::1"))) {
-			sc_log(SC_LOG_INFO, "redirect_uri %s is not a loopback http address: paste the "
-			       "redirected URL when the browser gets there", f->cfg.redirect_uri);
+		if (!host || (strcmp(host, "127.0.0.1") && strcmp(host, "localhost") &&
+		              strcmp(host, "::1"))) {
+			sc_log(SC_LOG_INFO,
+			       "redirect_uri %s is not a loopback http address: paste the "
+			       "redirected URL when the browser gets there",
+			       f->cfg.redirect_uri);
 			free(host);
 			return SC_OK;
 		}
@@ -152,8 +158,9 @@ static int open_listener(struct flow *f, struct sc_error *err)
 			port = 80;
 		if (port < 1 || port > 65535) {
 			free(host);
-			return sc_error_set(err, SC_EINPUT, "redirect_uri %s has no valid port (1-65535)",
-					    f->cfg.redirect_uri);
+			return sc_error_set(err, SC_EINPUT,
+			                    "redirect_uri %s has no valid port (1-65535)",
+			                    f->cfg.redirect_uri);
 		}
 	} else {
 		host = strdup("127.0.0.1");
@@ -165,26 +172,34 @@ static int open_listener(struct flow *f, struct sc_error *err)
 	free(host);
 	host = NULL;
 	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((unsigned short)port),
-				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in a4 = {.sin_family = AF_INET,
+	                         .sin_port = htons((unsigned short)port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+	                          .sin6_port = htons((unsigned short)port),
+	                          .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	int one = 1;
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (fd < 0 || (v6 ? bind(fd, (struct sockaddr *)&a6, sizeof a6) : bind(fd, (struct sockaddr *)&a4, sizeof a4)) ||
+	if (fd < 0 ||
+	    (v6 ? bind(fd, (struct sockaddr *)&a6, sizeof a6)
+	        : bind(fd, (struct sockaddr *)&a4, sizeof a4)) ||
 	    listen(fd, 8)) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return sc_error_set(err, SC_EIO, "cannot listen on the loopback port %ld for the OAuth redirect: %s%s",
-				    port, strerror(e), e == EADDRINUSE ? " (another program uses it: change redirect_uri)" : "");
+		return sc_error_set(
+		    err, SC_EIO,
+		    "cannot listen on the loopback port %ld for the OAuth redirect: %s%s", port,
+		    strerror(e),
+		    e == EADDRINUSE ? " (another program uses it: change redirect_uri)" : "");
 	}
 	f->listen_fd = fd;
 	if (!f->redirect_uri) {
 		socklen_t len = sizeof a4;
 		getsockname(fd, (struct sockaddr *)&a4, &len);
-		f->redirect_uri = sc_asprintf("http://127.0.0.1:%u/callback", (unsigned)ntohs(a4.sin_port));
+		f->redirect_uri =
+		    sc_asprintf("http://127.0.0.1:%u/callback", (unsigned)ntohs(a4.sin_port));
 		if (!f->redirect_uri)
 			goto nomem;
 	}
@@ -197,7 +212,11 @@ nomem:
 static void html_escape(struct sc_buf *b, const char *s)
 {
 	for (; *s; s++) {
-		const char *r = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : NULL;
+		const char *r = *s == '<'   ? "&lt;"
+		                : *s == '>' ? "&gt;"
+		                : *s == '&' ? "&amp;"
+		                : *s == '"' ? "&quot;"
+		                            : NULL;
 		if (r)
 			sc_buf_str(b, r);
 		else
@@ -207,16 +226,23 @@ static void html_escape(struct sc_buf *b, const char *s)
 
 static void answer(int fd, int status, const char *title, const char *text)
 {
-	struct sc_buf body = { .wipe = 1 }, out = { .wipe = 1 };
-	sc_buf_str(&body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>smtp-connector</title>"
-			     "</head><body style=\"font-family:sans-serif\"><h1>");
+	struct sc_buf body = {.wipe = 1}, out = {.wipe = 1};
+	sc_buf_str(
+	    &body,
+	    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>smtp-connector</title>"
+	    "</head><body style=\"font-family:sans-serif\"><h1>");
 	html_escape(&body, title);
 	sc_buf_str(&body, "</h1><p>");
 	html_escape(&body, text);
 	sc_buf_str(&body, "</p></body></html>\n");
-	char *head = sc_asprintf("HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
-				    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-				    status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request", body.len);
+	char *head = sc_asprintf(
+	    "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+	    status,
+	    status == 200   ? "OK"
+	    : status == 404 ? "Not Found"
+	                    : "Bad Request",
+	    body.len);
 	if (head && body.p) {
 		sc_buf_str(&out, head);
 		sc_buf_add(&out, body.p, body.len);
@@ -236,9 +262,9 @@ static void answer(int fd, int status, const char *title, const char *text)
  * of its request line ("/callback?code=..."), allocated. */
 static char *read_target(int fd)
 {
-	struct timeval tv = { 10, 0 };
+	struct timeval tv = {10, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
+	struct sc_buf b = {.wipe = 1}; /* may hold a secret */
 	char chunk[2048];
 	while (!b.p || !strstr(b.p, "\r\n")) {
 		ssize_t n = recv(fd, chunk, sizeof chunk, 0);
@@ -272,19 +298,24 @@ static int finish(struct flow *f, const char *query, struct sc_error *err)
 	if (error) {
 		char *d = oauth_query_get(query, "error_description");
 		char *pe = oauth_printable(error, 100), *pd = d ? oauth_printable(d, 300) : NULL;
-		rc = sc_error_set(err, SC_EAUTH, "the authorization server at %s refused: %s%s%s (consent denied, or "
-				  "client_id, redirect_uri or scopes not registered for this client)",
-				  f->cfg.auth_url, pe ? pe : "", pd ? ": " : "", pd ? pd : "");
+		rc = sc_error_set(
+		    err, SC_EAUTH,
+		    "the authorization server at %s refused: %s%s%s (consent denied, or "
+		    "client_id, redirect_uri or scopes not registered for this client)",
+		    f->cfg.auth_url, pe ? pe : "", pd ? ": " : "", pd ? pd : "");
 		free(pe);
 		free(pd);
 		free(d);
 	} else if (!state || strcmp(state, f->state) != 0) {
-		rc = sc_error_set(err, SC_EAUTH, "the redirect's state does not match the one this authorization "
-				  "sent (a stale link, or a forged redirect): nothing was stored; run authorize again");
+		rc = sc_error_set(err, SC_EAUTH,
+		                  "the redirect's state does not match the one this authorization "
+		                  "sent (a stale link, or a forged redirect): nothing was stored; "
+		                  "run authorize again");
 	} else if (!code || !*code) {
 		rc = sc_error_set(err, SC_EAUTH, "the redirect carries no authorization code");
 	} else {
-		rc = oauth_fetch_code(f->ctx, &f->cfg, code, f->redirect_uri, f->verifier, &f->tok, err);
+		rc = oauth_fetch_code(f->ctx, &f->cfg, code, f->redirect_uri, f->verifier, &f->tok,
+		                      err);
 		if (!rc && !(rc = oauth_store_lock(&f->st, err))) {
 			rc = oauth_store_save(&f->st, &f->cfg, &f->tok, err);
 			oauth_store_unlock(&f->st);
@@ -302,8 +333,9 @@ static int finish_url(struct flow *f, const char *url, struct sc_error *err)
 {
 	const char *q = strchr(url, '?');
 	if (!q)
-		return sc_error_set(err, SC_EINPUT, "the pasted address has no query (?code=...&state=...): paste "
-				    "the whole address the browser was redirected to");
+		return sc_error_set(err, SC_EINPUT,
+		                    "the pasted address has no query (?code=...&state=...): paste "
+		                    "the whole address the browser was redirected to");
 	return finish(f, q + 1, err);
 }
 
@@ -385,38 +417,48 @@ static int wait_redirect(struct flow *f, struct sc_error *err)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
 	/* The URL alone on its line, so that it can be copied or parsed. */
-	fprintf(stderr, "To authorize smtp-connector for %s, open this address in a browser:\n%s\n", f->cfg.username, url);
+	fprintf(stderr, "To authorize smtp-connector for %s, open this address in a browser:\n%s\n",
+	        f->cfg.username, url);
 	fprintf(stderr, "Waiting up to %ld s for the redirect to %s%s.\n", wait_s, f->redirect_uri,
-		f->listen_fd < 0 ? " (not a loopback address: paste it)" : "");
-	fprintf(stderr, "If the browser cannot reach this machine, %s\n",
-		tty >= 0 ? "paste the address it was redirected to here and press Enter (or run again with "
-			   "SMTP_CONNECTOR_REDIRECT_URL=<that address> within an hour)."
-			 : "run `smtp-connector authorize` again with SMTP_CONNECTOR_REDIRECT_URL=<the address it "
-			   "was redirected to> within an hour.");
+	        f->listen_fd < 0 ? " (not a loopback address: paste it)" : "");
+	fprintf(
+	    stderr, "If the browser cannot reach this machine, %s\n",
+	    tty >= 0
+	        ? "paste the address it was redirected to here and press Enter (or run again with "
+	          "SMTP_CONNECTOR_REDIRECT_URL=<that address> within an hour)."
+	        : "run `smtp-connector authorize` again with SMTP_CONNECTOR_REDIRECT_URL=<the "
+	          "address it "
+	          "was redirected to> within an hour.");
 	fflush(stderr);
 	free(url);
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	struct sc_buf line = { .wipe = 1 }; /* may hold a secret */
+	struct sc_buf line = {.wipe = 1}; /* may hold a secret */
 	int rc = SC_OK, done = 0;
 	while (!done) {
 		struct pollfd p[2];
 		nfds_t n = 0;
 		if (f->listen_fd >= 0)
-			p[n++] = (struct pollfd){ .fd = f->listen_fd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = f->listen_fd, .events = POLLIN};
 		if (tty >= 0)
-			p[n++] = (struct pollfd){ .fd = tty, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = tty, .events = POLLIN};
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		long left_ms = wait_s * 1000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+		long left_ms = wait_s * 1000 - ((now.tv_sec - start.tv_sec) * 1000 +
+		                                (now.tv_nsec - start.tv_nsec) / 1000000);
 		if (left_ms <= 0 || n == 0) {
-			rc = sc_error_set(err, SC_EAUTH, "no redirect arrived within %ld s (SMTP_CONNECTOR_AUTHORIZE_TIMEOUT): "
-					  "run authorize again, or finish with SMTP_CONNECTOR_REDIRECT_URL=<redirected "
-					  "address> within an hour", wait_s);
+			rc = sc_error_set(
+			    err, SC_EAUTH,
+			    "no redirect arrived within %ld s (SMTP_CONNECTOR_AUTHORIZE_TIMEOUT): "
+			    "run authorize again, or finish with "
+			    "SMTP_CONNECTOR_REDIRECT_URL=<redirected "
+			    "address> within an hour",
+			    wait_s);
 			break;
 		}
 		int r = poll(p, n, (int)(left_ms > 1000000 ? 1000000 : left_ms));
 		if (r < 0 && errno != EINTR) {
-			rc = sc_error_set(err, SC_EIO, "waiting for the redirect failed: %s", strerror(errno));
+			rc = sc_error_set(err, SC_EIO, "waiting for the redirect failed: %s",
+			                  strerror(errno));
 			break;
 		}
 		for (nfds_t i = 0; r > 0 && i < n && !done; i++) {
@@ -450,12 +492,15 @@ static void report(struct flow *f, cJSON *data, const char *how)
 	if (how)
 		cJSON_AddStringToObject(data, "redirect_received_via", how);
 	if (f->tok.expires_at)
-		cJSON_AddNumberToObject(data, "expires_in", (double)(f->tok.expires_at - (long long)time(NULL)));
+		cJSON_AddNumberToObject(data, "expires_in",
+		                        (double)(f->tok.expires_at - (long long)time(NULL)));
 	if (f->tok.scope)
 		cJSON_AddStringToObject(data, "scope", f->tok.scope);
 	cJSON_AddBoolToObject(data, "refresh_token", f->tok.refresh_token != NULL);
 	if (!f->tok.refresh_token && f->cfg.grant == GRANT_AUTHORIZATION_CODE)
-		sc_log(SC_LOG_WARN, "the token endpoint issued no refresh token: actions will stop working when the "
+		sc_log(SC_LOG_WARN,
+		       "the token endpoint issued no refresh token: actions will stop working when "
+		       "the "
 		       "access token expires (Microsoft needs the offline_access scope)");
 }
 

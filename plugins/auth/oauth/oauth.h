@@ -32,21 +32,21 @@ struct oauth_config {
 	const char *client_secret; /* may be NULL for public clients (PKCE) */
 	const char *auth_url;
 	const char *token_url;
-	const char *scopes;        /* may be NULL */
-	const char *redirect_uri;  /* may be NULL */
+	const char *scopes;       /* may be NULL */
+	const char *redirect_uri; /* may be NULL */
 };
 
 /* Read and check the fields the grant needs (`for_authorize` adds
  * auth_url for the code grant). SC_ESKIP names every missing field. */
 int oauth_config_read(struct sc_ctx *ctx, struct oauth_config *cfg, int for_authorize,
-		      struct sc_error *err);
+                      struct sc_error *err);
 
 /* ---------------------------------------------------------------- tokens */
 
 struct oauth_tokens {
-	char *access_token;   /* secret */
-	char *refresh_token;  /* secret; NULL when none was issued */
-	char *scope;          /* as granted, may be NULL */
+	char *access_token;    /* secret */
+	char *refresh_token;   /* secret; NULL when none was issued */
+	char *scope;           /* as granted, may be NULL */
 	long long obtained_at; /* epoch seconds */
 	long long expires_at;  /* epoch seconds; 0 = unknown */
 };
@@ -78,18 +78,18 @@ void oauth_store_close(struct oauth_store *st);
  * SC_OK with tokens, SC_ESKIP with a reason when there are none usable
  * (absent, other client_id, other grant, corrupt: corrupt ones are
  * reported with sc_log and removed). */
-int oauth_store_load(struct oauth_store *st, const struct oauth_config *cfg,
-		     struct oauth_tokens *t, struct sc_error *err);
+int oauth_store_load(struct oauth_store *st, const struct oauth_config *cfg, struct oauth_tokens *t,
+                     struct sc_error *err);
 /* Replace the file atomically (temp file 0600 + fsync + rename). */
 int oauth_store_save(struct oauth_store *st, const struct oauth_config *cfg,
-		     const struct oauth_tokens *t, struct sc_error *err);
+                     const struct oauth_tokens *t, struct sc_error *err);
 /* A pending authorization (state, PKCE verifier, redirect_uri), kept so
  * that a later run given the redirected URL (SMTP_CONNECTOR_REDIRECT_URL)
  * can finish it; valid for an hour, removed once used. */
 int oauth_pending_save(struct oauth_store *st, const char *state, const char *verifier,
-		       const char *redirect_uri, struct sc_error *err);
-int oauth_pending_load(struct oauth_store *st, char **state, char **verifier,
-		       char **redirect_uri, struct sc_error *err);
+                       const char *redirect_uri, struct sc_error *err);
+int oauth_pending_load(struct oauth_store *st, char **state, char **verifier, char **redirect_uri,
+                       struct sc_error *err);
 void oauth_pending_remove(struct oauth_store *st);
 
 /* ---------------------------------------------------------------- HTTP */
@@ -97,12 +97,12 @@ void oauth_pending_remove(struct oauth_store *st);
 /* The grants' token requests. Each fills `out` (keeping out's refresh
  * token when the response carries none, as Google's refreshes do). */
 int oauth_fetch_client_credentials(struct sc_ctx *ctx, const struct oauth_config *cfg,
-				   struct oauth_tokens *out, struct sc_error *err);
-int oauth_fetch_refresh(struct sc_ctx *ctx, const struct oauth_config *cfg,
-			struct oauth_tokens *io, struct sc_error *err);
+                                   struct oauth_tokens *out, struct sc_error *err);
+int oauth_fetch_refresh(struct sc_ctx *ctx, const struct oauth_config *cfg, struct oauth_tokens *io,
+                        struct sc_error *err);
 int oauth_fetch_code(struct sc_ctx *ctx, const struct oauth_config *cfg, const char *code,
-		     const char *redirect_uri, const char *verifier, struct oauth_tokens *out,
-		     struct sc_error *err);
+                     const char *redirect_uri, const char *verifier, struct oauth_tokens *out,
+                     struct sc_error *err);
 
 /* ---------------------------------------------------------------- authorize */
 
@@ -110,8 +110,8 @@ int oauth_authorize(struct sc_ctx *ctx, cJSON *data, struct sc_error *err);
 /* Get a usable token for cfg (store, refresh or fetch), under the lock.
  * `force` renews even a fresh token unless another process already
  * replaced `used` (the token the server just refused). */
-int oauth_get_token(struct sc_ctx *ctx, const struct oauth_config *cfg, int force,
-		    const char *used, struct oauth_tokens *out, struct sc_error *err);
+int oauth_get_token(struct sc_ctx *ctx, const struct oauth_config *cfg, int force, const char *used,
+                    struct oauth_tokens *out, struct sc_error *err);
 
 /* ---------------------------------------------------------------- util */
 

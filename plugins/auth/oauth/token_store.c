@@ -28,12 +28,12 @@
  * (so "../x" cannot leave the directory and names stay distinct). */
 static char *file_key(const char *key)
 {
-	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
+	struct sc_buf b = {.wipe = 1}; /* may hold a secret */
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-		int ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			 *p == '_' || *p == '-';
+		char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+		int ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		         (*p >= '0' && *p <= '9') || *p == '_' || *p == '-';
 		if (sc_buf_add(&b, ok ? (const char *)p : e, ok ? 1 : 3)) {
 			sc_buf_wipe(&b);
 			return NULL;
@@ -62,12 +62,14 @@ int oauth_store_open(struct sc_ctx *ctx, struct oauth_store *st, struct sc_error
 	struct stat sb;
 	int rc = SC_OK;
 	if (mkdir(dir, 0700) && errno != EEXIST)
-		rc = sc_error_set(err, SC_EIO, "cannot create the token directory %s: %s", dir, strerror(errno));
+		rc = sc_error_set(err, SC_EIO, "cannot create the token directory %s: %s", dir,
+		                  strerror(errno));
 	else if (lstat(dir, &sb) || !S_ISDIR(sb.st_mode))
 		rc = sc_error_set(err, SC_EIO, "token directory %s is not a directory", dir);
 	else if ((sb.st_mode & 077) && chmod(dir, 0700))
-		rc = sc_error_set(err, SC_EIO, "token directory %s is open to others and cannot be made 0700: %s", dir,
-				  strerror(errno));
+		rc = sc_error_set(
+		    err, SC_EIO, "token directory %s is open to others and cannot be made 0700: %s",
+		    dir, strerror(errno));
 	if (!rc) {
 		st->path = sc_asprintf("%s/%s.json", dir, key);
 		st->lock_path = sc_asprintf("%s/%s.lock", dir, key);
@@ -88,22 +90,26 @@ int oauth_store_lock(struct oauth_store *st, struct sc_error *err)
 		return SC_OK;
 	int fd = open(st->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return sc_error_set(err, SC_EIO, "cannot open the token lock %s: %s", st->lock_path, strerror(errno));
+		return sc_error_set(err, SC_EIO, "cannot open the token lock %s: %s", st->lock_path,
+		                    strerror(errno));
 	/* Bounded: the holder is another connector inside a token request,
 	 * itself bounded by the asset timeout. */
-	struct timespec start, now, pause = { 0, 20 * 1000 * 1000 };
+	struct timespec start, now, pause = {0, 20 * 1000 * 1000};
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (flock(fd, LOCK_EX | LOCK_NB)) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			int e = errno;
 			close(fd);
-			return sc_error_set(err, SC_EIO, "cannot lock %s: %s", st->lock_path, strerror(e));
+			return sc_error_set(err, SC_EIO, "cannot lock %s: %s", st->lock_path,
+			                    strerror(e));
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - start.tv_sec >= wait_s) {
 			close(fd);
-			return sc_error_set(err, SC_EIO, "the token store %s stayed locked for %ld s by another "
-					    "smtp-connector process", st->path, wait_s);
+			return sc_error_set(err, SC_EIO,
+			                    "the token store %s stayed locked for %ld s by another "
+			                    "smtp-connector process",
+			                    st->path, wait_s);
 		}
 		nanosleep(&pause, NULL);
 	}
@@ -210,20 +216,24 @@ static long long jnum(const cJSON *o, const char *k)
 
 static int corrupt(struct oauth_store *st, const char *why, struct sc_error *err)
 {
-	sc_log(SC_LOG_WARN, "the token store %s is corrupt (%s); removing it: run `smtp-connector authorize` "
-	       "again if this asset uses the authorization code grant", st->path, why);
+	sc_log(SC_LOG_WARN,
+	       "the token store %s is corrupt (%s); removing it: run `smtp-connector authorize` "
+	       "again if this asset uses the authorization code grant",
+	       st->path, why);
 	unlink(st->path);
-	return sc_error_set(err, SC_ESKIP, "the stored OAuth token was corrupt and has been removed");
+	return sc_error_set(err, SC_ESKIP,
+	                    "the stored OAuth token was corrupt and has been removed");
 }
 
 int oauth_store_load(struct oauth_store *st, const struct oauth_config *cfg, struct oauth_tokens *t,
-		     struct sc_error *err)
+                     struct sc_error *err)
 {
-	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
+	struct sc_buf b = {.wipe = 1}; /* may hold a secret */
 	int rc = read_file(st->path, &b, err);
 	if (rc == SC_ESKIP) {
 		sc_buf_wipe(&b);
-		return sc_error_set(err, SC_ESKIP, "no OAuth token is stored for this asset (%s)", st->path);
+		return sc_error_set(err, SC_ESKIP, "no OAuth token is stored for this asset (%s)",
+		                    st->path);
 	}
 	if (rc == SC_EINPUT) {
 		sc_buf_wipe(&b);
@@ -240,14 +250,19 @@ int oauth_store_load(struct oauth_store *st, const struct oauth_config *cfg, str
 	const char *rt = oauth_json_str(j, "refresh_token");
 	const char *hash = oauth_json_str(j, "client_id_sha256");
 	const char *grant = oauth_json_str(j, "grant");
-	if (!cJSON_IsObject(j) || jnum(j, "version") != STORE_VERSION || (!at && !rt) || !hash || !grant) {
+	if (!cJSON_IsObject(j) || jnum(j, "version") != STORE_VERSION || (!at && !rt) || !hash ||
+	    !grant) {
 		rc = corrupt(st, cJSON_IsObject(j) ? "fields missing" : "not JSON", err);
 	} else if (!want || strcmp(want, hash) != 0) {
-		rc = sc_error_set(err, SC_ESKIP, "the stored OAuth token was issued to another client_id "
-				  "(client_id changed), so it was not used");
+		rc = sc_error_set(err, SC_ESKIP,
+		                  "the stored OAuth token was issued to another client_id "
+		                  "(client_id changed), so it was not used");
 	} else if (strcmp(grant, oauth_grant_name(cfg->grant)) != 0) {
-		rc = sc_error_set(err, SC_ESKIP, "the stored OAuth token is for the %s grant, but oauth_grant_type "
-				  "is %s", grant, oauth_grant_name(cfg->grant));
+		rc =
+		    sc_error_set(err, SC_ESKIP,
+		                 "the stored OAuth token is for the %s grant, but oauth_grant_type "
+		                 "is %s",
+		                 grant, oauth_grant_name(cfg->grant));
 	} else {
 		oauth_tokens_clear(t);
 		t->access_token = at ? strdup(at) : NULL;
@@ -265,15 +280,14 @@ int oauth_store_load(struct oauth_store *st, const struct oauth_config *cfg, str
 	return rc;
 }
 
-int oauth_store_save(struct oauth_store *st, const struct oauth_config *cfg, const struct oauth_tokens *t,
-		     struct sc_error *err)
+int oauth_store_save(struct oauth_store *st, const struct oauth_config *cfg,
+                     const struct oauth_tokens *t, struct sc_error *err)
 {
 	cJSON *j = cJSON_CreateObject();
 	char *hash = oauth_sha256_b64url(cfg->client_id);
 	char *text = NULL;
 	int rc = SC_OK;
-	if (!j || !hash ||
-	    !cJSON_AddNumberToObject(j, "version", STORE_VERSION) ||
+	if (!j || !hash || !cJSON_AddNumberToObject(j, "version", STORE_VERSION) ||
 	    !cJSON_AddStringToObject(j, "grant", oauth_grant_name(cfg->grant)) ||
 	    !cJSON_AddStringToObject(j, "client_id_sha256", hash) ||
 	    (t->access_token && !cJSON_AddStringToObject(j, "access_token", t->access_token)) ||
@@ -298,7 +312,7 @@ static char *pending_path(const struct oauth_store *st)
 }
 
 int oauth_pending_save(struct oauth_store *st, const char *state, const char *verifier,
-		       const char *redirect_uri, struct sc_error *err)
+                       const char *redirect_uri, struct sc_error *err)
 {
 	cJSON *j = cJSON_CreateObject();
 	char *path = pending_path(st);
@@ -307,7 +321,8 @@ int oauth_pending_save(struct oauth_store *st, const char *state, const char *ve
 	if (!j || !path || !cJSON_AddStringToObject(j, "state", state) ||
 	    !cJSON_AddStringToObject(j, "code_verifier", verifier) ||
 	    !cJSON_AddStringToObject(j, "redirect_uri", redirect_uri) ||
-	    !cJSON_AddNumberToObject(j, "created_at", (double)time(NULL)) || !(text = cJSON_Print(j)))
+	    !cJSON_AddNumberToObject(j, "created_at", (double)time(NULL)) ||
+	    !(text = cJSON_Print(j)))
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	else
 		rc = write_atomic(path, text, err);
@@ -318,24 +333,29 @@ int oauth_pending_save(struct oauth_store *st, const char *state, const char *ve
 }
 
 int oauth_pending_load(struct oauth_store *st, char **state, char **verifier, char **redirect_uri,
-		       struct sc_error *err)
+                       struct sc_error *err)
 {
 	char *path = pending_path(st);
-	struct sc_buf b = { .wipe = 1 }; /* may hold a secret */
+	struct sc_buf b = {.wipe = 1}; /* may hold a secret */
 	if (!path)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	int rc = read_file(path, &b, err);
 	cJSON *j = rc ? NULL : cJSON_ParseWithLength(b.p ? b.p : "", b.len);
 	sc_buf_wipe(&b);
-	if (rc == SC_ESKIP || rc == SC_EINPUT || (!rc && (!oauth_json_str(j, "state") || !oauth_json_str(j, "code_verifier") ||
-							   !oauth_json_str(j, "redirect_uri")))) {
-		rc = sc_error_set(err, SC_EINPUT, "no pending authorization for this asset (%s): run "
-				  "`smtp-connector authorize` without SMTP_CONNECTOR_REDIRECT_URL first, open the URL "
-				  "it prints, then pass the URL the browser was sent to", path);
+	if (rc == SC_ESKIP || rc == SC_EINPUT ||
+	    (!rc && (!oauth_json_str(j, "state") || !oauth_json_str(j, "code_verifier") ||
+	             !oauth_json_str(j, "redirect_uri")))) {
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "no pending authorization for this asset (%s): run "
+		                  "`smtp-connector authorize` without SMTP_CONNECTOR_REDIRECT_URL "
+		                  "first, open the URL "
+		                  "it prints, then pass the URL the browser was sent to",
+		                  path);
 	} else if (!rc && time(NULL) - jnum(j, "created_at") > PENDING_MAX_AGE) {
 		unlink(path); /* its PKCE verifier is of no use any more */
-		rc = sc_error_set(err, SC_EINPUT, "the pending authorization is more than an hour old: run "
-				  "`smtp-connector authorize` again");
+		rc = sc_error_set(err, SC_EINPUT,
+		                  "the pending authorization is more than an hour old: run "
+		                  "`smtp-connector authorize` again");
 	} else if (!rc) {
 		*state = strdup(oauth_json_str(j, "state"));
 		*verifier = strdup(oauth_json_str(j, "code_verifier"));

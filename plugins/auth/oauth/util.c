@@ -13,8 +13,8 @@ static int add_encoded(struct sc_buf *b, const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		char enc[3];
 		int rc;
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
 			rc = sc_buf_add(b, p, 1);
 		} else {
 			enc[0] = '%';
@@ -108,8 +108,8 @@ static char *decode(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '+') {
 			out[o++] = ' ';
-		} else if (s[i] == '%' && i + 2 < n &&
-			   hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+		           hexval(s[i + 2]) >= 0) {
 			out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
 			i += 2;
 		} else {

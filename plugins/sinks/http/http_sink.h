@@ -23,13 +23,13 @@ struct hs_config {
 	struct sc_template *url;
 	struct hs_header *headers; /* the settings' "headers", in order */
 	size_t nheaders;
-	struct sc_template *body;  /* NULL: the payload object as JSON */
+	struct sc_template *body; /* NULL: the payload object as JSON */
 	char *content_type;
-	enum sc_escape escape;     /* for body templates, from content_type */
+	enum sc_escape escape; /* for body templates, from content_type */
 	int sync;
-	char *spool_dir;           /* absolute or as given; NULL in sync mode */
+	char *spool_dir; /* absolute or as given; NULL in sync mode */
 	double timeout;
-	char *ca_file;             /* NULL: system store */
+	char *ca_file; /* NULL: system store */
 	int verify;
 	double max_age, retry_base, retry_max; /* seconds */
 	int workers;
@@ -38,8 +38,8 @@ struct hs_config {
 
 /* Parse validated settings into cfg (zeroed by the caller). SC_EINPUT
  * names the setting; SC_ENOMEM. hs_config_free also after failure. */
-int hs_config_parse(const cJSON *settings, const struct sc_sink_host *host,
-		    struct hs_config *cfg, struct sc_error *err);
+int hs_config_parse(const cJSON *settings, const struct sc_sink_host *host, struct hs_config *cfg,
+                    struct sc_error *err);
 void hs_config_free(struct hs_config *cfg);
 
 /* ---- one request (request.c) --------------------------------------- */
@@ -60,7 +60,7 @@ struct hs_request {
  * SC_EINPUT: a template could not be rendered or rendered an unusable
  * URL/header (permanent); SC_EIO: the file cannot be read; SC_ENOMEM. */
 int hs_request_build(const struct hs_config *cfg, const cJSON *env, const char *path,
-		     struct hs_request *req, struct sc_error *err);
+                     struct hs_request *req, struct sc_error *err);
 void hs_request_free(struct hs_request *req);
 
 /* ---- one POST (post.c) --------------------------------------------- */
@@ -74,16 +74,16 @@ enum hs_result {
 
 struct hs_outcome {
 	enum hs_result result;
-	long status;       /* HTTP status, 0 when none came */
-	long retry_after;  /* seconds asked by Retry-After, or -1 */
-	char *reason;      /* allocated, one line: "HTTP 500", "connect: ..." */
+	long status;      /* HTTP status, 0 when none came */
+	long retry_after; /* seconds asked by Retry-After, or -1 */
+	char *reason;     /* allocated, one line: "HTTP 500", "connect: ..." */
 };
 
 /* A reusable easy handle with the TLS rules, the timeout and the abort
  * check (`stop_at`: monotonic ms after which a transfer is abandoned; 0
  * while not stopping). NULL + err on failure. */
 void *hs_curl_new(const struct hs_config *cfg, const _Atomic long long *stop_at,
-		  struct sc_error *err);
+                  struct sc_error *err);
 void hs_curl_free(void *curl);
 /* POST req on curl (its connection is kept for the next one); out filled
  * on every path (free out->reason). */
@@ -91,11 +91,11 @@ void hs_post(void *curl, const struct hs_request *req, struct hs_outcome *out);
 
 /* ---- time and chance (util.c) --------------------------------------- */
 
-long long hs_now_ms(void);      /* CLOCK_MONOTONIC */
+long long hs_now_ms(void); /* CLOCK_MONOTONIC */
 /* cJSON_ParseWithLength, safe to call from several threads at once. */
 cJSON *hs_json_parse(const char *text, size_t len);
-double hs_wall(void);           /* Unix time with fraction */
-double hs_random_unit(void);    /* uniform in [0, 1), from OpenSSL's RAND */
+double hs_wall(void);        /* Unix time with fraction */
+double hs_random_unit(void); /* uniform in [0, 1), from OpenSSL's RAND */
 /* Full-jitter backoff after `attempts` failures (1 = the first). */
 double hs_backoff(const struct hs_config *cfg, unsigned attempts);
 
@@ -119,10 +119,9 @@ void hs_spool_close(struct hs_spool *sp);
  * fsynced, renamed into new/, new/ fsynced. SC_EIO/SC_ENOMEM; on failure
  * nothing is left in new/. */
 int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
-		 struct sc_error *err);
+                 struct sc_error *err);
 /* "<dir>/new/<id>.<ext>" (allocated) */
-char *hs_spool_path(const struct hs_spool *sp, const char *box, const char *id,
-		    const char *ext);
+char *hs_spool_path(const struct hs_spool *sp, const char *box, const char *id, const char *ext);
 /* The envelope of a spooled message (caller frees), or NULL + err. */
 cJSON *hs_spool_envelope(const struct hs_spool *sp, const char *id, struct sc_error *err);
 /* Delivered: remove every file of the message (`retried`: it may have
@@ -140,12 +139,11 @@ int hs_free_take(struct hs_spool *sp, const char *dst);
 void hs_free_give(struct hs_spool *sp, const char *src);
 void hs_free_close(struct hs_spool *sp);
 /* Refused or expired: move into failed/ with <id>.reason (one line). */
-int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason,
-		  struct sc_error *err);
+int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason, struct sc_error *err);
 /* Remember a retry (attempts so far, when next as Unix time). Best
  * effort: a lost state only means an earlier retry. */
-void hs_spool_retry_state(struct hs_spool *sp, const char *id, unsigned attempts,
-			  double next, const char *last);
+void hs_spool_retry_state(struct hs_spool *sp, const char *id, unsigned attempts, double next,
+                          const char *last);
 /* Call fn for each message in new/ (after clearing tmp/ and dropping
  * envelopes without their message), with its retry state. */
 typedef int (*hs_spool_fn)(void *arg, const char *id, unsigned attempts, double next);
@@ -156,8 +154,8 @@ int hs_spool_scan(struct hs_spool *sp, hs_spool_fn fn, void *arg, struct sc_erro
 struct hs_workers;
 
 /* Start cfg->workers threads POSTing from sp. SC_ENOMEM/SC_EINTERNAL. */
-int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp,
-		     struct hs_workers **out, struct sc_error *err);
+int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs_workers **out,
+                     struct sc_error *err);
 /* Queue a message (due now, or at `next` Unix time) and wake a worker. */
 int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, double next);
 /* Let POSTs in flight finish within grace_ms, then stop and free. */

@@ -36,7 +36,7 @@ static int stop_check(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 }
 
 void *hs_curl_new(const struct hs_config *cfg, const _Atomic long long *stop_at,
-		  struct sc_error *err)
+                  struct sc_error *err)
 {
 	CURL *c = curl_easy_init();
 	if (!c) {
@@ -103,16 +103,17 @@ static void judge_status(CURL *c, long status, struct excerpt *e, struct hs_outc
 	char *body = excerpt_text(e);
 	out->result = HS_REFUSED;
 	out->reason = sc_asprintf("HTTP %ld%s%s%s", status,
-				  status >= 300 && status < 400 ? " (redirects are not followed: "
-								  "set url to the final address)" : "",
-				  body && *body ? ": " : "", body ? body : "");
+	                          status >= 300 && status < 400 ? " (redirects are not followed: "
+	                                                          "set url to the final address)"
+	                                                        : "",
+	                          body && *body ? ": " : "", body ? body : "");
 	free(body);
 }
 
 void hs_post(void *curl, const struct hs_request *req, struct hs_outcome *out)
 {
 	CURL *c = curl;
-	struct excerpt e = { { 0 } };
+	struct excerpt e = {{0}};
 	char errbuf[CURL_ERROR_SIZE] = "";
 	memset(out, 0, sizeof *out);
 	out->retry_after = -1;
@@ -131,8 +132,8 @@ void hs_post(void *curl, const struct hs_request *req, struct hs_outcome *out)
 		judge_status(c, status, &e, out);
 	} else {
 		out->result = rc == CURLE_ABORTED_BY_CALLBACK ? HS_ABORTED
-			      : permanent_curl_error(rc)      ? HS_REFUSED
-							      : HS_RETRY;
+		              : permanent_curl_error(rc)      ? HS_REFUSED
+		                                              : HS_RETRY;
 		out->reason = sc_asprintf("%s", *errbuf ? errbuf : curl_easy_strerror(rc));
 	}
 	sc_buf_free(&e.b);

@@ -23,13 +23,13 @@ cJSON *hs_envelope(const struct sc_inbound *m)
 {
 	cJSON *e = cJSON_CreateObject(), *r = cJSON_AddArrayToObject(e, "rcpt");
 	int bad = !e || !r || add_str(e, "id", m->id) || add_str(e, "mail_from", m->mail_from) ||
-		  !cJSON_AddNumberToObject(e, "received", (double)m->received) ||
-		  !cJSON_AddNumberToObject(e, "received_usec", (double)m->received_usec) ||
-		  add_str(e, "client_addr", m->client_addr) ||
-		  !cJSON_AddNumberToObject(e, "client_port", m->client_port) ||
-		  add_str(e, "helo", m->helo) || !cJSON_AddBoolToObject(e, "tls", m->tls) ||
-		  (m->tls_version && add_str(e, "tls_version", m->tls_version)) ||
-		  (m->auth_user && add_str(e, "auth_user", m->auth_user));
+	          !cJSON_AddNumberToObject(e, "received", (double)m->received) ||
+	          !cJSON_AddNumberToObject(e, "received_usec", (double)m->received_usec) ||
+	          add_str(e, "client_addr", m->client_addr) ||
+	          !cJSON_AddNumberToObject(e, "client_port", m->client_port) ||
+	          add_str(e, "helo", m->helo) || !cJSON_AddBoolToObject(e, "tls", m->tls) ||
+	          (m->tls_version && add_str(e, "tls_version", m->tls_version)) ||
+	          (m->auth_user && add_str(e, "auth_user", m->auth_user));
 	for (size_t i = 0; !bad && i < m->nrcpt; i++)
 		bad = !cJSON_AddItemToArray(r, cJSON_CreateString(m->rcpt[i]));
 	if (bad) {
@@ -67,7 +67,7 @@ static int take(cJSON *p, cJSON *summary, const char *k)
 }
 
 static int payload(const cJSON *env, const char *path, size_t max_body, cJSON **out,
-		   struct sc_error *err)
+                   struct sc_error *err)
 {
 	cJSON *s = NULL;
 	int rc = sc_inbound_summary(path, max_body, &s, err);
@@ -75,7 +75,7 @@ static int payload(const cJSON *env, const char *path, size_t max_body, cJSON **
 		return rc;
 	cJSON *p = cJSON_CreateObject();
 	int bad = !p || add_str(p, "id", env_str(env, "id")) || add_timestamp(p, env) ||
-		  add_str(p, "sender", env_str(env, "mail_from"));
+	          add_str(p, "sender", env_str(env, "mail_from"));
 	if (!bad) {
 		const cJSON *r = cJSON_GetObjectItemCaseSensitive(env, "rcpt");
 		cJSON *rcpt = cJSON_IsArray(r) ? cJSON_Duplicate(r, 1) : cJSON_CreateArray();
@@ -126,7 +126,7 @@ static int overridden(const struct hs_config *cfg, const char *name)
 }
 
 static int build_headers(const struct hs_config *cfg, const cJSON *p, const char *id,
-			 struct curl_slist **out, struct sc_error *err)
+                         struct curl_slist **out, struct sc_error *err)
 {
 	/* "Expect:" off: waiting for 100-continue only delays every POST */
 	if (append(out, "Idempotency-Key", id) || curl_slist_append(*out, "Expect:") == NULL ||
@@ -136,8 +136,8 @@ static int build_headers(const struct hs_config *cfg, const cJSON *p, const char
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	for (size_t i = 0; i < cfg->nheaders; i++) {
 		char *v = NULL;
-		int rc = sc_template_render(cfg->headers[i].value, p, NULL, SC_ESCAPE_NONE, &v, NULL,
-					    err);
+		int rc = sc_template_render(cfg->headers[i].value, p, NULL, SC_ESCAPE_NONE, &v,
+		                            NULL, err);
 		if (rc) {
 			sc_error_prefix(err, "headers.%s", cfg->headers[i].name);
 			return rc;
@@ -151,8 +151,7 @@ static int build_headers(const struct hs_config *cfg, const cJSON *p, const char
 	return SC_OK;
 }
 
-static int build_url(const struct hs_config *cfg, const cJSON *p, char **out,
-		     struct sc_error *err)
+static int build_url(const struct hs_config *cfg, const cJSON *p, char **out, struct sc_error *err)
 {
 	/* {{x}} percent-encodes a value (a subject in a query); {{{x}}} is for
 	 * a value that is itself part of a URL */
@@ -163,16 +162,18 @@ static int build_url(const struct hs_config *cfg, const cJSON *p, char **out,
 	}
 	for (const char *c = *out; *c; c++)
 		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-			return sc_error_set(err, SC_EINPUT,
-					    "url: the rendered URL holds a space or control character; "
-					    "use values that are URL-safe");
+			return sc_error_set(
+			    err, SC_EINPUT,
+			    "url: the rendered URL holds a space or control character; "
+			    "use values that are URL-safe");
 	if (strncasecmp(*out, "http://", 7) && strncasecmp(*out, "https://", 8))
-		return sc_error_set(err, SC_EINPUT, "url: the rendered URL is not http:// or https://");
+		return sc_error_set(err, SC_EINPUT,
+		                    "url: the rendered URL is not http:// or https://");
 	return SC_OK;
 }
 
 int hs_request_build(const struct hs_config *cfg, const cJSON *env, const char *path,
-		     struct hs_request *req, struct sc_error *err)
+                     struct hs_request *req, struct sc_error *err)
 {
 	memset(req, 0, sizeof *req);
 	cJSON *p = NULL;
@@ -183,7 +184,7 @@ int hs_request_build(const struct hs_config *cfg, const cJSON *env, const char *
 		rc = build_headers(cfg, p, env_str(env, "id"), &req->headers, err);
 	if (!rc && cfg->body) {
 		rc = sc_template_render(cfg->body, p, NULL, cfg->escape, &req->body, &req->body_len,
-					err);
+		                        err);
 		if (rc)
 			sc_error_prefix(err, "template");
 	} else if (!rc) {

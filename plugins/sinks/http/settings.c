@@ -21,7 +21,7 @@ static const char *str(const cJSON *s, const char *key)
 }
 
 static int compile(const char *field, const char *text, struct sc_template **out,
-		   struct sc_error *err)
+                   struct sc_error *err)
 {
 	int rc = sc_template_compile(text, strlen(text), out, err);
 	if (rc)
@@ -61,22 +61,25 @@ static int parse_headers(const cJSON *hs, struct hs_config *cfg, struct sc_error
 	if (!cfg->headers)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	const cJSON *h;
-	cJSON_ArrayForEach(h, hs) {
+	cJSON_ArrayForEach(h, hs)
+	{
 		if (!valid_header_name(h->string))
-			return sc_error_set(err, SC_EINPUT,
-					    "headers: \"%s\" is not a header name; use letters, digits and - only",
-					    h->string);
+			return sc_error_set(
+			    err, SC_EINPUT,
+			    "headers: \"%s\" is not a header name; use letters, digits and - only",
+			    h->string);
 		if (strcasecmp(h->string, "Idempotency-Key") == 0)
-			return sc_error_set(err, SC_EINPUT,
-					    "headers.Idempotency-Key: the sink sets it (the message id, the same "
-					    "on every retry); remove it");
+			return sc_error_set(
+			    err, SC_EINPUT,
+			    "headers.Idempotency-Key: the sink sets it (the message id, the same "
+			    "on every retry); remove it");
 		struct hs_header *d = &cfg->headers[cfg->nheaders++];
 		d->name = strdup(h->string);
 		if (!d->name)
 			return sc_error_set(err, SC_ENOMEM, "out of memory");
 		char *field = sc_asprintf("headers.%s", h->string);
 		int rc = field ? compile(field, h->valuestring, &d->value, err)
-			       : sc_error_set(err, SC_ENOMEM, "out of memory");
+		               : sc_error_set(err, SC_ENOMEM, "out of memory");
 		free(field);
 		if (rc)
 			return rc;
@@ -92,24 +95,26 @@ static int dup_opt(const char *s, char **out, struct sc_error *err)
 }
 
 static int parse_spool(const cJSON *s, const struct sc_sink_host *host, struct hs_config *cfg,
-		       struct sc_error *err)
+                       struct sc_error *err)
 {
 	const char *dir = str(s, "spool_dir");
 	if (dir)
 		return dup_opt(dir, &cfg->spool_dir, err);
 	if (!host || !host->state_dir || !*host->state_dir)
-		return sc_error_set(err, SC_EINPUT,
-				    "spool_dir: not given and the listener has no state directory; set spool_dir");
+		return sc_error_set(
+		    err, SC_EINPUT,
+		    "spool_dir: not given and the listener has no state directory; set spool_dir");
 	cfg->spool_dir = sc_asprintf("%s/http-spool", host->state_dir);
 	return cfg->spool_dir ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
 }
 
 int hs_config_parse(const cJSON *s, const struct sc_sink_host *host, struct hs_config *cfg,
-		    struct sc_error *err)
+                    struct sc_error *err)
 {
 	const char *url = str(s, "url"), *mode = str(s, "mode"), *tpl;
 	if (!url)
-		return sc_error_set(err, SC_EINPUT, "url: required; give the endpoint (http:// or https://)");
+		return sc_error_set(err, SC_EINPUT,
+		                    "url: required; give the endpoint (http:// or https://)");
 	int rc = compile("url", url, &cfg->url, err);
 	if (!rc)
 		rc = parse_headers(cJSON_GetObjectItemCaseSensitive(s, "headers"), cfg, err);
@@ -117,7 +122,7 @@ int hs_config_parse(const cJSON *s, const struct sc_sink_host *host, struct hs_c
 		rc = compile("template", tpl, &cfg->body, err);
 	if (!rc)
 		rc = dup_opt(str(s, "content_type") ? str(s, "content_type") : "application/json",
-			     &cfg->content_type, err);
+		             &cfg->content_type, err);
 	if (rc)
 		return rc;
 	if (strpbrk(cfg->content_type, "\r\n"))
@@ -130,9 +135,10 @@ int hs_config_parse(const cJSON *s, const struct sc_sink_host *host, struct hs_c
 	cfg->retry_base = num(s, "retry_base_delay", 1);
 	cfg->retry_max = num(s, "retry_max_delay", 600);
 	if (cfg->retry_max < cfg->retry_base)
-		return sc_error_set(err, SC_EINPUT,
-				    "retry_max_delay: %g is less than retry_base_delay (%g); raise it",
-				    cfg->retry_max, cfg->retry_base);
+		return sc_error_set(
+		    err, SC_EINPUT,
+		    "retry_max_delay: %g is less than retry_base_delay (%g); raise it",
+		    cfg->retry_max, cfg->retry_base);
 	cfg->workers = (int)num(s, "workers", 4);
 	cfg->max_body = (size_t)num(s, "max_body", 10485760);
 	rc = dup_opt(str(s, "ca_file"), &cfg->ca_file, err);

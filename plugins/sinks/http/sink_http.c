@@ -39,7 +39,7 @@ static int start_spool(struct sink *s, struct sc_error *err)
 static void sink_stop(void *priv, long grace_ms);
 
 static int sink_start(const cJSON *settings, const struct sc_sink_host *host, void **priv,
-		      struct sc_error *err)
+                      struct sc_error *err)
 {
 	struct sink *s = calloc(1, sizeof *s);
 	if (!s)
@@ -65,7 +65,7 @@ static int sink_start(const cJSON *settings, const struct sc_sink_host *host, vo
 	}
 	if (!s->cfg.verify)
 		sc_log(SC_LOG_WARN, "http sink: verify is false: the endpoint's certificate is not "
-				    "checked, so anyone on the path can read and answer the POSTs");
+		                    "checked, so anyone on the path can read and answer the POSTs");
 	sc_log(SC_LOG_INFO, "http sink: %s mode%s%s", s->cfg.sync ? "sync" : "spool",
 	       s->cfg.sync ? "" : ", spool ", s->cfg.sync ? "" : s->cfg.spool_dir);
 	*priv = s;
@@ -107,20 +107,22 @@ static enum sc_sink_verdict verdict_of(const struct hs_outcome *o, char **reply)
 	case HS_DELIVERED:
 		return SC_SINK_ACCEPT;
 	case HS_REFUSED:
-		*reply = o->status ? sc_asprintf("5.6.0 the HTTP endpoint refused the message (%ld)",
-						 o->status)
-				   : strdup("5.6.0 the HTTP endpoint cannot be reached as configured");
+		*reply = o->status
+		             ? sc_asprintf("5.6.0 the HTTP endpoint refused the message (%ld)",
+		                           o->status)
+		             : strdup("5.6.0 the HTTP endpoint cannot be reached as configured");
 		return SC_SINK_REJECT;
 	default:
-		*reply = o->status ? sc_asprintf("4.3.0 the HTTP endpoint answered %ld; try again later",
-						 o->status)
-				   : strdup("4.3.0 the HTTP endpoint is not reachable; try again later");
+		*reply = o->status
+		             ? sc_asprintf("4.3.0 the HTTP endpoint answered %ld; try again later",
+		                           o->status)
+		             : strdup("4.3.0 the HTTP endpoint is not reachable; try again later");
 		return SC_SINK_DEFER;
 	}
 }
 
 static enum sc_sink_verdict deliver_sync(struct sink *s, const struct sc_inbound *msg,
-					 const cJSON *env, char **reply, struct sc_error *err)
+                                         const cJSON *env, char **reply, struct sc_error *err)
 {
 	struct hs_request req;
 	int rc = hs_request_build(&s->cfg, env, msg->path, &req, err);
@@ -155,7 +157,7 @@ static int valid_id(const char *id)
 }
 
 static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *msg, char **reply,
-					 struct sc_error *err)
+                                         struct sc_error *err)
 {
 	struct sink *s = priv;
 	if (!valid_id(msg->id)) {
@@ -177,8 +179,10 @@ static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *ms
 		/* spooled, so 250 even if the queue is out of memory: the next
 		 * start's rescan delivers it */
 		if (hs_workers_add(s->workers, msg->id, 0, 0))
-			sc_log(SC_LOG_ERROR, "%s: spooled, but out of memory to queue it; it is "
-					     "delivered at the next start", msg->id);
+			sc_log(SC_LOG_ERROR,
+			       "%s: spooled, but out of memory to queue it; it is "
+			       "delivered at the next start",
+			       msg->id);
 		v = SC_SINK_ACCEPT;
 	}
 	cJSON_Delete(env);
@@ -203,19 +207,19 @@ static void sink_stop(void *priv, long grace_ms)
 }
 
 static const struct sc_sink_ops http_ops = {
-	.start = sink_start,
-	.deliver = sink_deliver,
-	.stop = sink_stop,
+    .start = sink_start,
+    .deliver = sink_deliver,
+    .stop = sink_stop,
 };
 
 const struct sc_plugin sc_plugin = {
-	.abi = SC_PLUGIN_ABI,
-	.kind = SC_PLUGIN_SINK,
-	.name = "http",
-	.identifier = "http",
-	.version = "1.0",
-	.description = "POST each received message to an HTTP endpoint (JSON or a Mustache "
-		       "template); spooled and retried until a 2xx, or synchronously",
-	.schema = schema_settings,
-	.sink = &http_ops,
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_SINK,
+    .name = "http",
+    .identifier = "http",
+    .version = "1.0",
+    .description = "POST each received message to an HTTP endpoint (JSON or a Mustache "
+                   "template); spooled and retried until a 2xx, or synchronously",
+    .schema = schema_settings,
+    .sink = &http_ops,
 };

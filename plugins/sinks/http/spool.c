@@ -25,7 +25,8 @@ char *hs_spool_path(const struct hs_spool *sp, const char *box, const char *id, 
 static int mkdir_0700(const char *path, struct sc_error *err)
 {
 	if (mkdir(path, 0700) && errno != EEXIST)
-		return sc_error_set(err, SC_EIO, "spool_dir: cannot create %s: %s", path, strerror(errno));
+		return sc_error_set(err, SC_EIO, "spool_dir: cannot create %s: %s", path,
+		                    strerror(errno));
 	return SC_OK;
 }
 
@@ -44,7 +45,7 @@ int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
 	sp->lock_fd = -1;
 	if (!(sp->dir = strdup(dir)))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
-	static const char *const boxes[] = { "", "/tmp", "/new", "/failed", "/free" };
+	static const char *const boxes[] = {"", "/tmp", "/new", "/failed", "/free"};
 	for (size_t i = 0; i < sizeof boxes / sizeof *boxes; i++) {
 		char *p = sc_asprintf("%s%s", dir, boxes[i]);
 		int rc = p ? mkdir_0700(p, err) : sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -59,11 +60,14 @@ int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
 	sp->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
 	free(lock);
 	if (sp->lock_fd < 0)
-		return sc_error_set(err, SC_EIO, "spool_dir: cannot open %s/lock: %s", dir, strerror(errno));
+		return sc_error_set(err, SC_EIO, "spool_dir: cannot open %s/lock: %s", dir,
+		                    strerror(errno));
 	if (flock(sp->lock_fd, LOCK_EX | LOCK_NB))
-		return sc_error_set(err, SC_EIO,
-				    "spool_dir: %s is in use by another smtp-connector serve; give each "
-				    "listener its own spool_dir", dir);
+		return sc_error_set(
+		    err, SC_EIO,
+		    "spool_dir: %s is in use by another smtp-connector serve; give each "
+		    "listener its own spool_dir",
+		    dir);
 	return hs_free_open(sp, err);
 }
 
@@ -183,12 +187,12 @@ static void free_paths(struct add_paths *p)
 }
 
 int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
-		 struct sc_error *err)
+                 struct sc_error *err)
 {
-	struct add_paths p = { hs_spool_path(sp, "tmp", msg->id, ".env"),
-			       hs_spool_path(sp, "new", msg->id, ".env"),
-			       hs_spool_path(sp, "tmp", msg->id, ".eml"),
-			       hs_spool_path(sp, "new", msg->id, ".eml"), sc_asprintf("%s/new", sp->dir) };
+	struct add_paths p = {
+	    hs_spool_path(sp, "tmp", msg->id, ".env"), hs_spool_path(sp, "new", msg->id, ".env"),
+	    hs_spool_path(sp, "tmp", msg->id, ".eml"), hs_spool_path(sp, "new", msg->id, ".eml"),
+	    sc_asprintf("%s/new", sp->dir)};
 	char *text = cJSON_PrintUnformatted(env);
 	if (!text || !p.tenv || !p.nenv || !p.teml || !p.neml || !p.newdir) {
 		free(text), free_paths(&p);
@@ -218,7 +222,7 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 			unlink(p.neml), unlink(p.nenv);
 		unlink(p.teml), unlink(p.tenv);
 		sc_error_set(err, SC_EIO, "spool %s: cannot %s %s: %s", sp->dir,
-			     strcmp(step, "exists") ? step : "add", msg->id, strerror(e));
+		             strcmp(step, "exists") ? step : "add", msg->id, strerror(e));
 	}
 	free(text), free_paths(&p);
 	return rc ? SC_EIO : SC_OK;
@@ -229,7 +233,7 @@ static cJSON *read_json(const char *path)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return NULL;
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	char chunk[4096];
 	size_t n;
 	int bad = 0;
@@ -253,7 +257,8 @@ cJSON *hs_spool_envelope(const struct hs_spool *sp, const char *id, struct sc_er
 
 void hs_spool_done(struct hs_spool *sp, const char *id, int retried)
 {
-	char *eml = hs_spool_path(sp, "new", id, ".eml"), *env = hs_spool_path(sp, "new", id, ".env"),
+	char *eml = hs_spool_path(sp, "new", id, ".eml"),
+	     *env = hs_spool_path(sp, "new", id, ".env"),
 	     *retry = retried ? hs_spool_path(sp, "new", id, ".retry") : NULL;
 	if (eml)
 		unlink(eml);

@@ -36,13 +36,15 @@ int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason, struc
 {
 	char *rpath = hs_spool_path(sp, "failed", id, ".reason");
 	char *text = sc_asprintf("%s\n", reason ? reason : "unknown");
-	char *fdir = sc_asprintf("%s/failed", sp->dir), *retry = hs_spool_path(sp, "new", id, ".retry");
-	int rc = rpath && text && fdir && retry ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
+	char *fdir = sc_asprintf("%s/failed", sp->dir),
+	     *retry = hs_spool_path(sp, "new", id, ".retry");
+	int rc =
+	    rpath && text && fdir && retry ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
 	/* the reason first: a message in failed/ always says why */
 	if (!rc && (put_text(rpath, text) || move(sp, id, ".eml") ||
-		    (move(sp, id, ".env") && errno != ENOENT)))
-		rc = sc_error_set(err, SC_EIO, "spool %s: cannot move %s to failed/: %s", sp->dir, id,
-				  strerror(errno));
+	            (move(sp, id, ".env") && errno != ENOENT)))
+		rc = sc_error_set(err, SC_EIO, "spool %s: cannot move %s to failed/: %s", sp->dir,
+		                  id, strerror(errno));
 	if (!rc) {
 		unlink(retry);
 		int fd = open(fdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -54,7 +56,7 @@ int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason, struc
 }
 
 void hs_spool_retry_state(struct hs_spool *sp, const char *id, unsigned attempts, double next,
-			  const char *last)
+                          const char *last)
 {
 	cJSON *j = cJSON_CreateObject();
 	char *text = NULL, *tmp = hs_spool_path(sp, "tmp", id, ".retry"),
@@ -94,7 +96,7 @@ static void read_retry(const struct hs_spool *sp, const char *id, unsigned *atte
 	text[n] = '\0';
 	cJSON *j = hs_json_parse(text, n);
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "attempts"),
-		    *t = cJSON_GetObjectItemCaseSensitive(j, "next");
+	            *t = cJSON_GetObjectItemCaseSensitive(j, "next");
 	if (cJSON_IsNumber(a) && a->valuedouble >= 0 && a->valuedouble < 1e6)
 		*attempts = (unsigned)a->valuedouble;
 	if (cJSON_IsNumber(t))
@@ -140,9 +142,9 @@ static int list_new(const char *dir, char ***ids, size_t *n, struct sc_error *er
 			continue;
 		int eml = ends_with(e->d_name, ".eml");
 		if (!eml) {
-			size_t ext = ends_with(e->d_name, ".env")	  ? 4
-				     : ends_with(e->d_name, ".retry") ? 6
-								      : 0;
+			size_t ext = ends_with(e->d_name, ".env")     ? 4
+			             : ends_with(e->d_name, ".retry") ? 6
+			                                              : 0;
 			if (ext) {
 				/* an envelope (or retry state) without its message: the
 				 * crash came before the message's rename, so it was never

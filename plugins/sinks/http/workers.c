@@ -90,7 +90,7 @@ int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, doub
 	double wait = next - hs_wall();
 	if (next > 0 && wait > 0)
 		due = now + (long long)(wait * 1000);
-	struct hs_item it = { strdup(id), attempts, due, 0 };
+	struct hs_item it = {strdup(id), attempts, due, 0};
 	if (!it.id)
 		return SC_ENOMEM;
 	pthread_mutex_lock(&w->mu);
@@ -125,7 +125,7 @@ static double env_received(const cJSON *env)
 /* A retryable failure: back off (Retry-After wins when longer), or give
  * up when the next attempt would come after max_age. */
 static void retry_later(struct hs_workers *w, struct hs_item *it, double received,
-			const struct hs_outcome *o)
+                        const struct hs_outcome *o)
 {
 	unsigned attempts = it->attempts + 1;
 	double delay = hs_backoff(w->cfg, attempts);
@@ -135,8 +135,10 @@ static void retry_later(struct hs_workers *w, struct hs_item *it, double receive
 	const char *why = o->reason ? o->reason : "?";
 	if (next > received + w->cfg->max_age) {
 		hs_log_outcome(it->id, o, "max_age reached: moved to failed/");
-		char *r = sc_asprintf("expired: not delivered within max_age (%g s) after %u attempt(s); "
-				      "last: %s", w->cfg->max_age, attempts, why);
+		char *r =
+		    sc_asprintf("expired: not delivered within max_age (%g s) after %u attempt(s); "
+		                "last: %s",
+		                w->cfg->max_age, attempts, why);
 		give_up(w, it->id, r ? r : "expired", 1);
 		free(r);
 		return;
@@ -151,7 +153,7 @@ static void retry_later(struct hs_workers *w, struct hs_item *it, double receive
 
 /* What a POST's outcome means for the spooled message. */
 static void settle(struct hs_workers *w, struct hs_item *it, double received,
-		   const struct hs_outcome *o)
+                   const struct hs_outcome *o)
 {
 	if (o->result == HS_DELIVERED) {
 		hs_spool_done(w->sp, it->id, it->attempts > 0);
@@ -204,14 +206,15 @@ static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
 	int rc = path ? hs_request_build(w->cfg, env, path, &req, &err) : SC_ENOMEM;
 	free(path);
 	cJSON_Delete(env);
-	struct hs_outcome o = { HS_RETRY, 0, -1, NULL };
+	struct hs_outcome o = {HS_RETRY, 0, -1, NULL};
 	if (rc == SC_EINPUT) {
 		/* a template that cannot render this message never will */
 		char *r = sc_asprintf("cannot build the request: %s", err.message);
 		give_up(w, it->id, r ? r : "cannot build the request", 0);
 		free(r);
 	} else if (rc) {
-		o.reason = sc_asprintf("cannot build the request: %s", err.message ? err.message : "?");
+		o.reason =
+		    sc_asprintf("cannot build the request: %s", err.message ? err.message : "?");
 		retry_later(w, it, received, &o);
 	} else {
 		hs_post(curl, &req, &o);
@@ -231,7 +234,7 @@ struct worker_arg {
 
 static void wait_until(struct hs_workers *w, long long due)
 {
-	struct timespec ts = { (time_t)(due / 1000), (long)(due % 1000) * 1000000 };
+	struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000};
 	pthread_cond_timedwait(&w->cv, &w->mu, &ts);
 }
 
@@ -292,7 +295,7 @@ static int init_sync(struct hs_workers *w)
 }
 
 int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs_workers **out,
-		     struct sc_error *err)
+                     struct sc_error *err)
 {
 	struct hs_workers *w = calloc(1, sizeof *w);
 	if (!w)
@@ -317,14 +320,15 @@ int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs
 	for (; w->nthreads < cfg->workers; w->nthreads++) {
 		struct worker_arg *a = malloc(sizeof *a);
 		if (a)
-			*a = (struct worker_arg){ w, w->curls[w->nthreads] };
+			*a = (struct worker_arg){w, w->curls[w->nthreads]};
 		if (!a || pthread_create(&w->threads[w->nthreads], NULL, worker, a)) {
 			free(a);
 			*out = w;
 			hs_workers_stop(w, 0);
 			*out = NULL;
-			return sc_error_set(err, SC_EINTERNAL, "cannot start the delivery workers: %s",
-					    strerror(errno));
+			return sc_error_set(err, SC_EINTERNAL,
+			                    "cannot start the delivery workers: %s",
+			                    strerror(errno));
 		}
 	}
 	*out = w;
@@ -343,6 +347,7 @@ void hs_workers_stop(struct hs_workers *w, long grace_ms)
 	for (int i = 0; i < w->nthreads; i++)
 		pthread_join(w->threads[i], NULL);
 	if (w->n)
-		sc_log(SC_LOG_INFO, "http sink: %zu message(s) stay spooled for the next start", w->n);
+		sc_log(SC_LOG_INFO, "http sink: %zu message(s) stay spooled for the next start",
+		       w->n);
 	free_workers(w);
 }

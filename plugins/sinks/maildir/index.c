@@ -13,8 +13,11 @@ static void make_utf8(char *s)
 {
 	unsigned char *p = (unsigned char *)s;
 	while (*p) {
-		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 2
-			: (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 4 : 0;
+		int n = *p < 0x80                           ? 1
+		        : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 2
+		        : (*p & 0xf0) == 0xe0               ? 3
+		        : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 4
+		                                            : 0;
 		int ok = n > 0;
 		for (int i = 1; ok && i < n; i++)
 			ok = (p[i] & 0xc0) == 0x80;

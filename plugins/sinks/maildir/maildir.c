@@ -28,7 +28,8 @@ static int mkdir_one(const char *path, struct sc_error *err)
 {
 	struct stat st;
 	if (mkdir(path, 0700) && errno != EEXIST)
-		return sc_error_set(err, SC_EIO, "delivery.dir: cannot create %s: %s", path, strerror(errno));
+		return sc_error_set(err, SC_EIO, "delivery.dir: cannot create %s: %s", path,
+		                    strerror(errno));
 	if (stat(path, &st) || !S_ISDIR(st.st_mode))
 		return sc_error_set(err, SC_EIO, "delivery.dir: %s is not a directory", path);
 	return SC_OK;
@@ -41,7 +42,7 @@ static char *host_part(void)
 	char h[256] = "localhost";
 	gethostname(h, sizeof h - 1);
 	h[sizeof h - 1] = '\0';
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	for (const char *p = h; *p; p++) {
 		if (*p == '/')
 			sc_buf_str(&b, "\\057");
@@ -64,7 +65,7 @@ static void md_free(struct maildir *m)
 }
 
 static int md_start(const cJSON *settings, const struct sc_sink_host *host, void **priv,
-		    struct sc_error *err)
+                    struct sc_error *err)
 {
 	(void)host;
 	struct maildir *m = calloc(1, sizeof *m);
@@ -78,7 +79,7 @@ static int md_start(const cJSON *settings, const struct sc_sink_host *host, void
 	m->dir = strdup(dir->valuestring);
 	m->host = host_part();
 	int rc = m->dir && m->host ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
-	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
+	static const char *const sub[] = {"", "/tmp", "/new", "/cur"};
 	for (size_t i = 0; !rc && i < 4; i++) {
 		char *p = sc_asprintf("%s%s", m->dir, sub[i]);
 		rc = p ? mkdir_one(p, err) : sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -89,7 +90,7 @@ static int md_start(const cJSON *settings, const struct sc_sink_host *host, void
 		m->index_fd = p ? open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
 		if (m->index_fd < 0)
 			rc = sc_error_set(err, SC_EIO, "delivery.dir: cannot open %s: %s",
-					  p ? p : "index.jsonl", strerror(errno));
+			                  p ? p : "index.jsonl", strerror(errno));
 		free(p);
 	}
 	if (rc) {
@@ -117,10 +118,11 @@ static int write_all(int fd, const char *p, size_t n)
 /* The envelope lines, then the message file in blocks: memory stays flat. */
 static int write_message(int fd, const struct sc_inbound *msg)
 {
-	struct sc_buf b = { 0 };
+	struct sc_buf b = {0};
 	sc_buf_printf(&b, "Return-Path: <%s>\r\n", msg->mail_from);
 	for (size_t i = 0; i < msg->nrcpt; i++)
-		sc_buf_printf(&b, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i], msg->rcpt[i]);
+		sc_buf_printf(&b, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i],
+		              msg->rcpt[i]);
 	int rc = b.p ? write_all(fd, b.p, b.len) : -1;
 	sc_buf_free(&b);
 	int in = rc ? -1 : open(msg->path, O_RDONLY | O_CLOEXEC);
@@ -149,7 +151,7 @@ static int fsync_dir(const char *dir)
 }
 
 static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg, char **reply,
-				       struct sc_error *err)
+                                       struct sc_error *err)
 {
 	(void)reply;
 	struct maildir *m = priv;
@@ -157,7 +159,7 @@ static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg,
 	unsigned long q = ++m->counter;
 	pthread_mutex_unlock(&m->mu);
 	char *name = sc_asprintf("%lld.M%06ldP%ldQ%lu.%s", msg->received, msg->received_usec,
-				 (long)getpid(), q, m->host);
+	                         (long)getpid(), q, m->host);
 	char *tmp = name ? sc_asprintf("%s/tmp/%s", m->dir, name) : NULL;
 	char *dst = name ? sc_asprintf("%s/new/%s", m->dir, name) : NULL;
 	char *newdir = sc_asprintf("%s/new", m->dir);
@@ -185,11 +187,11 @@ static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg,
 		char *line = maildir_index_line(msg, file);
 		pthread_mutex_lock(&m->mu);
 		int bad = !line || write_all(m->index_fd, line, strlen(line)) ||
-			  (m->fsync && fsync(m->index_fd));
+		          (m->fsync && fsync(m->index_fd));
 		pthread_mutex_unlock(&m->mu);
 		if (bad)
 			fprintf(stderr, "%s: maildir: cannot append to index.jsonl: %s\n", msg->id,
-				strerror(errno));
+			        strerror(errno));
 		free(line);
 	}
 	free(name);
@@ -207,15 +209,16 @@ static void md_stop(void *priv, long grace_ms)
 		md_free(priv);
 }
 
-static const struct sc_sink_ops ops = { md_start, md_deliver, md_stop };
+static const struct sc_sink_ops ops = {md_start, md_deliver, md_stop};
 
 const struct sc_plugin sc_plugin = {
-	.abi = SC_PLUGIN_ABI,
-	.kind = SC_PLUGIN_SINK,
-	.name = "maildir",
-	.identifier = "maildir",
-	.version = "1",
-	.description = "Writes each received message into a Maildir, with an index.jsonl line: a capture server for playbook development",
-	.schema = schema_settings,
-	.sink = &ops,
+    .abi = SC_PLUGIN_ABI,
+    .kind = SC_PLUGIN_SINK,
+    .name = "maildir",
+    .identifier = "maildir",
+    .version = "1",
+    .description = "Writes each received message into a Maildir, with an index.jsonl line: a "
+                   "capture server for playbook development",
+    .schema = schema_settings,
+    .sink = &ops,
 };
