@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
 
 static int grow(struct sc_buf *b, size_t n)
 {
@@ -87,4 +89,22 @@ void sc_buf_wipe(struct sc_buf *b)
 	if (b->p)
 		sc_secret_wipe(b->p, b->cap);
 	sc_buf_free(b);
+}
+
+int sc_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return SC_EIO;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return SC_OK;
 }

@@ -53,24 +53,10 @@ struct flags {
 	size_t ndirs;
 };
 
-static int exit_of(int code)
-{
-	switch (code) {
-	case SC_OK:
-		return EXIT_OK;
-	case SC_EINPUT:
-		return EXIT_UNUSABLE;
-	case SC_EPLUGIN:
-		return EXIT_CANNOT_RUN;
-	default:
-		return EXIT_FAILED;
-	}
-}
-
 static int fail(int code, const char *msg)
 {
 	fprintf(stderr, "smtp-connector serve: error: %s\n", msg ? msg : "failed");
-	return exit_of(code);
+	return core_exit_status((enum sc_code)code);
 }
 
 static int hash_password(const char *name)

@@ -441,15 +441,8 @@ void serve_session_auth_done(struct serve_session *s, int ok, struct sc_buf *out
 
 static int flush_pending(struct serve_session *s)
 {
-	size_t off = 0;
-	while (off < s->pending.len) {
-		ssize_t w = write(s->fd, s->pending.p + off, s->pending.len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		off += (size_t)w;
-	}
+	if (sc_write_all(s->fd, s->pending.p, s->pending.len))
+		return -1;
 	s->pending.len = 0;
 	return 0;
 }

@@ -118,6 +118,11 @@ void sc_buf_free(struct sc_buf *b);
 /* Wipe (secrets), free and empty b. */
 void sc_buf_wipe(struct sc_buf *b);
 
+/* Write all n bytes of p to fd, retrying short writes and EINTR (spool
+ * and Maildir files, which must be whole before they are renamed into
+ * place). SC_OK, or SC_EIO with errno set. */
+int sc_write_all(int fd, const void *p, size_t n);
+
 /* ------------------------------------------------------------------ */
 /* Logging (stderr; never stdout).                                      */
 /* ------------------------------------------------------------------ */

@@ -81,20 +81,6 @@ void hs_spool_close(struct hs_spool *sp)
 	sp->lock_fd = -1;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write text to path, fsynced; 0 or -1 with errno. The file may be a
  * recycled one (spool_free.c): overwritten in place and cut to length,
  * which reuses its block instead of freeing and allocating one. */
@@ -146,7 +132,7 @@ static int copy_fd(int in, int out)
 			continue;
 		if (n <= 0)
 			return (int)n;
-		if (write_all(out, chunk, (size_t)n))
+		if (sc_write_all(out, chunk, (size_t)n))
 			return -1;
 	}
 }

@@ -101,20 +101,6 @@ static int md_start(const cJSON *settings, const struct sc_sink_host *host, void
 	return SC_OK;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The envelope lines, then the message file in blocks: memory stays flat. */
 static int write_message(int fd, const struct sc_inbound *msg)
 {
@@ -123,7 +109,7 @@ static int write_message(int fd, const struct sc_inbound *msg)
 	for (size_t i = 0; i < msg->nrcpt; i++)
 		sc_buf_printf(&b, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i],
 		              msg->rcpt[i]);
-	int rc = b.p ? write_all(fd, b.p, b.len) : -1;
+	int rc = b.p ? sc_write_all(fd, b.p, b.len) : -1;
 	sc_buf_free(&b);
 	int in = rc ? -1 : open(msg->path, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
@@ -133,7 +119,7 @@ static int write_message(int fd, const struct sc_inbound *msg)
 	while (chunk && (n = read(in, chunk, 65536)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || write_all(fd, chunk, (size_t)n))
+		if (n < 0 || sc_write_all(fd, chunk, (size_t)n))
 			break;
 	}
 	free(chunk);
@@ -186,7 +172,7 @@ static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg,
 		/* one write() on an O_APPEND descriptor: lines never interleave */
 		char *line = maildir_index_line(msg, file);
 		pthread_mutex_lock(&m->mu);
-		int bad = !line || write_all(m->index_fd, line, strlen(line)) ||
+		int bad = !line || sc_write_all(m->index_fd, line, strlen(line)) ||
 		          (m->fsync && fsync(m->index_fd));
 		pthread_mutex_unlock(&m->mu);
 		if (bad)
