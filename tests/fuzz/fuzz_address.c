@@ -1,4 +1,6 @@
-// fuzz-sources: core/message/address.c core/runtime/error.c
+// clang-format off
+// fuzz-sources: core/message/address.c core/runtime/error.c core/runtime/buf.c core/runtime/log.c core/message/text.c core/runtime/utf8.c
+// clang-format on
 /* libFuzzer target for sc_address_list_parse(): whatever the bytes, the
  * parser either fails with a message or returns addresses that are safe
  * to put into MAIL FROM/RCPT TO and a header: an '@', no CR/LF or other
