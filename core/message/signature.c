@@ -147,6 +147,11 @@ static void verdict(struct sig_verdict *o, enum sig_status st, const char *fmt, 
 	o->status = st;
 	vsnprintf(o->reason, sizeof o->reason, fmt, ap);
 	va_end(ap);
+	/* printable ASCII: a reason may quote bytes of the message, and it
+	 * goes to a terminal, a log and an SMTP reply */
+	for (char *p = o->reason; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
 }
 
 static int all_of(const char *s, const char *set, size_t min, size_t max)
