@@ -30,6 +30,9 @@ struct sc_message {
 	struct sc_buf head;         /* single/text: the header block being uploaded */
 	size_t pos;                 /* octets of head + body uploaded so far */
 	char *message_id;
+	/* A signed MIME body: the octets the send must upload (the hash pass's
+	 * count plus the signature header); 0: nothing to check. */
+	curl_off_t signed_size;
 };
 
 struct sc_message *sc_message_new(void)
@@ -348,10 +351,11 @@ static int build_applied(struct sc_message *m, struct sc_error *err)
  * too (mime_hash.c). */
 static int body_digest(struct sc_message *m, unsigned char bh[32], struct sc_error *err)
 {
+	m->signed_size = 0;
 	if (m->kind == BODY_MIME) {
 		if (build_applied(m, err))
 			return err->code;
-		return core_mime_body_hash(m->mime, m->applied, bh, err);
+		return core_mime_body_hash(m->mime, m->applied, bh, &m->signed_size, err);
 	}
 	struct sig_body b;
 	if (sig_body_init(&b))
@@ -455,8 +459,31 @@ int core_message_sign(struct sc_message *m, const char *key, struct sc_error *er
 	} else {
 		rc = sc_message_header(m, SIG_HEADER, val, err);
 	}
+	if (m->signed_size) /* the same message plus "Name: value" CRLF */
+		m->signed_size += (curl_off_t)(strlen(SIG_HEADER) + 2 + strlen(val) + 2);
 	free(val);
 	return rc;
+}
+
+int core_message_check_sent(const struct sc_message *m, CURL *curl, struct sc_error *err)
+{
+	curl_off_t sent = 0;
+	if (!m->signed_size || curl_easy_getinfo(curl, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK)
+		return SC_OK;
+	sc_log(SC_LOG_DEBUG, "signed message: %lld octets hashed, %lld sent",
+	       (long long)m->signed_size, (long long)sent);
+	if (sent == m->signed_size)
+		return SC_OK;
+	/* libcurl did not send the tree the hash pass read (mime_hash.c
+	 * depends on how libcurl rewinds a MIME body): say so loudly, the
+	 * message as received is not the one signed. */
+	return sc_error_set(
+	    err, SC_EINTERNAL,
+	    "the server accepted the message, but libcurl %s sent %lld octets where "
+	    "%lld were signed: its signature will not verify and its body may be "
+	    "incomplete; please report this",
+	    curl_version_info(CURLVERSION_NOW)->version, (long long)sent,
+	    (long long)m->signed_size);
 }
 
 const char *core_message_id(struct sc_message *m)

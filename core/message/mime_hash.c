@@ -226,7 +226,7 @@ static int listen_abstract(char *name, size_t cap)
 }
 
 int core_mime_body_hash(curl_mime *mime, struct curl_slist *headers, unsigned char bh[32],
-                        struct sc_error *err)
+                        curl_off_t *uploaded, struct sc_error *err)
 {
 	struct peer p;
 	char name[64];
@@ -272,6 +272,8 @@ int core_mime_body_hash(curl_mime *mime, struct curl_slist *headers, unsigned ch
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 		curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
 		cr = curl_easy_perform(c);
+		*uploaded = 0;
+		curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, uploaded);
 		/* Rewind the tree for the real send. libcurl rewinds a MIME body
 		 * when a transaction starts (before MAIL FROM), but only from the
 		 * handle's own state: a handle that never sent it finds nothing

@@ -103,8 +103,10 @@ int sig_key_load(const char *file, char **key, struct sc_error *err);
  * libcurl serialises `mime` (with the top-level `headers`) to an SMTP
  * peer inside this process, over a socketpair, which hashes what it
  * receives as a server would store it. The tree is left as it was
- * (rewound, unattached). SC_EIO when libcurl could not read a part. */
+ * (rewound, unattached). *uploaded: the octets libcurl sent in DATA
+ * (CURLINFO_SIZE_UPLOAD_T), so the real send can be checked against it.
+ * SC_EIO when libcurl could not read a part. */
 int core_mime_body_hash(curl_mime *mime, struct curl_slist *headers, unsigned char bh[32],
-                        struct sc_error *err);
+                        curl_off_t *uploaded, struct sc_error *err);
 
 #endif

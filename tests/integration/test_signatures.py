@@ -213,6 +213,25 @@ def test_rawemail_with_two_subjects_is_refused():
         eq(srv.messages(), [], "nothing sent")
 
 
+def test_batch_and_many_recipients_each_verify():
+    """Two parameter sets on one connection, and 600 recipients (two
+    transactions of the same message): every copy received verifies (the
+    connector also checks that each upload is the size it signed)."""
+    vd = vault({"a": (b"attached\n" * 100, {"name": "a.txt"})})
+    rcpts = ",".join("r%d@corp.example" % i for i in range(600))
+    with Aiosmtpd() as srv:
+        r = run_connector({"action": "send email", "vault_dir": vd,
+                           "asset": asset(srv.port, sender_address="soc@corp.example",
+                                          secret_key=KEY),
+                           "parameters": [{"to": "a@corp.example", "body": "one", "attachments": "a"},
+                                          {"to": rcpts, "body": "two", "attachments": "a"}]})
+        eq(r.rc, 0, "exit status\n%s" % r)
+        msgs = srv.wait_messages(3)
+        eq(len(msgs), 3, "one message, then one in two transactions")
+        for m in msgs:
+            assert_valid(m["raw"], "a message of the batch")
+
+
 def test_large_attachment_signed():
     """4 MiB (the 100 MiB RSS figure is measured once in bench/)."""
     blob = os.urandom(4 * 1024 * 1024)
