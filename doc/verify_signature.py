@@ -67,7 +67,7 @@ def verify(raw, key):
     data = b"".join(lines)
     if v == "1":
         mac = base64.b64encode(hmac.new(key, data, hashlib.sha256).digest()).decode()
-        if hmac.compare_digest(mac, tags["b"]):
+        if hmac.compare_digest(mac.encode(), tags["b"].encode("latin-1")):
             return True, "valid: v=1 (headers only)"
         return False, "HMAC mismatch"
     for t in ("t", "bh", "hh"):
@@ -82,8 +82,8 @@ def verify(raw, key):
     bh = base64.b64encode(hashlib.sha256(simple_body(body)).digest()).decode()
     changed = [n for n, line, hh in zip(names, lines, tags["hh"].split(":"))
                if hashlib.sha256(line).hexdigest()[:8] != hh]
-    body_ok = hmac.compare_digest(bh, tags["bh"])
-    if hmac.compare_digest(mac, tags["b"].lower()) and body_ok:
+    body_ok = hmac.compare_digest(bh.encode(), tags["bh"].encode("latin-1"))
+    if hmac.compare_digest(mac.encode(), tags["b"].lower().encode("latin-1")) and body_ok:
         return True, "valid: v=2, t=" + tags["t"]
     why = ["header changed: " + ", ".join(changed)] if changed else []
     why += [] if body_ok else ["body changed (bh mismatch)"]
@@ -93,7 +93,8 @@ def verify(raw, key):
 if __name__ == "__main__":
     key = os.environ.get("SMTP_CONNECTOR_SECRET_KEY")
     if not key:
-        sys.exit("set SMTP_CONNECTOR_SECRET_KEY to the sender's secret_key")
+        print("set SMTP_CONNECTOR_SECRET_KEY to the sender's secret_key", file=sys.stderr)
+        sys.exit(2)
     ok, why = verify(sys.stdin.buffer.read(), key.encode())
     print(why if ok else "invalid: " + why)
     sys.exit(0 if ok else 1)

@@ -333,8 +333,12 @@ def test_python_verifier_as_a_script():
     r = subprocess.run([sys.executable, PYVERIFIER], input=raw, capture_output=True, timeout=60,
                        env={k: v for k, v in os.environ.items()
                             if k != "SMTP_CONNECTOR_SECRET_KEY"})
-    eq(r.returncode, 1 if r.returncode == 1 else 2, "no key")
-    true(r.returncode != 0, "no key is not valid")
+    eq(r.returncode, 2, "no key: exit 2")
+    contains(r.stderr.decode(), "SMTP_CONNECTOR_SECRET_KEY", "says what to set")
+    # a non-ASCII b= is a mismatch, not a crash
+    bad = re.sub(rb"b=[0-9a-f]{64}", "b=\u00e9".encode("latin-1"), raw)
+    true(bad != raw, "b= replaced")
+    eq(verify_py(bad)[0], False, "non-ASCII b= does not verify")
 
 
 # --------------------------------------------------------------------------
