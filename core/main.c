@@ -11,6 +11,7 @@
 static const char usage_text[] =
     "Usage: smtp-connector [OPTIONS] < request.json > result.json\n"
     "       smtp-connector [OPTIONS] authorize < request.json\n"
+    "       smtp-connector verify [--secret-key-file FILE] < message.eml\n"
     "       smtp-connector --list\n"
     "       smtp-connector serve [--url URL | --maildir DIR] [--config FILE] ... (see serve "
     "--help)\n"
@@ -31,6 +32,9 @@ static const char usage_text[] =
     "  --list             print the installed actions and auth plugins with their schemas\n"
     "  --version          print the version\n"
     "  --help             print this help\n"
+    "\n"
+    "verify: checks the X-SMTP-Connector-Signature (secret_key) of a message;\n"
+    "the key from --secret-key-file FILE or SMTP_CONNECTOR_SECRET_KEY.\n"
     "\n"
     "authorize: prints the OAuth consent URL on stderr and waits (5 minutes, or\n"
     "SMTP_CONNECTOR_AUTHORIZE_TIMEOUT seconds) for the redirect on a loopback\n"
@@ -92,6 +96,7 @@ static enum cli_action parse_options(int argc, char **argv, struct core_options 
  * with the arguments that follow (argv[0] is the name). */
 static int cmd_authorize(struct core_options *o, int argc, char **argv);
 static int cmd_serve(struct core_options *o, int argc, char **argv);
+static int cmd_verify(struct core_options *o, int argc, char **argv);
 
 static const struct subcommand {
 	const char *name;
@@ -99,6 +104,7 @@ static const struct subcommand {
 } subcommands[] = {
     {"authorize", cmd_authorize},
     {"serve", cmd_serve},
+    {"verify", cmd_verify},
 };
 
 static int bad_usage(const char *msg)
@@ -126,14 +132,23 @@ static int cmd_serve(struct core_options *o, int argc, char **argv)
 	return core_serve_main(argc, argv);
 }
 
+/* verify (core/runtime/verify.c): a message's signature; the key from
+ * --secret-key-file or SMTP_CONNECTOR_SECRET_KEY, never from argv. */
+static int cmd_verify(struct core_options *o, int argc, char **argv)
+{
+	(void)o;
+	return core_verify_main(argc, argv);
+}
+
 static int dispatch(struct core_options *o, int argc, char **argv)
 {
 	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
 		if (strcmp(argv[0], subcommands[i].name) == 0)
 			return subcommands[i].run(o, argc, argv);
-	char *msg = sc_asprintf("unknown command \"%s\"; the commands are: authorize, serve "
-	                        "(or none, to run the requests on stdin); see --help",
-	                        argv[0]);
+	char *msg =
+	    sc_asprintf("unknown command \"%s\"; the commands are: authorize, serve, verify "
+	                "(or none, to run the requests on stdin); see --help",
+	                argv[0]);
 	int status = bad_usage(msg ? msg : "unknown command; see --help");
 	free(msg);
 	return status;

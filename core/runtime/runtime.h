@@ -29,6 +29,10 @@ int core_list_main(const struct core_options *o);
 /* `serve`: the inbound SMTP listener (core/serve/cli.c, doc/serve.md),
  * with the arguments after "serve" (argv[0] is "serve"). */
 int core_serve_main(int argc, char **argv);
+/* `verify`: check the X-SMTP-Connector-Signature of the message on stdin
+ * (core/runtime/verify.c, doc/signatures.md); argv[0] is "verify". 0
+ * valid, 1 invalid, 2 usage error or no key. */
+int core_verify_main(int argc, char **argv);
 /* A failure before any request was read (a bad option): a failed result
  * with `msg` on stdout, `msg` on stderr, and the status for `code`. */
 int core_fail_main(enum sc_code code, const char *msg);

@@ -5,6 +5,7 @@
 #include "listener.h"
 #include "loader.h"
 #include "schema.h"
+#include "signature.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +34,9 @@ static const char serve_usage[] =
     "  --config FILE      JSON settings (schemas/serve.json): listen addresses, tls,\n"
     "                     auth, networks, limits, timeouts, delivery; flags override it\n"
     "  --spool-dir DIR    where messages are written while they arrive\n"
+    "  --require-signature  refuse (550 5.7.1) mail without a valid\n"
+    "                     X-SMTP-Connector-Signature (doc/signatures.md)\n"
+    "  --secret-key-file FILE  its key (mode 0600); else SMTP_CONNECTOR_SECRET_KEY\n"
     "  --state-dir DIR    state directory (default as for the other commands)\n"
     "  --plugin-dir DIR   look for plugins in DIR (repeatable)\n"
     "  --hash-password NAME  read a password on stdin, print a users-file line\n"
@@ -46,7 +50,8 @@ static const char serve_usage[] =
 
 struct flags {
 	const char *url, *host, *port, *domain, *template, *maildir, *config;
-	const char *spool_dir, *state_dir, *hash_name;
+	const char *spool_dir, *state_dir, *hash_name, *key_file;
+	int require_signature;
 	const char **headers;
 	size_t nheaders;
 	char **dirs;
@@ -188,6 +193,23 @@ static int apply_flags(struct serve_config *c, const struct flags *f, struct sc_
 				return rc;
 		}
 	}
+	if (f->require_signature)
+		c->require_signature = 1;
+	if (f->key_file) {
+		free(c->secret_key_file);
+		c->secret_key_file = strdup(f->key_file);
+	}
+	if (c->secret_key_file && !c->require_signature)
+		return sc_error_set(err, SC_EINPUT,
+		                    "secret_key_file is only read with require_signature: add "
+		                    "--require-signature (or \"require_signature\": true)");
+	if (c->require_signature) {
+		int rc = sig_key_load(c->secret_key_file, &c->secret_key, err);
+		if (rc) {
+			sc_error_prefix(err, "require_signature");
+			return rc;
+		}
+	}
 	if (!c->plugin)
 		return sc_error_set(err, SC_EINPUT,
 		                    "Must provide --url or --maildir (or \"delivery\" in "
@@ -201,6 +223,22 @@ static int apply_flags(struct serve_config *c, const struct flags *f, struct sc_
 			                    c->listen[i].port);
 	}
 	return SC_OK;
+}
+
+/* getopt_long_only takes abbreviations: "--secret-key VALUE" would be
+ * --secret-key-file with the key as a file name, then quoted in the
+ * error. The option just parsed must be `name` in full. */
+static int spelled_out(int argc, char **argv, const char *name)
+{
+	int at = optind - 1 >= 0 && optind - 1 < argc && argv[optind - 1] == optarg ? optind - 2
+	                                                                            : optind - 1;
+	if (at < 0 || at >= argc)
+		return 0;
+	const char *a = argv[at];
+	while (*a == '-')
+		a++;
+	size_t n = strcspn(a, "=");
+	return n == strlen(name) && !strncmp(a, name, n);
 }
 
 static int parse_args(int argc, char **argv, struct flags *f, int *done)
@@ -217,6 +255,8 @@ static int parse_args(int argc, char **argv, struct flags *f, int *done)
 	                                     {"state-dir", required_argument, NULL, 's'},
 	                                     {"plugin-dir", required_argument, NULL, 'p'},
 	                                     {"hash-password", required_argument, NULL, 'x'},
+	                                     {"require-signature", no_argument, NULL, 'R'},
+	                                     {"secret-key-file", required_argument, NULL, 'k'},
 	                                     {"standalone-logging", no_argument, NULL, 'L'},
 	                                     {"verbose", no_argument, NULL, 'v'},
 	                                     {"version", no_argument, NULL, 'V'},
@@ -261,6 +301,19 @@ static int parse_args(int argc, char **argv, struct flags *f, int *done)
 			break;
 		case 'x':
 			f->hash_name = optarg;
+			break;
+		case 'R':
+			f->require_signature = 1;
+			break;
+		case 'k':
+			if (!spelled_out(argc, argv, "secret-key-file")) {
+				*done = 1;
+				return fail(SC_EINPUT,
+				            "the key is never taken on the command line (any "
+				            "user can read it there): write --secret-key-file "
+				            "FILE in full, or set SMTP_CONNECTOR_SECRET_KEY");
+			}
+			f->key_file = optarg;
 			break;
 		case 'L':
 			break; /* smtp-pigeon's log prefix: lines here are always plain */

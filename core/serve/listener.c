@@ -4,9 +4,11 @@
  * hand the result back through a done list and event_active(). */
 #include "listener.h"
 #include "session.h"
+#include "signature.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/buffer.h>
@@ -59,6 +61,7 @@ struct job {
 	char *reply;
 	struct sc_error err;
 	int auth_ok;
+	int unsigned_mail; /* require_signature refused it; err says why */
 };
 
 struct lctx { /* what a listen socket's accept callback needs */
@@ -96,6 +99,25 @@ static void conn_callbacks(struct conn *c);
 /* ------------------------------------------------------------------ */
 /* workers                                                              */
 
+/* require_signature: the spooled message is checked on the worker (it
+ * may be large) with the one verifier of the core (signature.c), before
+ * any sink sees it. */
+static int signature_ok(const struct serve_config *cfg, struct job *j)
+{
+	struct sig_verdict v;
+	int fd = open(j->msg.path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		sc_error_set(&j->err, SC_EIO, "cannot read the spooled message");
+		return 0;
+	}
+	sig_verify_fd(fd, cfg->secret_key, &v);
+	close(fd);
+	if (v.status == SIG_VALID)
+		return 1;
+	sc_error_set(&j->err, SC_EINPUT, "%s", v.reason);
+	return 0;
+}
+
 static void *worker(void *arg)
 {
 	struct server *srv = arg;
@@ -110,7 +132,10 @@ static void *worker(void *arg)
 		if (!srv->queue)
 			srv->queue_tail = NULL;
 		pthread_mutex_unlock(&srv->mu);
-		if (j->kind == JOB_DELIVER) {
+		if (j->kind == JOB_DELIVER && srv->cfg->require_signature &&
+		    !signature_ok(srv->cfg, j)) {
+			j->unsigned_mail = 1; /* not handed to the sink */
+		} else if (j->kind == JOB_DELIVER) {
 			j->verdict = srv->sink->deliver(srv->priv, &j->msg, &j->reply, &j->err);
 		} else {
 			const struct serve_session *s = j->c->s;
@@ -165,7 +190,9 @@ static void job_finish(struct server *srv, struct job *j)
 	struct sc_buf out = {0};
 	c->busy = 0;
 	srv->jobs_out--;
-	if (j->kind == JOB_DELIVER) {
+	if (j->kind == JOB_DELIVER && j->unsigned_mail) {
+		serve_session_unsigned(c->s, j->err.message, &out);
+	} else if (j->kind == JOB_DELIVER) {
 		if (j->verdict != SC_SINK_ACCEPT && !j->err.message)
 			sc_error_set(&j->err, SC_EINTERNAL, "the sink gave no reason");
 		const char *r = j->reply && !strpbrk(j->reply, "\r\n") ? j->reply : NULL;

@@ -48,7 +48,12 @@ struct serve_config {
 	int workers;
 	char *spool_dir; /* message files while they arrive */
 	char *plugin;    /* delivery plugin identifier */
-	cJSON *settings; /* its settings (delivery less "plugin") */
+	/* require_signature: every message must carry a valid
+	 * X-SMTP-Connector-Signature under this key (doc/signatures.md) */
+	int require_signature;
+	char *secret_key_file; /* NULL: SMTP_CONNECTOR_SECRET_KEY */
+	char *secret_key;      /* loaded by cli.c; wiped when freed */
+	cJSON *settings;       /* its settings (delivery less "plugin") */
 };
 
 void serve_config_free(struct serve_config *c);

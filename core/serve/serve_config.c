@@ -40,6 +40,8 @@ void serve_config_free(struct serve_config *c)
 	free(c->nets);
 	free(c->spool_dir);
 	free(c->plugin);
+	free(c->secret_key_file);
+	sc_secret_free(c->secret_key);
 	cJSON_Delete(c->settings);
 	memset(c, 0, sizeof *c);
 }
@@ -199,6 +201,9 @@ int serve_config_apply(struct serve_config *c, const cJSON *doc, struct sc_error
 		set_ms(&c->greet_delay, get(v, "greet_delay"));
 		set_ms(&c->shutdown_grace, get(v, "shutdown_grace"));
 	}
+	if ((v = get(doc, "require_signature")))
+		c->require_signature = cJSON_IsTrue(v);
+	set_str(&c->secret_key_file, get(doc, "secret_key_file"));
 	if ((v = get(doc, "delivery"))) {
 		set_str(&c->plugin, get(v, "plugin"));
 		cJSON_Delete(c->settings);

@@ -546,6 +546,20 @@ void serve_session_delivered(struct serve_session *s, enum sc_sink_verdict v, co
 	reset_transaction(s);
 }
 
+void serve_session_unsigned(struct serve_session *s, const char *reason, struct sc_buf *out)
+{
+	/* one printable ASCII line: the reason quotes header bytes */
+	char line[400];
+	size_t w = 0;
+	for (const char *p = reason ? reason : "not signed"; *p && w + 1 < sizeof line; p++)
+		line[w++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+	line[w] = '\0';
+	s->want = SW_NONE;
+	serve_log(s->id, "Refused: signature: %s", line);
+	reply(out, "550 5.7.1 Signature required: %s", line);
+	reset_transaction(s);
+}
+
 /* ------------------------------------------------------------------ */
 
 void serve_session_tls_started(struct serve_session *s, const char *version)

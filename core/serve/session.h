@@ -83,6 +83,9 @@ void serve_session_inbound(const struct serve_session *s, struct sc_inbound *msg
 /* SW_DELIVER: the sink's verdict and optional reply text. */
 void serve_session_delivered(struct serve_session *s, enum sc_sink_verdict v, const char *reply,
                              const char *reason, struct sc_buf *out);
+/* SW_DELIVER under require_signature: the message has no valid signature
+ * (`reason`); "550 5.7.1", nothing delivered. */
+void serve_session_unsigned(struct serve_session *s, const char *reason, struct sc_buf *out);
 /* Shutting down: say 421 and close when no transaction is running. 1 when
  * it did. */
 int serve_session_shutdown(struct serve_session *s, struct sc_buf *out);

@@ -606,6 +606,8 @@ static int send_transaction(struct sc_session *s, const struct sc_envelope *env,
 			refused += s->tr.rcpts[i].code / 100 != 2;
 		if (cr == CURLE_OK) {
 			rc = collect(s, env, idx, n, NULL, out, again, nagain);
+			if (!rc)
+				rc = core_message_check_sent(m, s->curl, err);
 		} else if (s->tr.stage == STAGE_RCPT && s->tr.nrcpts == n && (size_t)refused == n) {
 			*all_refused = 1;
 			rc = collect(s, env, idx, n, "", out, NULL, NULL);

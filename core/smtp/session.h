@@ -74,5 +74,9 @@ int core_message_is_8bit(const struct sc_message *m);
 const char *core_message_id(struct sc_message *m);
 /* Add the X-SMTP-Connector-Signature header (HMAC-SHA256, see message.c). */
 int core_message_sign(struct sc_message *m, const char *key, struct sc_error *err);
+/* After a transfer that succeeded: a signed MIME message must have been
+ * uploaded exactly as the signing pass read it (same octet count). SC_OK,
+ * or SC_EINTERNAL saying what was sent. */
+int core_message_check_sent(const struct sc_message *m, CURL *curl, struct sc_error *err);
 
 #endif
