@@ -16,6 +16,7 @@
  * what one send needs. */
 #define _GNU_SOURCE /* accept4, struct ucred */
 #include "signature.h"
+#include "../serve/data_reader.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -29,16 +30,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-enum dstate { D_BOL, D_DOT, D_DOT_CR, D_MID, D_CR };
-
 struct peer {
 	int lfd;               /* the listening socket */
 	int fd;                /* the accepted connection (libcurl's) */
 	pthread_mutex_t mu;    /* fd, read by the caller to end the peer */
 	struct sig_reader msg; /* what the "server" received */
 	int in_data, done, failed, mails;
-	enum dstate ds;
-	char line[1024]; /* a command line */
+	struct serve_data_reader dr; /* the listener's own DATA reader */
+	struct sc_buf out;           /* message bytes of one feed */
+	char line[1024];             /* a command line */
 	size_t llen;
 };
 
@@ -61,7 +61,7 @@ static void command(struct peer *p)
 	const char *l = p->line;
 	if (!strncasecmp(l, "DATA", 4)) {
 		p->in_data = 1;
-		p->ds = D_BOL;
+		serve_data_init(&p->dr, 0, 0);
 		say(p, "354 go ahead\r\n");
 	} else if (!strncasecmp(l, "MAIL", 4) && p->mails++) {
 		say(p, "550 the body was hashed; this transaction only rewinds the tree\r\n");
@@ -76,47 +76,27 @@ static void command(struct peer *p)
 	}
 }
 
-/* DATA as a server reads it: a line "." ends it, a leading dot of any
- * other line is removed (RFC 5321 §4.5.2); the CRLF before the final
- * "." is the message's own last line end. */
+/* DATA as serve reads it (core/serve/data_reader.c: dot-unstuffing,
+ * only <CRLF>.<CRLF> ends it); what it yields is hashed as it comes.
+ * A bare CR or LF is fatal there, as it would be at a strict receiver:
+ * libcurl is fed CRLF-canonical parts only, so one means a bug. */
 static size_t data(struct peer *p, const char *in, size_t n)
 {
-	size_t i = 0, from = 0;
-	for (; i < n; i++) {
-		char c = in[i];
-		switch (p->ds) {
-		case D_BOL:
-			if (c == '.') {
-				sig_reader_feed(&p->msg, in + from, i - from);
-				from = i + 1; /* drop the dot (for now) */
-				p->ds = D_DOT;
-				continue;
-			}
-			break;
-		case D_DOT:
-			if (c == '\r') {
-				p->ds = D_DOT_CR;
-				from = i + 1;
-				continue;
-			}
-			break; /* a stuffed dot: it stays dropped */
-		case D_DOT_CR:
-			if (c == '\n') {
-				p->in_data = 0;
-				p->done = 1;
-				say(p, "250 ok\r\n");
-				return i + 1;
-			}
-			sig_reader_feed(&p->msg, "\r", 1);
-			from = i;
-			break;
-		default:
-			break;
-		}
-		p->ds = c == '\r' ? D_CR : (c == '\n' && p->ds == D_CR) ? D_BOL : D_MID;
+	size_t used = 0;
+	p->out.len = 0;
+	enum serve_data_status st = serve_data_feed(&p->dr, in, n, &used, &p->out);
+	sig_reader_feed(&p->msg, p->out.p, p->out.len);
+	if (st == SD_END) {
+		p->in_data = 0;
+		p->done = 1;
+		say(p, "250 ok\r\n");
+	} else if (st != SD_MORE) {
+		p->in_data = 0;
+		p->failed = 1;
+		say(p, "554 not CRLF-canonical\r\n");
+		return n;
 	}
-	sig_reader_feed(&p->msg, in + from, i - from);
-	return i;
+	return used;
 }
 
 /* Only a connection from this process: the socket's name is in the
@@ -305,5 +285,6 @@ int core_mime_body_hash(curl_mime *mime, struct curl_slist *headers, unsigned ch
 	else if (sig_body_final(&p.msg.body, bh))
 		rc = sc_error_set(err, SC_EINTERNAL, "cannot hash the message body");
 	sig_reader_free(&p.msg);
+	sc_buf_free(&p.out);
 	return rc;
 }
