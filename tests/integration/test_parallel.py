@@ -10,12 +10,17 @@ exactly once. Messages are counted by Message-ID on the server
 (tests/servers/faulty_smtpd.py logs one MESSAGE-ID line per accepted message)
 and parsed with Python's email where content matters. Nothing here is timed."""
 import collections
+import json
 import os
+import select
+import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PYTHON, SERVERS, Aiosmtpd, _Peer, _start_process, asset,  # noqa: E402
-                     contains, eq, mkdtemp, run, run_connector, true)
+from harness import (PYTHON, SERVERS, Aiosmtpd, OAuthPeers, _Peer, _start_process,  # noqa: E402
+                     asset, connector_path, contains, eq, mkdtemp, run, run_connector, tmpdir,
+                     true)
 
 SENDER = "soar@corp.example"
 RCPT = "rcpt@corp.example"
@@ -199,6 +204,59 @@ def test_parallel_sessions_reuse_the_method_automatic_chose():
         true(not any(c.startswith("NOOP") for c in srv.commands()), "no NOOP probe")
         eq(len(srv.wait_messages(9)), 9, "all delivered")
         true(pw not in r.stdout + r.stderr, "password not in output")
+
+
+def test_parallel_sessions_share_one_oauth_token():
+    if not OAuthPeers.available():
+        from harness import skip
+        skip("oauth peers (node) not installed")
+    user, cid, secret = "svc@corp.example", "test-client", "s3cret-Client-Value"
+    with OAuthPeers(client_id=cid, client_secret=secret, user="%s:pw-1" % user) as p:
+        a = asset(p.smtp_port, username=user, client_id=cid, client_secret=secret,
+                  auth_url=p.auth_url, token_url=p.token_url, scopes="https://mail.test/SMTP.Send",
+                  oauth_grant_type="client_credentials", max_connections=4)
+        reqs = [{"action": "send email", "asset": a, "asset_id": "par-oauth",
+                 "parameters": {"to": "soc@corp.example", "subject": "o%d" % i, "body": "b%d" % i}}
+                for i in range(8)]
+        r = run_connector(reqs)
+        eq(r.rc, 0, "all sent\n%s" % r)
+        eq(len(p.token_requests()), 1, "one token for every session")
+        attempts = p.auth_attempts()
+        true(len(attempts) >= 2, "more than one session authenticated: %s" % attempts)
+        true(all(x["method"] == "XOAUTH2" and x["ok"] for x in attempts), "XOAUTH2 each time")
+        eq(len(p.messages()), 8, "all delivered")
+        for res in r.results:
+            eq(data0(res["action_results"][0])["auth"], "OAuth", "auth")
+        true(secret not in r.stdout + r.stderr, "no secret in output")
+
+
+def test_a_platform_waiting_for_each_answer_gets_it():
+    """The pipe stays open and the next request is written only after the
+    previous answer came: the answer of a message sent on a parallel session
+    must come while the connector waits for input."""
+    with Aiosmtpd() as srv:
+        a = asset(srv.port, sender_address=SENDER, max_connections=3)
+        env = dict(os.environ, SMTP_CONNECTOR_STATE_DIR=os.path.join(tmpdir(), "state"))
+        proc = subprocess.Popen([connector_path()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            for i in range(4):
+                req = {"action": "send email", "asset": a,
+                       "parameters": {"to": RCPT, "subject": "w%d" % i, "body": "b"}}
+                proc.stdin.write((json.dumps(req) + "\n").encode())
+                proc.stdin.flush()
+                ready, _, _ = select.select([proc.stdout], [], [], 20)
+                true(ready, "the answer to request %d came while the pipe stayed open" % i)
+                res = json.loads(proc.stdout.readline())
+                eq(res["action_results"][0]["parameter"]["subject"], "w%d" % i, "its answer")
+                eq(res["status"], "success", "sent")
+            proc.stdin.close()
+            eq(proc.wait(20), 0, "exit status")
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        eq(len(srv.wait_messages(4)), 4, "all delivered")
 
 
 def test_max_connections_schema():
