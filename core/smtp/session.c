@@ -818,8 +818,10 @@ int core_send_prepare(struct sc_session *s, const struct sc_envelope *env, struc
 			    err, SC_EINPUT,
 			    "a recipient address contains control characters or <>");
 	/* Once the server's EHLO is known the extensions are checked before
-	 * the throttle slot is taken; before that, prereq() checks them. */
-	int rc = check_capabilities(s, env, s->open && s->tr.ehlo, err);
+	 * the throttle slot is taken; before that, prereq() checks them. So
+	 * it does for parallel sessions: a session's thread may be reading a
+	 * new EHLO into its transcript right now. */
+	int rc = check_capabilities(s, env, s->open && s->tr.ehlo && !s->pool, err);
 	if (!rc && s->secret_key)
 		rc = core_message_sign(m, s->secret_key, err);
 	if (!rc && s->throttle > 0)
