@@ -13,7 +13,8 @@ in wall time and in round trips (server replies waited on), side by side:
      round trips and peak RSS (/usr/bin/time -f %M); then the same
      connector runs on loopback without the relay (--loopback-batch mails,
      10,000), with --baseline BIN beside it when given (an older build, for
-     "the one-session rate is not lower than before").
+     "the one-session rate is not lower than before"; it also gets a row in
+     scenario 1).
 
 usage: latency.py --connector BIN [--delay-ms 25] [--runs 10] [--scenarios 1,2,3]
                   [--batch 1000] [--loopback-batch 10000] [--baseline BIN]
@@ -195,7 +196,8 @@ def main():
     ap.add_argument("--scenarios", default="1,2,3")
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--loopback-batch", type=int, default=10000)
-    ap.add_argument("--baseline", help="an older connector for the loopback one-session row")
+    ap.add_argument("--baseline", help="an older connector, beside the connector in scenario 1 "
+                    "and in the loopback one-session row")
     a = ap.parse_args()
     wanted = set(a.scenarios.split(","))
     proxy_delay = a.delay_ms
@@ -240,6 +242,9 @@ def main():
                                                             str(proxy.port), ca.ca_cert, USER, PASSWORD,
                                                             SENDER, RCPT, "noop"], None),
             ]
+            if a.baseline:
+                cases.insert(1, ("1", "send email, StartTLS + AUTH PLAIN: baseline build",
+                                 [a.baseline], req("send email", username=USER, password=PASSWORD)))
             for scen, label, argv, stdin in [c for c in cases if c[0] in wanted]:
                 med, turns, fails = measure(proxy, argv, a.runs, stdin, env)
                 rows.append((scen, label, med, turns, fails))

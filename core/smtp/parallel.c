@@ -7,7 +7,7 @@
  * One thread per session, each running the same synchronous code as a
  * single session (session.c's transactions, its reconnect rule, its
  * failure messages) on its own easy handle: libcurl's multi interface
- * cannot carry SMTP in parallel, because libcurl (7.88 and later) waits
+ * cannot carry SMTP in parallel, because libcurl 7.88 (Debian 12's) waits
  * for the end-of-data reply inside smtp_done() with a blocking loop, so
  * every other transfer of the multi would stall for that round trip. The
  * threads touch only their session, its message and a copy of the
