@@ -6,9 +6,18 @@ in wall time and in round trips (server replies waited on), side by side:
   1. one send email per process, StartTLS + AUTH PLAIN: the connector vs
      curl --ssl-reqd --user ... -T msg vs Python smtplib doing what the
      SOAR app does (EHLO, STARTTLS, EHLO, login, sendmail, no QUIT);
-  2. test connectivity, Passwordless and Basic, vs curl (NOOP) and smtplib.
+  2. test connectivity, Passwordless and Basic, vs curl (NOOP) and smtplib;
+  3. a batch: --batch mails (1,000) as JSON Lines with max_connections 1, 4
+     and 8 vs Postfix smtp-source -d -s 1 and -s 8, all through the relay in
+     front of smtp-sink (ssl_config None, Passwordless), printing msgs/s,
+     round trips and peak RSS (/usr/bin/time -f %M); then the same
+     connector runs on loopback without the relay (--loopback-batch mails,
+     10,000), with --baseline BIN beside it when given (an older build, for
+     "the one-session rate is not lower than before"; it also gets a row in
+     scenario 1).
 
-usage: latency.py --connector BIN [--delay-ms 25] [--runs 10]
+usage: latency.py --connector BIN [--delay-ms 25] [--runs 10] [--scenarios 1,2,3]
+                  [--batch 1000] [--loopback-batch 10000] [--baseline BIN]
 Prints a Markdown table; with --results FILE appends it there. Not a test:
 nothing is asserted. Servers bind 127.0.0.1 only and are stopped at exit."""
 import argparse
@@ -104,6 +113,79 @@ def measure(proxy, argv, runs, stdin=None, env=None):
 proxy_delay = 25.0
 
 
+def batch_input(port, n, conns):
+    asset = {"server": "127.0.0.1", "port": port, "ssl_config": "None", "max_connections": conns}
+    line = lambda i: json.dumps({"action": "send email", "asset": asset,  # noqa: E731
+                                 "parameters": {"from": SENDER, "to": RCPT,
+                                                "subject": "batch %d" % i,
+                                                "body": "latency batch body %d" % i}})
+    return "".join(line(i) + "\n" for i in range(n)).encode()
+
+
+def timed_rss(argv, stdin, env, work):
+    """Wall time, peak RSS (KiB, /usr/bin/time -f %M) and the run's result."""
+    out = os.path.join(work, "rss.txt")
+    t = time.monotonic()
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out] + argv, input=stdin,
+                       capture_output=True, env=env, timeout=1800)
+    dt = time.monotonic() - t
+    with open(out) as f:
+        rss = int(f.read().split()[-1])
+    return dt, rss, r
+
+
+def batch_ok(r, n, connector):
+    if r.returncode != 0:
+        return False
+    if not connector:
+        return True
+    lines = [json.loads(x) for x in r.stdout.decode().splitlines() if x.strip()]
+    return len(lines) == n and all(x["status"] == "success" for x in lines)
+
+
+def scenario3(a, env, work):
+    rows = []
+    with harness.SmtpSink(dump=False) as sink:
+        proxy = Proxy(sink.port, a.delay_ms, work)
+        try:
+            cases = [("connector, max_connections %d" % c, [a.connector],
+                      batch_input(proxy.port, a.batch, c), True) for c in (1, 4, 8)]
+            cases += [("smtp-source -d -s %d -m %d" % (c, a.batch),
+                       ["smtp-source", "-d", "-s", str(c), "-m", str(a.batch), "-f", SENDER,
+                        "-t", RCPT, "127.0.0.1:%d" % proxy.port], None, False) for c in (1, 8)]
+            for label, argv, stdin, conn in cases:
+                before = proxy.turns()
+                dt, rss, r = timed_rss(argv, stdin, env, work)
+                time.sleep(0.2 + 2 * proxy_delay / 1000.0)
+                turns = proxy.turns() - before
+                ok = batch_ok(r, a.batch, conn)
+                if not ok:
+                    sys.stderr.write("failed: %s\n%s\n" % (label, r.stderr.decode()[-800:]))
+                rows.append(("3", label, a.batch, dt, turns, rss, ok))
+                sys.stderr.write("%-44s %8.2f s %7.1f msgs/s %6d round trips %6.1f MiB\n"
+                                 % (label, dt, a.batch / dt, turns, rss / 1024.0))
+        finally:
+            proxy.stop()
+        bins = [("connector", a.connector)] + ([("baseline", a.baseline)] if a.baseline else [])
+        for name, binary in bins:
+            for c in ((1, 8) if name == "connector" else (1,)):
+                label = "loopback, no relay: %s, max_connections %d" % (name, c)
+                stdin = batch_input(sink.port, a.loopback_batch, c)
+                if name == "baseline":  # an older build refuses the new key
+                    stdin = stdin.replace(b', "max_connections": 1', b"")
+                dt, rss, r = timed_rss([binary], stdin, env, work)
+                ok = batch_ok(r, a.loopback_batch, True)
+                rows.append(("3", label, a.loopback_batch, dt, None, rss, ok))
+                sys.stderr.write("%-44s %8.2f s %7.1f msgs/s %6.1f MiB\n"
+                                 % (label, dt, a.loopback_batch / dt, rss / 1024.0))
+        label = "loopback, no relay: smtp-source -d -s 1 -m %d" % a.loopback_batch
+        dt, rss, r = timed_rss(["smtp-source", "-d", "-s", "1", "-m", str(a.loopback_batch),
+                                "-f", SENDER, "-t", RCPT, "127.0.0.1:%d" % sink.port],
+                               None, env, work)
+        rows.append(("3", label, a.loopback_batch, dt, None, rss, r.returncode == 0))
+    return rows
+
+
 def main():
     global proxy_delay
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,7 +193,13 @@ def main():
     ap.add_argument("--delay-ms", type=float, default=25.0)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--results")
+    ap.add_argument("--scenarios", default="1,2,3")
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--loopback-batch", type=int, default=10000)
+    ap.add_argument("--baseline", help="an older connector, beside the connector in scenario 1 "
+                    "and in the loopback one-session row")
     a = ap.parse_args()
+    wanted = set(a.scenarios.split(","))
     proxy_delay = a.delay_ms
     work = tempfile.mkdtemp(prefix="smtpc-latency-")
     ca = harness.make_ca(work, "latency")
@@ -154,17 +242,34 @@ def main():
                                                             str(proxy.port), ca.ca_cert, USER, PASSWORD,
                                                             SENDER, RCPT, "noop"], None),
             ]
-            for scen, label, argv, stdin in cases:
+            if a.baseline:
+                cases.insert(1, ("1", "send email, StartTLS + AUTH PLAIN: baseline build",
+                                 [a.baseline], req("send email", username=USER, password=PASSWORD)))
+            for scen, label, argv, stdin in [c for c in cases if c[0] in wanted]:
                 med, turns, fails = measure(proxy, argv, a.runs, stdin, env)
                 rows.append((scen, label, med, turns, fails))
                 sys.stderr.write("%-50s %7.1f ms  %s round trips\n" % (label, med * 1e3, turns))
         finally:
             proxy.stop()
-    out = ["", "### Against a server %.0f ms away (%.0f ms round trip), median of %d runs"
-           % (a.delay_ms, 2 * a.delay_ms, a.runs), "",
-           "| scenario | command | wall ms | round trips | failed runs |", "|---|---|---:|---:|---:|"]
+    batch = scenario3(a, env, work) if "3" in wanted else []
+    out = []
+    if rows:
+        out += ["", "### Against a server %.0f ms away (%.0f ms round trip), median of %d runs"
+                % (a.delay_ms, 2 * a.delay_ms, a.runs), "",
+                "| scenario | command | wall ms | round trips | failed runs |",
+                "|---|---|---:|---:|---:|"]
     for scen, label, med, turns, fails in rows:
         out.append("| %s | %s | %.1f | %s | %d |" % (scen, label, med * 1e3, turns, fails))
+    if batch:
+        out += ["", "### Scenario 3: a batch, through the relay (%.0f ms each way) to smtp-sink, "
+                "then on loopback; one run each" % a.delay_ms, "",
+                "| command | mails | wall s | msgs/s | round trips | per mail | peak RSS MiB | ok |",
+                "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for _, label, n, dt, turns, rss, ok in batch:
+            out.append("| %s | %d | %.2f | %.1f | %s | %s | %.1f | %s |" % (
+                label, n, dt, n / dt, "" if turns is None else turns,
+                "" if turns is None else "%.2f" % (turns / n), rss / 1024.0,
+                "yes" if ok else "**no**"))
     text = "\n".join(out) + "\n"
     print(text)
     if a.results:

@@ -97,12 +97,13 @@ async def main():
     a = ap.parse_args()
     srv = await asyncio.start_server(lambda r, w: handle(r, w, a.target, a.delay_ms / 1000.0),
                                      "127.0.0.1", 0)
-    print(json.dumps({"port": srv.sockets[0].getsockname()[1]}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for s in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(s, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, lambda: write_stats(a.stats))
+    # the port only once SIGUSR1 is handled: an earlier one would kill us
+    print(json.dumps({"port": srv.sockets[0].getsockname()[1]}), flush=True)
     try:
         await asyncio.wait_for(stop.wait(), a.max_seconds)
     except asyncio.TimeoutError:

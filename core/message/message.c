@@ -33,6 +33,11 @@ struct sc_message {
 	/* A signed MIME body: the octets the send must upload (the hash pass's
 	 * count plus the signature header); 0: nothing to check. */
 	curl_off_t signed_size;
+	/* A message handed to a parallel session (sc_send_async) outlives the
+	 * plugin's sc_message_free: each core reference is one more free. */
+	int extra_refs;
+	void **kept; /* buffers the message borrows and now owns (sc_message_keep) */
+	size_t nkept;
 };
 
 struct sc_message *sc_message_new(void)
@@ -44,6 +49,13 @@ void sc_message_free(struct sc_message *m)
 {
 	if (!m)
 		return;
+	if (m->extra_refs > 0) {
+		m->extra_refs--;
+		return;
+	}
+	for (size_t i = 0; i < m->nkept; i++)
+		free(m->kept[i]);
+	free(m->kept);
 	for (size_t i = 0; i < m->n; i++) {
 		free(m->names[i]);
 		free(m->values[i]);
@@ -57,6 +69,26 @@ void sc_message_free(struct sc_message *m)
 	sc_buf_free(&m->head);
 	free(m->message_id);
 	free(m);
+}
+
+struct sc_message *core_message_ref(struct sc_message *m)
+{
+	m->extra_refs++;
+	return m;
+}
+
+int sc_message_keep(struct sc_message *m, void *p, struct sc_error *err)
+{
+	if (!p)
+		return SC_OK;
+	void **k = realloc(m->kept, (m->nkept + 1) * sizeof *k);
+	if (!k) {
+		free(p);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	m->kept = k;
+	k[m->nkept++] = p;
+	return SC_OK;
 }
 
 /* Folds (CRLF + space/tab) are the only line breaks a value may carry. */

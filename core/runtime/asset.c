@@ -55,4 +55,5 @@ void core_asset_parse(const cJSON *asset, struct core_asset *out)
 	    mode && strcmp(mode, "drop") == 0 ? 0 : num(asset, "throttle_max_wait", -1);
 	out->verify_server_cert = flag(asset, "verify_server_cert", 1);
 	out->allow_smtputf8 = flag(asset, "allow_smtputf8", 1);
+	out->max_connections = (long)num(asset, "max_connections", 1);
 }

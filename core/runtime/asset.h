@@ -28,6 +28,7 @@ struct core_asset {
 	double throttle_max_wait; /* longest wait; 0: throttle_mode drop; <0: no bound */
 	int verify_server_cert;   /* default 1 */
 	int allow_smtputf8;       /* default 1 */
+	long max_connections;     /* parallel SMTP sessions, 1..32 (default 1) */
 };
 
 /* Fill `out` from `asset` (a validated asset object; NULL or not an

@@ -14,6 +14,10 @@ struct core_runtime {
 	struct sc_session *sessions; /* one per asset, reused across requests */
 	cJSON *asset_schema;         /* asset.json + auth plugins' keys */
 	cJSON *request_schema;
+	struct core_parallel *par; /* parallel sessions' shared state, or NULL */
+	struct core_queued *queue; /* results not yet printed, in request order */
+	struct core_queued *queue_tail;
+	int status; /* worst exit status of the results printed so far */
 };
 
 struct sc_ctx {
@@ -25,7 +29,20 @@ struct sc_ctx {
 	char *asset_key;
 	char *state_dir;
 	struct sc_session *session; /* created lazily, owned by rt */
+	struct core_report *report; /* the request's results (sc_send_async) */
 };
+
+/* runtime.c: a result of `rep` was handed to a parallel session, and is
+ * now complete (rc its code); the request's line is printed once all its
+ * results and all before it are complete. */
+struct core_report;
+void core_runtime_result_pending(struct core_runtime *rt, struct core_report *rep);
+void core_runtime_result_done(struct core_runtime *rt, struct core_report *rep, int rc);
+/* parallel.c: wait until no message is in flight; or until `fd` is
+ * readable; free what is left (after core_sessions_close). */
+void core_parallel_drain(struct core_runtime *rt);
+void core_parallel_wait_input(struct core_runtime *rt, int fd);
+void core_parallel_free(struct core_runtime *rt);
 
 int core_ctx_init(struct sc_ctx *ctx, struct core_runtime *rt, const cJSON *request);
 void core_ctx_release(struct sc_ctx *ctx);

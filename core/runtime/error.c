@@ -102,6 +102,8 @@ const char *sc_code_name(enum sc_code code)
 		return "internal";
 	case SC_ETHROTTLED:
 		return "throttled";
+	case SC_PENDING:
+		return "pending";
 	}
 	return "unknown";
 }
@@ -126,6 +128,8 @@ int core_exit_status(enum sc_code code)
 	case SC_ENOMEM:
 	case SC_ETHROTTLED:
 		return EXIT_FAILED;
+	case SC_PENDING:
+		return EXIT_OK; /* the result's own status decides, when it ends */
 	}
 	return EXIT_FAILED;
 }

@@ -42,6 +42,23 @@ void core_reader_release(struct core_reader *r)
 	memset(r, 0, sizeof *r);
 }
 
+int core_reader_ready(const struct core_reader *r)
+{
+	if (r->eof || r->drain)
+		return 1;
+	for (size_t i = r->off; i < r->len; i++)
+		if (!isspace((unsigned char)r->buf[i]))
+			return 1; /* a document begun: its rest comes soon */
+#ifdef __GLIBC__
+	/* what stdio read ahead (gnulib's freadahead does the same) */
+	if (r->in->_IO_read_ptr < r->in->_IO_read_end)
+		return 1;
+#else
+	return 1; /* unknown: read on, as with one session */
+#endif
+	return feof(r->in) || ferror(r->in);
+}
+
 void core_doc_release(struct core_doc *doc)
 {
 	cJSON_Delete(doc->json);

@@ -46,6 +46,9 @@ void core_reader_init(struct core_reader *r, FILE *in);
  * text that ends inside a document is an error ("ends too early"). */
 int core_request_next(struct core_reader *r, struct core_doc *doc, struct sc_error *err);
 void core_doc_release(struct core_doc *doc);
+/* Whether core_request_next can go on without waiting for the input:
+ * text is buffered (here or in stdio) or the input has ended. */
+int core_reader_ready(const struct core_reader *r);
 void core_reader_release(struct core_reader *r);
 
 #endif

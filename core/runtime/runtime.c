@@ -190,12 +190,58 @@ static int prepare(struct core_runtime *rt, const cJSON *req, const struct core_
 	return rc;
 }
 
+/* A request's report until its line is printed: with parallel sessions
+ * (sc_send_async) results complete out of order, and lines go out in
+ * request order, each as soon as it and all before it are complete. */
+struct core_queued {
+	struct core_report rep; /* first: core_runtime_result_done finds us by it */
+	struct core_doc doc;    /* the request: results echo it, messages borrow it */
+	cJSON *sets;
+	int pending; /* results handed to a parallel session, not yet complete */
+	int ready;   /* every parameter set has run */
+	int status;
+	struct core_queued *next;
+};
+
+static void flush(struct core_runtime *rt)
+{
+	while (rt->queue && rt->queue->ready && rt->queue->pending == 0) {
+		struct core_queued *q = rt->queue;
+		rt->queue = q->next;
+		if (!rt->queue)
+			rt->queue_tail = NULL;
+		core_report_print(&q->rep, stdout);
+		if (q->status > rt->status)
+			rt->status = q->status;
+		core_report_free(&q->rep);
+		cJSON_Delete(q->sets);
+		core_doc_release(&q->doc);
+		free(q);
+	}
+}
+
+void core_runtime_result_pending(struct core_runtime *rt, struct core_report *rep)
+{
+	(void)rt;
+	((struct core_queued *)rep)->pending++;
+}
+
+void core_runtime_result_done(struct core_runtime *rt, struct core_report *rep, int rc)
+{
+	struct core_queued *q = (struct core_queued *)rep;
+	q->pending--;
+	if (rc && q->status < EXIT_FAILED)
+		q->status = EXIT_FAILED;
+	flush(rt);
+}
+
 static int run_sets(struct core_runtime *rt, const cJSON *req, const struct core_plugin *action,
                     const cJSON *sets, struct core_report *rep)
 {
 	struct sc_ctx ctx;
 	core_ctx_init(&ctx, rt, req);
 	ctx.action = action;
+	ctx.report = rep;
 	int worst = EXIT_OK;
 	const cJSON *p;
 	cJSON_ArrayForEach(p, sets)
@@ -207,6 +253,11 @@ static int run_sets(struct core_runtime *rt, const cJSON *req, const struct core
 		}
 		struct sc_error err = SC_ERROR_INIT;
 		int rc = action->desc->action->run(&ctx, p, r, &err);
+		if (rc == SC_PENDING) {
+			/* parallel.c completes it; `r` may move as results grow */
+			sc_error_clear(&err);
+			continue;
+		}
 		if (rc && !err.message)
 			sc_error_set(&err, rc, "%s failed (%s)", action->desc->name,
 			             sc_code_name(rc));
@@ -223,13 +274,23 @@ static int run_sets(struct core_runtime *rt, const cJSON *req, const struct core
 	return worst;
 }
 
-static int run_request(struct core_runtime *rt, struct core_doc *doc, int authorize)
+/* Runs one request and queues its report (taking `doc`); flush() prints
+ * it when its turn comes. */
+static void run_request(struct core_runtime *rt, struct core_doc *doc, int authorize)
 {
-	struct core_report rep;
+	struct core_queued *q = calloc(1, sizeof *q);
 	const cJSON *a = doc->json ? cJSON_GetObjectItemCaseSensitive(doc->json, "action") : NULL;
-	if (core_report_init(
-	        &rep, cJSON_IsString(a) ? a->valuestring : (authorize ? "authorize" : ""), NULL))
-		return core_exit_status(SC_ENOMEM);
+	if (!q || core_report_init(
+	              &q->rep, cJSON_IsString(a) ? a->valuestring : (authorize ? "authorize" : ""),
+	              NULL)) {
+		free(q);
+		rt->status = core_exit_status(SC_ENOMEM);
+		return;
+	}
+	q->doc = *doc;
+	memset(doc, 0, sizeof *doc);
+	doc = &q->doc;
+	struct core_report *rep = &q->rep;
 	int status, rc; /* exit status; sc_code */
 	struct sc_error err = SC_ERROR_INIT;
 	const struct core_plugin *action = NULL;
@@ -248,25 +309,31 @@ static int run_request(struct core_runtime *rt, struct core_doc *doc, int author
 		status = core_exit_status(rc);
 	} else if (authorize) {
 		rc = validate_for_authorize(rt, doc->json, &err);
-		status = rc ? core_exit_status(rc) : core_authorize(rt, doc->json, &rep, &err);
+		status = rc ? core_exit_status(rc) : core_authorize(rt, doc->json, rep, &err);
 	} else if ((rc = prepare(rt, doc->json, &action, &sets, &err)) == SC_OK) {
-		cJSON_ReplaceItemInObjectCaseSensitive(rep.root, "action",
+		cJSON_ReplaceItemInObjectCaseSensitive(rep->root, "action",
 		                                       cJSON_CreateString(action->desc->name));
 		cJSON_ReplaceItemInObjectCaseSensitive(
-		    rep.root, "identifier", cJSON_CreateString(action->desc->identifier));
-		status = run_sets(rt, doc->json, action, sets, &rep);
+		    rep->root, "identifier", cJSON_CreateString(action->desc->identifier));
+		status = run_sets(rt, doc->json, action, sets, rep);
 	} else {
 		status = core_exit_status(rc);
 	}
 	if (err.code) {
 		sc_log(SC_LOG_ERROR, "%s", err.message ? err.message : "failed");
-		core_report_fail(&rep, err.message);
+		core_report_fail(rep, err.message);
 	}
-	core_report_print(&rep, stdout);
-	core_report_free(&rep);
-	cJSON_Delete(sets);
 	sc_error_clear(&err);
-	return status;
+	q->sets = sets;
+	if (status > q->status)
+		q->status = status;
+	q->ready = 1;
+	if (rt->queue_tail)
+		rt->queue_tail->next = q;
+	else
+		rt->queue = q;
+	rt->queue_tail = q;
+	flush(rt);
 }
 
 /* ------------------------------------------------------------------ */
@@ -401,7 +468,10 @@ static int runtime_open(struct core_runtime *rt, struct core_loader *loader,
 
 static void runtime_close(struct core_runtime *rt)
 {
-	core_sessions_close(rt);
+	core_parallel_drain(rt);
+	flush(rt);
+	core_sessions_close(rt); /* stops the parallel sessions' threads too */
+	core_parallel_free(rt);
 	cJSON_Delete(rt->asset_schema);
 	cJSON_Delete(rt->request_schema);
 	core_loader_release(rt->loader);
@@ -409,7 +479,11 @@ static void runtime_close(struct core_runtime *rt)
 }
 
 /* One request at a time, as it arrives: its result is printed (and its
- * memory freed) before the next is read. */
+ * memory freed) before the next is read, or, when it went to parallel
+ * sessions, as soon as it and all before it are complete. While messages
+ * are in flight and no more input is at hand, the loop runs until input
+ * comes, so a platform that waits for each answer before it writes the
+ * next request gets it. */
 static int read_requests(struct core_runtime *rt, int authorize, struct sc_error *err)
 {
 	struct core_reader reader;
@@ -417,13 +491,18 @@ static int read_requests(struct core_runtime *rt, int authorize, struct sc_error
 	size_t n = 0;
 	int more, status = EXIT_OK;
 	core_reader_init(&reader, stdin);
-	while ((more = core_request_next(&reader, &doc, err)) > 0) {
+	for (;;) {
+		if (rt->par && !core_reader_ready(&reader))
+			core_parallel_wait_input(rt, fileno(stdin));
+		if ((more = core_request_next(&reader, &doc, err)) <= 0)
+			break;
 		n++;
-		int s = run_request(rt, &doc, authorize);
+		run_request(rt, &doc, authorize);
 		core_doc_release(&doc);
-		if (s > status)
-			status = s;
 	}
+	core_parallel_drain(rt);
+	flush(rt);
+	status = rt->status;
 	if (more < 0) {
 		int s =
 		    core_fail_main(SC_EINPUT, err->message ? err->message : "cannot read stdin");

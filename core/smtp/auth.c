@@ -1,9 +1,12 @@
 /* Authentication: which auth plugin to try, in what order, and what
- * happened. Each attempt is proved with a NOOP on a fresh connection, so
- * an action only starts a transaction on a session that authenticated;
- * the NOOP costs one round trip and the connection is then reused for the
- * mail. A refusal is retried at most once (after the plugin renewed its
- * credentials): the SOAR app's unbounded refresh loop is what we avoid. */
+ * happened. libcurl authenticates at the start of a transfer, so each
+ * attempt is the caller's first real transfer on a fresh connection: the
+ * message itself (sc_send), or a NOOP when there is none (test
+ * connectivity's probe). A refusal at AUTH stops that transfer before MAIL
+ * FROM, so the next method can send the same message again: nothing was
+ * half-sent. A refusal is retried at most once (after the plugin renewed
+ * its credentials): the SOAR app's unbounded refresh loop is what we
+ * avoid. */
 #include "session.h"
 #include "result.h"
 #include "schema.h"
@@ -60,10 +63,10 @@ static void record(struct sc_session *s, const char *method, const char *outcome
 	       reason ? reason : "");
 }
 
-/* Hand credentials to libcurl (it copies them), open a fresh connection
- * and run NOOP. */
-int core_session_probe(struct sc_session *s, const struct sc_credentials *c,
-                       const char *forced_mech, struct sc_error *err)
+/* Hand credentials to libcurl (it copies them); every later connection
+ * of the session authenticates with them too. */
+static void set_credentials(struct sc_session *s, const struct sc_credentials *c,
+                            const char *forced_mech)
 {
 	CURL *h = s->curl;
 	const char *mech = forced_mech ? forced_mech : c->mechanism;
@@ -75,32 +78,48 @@ int core_session_probe(struct sc_session *s, const struct sc_credentials *c,
 	 * own choice instead of forcing it, and picks OAUTHBEARER on Gmail. */
 	curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, opts);
 	free(opts);
+	/* session.c's pre-request check refuses to go on past the connect
+	 * phase when these credentials were not used (no AUTH offered). */
+	s->want_auth = c->username != NULL;
+}
+
+/* One attempt: credentials, a fresh connection, the caller's transfer. */
+static int attempt(struct sc_session *s, const struct sc_credentials *c, const char *forced_mech,
+                   const struct core_auth_attempt *how, struct sc_error *err)
+{
+	set_credentials(s, c, forced_mech);
+	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
+	int rc = how->run(s, how->arg, err);
+	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
+	return rc;
+}
+
+/* The probe: NOOP, for an action with no message to send. */
+static int probe(struct sc_session *s, void *arg, struct sc_error *err)
+{
+	(void)arg;
+	CURL *h = s->curl;
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
-	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	CURLcode rc = core_session_transfer(s);
-	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-	if (rc != CURLE_OK)
-		return core_session_fail(s, rc, err);
-	if (c->username && !s->tr.auth_sent) {
-		/* libcurl skips AUTH silently when the server offers none. */
-		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-		return sc_error_set(
-		    err, SC_EAUTH,
-		    "AUTH failed: the server at %s:%ld does not offer "
-		    "AUTH, so the credentials cannot be used; if it relays without login "
-		    "use auth_type \"Passwordless\"",
-		    s->host, s->port);
-	}
-	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 0L);
-	return SC_OK;
+	return rc == CURLE_OK ? SC_OK : core_session_transfer_fail(s, rc, err);
+}
+
+const struct core_auth_attempt core_auth_probe = {probe, NULL};
+
+/* Whether an attempt got past authentication: the server took the
+ * credentials (or needed none) and the transfer went on to its command. */
+static int authenticated(const struct sc_session *s, int rc)
+{
+	return rc == SC_OK || s->past_auth;
 }
 
 /* `refused_by` names a method whose credentials the server refused earlier
  * in this Automatic run, or is NULL. */
 static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct core_plugin *p,
-                      const char *refused_by, void **priv, struct sc_error *err)
+                      const char *refused_by, const struct core_auth_attempt *how, void **priv,
+                      struct sc_error *err)
 {
 	const struct sc_auth_ops *ops = p->desc->auth;
 	struct sc_credentials c;
@@ -115,8 +134,8 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 		                  "fix them instead of sending unauthenticated",
 		                  refused_by);
 	} else if (rc == SC_OK) {
-		rc = core_session_probe(s, &c, ctx->cfg.auth_mechanism, err);
-		if (rc == SC_EAUTH && ops->refused && s->tr.auth_sent) {
+		rc = attempt(s, &c, ctx->cfg.auth_mechanism, how, err);
+		if (rc == SC_EAUTH && !s->past_auth && ops->refused && s->tr.auth_sent) {
 			/* as fail_auth: an XOAUTH2 error ends at its "334 <challenge>" */
 			const char *reply = s->tr.auth_reply   ? s->tr.auth_reply
 			                    : s->tr.last_reply ? s->tr.last_reply
@@ -128,7 +147,7 @@ static int try_method(struct sc_ctx *ctx, struct sc_session *s, const struct cor
 				    "auth %s: refused (%s); retrying once with renewed credentials",
 				    p->desc->name, reply);
 				sc_error_clear(err);
-				rc = core_session_probe(s, &c, ctx->cfg.auth_mechanism, err);
+				rc = attempt(s, &c, ctx->cfg.auth_mechanism, how, err);
 				/* refused may leave a hint for a second refusal (plugin.h). */
 				if (rc == SC_EAUTH && e2.message && err->message) {
 					char *m = sc_asprintf("%s; %s", err->message, e2.message);
@@ -161,7 +180,8 @@ static cJSON *auth_order(const struct sc_ctx *ctx)
 	return cJSON_CreateStringArray(def, 3);
 }
 
-int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct sc_error *err)
+int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s,
+                              const struct core_auth_attempt *how, struct sc_error *err)
 {
 	const char *t = ctx->cfg.auth_type;
 	int explicit = t && strcasecmp(t, "Automatic");
@@ -183,12 +203,20 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 			continue;
 		}
 		void *priv = NULL;
-		rc = try_method(ctx, s, p, refused_by, &priv, &e);
-		if (rc == SC_OK) {
+		s->past_auth = 0;
+		rc = try_method(ctx, s, p, refused_by, how, &priv, &e);
+		if (authenticated(s, rc)) {
+			/* The method worked; a failure after AUTH (a refused
+			 * recipient, a broken-off DATA) is the message's own
+			 * outcome, reported as it is. */
 			record(s, p->desc->name, "success", NULL);
 			s->open = 1;
 			s->auth = p;
 			s->auth_priv = priv;
+			if (rc) {
+				sc_error_set(err, rc, "%s", e.message ? e.message : "failed");
+				sc_error_clear(&e);
+			}
 			break;
 		}
 		record(s, p->desc->name, rc == SC_ESKIP ? "skipped" : "failed", e.message);
@@ -218,7 +246,7 @@ int core_session_authenticate(struct sc_ctx *ctx, struct sc_session *s, struct s
 	cJSON_Delete(order);
 	if (s->open) {
 		sc_error_clear(&first_refusal);
-		return SC_OK;
+		return rc;
 	}
 	char *list = NULL;
 	cJSON_ArrayForEach(m, s->attempts)

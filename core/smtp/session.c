@@ -39,6 +39,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 	if (fd != CURL_SOCKET_BAD) {
 		tr->nsock++;
+		tr->opened = 1;
 		tr->sock = fd;
 	}
 	return fd;
@@ -51,6 +52,48 @@ static int close_socket(void *arg, curl_socket_t fd)
 	if (fd == tr->sock)
 		tr->sock = CURL_SOCKET_BAD;
 	return close(fd);
+}
+
+static int check_capabilities(struct sc_session *s, const struct sc_envelope *env, int known,
+                              struct sc_error *err);
+
+/* CURLOPT_PREREQFUNCTION: libcurl calls it once the connect phase is over
+ * (greeting, EHLO, STARTTLS, AUTH on a new connection) and before MAIL
+ * FROM, so what needs the server's EHLO is checked here, in the message's
+ * own transfer, instead of in a NOOP round trip before it: credentials
+ * libcurl could not use (it skips AUTH silently when none is offered), and
+ * the extensions the message needs. Stopping here closes the connection
+ * before any command of the transaction: nothing is half-sent. */
+static int prereq(void *arg, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	struct sc_session *s = arg;
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	if (s->tr.opened && s->want_auth && !s->tr.auth_sent) {
+		sc_error_set(&s->prereq_err, SC_EAUTH,
+		             "AUTH failed: the server at %s:%ld does not offer "
+		             "AUTH, so the credentials cannot be used; if it relays without login "
+		             "use auth_type \"Passwordless\"",
+		             s->host, s->port);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	s->past_auth = 1;
+	if (s->check_env && check_capabilities(s, s->check_env, 1, &s->prereq_err))
+		return CURL_PREREQFUNC_ABORT;
+	return CURL_PREREQFUNC_OK;
+}
+
+int core_session_transfer_fail(struct sc_session *s, CURLcode rc, struct sc_error *err)
+{
+	if (rc == CURLE_ABORTED_BY_CALLBACK && s->prereq_err.code) {
+		sc_error_set(err, s->prereq_err.code, "%s",
+		             s->prereq_err.message ? s->prereq_err.message : "failed");
+		sc_error_clear(&s->prereq_err);
+		return err->code;
+	}
+	return core_session_fail(s, rc, err);
 }
 
 static int host_char(int c)
@@ -155,6 +198,19 @@ static int configure_tls(struct sc_session *s, struct sc_ctx *ctx, struct sc_err
 	return core_tls_policy(ctx, s->curl, err);
 }
 
+/* The callbacks' data: this session's own buffers (a clone's handle
+ * comes from curl_easy_duphandle with its original's pointers). */
+static void wire(struct sc_session *s)
+{
+	CURL *c = s->curl;
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
+	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &s->tr);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &s->tr);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, &s->tr);
+	curl_easy_setopt(c, CURLOPT_PREREQDATA, s);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, s);
+}
+
 static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *err)
 {
 	const char *ssl = ctx->cfg.ssl_config;
@@ -191,20 +247,18 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, s->timeout);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXCONNECTS, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, core_transcript_cb);
-	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 	/* The SASL initial response on the AUTH line (RFC 4954 §4): PLAIN and
 	 * XOAUTH2 in one round trip instead of two. The transcript redacts
 	 * the AUTH line's argument. */
 	curl_easy_setopt(c, CURLOPT_SASL_IR, 1L);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &s->tr);
 	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
-	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, &s->tr);
+	curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq);
+	wire(s);
 	s->tr.sock = CURL_SOCKET_BAD;
 	s->tr.quit_wait_ms = s->timeout * 1000 < QUIT_WAIT_MS ? s->timeout * 1000 : QUIT_WAIT_MS;
 	s->tr.verbose = sc_verbose();
@@ -218,7 +272,7 @@ static int configure(struct sc_session *s, struct sc_ctx *ctx, struct sc_error *
 	return configure_tls(s, ctx, err);
 }
 
-static void session_free(struct sc_session *s)
+void core_session_free(struct sc_session *s)
 {
 	if (!s)
 		return;
@@ -239,6 +293,7 @@ static void session_free(struct sc_session *s)
 	if (s->auth && s->auth->desc->auth->release)
 		s->auth->desc->auth->release(s->auth_priv);
 	core_transcript_free(&s->tr);
+	sc_error_clear(&s->prereq_err);
 	cJSON_Delete(s->attempts);
 	free(s->key);
 	free(s->host);
@@ -273,13 +328,14 @@ struct sc_session *core_session_get(struct sc_ctx *ctx, struct sc_error *err)
 	struct sc_session *s = calloc(1, sizeof *s);
 	if (!s || !(s->curl = curl_easy_init()) || !(s->attempts = cJSON_CreateArray())) {
 		free(key);
-		session_free(s);
+		core_session_free(s);
 		sc_error_set(err, SC_ENOMEM, "cannot create a libcurl handle");
 		return NULL;
 	}
 	s->key = key;
-	if (configure(s, ctx, err)) {
-		session_free(s);
+	if (configure(s, ctx, err) || (ctx->cfg.max_connections > 1 &&
+	                               core_pool_new(ctx->rt, s, ctx->cfg.max_connections, err))) {
+		core_session_free(s);
 		return NULL;
 	}
 	s->next = ctx->rt->sessions;
@@ -294,8 +350,35 @@ void core_sessions_close(struct core_runtime *rt)
 		rt->sessions = s->next;
 		if (s->open)
 			sc_log(SC_LOG_DEBUG, "closing the session with %s:%ld", s->host, s->port);
-		session_free(s);
+		core_pool_free(s->pool); /* the parallel sessions, then this one */
+		core_session_free(s);
 	}
+}
+
+struct sc_session *core_session_clone(struct sc_session *p, CURL *proto, struct sc_error *err)
+{
+	struct sc_session *c = calloc(1, sizeof *c);
+	if (!c || !(c->curl = curl_easy_duphandle(proto)) || !(c->attempts = cJSON_CreateArray()) ||
+	    !(c->key = strdup(p->key)) || !(c->host = strdup(p->host)) ||
+	    !(c->ssl_config = strdup(p->ssl_config)) ||
+	    (p->tr.ehlo && !(c->tr.ehlo = strdup(p->tr.ehlo)))) {
+		core_session_free(c);
+		sc_error_set(err, SC_ENOMEM, "cannot create a libcurl handle");
+		return NULL;
+	}
+	wire(c);
+	c->port = p->port;
+	c->allow_smtputf8 = p->allow_smtputf8;
+	c->timeout = p->timeout;
+	c->tr.sock = CURL_SOCKET_BAD;
+	c->tr.quit_wait_ms = p->tr.quit_wait_ms;
+	c->tr.verbose = p->tr.verbose;
+	c->tr.auth_sent = p->tr.auth_sent;
+	c->open = 1; /* the credentials the first session chose are on the handle */
+	c->want_auth = p->want_auth;
+	c->pool = p->pool;
+	c->primary = p;
+	return c;
 }
 
 int sc_session_open(struct sc_ctx *ctx, struct sc_session **out, struct sc_error *err)
@@ -303,8 +386,10 @@ int sc_session_open(struct sc_ctx *ctx, struct sc_session **out, struct sc_error
 	struct sc_session *s = core_ctx_session(ctx, err);
 	if (!s)
 		return err->code ? err->code : SC_ENOMEM;
+	if (s->pool)
+		core_pool_quiesce(s->pool);
 	if (!s->open) {
-		int rc = core_session_authenticate(ctx, s, err);
+		int rc = core_session_authenticate(ctx, s, &core_auth_probe, err);
 		if (rc)
 			return rc;
 	}
@@ -364,8 +449,9 @@ static const char *first_utf8(const struct sc_envelope *env)
 }
 
 /* What the server must offer for this message; checked after EHLO and
- * before MAIL FROM, so a message it cannot carry is never half-sent. */
-static int check_capabilities(struct sc_session *s, const struct sc_envelope *env,
+ * before MAIL FROM, so a message it cannot carry is never half-sent. With
+ * `known` 0 (no EHLO seen yet) only what the asset alone decides. */
+static int check_capabilities(struct sc_session *s, const struct sc_envelope *env, int known,
                               struct sc_error *err)
 {
 	const char *u = first_utf8(env);
@@ -375,6 +461,14 @@ static int check_capabilities(struct sc_session *s, const struct sc_envelope *en
 		    "The address \"%s\" is not ASCII and needs SMTPUTF8, "
 		    "but the asset sets allow_smtputf8: false. Enable it or use an ASCII address",
 		    u);
+	if (env->needs_smtputf8 && !u && !s->allow_smtputf8)
+		return sc_error_set(
+		    err, SC_EINPUT,
+		    "The message has UTF-8 in its header fields, which "
+		    "needs SMTPUTF8, but the asset sets allow_smtputf8: false. Enable it or "
+		    "encode those fields as RFC 2047 encoded words (=?utf-8?b?...?=)");
+	if (!known)
+		return SC_OK;
 	if (u && !sc_session_offers(s, "SMTPUTF8"))
 		return sc_error_set(err, SC_ESEND,
 		                    "The address \"%s\" is not ASCII and needs SMTPUTF8, "
@@ -383,12 +477,6 @@ static int check_capabilities(struct sc_session *s, const struct sc_envelope *en
 		                    u, s->host, s->port);
 	/* UTF-8 in header fields (send rawemail sends them as given) is only
 	 * defined under SMTPUTF8 (RFC 6532); 8BITMIME covers bodies only. */
-	if (env->needs_smtputf8 && !u && !s->allow_smtputf8)
-		return sc_error_set(
-		    err, SC_EINPUT,
-		    "The message has UTF-8 in its header fields, which "
-		    "needs SMTPUTF8, but the asset sets allow_smtputf8: false. Enable it or "
-		    "encode those fields as RFC 2047 encoded words (=?utf-8?b?...?=)");
 	if (env->needs_smtputf8 && !u && !sc_session_offers(s, "SMTPUTF8"))
 		return sc_error_set(
 		    err, SC_ESEND,
@@ -407,7 +495,7 @@ static int check_capabilities(struct sc_session *s, const struct sc_envelope *en
 	return SC_OK;
 }
 
-static struct curl_slist *rcpt_list(const struct sc_envelope *env, const size_t *idx, size_t n)
+struct curl_slist *core_rcpt_list(const struct sc_envelope *env, const size_t *idx, size_t n)
 {
 	struct curl_slist *l = NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -446,10 +534,16 @@ static int closed_while_idle(struct sc_session *s)
 CURLcode core_session_transfer(struct sc_session *s)
 {
 	core_transcript_reset(&s->tr);
+	s->tr.opened = 0;
+	sc_error_clear(&s->prereq_err);
 	s->errbuf[0] = '\0';
 	s->tr.in_transfer = 1;
 	CURLcode rc = curl_easy_perform(s->curl);
+	s->last_rc = rc;
 	s->tr.in_transfer = 0;
+	/* A fresh connection is for one transfer (an auth attempt's first,
+	 * a reconnect); the transfers after it reuse what it opened. */
+	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
 	s->idle_since = 0;
 	curl_socket_t fd = CURL_SOCKET_BAD;
 	s->kept_after_message = rc == CURLE_OK && s->tr.stage == STAGE_BODY;
@@ -482,8 +576,8 @@ static CURLcode perform(struct sc_session *s, struct sc_message *m)
 	CURLcode rc = core_session_transfer(s);
 	long fresh = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &fresh);
-	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT && fresh == 0 &&
-	            s->tr.stage <= STAGE_MAIL &&
+	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT &&
+	            rc != CURLE_ABORTED_BY_CALLBACK && fresh == 0 && s->tr.stage <= STAGE_MAIL &&
 	            ((was_idle_closed && (!s->tr.answer || s->tr.last_code == 421)) ||
 	             (after_message && !s->tr.answer));
 	if (!retry)
@@ -584,6 +678,24 @@ char *sc_delivery_refused_text(const struct sc_delivery *d)
 	return t;
 }
 
+int core_transaction_outcome(struct sc_session *s, CURLcode cr, const struct sc_envelope *env,
+                             const size_t *idx, size_t n, int *all_refused, struct sc_delivery *out,
+                             size_t *again, size_t *nagain, struct sc_error *err)
+{
+	int refused = 0;
+	*all_refused = 0;
+	for (size_t i = 0; i < s->tr.nrcpts; i++)
+		refused += s->tr.rcpts[i].code / 100 != 2;
+	if (cr == CURLE_OK)
+		return collect(s, env, idx, n, NULL, out, again, nagain);
+	if (s->tr.stage == STAGE_RCPT && s->tr.nrcpts == n && (size_t)refused == n) {
+		*all_refused = 1;
+		int rc = collect(s, env, idx, n, "", out, NULL, NULL);
+		return rc ? rc : SC_ESEND;
+	}
+	return core_session_transfer_fail(s, cr, err);
+}
+
 /* One transaction: MAIL FROM, RCPT TO for env->rcpt[idx[0..n)], DATA.
  * SC_OK when it delivered (recipients to try again in again[]); SC_ESEND
  * with *all_refused set when every RCPT was refused (out has the replies);
@@ -593,29 +705,17 @@ static int send_transaction(struct sc_session *s, const struct sc_envelope *env,
                             struct sc_delivery *out, size_t *again, size_t *nagain,
                             struct sc_error *err)
 {
-	struct curl_slist *rcpts = rcpt_list(env, idx, n);
+	struct curl_slist *rcpts = core_rcpt_list(env, idx, n);
 	if (!rcpts)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpts);
 	int rc = core_message_apply(m, s->curl, err);
 	*all_refused = 0;
 	if (rc == SC_OK) {
-		CURLcode cr = perform(s, m);
-		int refused = 0;
-		for (size_t i = 0; i < s->tr.nrcpts; i++)
-			refused += s->tr.rcpts[i].code / 100 != 2;
-		if (cr == CURLE_OK) {
-			rc = collect(s, env, idx, n, NULL, out, again, nagain);
-			if (!rc)
-				rc = core_message_check_sent(m, s->curl, err);
-		} else if (s->tr.stage == STAGE_RCPT && s->tr.nrcpts == n && (size_t)refused == n) {
-			*all_refused = 1;
-			rc = collect(s, env, idx, n, "", out, NULL, NULL);
-			if (!rc)
-				rc = SC_ESEND;
-		} else {
-			rc = core_session_fail(s, cr, err);
-		}
+		rc = core_transaction_outcome(s, perform(s, m), env, idx, n, all_refused, out,
+		                              again, nagain, err);
+		if (!rc)
+			rc = core_message_check_sent(m, s->curl, err);
 	}
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
 	curl_slist_free_all(rcpts);
@@ -627,12 +727,11 @@ static int send_transaction(struct sc_session *s, const struct sc_envelope *env,
  * limits a reply line to 512 octets, so 500 recipients stay inside it
  * whatever the server says; a longer list goes as several transactions of
  * the same message on the same connection. */
-#define RCPT_PER_TRANSACTION 500
 
 /* After a transaction delivered and then a later one broke off: the
  * recipients not served are listed as not sent, with the reason. */
-static int not_sent(const struct sc_envelope *env, const size_t *idx, size_t n,
-                    struct sc_delivery *out, struct sc_error *err)
+int core_not_sent(const struct sc_envelope *env, const size_t *idx, size_t n,
+                  struct sc_delivery *out, struct sc_error *err)
 {
 	sc_log(SC_LOG_WARN, "the message reached %zu recipients, then: %s", out->naccepted,
 	       err->message ? err->message : "failed");
@@ -673,7 +772,7 @@ static int send_transactions(struct sc_session *s, const struct sc_envelope *env
 		                      err);
 		if (rc && !all_refused) {
 			if (delivered && rc != SC_ENOMEM)
-				rc = not_sent(env, queue + head, tail - head, out, err);
+				rc = core_not_sent(env, queue + head, tail - head, out, err);
 			break;
 		}
 		delivered |= rc == SC_OK;
@@ -693,18 +792,23 @@ static int send_transactions(struct sc_session *s, const struct sc_envelope *env
 	}
 	free(queue);
 	free(again);
-	if (rc || delivered)
-		return rc;
+	return rc || delivered ? rc : core_all_refused(out, err);
+}
+
+int core_all_refused(const struct sc_delivery *out, struct sc_error *err)
+{
 	char *t = sc_delivery_refused_text(out);
-	rc = sc_error_set(err, SC_ESEND, "RCPT TO: every recipient was refused: %s", t ? t : "");
+	int rc =
+	    sc_error_set(err, SC_ESEND, "RCPT TO: every recipient was refused: %s", t ? t : "");
 	free(t);
 	return rc;
 }
 
-int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
-                    struct sc_delivery *out, struct sc_error *err)
+/* Everything about a message that needs no server: the envelope's
+ * addresses, what the asset allows, the signature, the throttle slot. */
+int core_send_prepare(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
+                      struct sc_error *err)
 {
-	memset(out, 0, sizeof *out);
 	if (env->nrcpt == 0)
 		return sc_error_set(err, SC_EINPUT,
 		                    "no recipients: give at least one address in to, cc or bcc");
@@ -716,36 +820,85 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 			return sc_error_set(
 			    err, SC_EINPUT,
 			    "a recipient address contains control characters or <>");
-	int rc = check_capabilities(s, env, err);
+	/* Once the server's EHLO is known the extensions are checked before
+	 * the throttle slot is taken; before that, prereq() checks them. So
+	 * it does for parallel sessions: a session's thread may be reading a
+	 * new EHLO into its transcript right now. */
+	int rc = check_capabilities(s, env, s->open && s->tr.ehlo && !s->pool, err);
 	if (!rc && s->secret_key)
 		rc = core_message_sign(m, s->secret_key, err);
 	if (!rc && s->throttle > 0)
 		rc = core_throttle_wait(s->throttle_path, s->throttle, s->throttle_max_wait, err);
-	if (rc)
-		return rc;
-	char *from = sc_asprintf("<%s>", env->mail_from);
+	return rc;
+}
+
+struct send_args {
+	const struct sc_envelope *env;
+	struct sc_message *m;
+	struct sc_delivery *out;
+};
+
+/* The transactions of one message (sc_session_send after send_prepare);
+ * also the first attempt of an authentication (core_auth_attempt). */
+static int send_run(struct sc_session *s, void *arg, struct sc_error *err)
+{
+	struct send_args *a = arg;
+	sc_delivery_free(a->out);
+	char *from = sc_asprintf("<%s>", a->env->mail_from);
 	if (!from)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	curl_easy_setopt(s->curl, CURLOPT_CUSTOMREQUEST, NULL);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
-	rc = send_transactions(s, env, m, out, err);
-	core_message_detach(m, s->curl);
+	s->check_env = a->env;
+	int rc = send_transactions(s, a->env, a->m, a->out, err);
+	s->check_env = NULL;
+	core_message_detach(a->m, s->curl);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, NULL);
 	free(from);
 	return rc;
 }
 
+int core_send_run(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
+                  struct sc_delivery *out, struct sc_error *err)
+{
+	struct send_args a = {env, m, out};
+	return send_run(s, &a, err);
+}
+
+int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
+                    struct sc_delivery *out, struct sc_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = core_send_prepare(s, env, m, err);
+	if (rc)
+		return rc;
+	struct send_args a = {env, m, out};
+	return send_run(s, &a, err);
+}
+
 int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
             struct sc_result *r, struct sc_error *err)
 {
-	struct sc_session *s = NULL;
 	struct sc_delivery d;
 	memset(&d, 0, sizeof d);
-	int rc = sc_session_open(ctx, &s, err);
-	if (!rc) {
-		rc = sc_session_send(s, env, m, &d, err);
-		sc_delivery_report(s, &d, r);
+	struct sc_session *s = core_ctx_session(ctx, err);
+	int rc = s ? SC_OK : err->code ? err->code : SC_ENOMEM;
+	if (s && s->pool)
+		core_pool_quiesce(s->pool); /* the primary is ours again */
+	if (!rc)
+		rc = core_send_prepare(s, env, m, err);
+	struct send_args a = {env, m, &d};
+	if (!rc && s->open) {
+		rc = send_run(s, &a, err);
+	} else if (!rc) {
+		/* No NOOP probe: the message's own transfer authenticates,
+		 * and a method the server refuses at AUTH hands the same
+		 * message, not yet sent, to the next one (auth.c). */
+		struct core_auth_attempt first = {send_run, &a};
+		rc = core_session_authenticate(ctx, s, &first, err);
 	}
+	if (s && (s->open || d.naccepted || d.nrefused))
+		sc_delivery_report(s, &d, r);
 	if (!rc) {
 		const char *id = core_message_id(m);
 		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
@@ -753,6 +906,28 @@ int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message
 		sc_error_prefix(err, "Email send failed");
 	}
 	sc_delivery_free(&d);
+	return rc;
+}
+
+int sc_send_async(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
+                  struct sc_result *r, struct sc_error *err)
+{
+	struct sc_session *s =
+	    ctx->cfg.max_connections > 1 && ctx->report ? core_ctx_session(ctx, err) : NULL;
+	/* The first message authenticates (the Automatic order decides the
+	 * method, as for sc_send); the parallel sessions reuse its choice. */
+	if (!s || !s->pool || !s->open)
+		return sc_send(ctx, env, m, r, err);
+	int rc = core_send_prepare(s, env, m, err);
+	if (!rc)
+		rc = core_pool_submit(s->pool, env, m, ctx->report,
+		                      (size_t)(r - ctx->report->results), err);
+	if (rc != SC_PENDING) {
+		struct sc_delivery d;
+		memset(&d, 0, sizeof d);
+		sc_delivery_report(s, &d, r);
+		sc_error_prefix(err, "Email send failed");
+	}
 	return rc;
 }
 

@@ -53,6 +53,7 @@ struct core_transcript {
 	 * timeout for a server that is stuck (session.c sets these). */
 	curl_socket_t sock; /* the one open socket, or CURL_SOCKET_BAD */
 	int nsock;          /* sockets open */
+	int opened;         /* a socket was opened during this transfer */
 	int in_transfer;    /* inside curl_easy_perform */
 	long quit_wait_ms;
 };

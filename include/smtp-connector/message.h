@@ -282,6 +282,11 @@ int sc_message_body_text(struct sc_message *m, const char *type, const char *tex
  * sc_message_header() are not used. A text sc_rawmsg_parse() refuses is
  * SC_EINPUT with its message ("line 3 ..."); SC_ENOMEM. */
 int sc_message_raw(struct sc_message *m, const char *raw, size_t len, struct sc_error *err);
+/* Give the message a buffer it borrows (a text of sc_mime_add_text_ref or
+ * sc_message_body_text that the plugin allocated): it is freed with the
+ * message, which may outlive the plugin's run under sc_send_async. Takes
+ * `p` (also on failure; NULL is a no-op). SC_OK or SC_ENOMEM. */
+int sc_message_keep(struct sc_message *m, void *p, struct sc_error *err);
 /* Adds Date and Message-ID (<random@domain>) when absent; returns the
  * Message-ID in use (owned by the message); NULL when out of memory. */
 const char *sc_message_ensure_ids(struct sc_message *m, const char *domain);
@@ -321,6 +326,21 @@ struct sc_envelope {
  * said is in the message) and SC_EPROTO. */
 int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
             struct sc_result *r, struct sc_error *err);
+/* sc_send for an action that can let the core finish its result: with the
+ * asset's max_connections above 1, once the asset's first session is
+ * authenticated, the message goes to a free one of up to max_connections
+ * parallel SMTP sessions (libcurl's multi interface, one event loop) and
+ * the call returns SC_PENDING at once; when all are busy it first runs the
+ * loop until one frees. With SC_PENDING the core holds its own reference
+ * to `m` (free it as usual: sc_message_free drops the plugin's) and
+ * copies `env`; everything else `m` borrows must outlive the request
+ * (the request's own strings do) or be given to it with
+ * sc_message_keep. The plugin may add data to `r` as for success, then
+ * returns SC_PENDING from run(); the core adds the delivery fields, sets
+ * the status and prints the request's result line, in request order, when
+ * the transfer ends. Otherwise exactly sc_send. */
+int sc_send_async(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
+                  struct sc_result *r, struct sc_error *err);
 
 #ifdef __cplusplus
 }

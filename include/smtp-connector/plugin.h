@@ -60,8 +60,10 @@ enum sc_code {
 	SC_ENOMEM,
 	SC_EPLUGIN, /* plugin missing, unloadable or of another ABI */
 	SC_EINTERNAL,
-	SC_ETHROTTLED /* throttle_period not yet over (throttle_mode drop, or
-	                 longer than throttle_max_wait) */
+	SC_ETHROTTLED, /* throttle_period not yet over (throttle_mode drop, or
+	                  longer than throttle_max_wait) */
+	SC_PENDING     /* not an error: sc_send_async handed the message to a
+	                  parallel session; the core completes the result */
 };
 
 struct sc_error {

@@ -343,7 +343,9 @@ int compose_send(struct sc_ctx *ctx, struct compose *c, struct sc_result *r, str
 	for (size_t i = 0; i < c->envelope.n; i++)
 		rcpt[i] = c->envelope.v[i].addr;
 	struct sc_envelope env = {c->from.addr, rcpt, c->envelope.n, c->smtputf8, 0};
-	int rc = sc_send(ctx, &env, c->msg, r, err);
+	/* SC_PENDING with max_connections > 1: the core keeps the message
+	 * and copies the envelope (message.h) */
+	int rc = sc_send_async(ctx, &env, c->msg, r, err);
 	free(rcpt);
 	return rc;
 }

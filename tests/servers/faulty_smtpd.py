@@ -29,11 +29,19 @@ Other switches:
                       after N messages on a connection, close it when the next
                       command arrives, without a reply (a close that crossed it)
   --from-message N    misbehave only once N messages were accepted (default 0)
+  --max-sessions N    at most N connections at once: one more is greeted with
+                      "421 4.7.0 too many connections" and closed (Exchange
+                      Online's concurrent-connection limit, in small)
+  --delay TEXT=S      (repeatable) hold the end-of-data reply S seconds for a
+                      message whose data contains TEXT (e.g. its Subject)
+  --drop TEXT         close the connection, without a reply, at the end of the
+                      data of a message that contains TEXT (not accepted)
   --lifetime S        exit after S seconds whatever happens (default 120)
   --ready FILE        JSON {"port": N, "pid": P} once listening
   --log FILE          one line per event: CONNECT <n>, C: <command>,
                       S: <reply line>, MESSAGE <bytes>, ACTION <stage> <action>,
-                      DISCONNECT <n>
+                      DISCONNECT <n>, MESSAGE-ID <id> (of each accepted
+                      message), REFUSED-SESSION <n>
 
 It binds 127.0.0.1 on --port (0: any free one) and prints "PORT <n>" on
 stdout once listening. SIGTERM/SIGINT stop it (exit 0), and so does the
@@ -170,6 +178,7 @@ class Session:
                 and not text.startswith("354"):
             return  # DATA refused: no message follows
         size = 0
+        lines = []
         while True:
             try:
                 line = await self.reader.readuntil(b"\n")
@@ -178,9 +187,21 @@ class Session:
             if line in (b".\r\n", b".\n"):
                 break
             size += len(line)
+            lines.append(line)
+        data = b"".join(lines)
+        if self.o.drop and self.o.drop.encode() in data:
+            self.srv.log.write("ACTION eod drop")
+            raise Stop()
+        for text, seconds in self.o.delays:
+            if text.encode() in data:
+                await asyncio.sleep(seconds)
         self.srv.messages += 1
         self.in_conn += 1
         self.srv.log.write("MESSAGE %d" % size)
+        for line in lines:
+            if line.lower().startswith(b"message-id:"):
+                self.srv.log.write("MESSAGE-ID " + line[11:].strip().decode("ascii", "replace"))
+                break
         await self.send("eod", ["250 2.0.0 Ok: queued as FAULTY%d" % self.srv.messages])
 
     async def run(self):
@@ -231,16 +252,29 @@ class Server:
         self.log = Log(opts.log)
         self.connections = 0
         self.messages = 0
+        self.open = 0
 
     async def handle(self, reader, writer):
         self.connections += 1
         n = self.connections
         self.log.write("CONNECT %d" % n)
+        if self.opts.max_sessions and self.open >= self.opts.max_sessions:
+            self.log.write("REFUSED-SESSION %d" % n)
+            try:
+                writer.write(b"421 4.7.0 faulty.test too many connections\r\n")
+                await writer.drain()
+                writer.close()
+            except Exception:  # noqa: BLE001 - the client may be gone already
+                pass
+            self.log.write("DISCONNECT %d" % n)
+            return
+        self.open += 1
         try:
             await Session(self, reader, writer, n).run()
         except (Stop, ConnectionError, ssl.SSLError):
             pass
         finally:
+            self.open -= 1
             self.log.write("DISCONNECT %d" % n)
             try:
                 writer.close()
@@ -271,6 +305,9 @@ def parse_args(argv):
     p.add_argument("--from-message", type=int, default=0)
     p.add_argument("--rcpt-limit", type=int, default=0)
     p.add_argument("--messages-per-connection", type=int, default=0)
+    p.add_argument("--max-sessions", type=int, default=0)
+    p.add_argument("--delay", action="append", default=[], metavar="TEXT=S")
+    p.add_argument("--drop")
     p.add_argument("--starttls-cert", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--offer-starttls", action="store_true")
     p.add_argument("--idle-close", type=float, default=0)
@@ -279,6 +316,12 @@ def parse_args(argv):
     p.add_argument("--log")
     opts = p.parse_args(argv)
     opts.rules = dict(parse_rule(r) for r in opts.at)
+    opts.delays = []
+    for d in opts.delay:
+        text, sep, seconds = d.rpartition("=")
+        if not sep or not text:
+            sys.exit("--delay wants TEXT=SECONDS, got %r" % d)
+        opts.delays.append((text, min(float(seconds), 30.0)))
     return opts
 
 

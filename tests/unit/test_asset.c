@@ -23,6 +23,7 @@ static void test_defaults(void **state)
 	assert_true(c.throttle_period == 0.0);
 	assert_int_equal(c.verify_server_cert, 1);
 	assert_int_equal(c.allow_smtputf8, 1);
+	assert_int_equal(c.max_connections, 1);
 	assert_null(c.username);
 	assert_null(c.auth_type);
 	assert_null(c.auth_order);
@@ -40,7 +41,7 @@ static void test_every_field(void **state)
 	    " \"auth_mechanism\": \"LOGIN\", \"auth_order\": [\"Basic\"],"
 	    " \"sender_address\": \"soc@corp.example\", \"ca_file\": \"/ca.pem\","
 	    " \"verify_server_cert\": false, \"allow_smtputf8\": false, \"ehlo_name\": \"h\","
-	    " \"secret_key\": \"k\", \"throttle_period\": 1.5}");
+	    " \"secret_key\": \"k\", \"throttle_period\": 1.5, \"max_connections\": 8}");
 	struct core_asset c;
 	core_asset_parse(a, &c);
 	assert_string_equal(c.server, "[::1]:2525");
@@ -58,6 +59,7 @@ static void test_every_field(void **state)
 	assert_string_equal(c.ehlo_name, "h");
 	assert_string_equal(c.secret_key, "k");
 	assert_true(c.throttle_period == 1.5);
+	assert_int_equal(c.max_connections, 8);
 	cJSON_Delete(a);
 }
 

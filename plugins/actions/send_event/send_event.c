@@ -246,7 +246,7 @@ static int send_event_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 		rc = build_body(ctx, &c, &m, err);
 	if (!rc)
 		rc = compose_send(ctx, &c, r, err);
-	if (!rc) {
+	if (!rc || rc == SC_PENDING) {
 		cJSON *d = sc_result_data(r);
 		if (d) {
 			cJSON_AddStringToObject(d, "subject", m.subject);

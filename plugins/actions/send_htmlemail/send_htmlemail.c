@@ -162,6 +162,15 @@ static int html_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r
 		rc = build_body(ctx, &c, &b, &fs, err);
 	if (!rc)
 		rc = warn_unreferenced(&b, &fs, r, err);
+	if (!rc) {
+		/* the MIME tree borrows them, and the message may outlive this
+		 * run (sc_send_async): it owns them from here */
+		rc = sc_message_keep(c.msg, b.html, err);
+		b.html = NULL;
+		if (!rc)
+			rc = sc_message_keep(c.msg, b.text, err);
+		b.text = NULL;
+	}
 	if (!rc)
 		rc = compose_send(ctx, &c, r, err);
 	compose_free(&c); /* first: its MIME tree borrows b.html and b.text */

@@ -51,7 +51,7 @@ static int send_it(struct sc_ctx *ctx, const struct raw_envelope *e, struct sc_m
 	for (size_t i = 0; i < e->rcpt.n; i++)
 		rcpt[i] = e->rcpt.v[i].addr;
 	struct sc_envelope env = {e->senders.v[0].addr, rcpt, e->rcpt.n, e->smtputf8, e->eightbit};
-	int rc = sc_send(ctx, &env, msg, r, err);
+	int rc = sc_send_async(ctx, &env, msg, r, err);
 	free(rcpt);
 	return rc;
 }
@@ -79,7 +79,7 @@ static int send_parsed(struct sc_ctx *ctx, const struct sc_rawmsg *m, struct sc_
 		rc = ensure_ids(m, msg, e.senders.v[0].addr, added, err);
 	if (!rc)
 		rc = send_it(ctx, &e, msg, r, err);
-	if (!rc) {
+	if (!rc || rc == SC_PENDING) {
 		cJSON_AddItemToObject(sc_result_data(r), "added_headers", added);
 		added = NULL;
 	}
