@@ -109,6 +109,11 @@ struct hs_spool {
 	int free_ready;
 	unsigned long long *free_ids, next_free;
 	size_t nfree;
+	/* group commit of new/ (spool_commit.c) */
+	int new_fd, commit_ready, committing;
+	pthread_mutex_t commit_mu;
+	pthread_cond_t commit_cv;
+	struct hs_commit_wait *commit_waiting;
 };
 
 /* Create tmp/, new/, failed/ (0700) and hold the spool's lock: one
@@ -128,7 +133,7 @@ cJSON *hs_spool_envelope(const struct hs_spool *sp, const char *id, struct sc_er
  * a retry state). */
 void hs_spool_done(struct hs_spool *sp, const char *id, int retried);
 
-/* Envelope files are recycled through free/ rather than created and
+/* Envelope and message files are recycled through free/ rather than created and
  * deleted for every message: on a file system that checks each new inode
  * against recently deleted ones (ext4 without a journal) creating them
  * was a fifth of serve's CPU. */
@@ -138,6 +143,12 @@ int hs_free_take(struct hs_spool *sp, const char *dst);
 /* Keep the file at `src` for reuse (or remove it when enough are kept). */
 void hs_free_give(struct hs_spool *sp, const char *src);
 void hs_free_close(struct hs_spool *sp);
+/* new/ held open for hs_commit_new; SC_EIO/SC_ENOMEM. */
+int hs_commit_open(struct hs_spool *sp, struct sc_error *err);
+/* Return once an fsync of new/ that began after the caller's renames
+ * into it has finished: 0, or -1 with errno. Thread-safe. */
+int hs_commit_new(struct hs_spool *sp);
+void hs_commit_close(struct hs_spool *sp);
 /* Refused or expired: move into failed/ with <id>.reason (one line). */
 int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason, struct sc_error *err);
 /* Remember a retry (attempts so far, when next as Unix time). Best

@@ -30,19 +30,10 @@ static int mkdir_0700(const char *path, struct sc_error *err)
 	return SC_OK;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
 {
 	sp->lock_fd = -1;
+	sp->new_fd = -1;
 	if (!(sp->dir = strdup(dir)))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	static const char *const boxes[] = {"", "/tmp", "/new", "/failed", "/free"};
@@ -68,11 +59,13 @@ int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
 		    "spool_dir: %s is in use by another smtp-connector serve; give each "
 		    "listener its own spool_dir",
 		    dir);
-	return hs_free_open(sp, err);
+	int rc = hs_free_open(sp, err);
+	return rc ? rc : hs_commit_open(sp, err);
 }
 
 void hs_spool_close(struct hs_spool *sp)
 {
+	hs_commit_close(sp);
 	hs_free_close(sp);
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);
@@ -137,22 +130,20 @@ static int copy_fd(int in, int out)
 	}
 }
 
-/* The message into tmp/: a hard link when the listener's file is on the
- * same file system (no copy), else a copy. fsynced either way. */
+/* The message into tmp/, copied (2 KB cost less than a new inode) into
+ * a recycled file when one is free (hs_free_take), cut to length and
+ * fsynced. Not a hard link: the listener may reuse its file once
+ * deliver() returns, and every spool file must be ours to recycle. */
 static int place_message(const char *src, const char *dst)
 {
-	if (link(src, dst) == 0) {
-		int fd = open(dst, O_RDONLY | O_CLOEXEC);
-		int rc = fd < 0 ? -1 : fsync(fd);
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return -1;
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int out = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	int rc = out < 0 ? -1 : copy_fd(in, out);
+	off_t end = rc ? 0 : lseek(out, 0, SEEK_CUR);
+	if (!rc)
+		rc = end < 0 ? -1 : ftruncate(out, end);
 	if (!rc)
 		rc = fsync(out);
 	int e = errno;
@@ -164,12 +155,12 @@ static int place_message(const char *src, const char *dst)
 }
 
 struct add_paths {
-	char *tenv, *nenv, *teml, *neml, *newdir;
+	char *tenv, *nenv, *teml, *neml;
 };
 
 static void free_paths(struct add_paths *p)
 {
-	free(p->tenv), free(p->nenv), free(p->teml), free(p->neml), free(p->newdir);
+	free(p->tenv), free(p->nenv), free(p->teml), free(p->neml);
 }
 
 int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
@@ -177,10 +168,9 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 {
 	struct add_paths p = {
 	    hs_spool_path(sp, "tmp", msg->id, ".env"), hs_spool_path(sp, "new", msg->id, ".env"),
-	    hs_spool_path(sp, "tmp", msg->id, ".eml"), hs_spool_path(sp, "new", msg->id, ".eml"),
-	    sc_asprintf("%s/new", sp->dir)};
+	    hs_spool_path(sp, "tmp", msg->id, ".eml"), hs_spool_path(sp, "new", msg->id, ".eml")};
 	char *text = cJSON_PrintUnformatted(env);
-	if (!text || !p.tenv || !p.nenv || !p.teml || !p.neml || !p.newdir) {
+	if (!text || !p.tenv || !p.nenv || !p.teml || !p.neml) {
 		free(text), free_paths(&p);
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
@@ -189,8 +179,8 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 	int rc = lstat(p.neml, &st) == 0 ? -1 : 0;
 	if (rc)
 		errno = EEXIST;
-	if (!rc)
-		hs_free_take(sp, p.tenv); /* else write_file creates it */
+	if (!rc) /* else write_file and place_message create them */
+		hs_free_take(sp, p.tenv), hs_free_take(sp, p.teml);
 	if (!rc && (step = "write", write_file(p.tenv, text)))
 		rc = -1;
 	if (!rc && (step = "rename", rename(p.tenv, p.nenv)))
@@ -199,7 +189,7 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 		rc = -1;
 	if (!rc && (step = "rename", rename(p.teml, p.neml)))
 		rc = -1;
-	if (!rc && (step = "fsync", fsync_dir(p.newdir)))
+	if (!rc && (step = "fsync", hs_commit_new(sp)))
 		rc = -1;
 	if (rc) {
 		int e = errno;
@@ -247,7 +237,7 @@ void hs_spool_done(struct hs_spool *sp, const char *id, int retried)
 	     *env = hs_spool_path(sp, "new", id, ".env"),
 	     *retry = retried ? hs_spool_path(sp, "new", id, ".retry") : NULL;
 	if (eml)
-		unlink(eml);
+		hs_free_give(sp, eml);
 	if (env)
 		hs_free_give(sp, env);
 	if (retry)
