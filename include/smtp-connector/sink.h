@@ -31,7 +31,9 @@ struct sc_inbound {
 	                            ends, without the final ".". A sink may rename
 	                            or link it (same file system as its spool);
 	                            the runtime unlinks whatever is left after
-	                            deliver() returns. */
+	                            deliver() returns, or empties it and reuses
+	                            it for a later message (so a sink keeps no
+	                            fd on it past deliver()). */
 	size_t size;             /* bytes in the file */
 	const char *mail_from;   /* reverse-path without <>; "" for <> */
 	const char *const *rcpt; /* forward-paths without <>, nrcpt of them */
