@@ -369,6 +369,37 @@ def test_message_size_advertised_and_enforced_while_reading():
             if os.path.getsize(os.path.join(spool, n))], [], "no message bytes left in the spool")
 
 
+def test_listener_reuses_one_emptied_message_file():
+    # creating a file per message was the listener's largest cost (bench/results.md)
+    with Serve() as srv:
+        spool = os.path.join(srv.dir, "state", "serve-spool")
+        inodes = set()
+        for i in range(3):
+            c = Client(srv.port)
+            c.cmd("EHLO x.example")
+            c.cmd("MAIL FROM:<a@example.com>")
+            c.cmd("RCPT TO:<b@example.com>")
+            c.cmd("DATA")
+            c.send(b"Subject: m%d\r\n\r\nbody %d\r\n.\r\n" % (i, i))
+            eq(c.reply()[0], 250, "message %d accepted" % i)
+            c.cmd("QUIT")
+            srv.wait_messages(i + 1)
+            files = []
+            for _ in range(100):  # the file is released just after the 250
+                files = [(n, os.stat(os.path.join(spool, n))) for n in os.listdir(spool)]
+                if files and all(st.st_size == 0 for _, st in files):
+                    break
+                time.sleep(0.02)
+            eq([(n.endswith(".msg"), st.st_size) for n, st in files], [(True, 0)],
+               "one kept message file, emptied, after message %d" % i)
+            inodes.add(files[0][1].st_ino)
+        eq(len(inodes), 1, "the same file reused for every message")
+        eq(sorted(i["subject"] for i in srv.index()), ["m0", "m1", "m2"], "each stored intact")
+        bodies = sorted(srv.raw_files())
+        true(all(b"body " in b for b in bodies), "bodies intact")
+    eq(os.listdir(spool), [], "kept files removed at exit")
+
+
 def test_big_message_streams_to_disk_with_flat_memory():
     def rss(pid):
         with open("/proc/%d/status" % pid) as f:
