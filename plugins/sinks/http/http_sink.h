@@ -138,8 +138,9 @@ void hs_spool_done(struct hs_spool *sp, const char *id, int retried);
  * against recently deleted ones (ext4 without a journal) creating them
  * was a fifth of serve's CPU. */
 int hs_free_open(struct hs_spool *sp, struct sc_error *err);
-/* Rename a recycled file to `dst`: 0, or -1 when none is free. */
-int hs_free_take(struct hs_spool *sp, const char *dst);
+/* The path of a recycled file, now the caller's (free it; write it,
+ * rename or unlink it), or NULL when none is free. */
+char *hs_free_take(struct hs_spool *sp);
 /* Keep the file at `src` for reuse (or remove it when enough are kept). */
 void hs_free_give(struct hs_spool *sp, const char *src);
 void hs_free_close(struct hs_spool *sp);

@@ -1,5 +1,6 @@
 /* The spool: what was answered 250 survives a crash. Maildir's recipe:
- * write into tmp/, fsync, rename into new/, fsync the directory. Each
+ * write into tmp/ (or a recycled file in free/), fsync, rename into new/,
+ * fsync the directory (a group commit, spool_commit.c). Each
  * message is <id>.eml (the received bytes) beside <id>.env (its envelope,
  * JSON), renamed in that order so that new/<id>.eml always has its
  * envelope; <id>.retry holds the attempts so far. failed/ keeps refused
@@ -130,8 +131,8 @@ static int copy_fd(int in, int out)
 	}
 }
 
-/* The message into tmp/, copied (2 KB cost less than a new inode) into
- * a recycled file when one is free (hs_free_take), cut to length and
+/* The message into `dst`, copied (2 KB cost less than a new inode): a
+ * recycled file when one is free (hs_free_take), else in tmp/; cut to length and
  * fsynced. Not a hard link: the listener may reuse its file once
  * deliver() returns, and every spool file must be ours to recycle. */
 static int place_message(const char *src, const char *dst)
@@ -166,9 +167,14 @@ static void free_paths(struct add_paths *p)
 int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
                  struct sc_error *err)
 {
-	struct add_paths p = {
-	    hs_spool_path(sp, "tmp", msg->id, ".env"), hs_spool_path(sp, "new", msg->id, ".env"),
-	    hs_spool_path(sp, "tmp", msg->id, ".eml"), hs_spool_path(sp, "new", msg->id, ".eml")};
+	/* a recycled file is written where it lies in free/ (as private as
+	 * tmp/, emptied at start) and renamed from there into new/ */
+	struct add_paths p = {hs_free_take(sp), hs_spool_path(sp, "new", msg->id, ".env"),
+	                      hs_free_take(sp), hs_spool_path(sp, "new", msg->id, ".eml")};
+	if (!p.tenv)
+		p.tenv = hs_spool_path(sp, "tmp", msg->id, ".env");
+	if (!p.teml)
+		p.teml = hs_spool_path(sp, "tmp", msg->id, ".eml");
 	char *text = cJSON_PrintUnformatted(env);
 	if (!text || !p.tenv || !p.nenv || !p.teml || !p.neml) {
 		free(text), free_paths(&p);
@@ -179,8 +185,6 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 	int rc = lstat(p.neml, &st) == 0 ? -1 : 0;
 	if (rc)
 		errno = EEXIST;
-	if (!rc) /* else write_file and place_message create them */
-		hs_free_take(sp, p.tenv), hs_free_take(sp, p.teml);
 	if (!rc && (step = "write", write_file(p.tenv, text)))
 		rc = -1;
 	if (!rc && (step = "rename", rename(p.tenv, p.nenv)))
