@@ -123,7 +123,7 @@ build_and_check() {   # DIR LABEL CONFIGURE-ARGS...
 # dlopened plugins) across the send email integration tests.
 valgrind_suite() {
 	local b=$ROOT/build t
-	local vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+	local vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$ROOT/tests/valgrind.supp"
 	for t in "$b"/tests/unit/test_*; do
 		case ${t##*/} in *.*) continue ;; esac
 		[ -x "$t" ] || continue

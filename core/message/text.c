@@ -1,47 +1,11 @@
-/* Byte-level text helpers every message builder shares: the one UTF-8
- * sequence check, the one 8-bit test and the one CRLF normaliser of the
- * tree (message.h). Each used to exist in up to four private copies
- * (address, encode, rawmsg, html), which drifted: one accepted overlong
- * forms, another surrogates. */
+/* Byte-level text helpers every message builder shares: the one 8-bit
+ * test and the one CRLF normaliser of the tree (message.h); the one
+ * UTF-8 sequence check, sc_utf8_len, is core/runtime/utf8.c's. Each used to exist in up to four
+ * private copies (address, encode, rawmsg, html), which drifted: one accepted overlong forms,
+ * another surrogates. */
 #include "text.h"
 
 #include <string.h>
-
-/* RFC 3629 §4: no overlong forms, no surrogates, nothing above
- * U+10FFFF. The narrowed second-byte ranges are what rules those out. */
-size_t sc_utf8_len(const void *text, size_t n)
-{
-	const unsigned char *s = text;
-	size_t len;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (n == 0)
-		return 0;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
 
 int sc_has_8bit(const void *text, size_t n)
 {

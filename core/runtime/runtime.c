@@ -438,7 +438,10 @@ static int read_requests(struct core_runtime *rt, int authorize, struct sc_error
 	return status;
 }
 
-int core_requests_main(const struct core_options *o, enum core_mode mode)
+/* Open the runtime, run `body` in it, close it: the one set-up and
+ * teardown of every entry point. */
+static int with_runtime(const struct core_options *o, int (*body)(struct core_runtime *, int),
+                        int arg)
 {
 	struct core_runtime rt;
 	struct core_loader loader;
@@ -449,24 +452,31 @@ int core_requests_main(const struct core_options *o, enum core_mode mode)
 		sc_error_clear(&err);
 		return status;
 	}
-	int status = read_requests(&rt, mode == CORE_AUTHORIZE, &err);
+	int status = body(&rt, arg);
 	runtime_close(&rt);
+	return status;
+}
+
+static int run_requests(struct core_runtime *rt, int authorize)
+{
+	struct sc_error err = SC_ERROR_INIT;
+	int status = read_requests(rt, authorize, &err);
 	sc_error_clear(&err);
 	return status;
 }
 
+static int run_list(struct core_runtime *rt, int unused)
+{
+	(void)unused;
+	return list_plugins(rt);
+}
+
+int core_requests_main(const struct core_options *o, enum core_mode mode)
+{
+	return with_runtime(o, run_requests, mode == CORE_AUTHORIZE);
+}
+
 int core_list_main(const struct core_options *o)
 {
-	struct core_runtime rt;
-	struct core_loader loader;
-	struct sc_error err = SC_ERROR_INIT;
-	int rc = runtime_open(&rt, &loader, o, &err);
-	if (rc) {
-		int status = core_fail_main(rc, err.message ? err.message : "plugin loader failed");
-		sc_error_clear(&err);
-		return status;
-	}
-	int status = list_plugins(&rt);
-	runtime_close(&rt);
-	return status;
+	return with_runtime(o, run_list, 0);
 }

@@ -131,7 +131,7 @@ int core_secrets_apply(const char *dir_opt, cJSON *req, struct sc_error *err)
 	char *text = NULL;
 	int rc = read_secret(path, &text, err);
 	/* The request's own checks (no string cut at \u0000, UTF-8 only). */
-	cJSON *secret = rc ? NULL : sc_json_parse(text, strlen(text), "secret", err);
+	cJSON *secret = rc || !text ? NULL : sc_json_parse(text, strlen(text), "secret", err);
 	if (text) {
 		sc_secret_wipe(text, strlen(text));
 		free(text);

@@ -4,6 +4,8 @@
  * prefix (how much one U+FFFD replaces) falls out of the same walk. */
 #include "utf8.h"
 
+#include <smtp-connector/message.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,10 +58,12 @@ static size_t step(const unsigned char *p, size_t n, int *ok)
 	return want;
 }
 
-size_t core_utf8_char_len(const char *s, size_t len)
+/* The one sequence check of the tree, declared for plugins in message.h
+ * (message building, HTML) and here for the core. */
+size_t sc_utf8_len(const void *text, size_t n)
 {
 	int ok;
-	size_t k = step((const unsigned char *)s, len, &ok);
+	size_t k = step(text, n, &ok);
 	return ok ? k : 0;
 }
 

@@ -9,7 +9,7 @@
 /* The length (1-4) of the well-formed sequence at s[0..len), or 0 when the
  * bytes there are not one (len 0 included). Overlong forms, surrogates
  * (U+D800..U+DFFF) and values past U+10FFFF are ill-formed. */
-size_t core_utf8_char_len(const char *s, size_t len);
+size_t sc_utf8_len(const void *text, size_t n); /* also in message.h */
 
 /* 1 when s[0..len) is well-formed UTF-8 (a NUL byte is U+0000, well
  * formed: callers that must refuse NUL check for it themselves); else 0

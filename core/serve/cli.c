@@ -1,6 +1,6 @@
 /* `smtp-connector serve`: flags (smtp-pigeon's, unchanged, so a pigeon
  * user swaps the binary), --config, the delivery plugin, then the loop. */
-#include "config.h"
+#include "serve_config.h"
 #include "ctx.h"
 #include "listener.h"
 #include "loader.h"

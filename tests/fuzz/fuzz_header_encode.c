@@ -1,5 +1,7 @@
-// fuzz-sources: core/message/encode.c core/message/transfer_encoding.c core/message/text.c
-// core/runtime/error.c core/runtime/buf.c core/runtime/log.c fuzz-pkgs: libcrypto
+// clang-format off
+// fuzz-sources: core/message/encode.c core/message/transfer_encoding.c core/message/text.c core/runtime/error.c core/runtime/buf.c core/runtime/log.c core/runtime/utf8.c
+// fuzz-pkgs: libcrypto
+// clang-format on
 /* libFuzzer target for the header encoders (core/message/encode.c).
  *
  * Arbitrary bytes go to sc_header_encode_unstructured (both utf8_ok

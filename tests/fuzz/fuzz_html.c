@@ -1,5 +1,7 @@
-// fuzz-sources: plugins/common/html.c plugins/common/html_detect.c core/runtime/error.c
+// clang-format off
+// fuzz-sources: plugins/common/html.c plugins/common/html_detect.c core/runtime/error.c core/runtime/utf8.c core/runtime/buf.c core/runtime/log.c core/message/text.c
 // fuzz-pkgs: libxml-2.0
+// clang-format on
 /* libFuzzer target for plugins/common/html.c.
  *
  * Beyond "no crash, no leak", it checks the sanitiser's promise the way a

@@ -1,5 +1,6 @@
-// fuzz-sources: core/inbound/summary.c core/inbound/mime_parse.c core/inbound/decode.c
-// core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// clang-format off
+// fuzz-sources: core/inbound/summary.c core/inbound/mime_parse.c core/inbound/decode.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// clang-format on
 /* libFuzzer target for reading received messages (core/inbound/). Build:
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Icore/runtime \
  *     -Icore/inbound $(pkg-config --cflags libcjson) tests/fuzz/fuzz_inbound.c \

@@ -1,5 +1,6 @@
-// fuzz-sources: core/message/rawmsg.c core/message/text.c core/runtime/error.c core/runtime/buf.c
-// core/runtime/log.c
+// clang-format off
+// fuzz-sources: core/message/rawmsg.c core/message/text.c core/runtime/error.c core/runtime/buf.c core/runtime/log.c core/runtime/utf8.c
+// clang-format on
 /* libFuzzer target for the raw-message header splitter of send rawemail
  * (core/message/rawmsg.c). Build, e.g.:
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Icore/runtime \

@@ -1,5 +1,6 @@
-// fuzz-sources: core/runtime/reader.c core/runtime/json_strings.c core/runtime/utf8.c
-// core/runtime/result.c core/runtime/error.c core/runtime/log.c
+// clang-format off
+// fuzz-sources: core/runtime/reader.c core/runtime/json_strings.c core/runtime/utf8.c core/runtime/result.c core/runtime/error.c core/runtime/log.c
+// clang-format on
 /* libFuzzer target for the request reader (core/runtime/reader.c) with
  * its string checks (json_strings.c, utf8.c) and the result line
  * (result.c). Build, e.g.:

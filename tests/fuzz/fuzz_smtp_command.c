@@ -1,4 +1,6 @@
+// clang-format off
 // fuzz-sources: core/serve/smtp_cmd.c
+// clang-format on
 /* libFuzzer target for serve's command-line parser (core/serve/smtp_cmd.c).
  * Build, e.g.:
  *   clang -g -fsanitize=fuzzer,address,undefined -Icore/serve \

@@ -1,4 +1,6 @@
+// clang-format off
 // fuzz-sources: core/serve/data_reader.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// clang-format on
 /* libFuzzer target for serve's DATA reader (core/serve/data_reader.c).
  * Build, e.g.:
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Icore/runtime \

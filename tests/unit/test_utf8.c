@@ -56,13 +56,13 @@ static void char_len_matches_reference(void **state)
 	unsigned char b[4];
 	for (unsigned a = 0; a < 256; a++) {
 		b[0] = (unsigned char)a;
-		assert_int_equal(core_utf8_char_len((char *)b, 1), ref_len(b, 1));
+		assert_int_equal(sc_utf8_len((char *)b, 1), ref_len(b, 1));
 		for (unsigned c = 0; c < 256; c++) {
 			b[1] = (unsigned char)c;
-			assert_int_equal(core_utf8_char_len((char *)b, 2), ref_len(b, 2));
+			assert_int_equal(sc_utf8_len((char *)b, 2), ref_len(b, 2));
 			for (unsigned d = 0; d < 256; d++) {
 				b[2] = (unsigned char)d;
-				assert_int_equal(core_utf8_char_len((char *)b, 3), ref_len(b, 3));
+				assert_int_equal(sc_utf8_len((char *)b, 3), ref_len(b, 3));
 			}
 			/* 4-byte forms: the third and fourth bytes only matter
 			 * as continuation or not */
@@ -71,12 +71,11 @@ static void char_len_matches_reference(void **state)
 				for (size_t j = 0; j < sizeof tails; j++) {
 					b[2] = tails[i];
 					b[3] = tails[j];
-					assert_int_equal(core_utf8_char_len((char *)b, 4),
-					                 ref_len(b, 4));
+					assert_int_equal(sc_utf8_len((char *)b, 4), ref_len(b, 4));
 				}
 		}
 	}
-	assert_int_equal(core_utf8_char_len("", 0), 0);
+	assert_int_equal(sc_utf8_len("", 0), 0);
 }
 
 static void valid_and_offsets(void **state)

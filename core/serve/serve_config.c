@@ -1,7 +1,7 @@
 /* The serve configuration: defaults, then --config (validated against
  * schemas/serve.json first, so every value here has the right type and
  * range), then the flags (cli.c). */
-#include "config.h"
+#include "serve_config.h"
 #include "schema.h"
 #include "serve_schema.h"
 
