@@ -109,20 +109,18 @@ struct hs_spool {
 	int free_ready;
 	unsigned long long *free_ids, next_free;
 	size_t nfree;
-	/* group commit of new/ (spool_commit.c) */
-	int new_fd, commit_ready, committing;
-	pthread_mutex_t commit_mu;
-	pthread_cond_t commit_cv;
-	struct hs_commit_wait *commit_waiting;
+	/* the host's group commit (sink.h): syncfs() shared by deliveries */
+	struct sc_commit *commit;
 };
 
 /* Create tmp/, new/, failed/ (0700) and hold the spool's lock: one
  * process per spool. SC_EIO naming the directory. */
 int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err);
 void hs_spool_close(struct hs_spool *sp);
-/* Durably add the message: envelope and message file written into tmp/,
- * fsynced, renamed into new/, new/ fsynced. SC_EIO/SC_ENOMEM; on failure
- * nothing is left in new/. */
+/* Durably add the message: envelope and message file written into tmp/
+ * (or recycled files in free/), made durable by a group commit, renamed
+ * into new/, and the renames made durable by another. SC_EIO/SC_ENOMEM;
+ * on failure nothing is left in new/. */
 int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
                  struct sc_error *err);
 /* "<dir>/new/<id>.<ext>" (allocated) */
@@ -144,12 +142,6 @@ char *hs_free_take(struct hs_spool *sp);
 /* Keep the file at `src` for reuse (or remove it when enough are kept). */
 void hs_free_give(struct hs_spool *sp, const char *src);
 void hs_free_close(struct hs_spool *sp);
-/* new/ held open for hs_commit_new; SC_EIO/SC_ENOMEM. */
-int hs_commit_open(struct hs_spool *sp, struct sc_error *err);
-/* Return once an fsync of new/ that began after the caller's renames
- * into it has finished: 0, or -1 with errno. Thread-safe. */
-int hs_commit_new(struct hs_spool *sp);
-void hs_commit_close(struct hs_spool *sp);
 /* Refused or expired: move into failed/ with <id>.reason (one line). */
 int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason, struct sc_error *err);
 /* Remember a retry (attempts so far, when next as Unix time). Best

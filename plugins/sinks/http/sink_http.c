@@ -45,7 +45,6 @@ static int sink_start(const cJSON *settings, const struct sc_sink_host *host, vo
 	if (!s)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	s->sp.lock_fd = -1;
-	s->sp.new_fd = -1;
 	if (pthread_mutex_init(&s->pool_mu, NULL)) {
 		free(s);
 		return sc_error_set(err, SC_EINTERNAL, "cannot initialise a mutex");

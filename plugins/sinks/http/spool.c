@@ -1,6 +1,9 @@
 /* The spool: what was answered 250 survives a crash. Maildir's recipe:
- * write into tmp/ (or a recycled file in free/), fsync, rename into new/,
- * fsync the directory (a group commit, spool_commit.c). Each
+ * write into tmp/ (or a recycled file in free/), make it durable, rename
+ * into new/, make the rename durable. Both flushes are the host's group
+ * commit (sink.h, sc_commit_wait): one syncfs() shared by every delivery
+ * running at once, where each delivery used to fsync two files and the
+ * directory (bench/results.md). Each
  * message is <id>.eml (the received bytes) beside <id>.env (its envelope,
  * JSON), renamed in that order so that new/<id>.eml always has its
  * envelope; <id>.retry holds the attempts so far. failed/ keeps refused
@@ -34,7 +37,6 @@ static int mkdir_0700(const char *path, struct sc_error *err)
 int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
 {
 	sp->lock_fd = -1;
-	sp->new_fd = -1;
 	if (!(sp->dir = strdup(dir)))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	static const char *const boxes[] = {"", "/tmp", "/new", "/failed", "/free"};
@@ -61,12 +63,13 @@ int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err)
 		    "listener its own spool_dir",
 		    dir);
 	int rc = hs_free_open(sp, err);
-	return rc ? rc : hs_commit_open(sp, err);
+	return rc ? rc : sc_commit_open(dir, &sp->commit, err);
 }
 
 void hs_spool_close(struct hs_spool *sp)
 {
-	hs_commit_close(sp);
+	sc_commit_close(sp->commit);
+	sp->commit = NULL;
 	hs_free_close(sp);
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);
@@ -75,9 +78,10 @@ void hs_spool_close(struct hs_spool *sp)
 	sp->lock_fd = -1;
 }
 
-/* Write text to path, fsynced; 0 or -1 with errno. The file may be a
- * recycled one (spool_free.c): overwritten in place and cut to length,
- * which reuses its block instead of freeing and allocating one. */
+/* Write text to path (made durable by the caller's commit); 0 or -1
+ * with errno. The file may be a recycled one (spool_free.c): overwritten
+ * in place and cut to length, which reuses its block instead of freeing
+ * and allocating one. */
 static int write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -96,8 +100,6 @@ static int write_file(const char *path, const char *text)
 	}
 	if (!rc)
 		rc = ftruncate(fd, (off_t)n);
-	if (!rc)
-		rc = fsync(fd);
 	int e = errno;
 	if (close(fd) && !rc)
 		return -1;
@@ -132,9 +134,10 @@ static int copy_fd(int in, int out)
 }
 
 /* The message into `dst`, copied (2 KB cost less than a new inode): a
- * recycled file when one is free (hs_free_take), else in tmp/; cut to length and
- * fsynced. Not a hard link: the listener may reuse its file once
- * deliver() returns, and every spool file must be ours to recycle. */
+ * recycled file when one is free (hs_free_take), else in tmp/; cut to
+ * length (made durable by the caller's commit). Not a hard link: the
+ * listener may reuse its file once deliver() returns, and every spool
+ * file must be ours to recycle. */
 static int place_message(const char *src, const char *dst)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
@@ -145,8 +148,6 @@ static int place_message(const char *src, const char *dst)
 	off_t end = rc ? 0 : lseek(out, 0, SEEK_CUR);
 	if (!rc)
 		rc = end < 0 ? -1 : ftruncate(out, end);
-	if (!rc)
-		rc = fsync(out);
 	int e = errno;
 	close(in);
 	if (out >= 0 && close(out) && !rc)
@@ -187,13 +188,17 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 		errno = EEXIST;
 	if (!rc && (step = "write", write_file(p.tenv, text)))
 		rc = -1;
-	if (!rc && (step = "rename", rename(p.tenv, p.nenv)))
-		rc = -1;
 	if (!rc && (step = "copy", place_message(msg->path, p.teml)))
+		rc = -1;
+	/* both files durable before either name is in new/: a crash never
+	 * leaves a partial message there for the rescan to POST */
+	if (!rc && (step = "sync", sc_commit_wait(sp->commit)))
+		rc = -1;
+	if (!rc && (step = "rename", rename(p.tenv, p.nenv)))
 		rc = -1;
 	if (!rc && (step = "rename", rename(p.teml, p.neml)))
 		rc = -1;
-	if (!rc && (step = "fsync", hs_commit_new(sp)))
+	if (!rc && (step = "sync", sc_commit_wait(sp->commit)))
 		rc = -1;
 	if (rc) {
 		int e = errno;
