@@ -59,8 +59,9 @@ static void drop_file(struct serve_session *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
-	serve_msgfile_release(s->path);
+	serve_msgfile_release(s->path, s->accepted);
 	s->path = NULL;
+	s->accepted = 0;
 	sc_buf_free(&s->pending);
 }
 
@@ -456,7 +457,7 @@ static void data_end(struct serve_session *s, struct sc_buf *out)
 		reset_transaction(s);
 		return;
 	}
-	int bad = flush_pending(s) || close(s->fd);
+	int bad = flush_pending(s) || serve_msgfile_cut(s->fd, s->dr.size) || close(s->fd);
 	s->fd = -1;
 	sc_buf_free(&s->pending);
 	if (bad) {
@@ -522,6 +523,7 @@ void serve_session_delivered(struct serve_session *s, enum sc_sink_verdict v, co
 	s->want = SW_NONE;
 	switch (v) {
 	case SC_SINK_ACCEPT:
+		s->accepted = 1; /* the sink holds it: its file may be reused */
 		s->messages++;
 		serve_log(s->id, "Delivered");
 		if (text)
