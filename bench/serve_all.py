@@ -165,7 +165,7 @@ for i in range(100):
     s.rcpt("r@example.com")
     s.putcmd("data")
     s.getreply()
-    s.send(b"Subject: held open\r\n\r\n" + b"x" * 100000 + b"\r\n")
+    s.send(b"Subject: held open\r\n\r\n" + (b"x" * 998 + b"\r\n") * 100)
     conns.append(s)
 time.sleep(0.5)
 r100 = rss()
@@ -188,8 +188,11 @@ def run_rss(connector, work, delivery, a):
     sv = Serve(connector, work, delivery, {"message_size": 209715200})
     try:
         idle = status_field(sv.proc.pid, "VmRSS")
-        out = subprocess.run([sys.executable, "-c", RSS_CLIENT, str(sv.port), str(sv.proc.pid)],
-                             check=True, capture_output=True, text=True).stdout.split()
+        p = subprocess.run([sys.executable, "-c", RSS_CLIENT, str(sv.port), str(sv.proc.pid)],
+                           capture_output=True, text=True)
+        if p.returncode:
+            sys.exit("the RSS client failed: " + p.stderr[-2000:])
+        out = p.stdout.split()
         hwm = status_field(sv.proc.pid, "VmHWM")
     finally:
         sv.stop()
