@@ -273,7 +273,7 @@ def main():
                   % (name, " (%s)" % label if len(builds) > 1 else "",
                      med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
                      max(x["hwm"] for x in xs), lp))
-    print("\nEvery round (msgs/s; %% of that round's smtp-sink):\n")
+    print("\nEvery round (msgs/s; % of that round's smtp-sink):\n")
     print("| round | " + " | ".join(
         ["smtp-sink"] + ["%s%s" % (m, " " + l if len(builds) > 1 else "")
                          for m in ("maildir", "http") for l, _ in builds]) + " |")

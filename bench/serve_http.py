@@ -195,12 +195,10 @@ Reading the figures:
   inode is checked against recently deleted ones (recently_deleted() in the profile). Now no
   message creates a file: the listener keeps its message file for the next message
   (core/serve/msgfile.c), the sink copies the message into a file recycled through free/
-  (as it does envelopes) instead of hard-linking the listener's, and one fsync of new/ covers
-  the renames of all deliveries in flight (group commit, spool_commit.c). perf after it
-  (4,000 messages): fsync 12%, rename 10%, truncate 4%, openat 3% of serve's samples.
-  What bounds the rate now is fsync latency: on this disk ~1.5 ms for a file, ~1 ms for
-  a directory, and each message needs its envelope's and its own (two files, written
-  before the group commit).
+  (as it does envelopes) instead of hard-linking the listener's, and the host's group
+  commit (sc_commit_wait(), core/serve/commit.c) makes every delivery in flight durable
+  with one syncfs() before the renames into new/ and one after. bench/serve_all.sh is the
+  side-by-side benchmark with both sinks; bench/results.md has where the time goes now.
 - The ratio to smtp-sink depends on the machine's load more than on serve: smtp-sink scales
   with idle CPU, fsync does not. At 23:35 the same day bench/serve.sh measured serve
   --maildir (fsync on) at 13% of smtp-sink (341 vs 2662 msgs/s, 5,000 messages), and this
