@@ -192,11 +192,13 @@ Reading the figures:
   shown.
 - Where serve's time went (perf record, 3,000 messages, 2026-12-01): about 43% in open()
   creating files and 15% in fsync(). This VM's ext4 has no journal, and then every new
-  inode is checked against recently deleted ones (recently_deleted() in the profile); each
-  message created two (the listener's file and the sink's envelope <id>.env; the message
-  itself is a hard link, not a copy). The sink now reuses envelope files (free/), which took
-  serve's CPU per message from ~1230 to ~820 us in a quiet run; what is left is mostly the
-  listener's own file and the fsyncs.
+  inode is checked against recently deleted ones (recently_deleted() in the profile). Now no
+  message creates a file: the listener keeps its message file for the next message
+  (core/serve/msgfile.c), the sink copies the message into a file recycled through free/
+  (as it does envelopes) instead of hard-linking the listener's, and the host's group
+  commit (sc_commit_wait(), core/serve/commit.c) makes every delivery in flight durable
+  with one syncfs() before the renames into new/ and one after. bench/serve_all.sh is the
+  side-by-side benchmark with both sinks; bench/results.md has where the time goes now.
 - The ratio to smtp-sink depends on the machine's load more than on serve: smtp-sink scales
   with idle CPU, fsync does not. At 23:35 the same day bench/serve.sh measured serve
   --maildir (fsync on) at 13% of smtp-sink (341 vs 2662 msgs/s, 5,000 messages), and this

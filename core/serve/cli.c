@@ -4,6 +4,7 @@
 #include "ctx.h"
 #include "listener.h"
 #include "loader.h"
+#include "msgfile.h"
 #include "schema.h"
 #include "signature.h"
 
@@ -388,6 +389,7 @@ static int run_with_sink(struct serve_config *cfg, struct flags *f, const char *
 		rc = p->desc->sink->start(cfg->settings, &host, &priv, err);
 	if (!rc) {
 		rc = serve_run(cfg, p->desc->sink, priv, err);
+		serve_msgfile_clear();
 		if (p->desc->sink->stop)
 			p->desc->sink->stop(priv, cfg->shutdown_grace);
 		if (!rc)

@@ -1,6 +1,7 @@
 /* The SMTP server state machine (see session.h). Reply texts carry
  * RFC 3463 enhanced status codes, as ENHANCEDSTATUSCODES promises. */
 #include "session.h"
+#include "msgfile.h"
 #include "smtp_cmd.h"
 
 #include <errno.h>
@@ -58,10 +59,9 @@ static void drop_file(struct serve_session *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
-	if (s->path)
-		unlink(s->path);
-	free(s->path);
+	serve_msgfile_release(s->path, s->accepted);
 	s->path = NULL;
+	s->accepted = 0;
 	sc_buf_free(&s->pending);
 }
 
@@ -214,14 +214,10 @@ static void do_data(struct serve_session *s, struct sc_buf *out)
 		return reply(out, "554 5.5.1 No valid recipients");
 	if (s->state != SS_RCPT)
 		return reply(out, "503 5.5.1 Need MAIL and RCPT before DATA");
-	s->path = sc_asprintf("%s/%s.msg", s->cfg->spool_dir, s->id);
-	if (s->path)
-		s->fd = open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	s->fd = serve_msgfile_open(s->cfg->spool_dir, s->id, &s->path);
 	if (s->fd < 0) {
-		serve_log(s->id, "cannot create %s: %s", s->path ? s->path : "a spool file",
+		serve_log(s->id, "cannot create a message file in %s: %s", s->cfg->spool_dir,
 		          strerror(errno));
-		free(s->path);
-		s->path = NULL;
 		return reply(out, "451 4.3.0 Cannot store the message now; try again later");
 	}
 	serve_data_init(&s->dr, s->cfg->max_size, s->cfg->line_length);
@@ -461,7 +457,7 @@ static void data_end(struct serve_session *s, struct sc_buf *out)
 		reset_transaction(s);
 		return;
 	}
-	int bad = flush_pending(s) || close(s->fd);
+	int bad = flush_pending(s) || serve_msgfile_cut(s->fd, s->dr.size) || close(s->fd);
 	s->fd = -1;
 	sc_buf_free(&s->pending);
 	if (bad) {
@@ -527,6 +523,7 @@ void serve_session_delivered(struct serve_session *s, enum sc_sink_verdict v, co
 	s->want = SW_NONE;
 	switch (v) {
 	case SC_SINK_ACCEPT:
+		s->accepted = 1; /* the sink holds it: its file may be reused */
 		s->messages++;
 		serve_log(s->id, "Delivered");
 		if (text)

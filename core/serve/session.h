@@ -44,6 +44,7 @@ struct serve_session {
 	struct sc_buf pending; /* unstuffed bytes not yet written */
 	int fd;
 	char *path;
+	int accepted; /* the sink took the message: path may be reused */
 	unsigned long long size;
 	long long received;
 	long received_usec;

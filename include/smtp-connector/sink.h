@@ -31,7 +31,9 @@ struct sc_inbound {
 	                            ends, without the final ".". A sink may rename
 	                            or link it (same file system as its spool);
 	                            the runtime unlinks whatever is left after
-	                            deliver() returns. */
+	                            deliver() returns, or (after an accept)
+	                            overwrites it with a later message (so a
+	                            sink keeps no fd on it past deliver()). */
 	size_t size;             /* bytes in the file */
 	const char *mail_from;   /* reverse-path without <>; "" for <> */
 	const char *const *rcpt; /* forward-paths without <>, nrcpt of them */
@@ -77,6 +79,31 @@ struct sc_sink_ops {
 	 * was accepted durable, free priv. May be NULL. */
 	void (*stop)(void *priv, long grace_ms);
 };
+
+/* ------------------------------------------------------------------ */
+/* Durability for sinks: a group commit (host API, core/serve/commit.c)  */
+/* ------------------------------------------------------------------ */
+
+/* A 250 may only follow a flush to stable storage, and one flush per
+ * message was most of a sink's cost. A group commit lets every delivery
+ * running at once share one: syncfs() of the file system that holds
+ * `dir`, which makes every file written and every name created or renamed
+ * on it durable (data, inodes and directories; the disk cache flushed).
+ * Opaque; thread-safe. */
+struct sc_commit;
+
+/* Open a group commit for the file system of the directory `dir`.
+ * SC_OK with *out set (sc_commit_close it), SC_EIO (cannot open dir),
+ * SC_ENOMEM. */
+int sc_commit_open(const char *dir, struct sc_commit **out, struct sc_error *err);
+/* Return once everything the calling thread wrote, created or renamed on
+ * that file system before the call is on stable storage: it waits for a
+ * syncfs() that began after the call, and threads that call while one
+ * runs share the next. 0, or -1 with errno (the flush failed: nothing
+ * written since the last success may be relied on). */
+int sc_commit_wait(struct sc_commit *c);
+/* Free c (no thread may be waiting in it). NULL is allowed. */
+void sc_commit_close(struct sc_commit *c);
 
 /* ------------------------------------------------------------------ */
 /* Reading a received message (host API, core/inbound/)                 */

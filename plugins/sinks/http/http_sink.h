@@ -109,15 +109,18 @@ struct hs_spool {
 	int free_ready;
 	unsigned long long *free_ids, next_free;
 	size_t nfree;
+	/* the host's group commit (sink.h): syncfs() shared by deliveries */
+	struct sc_commit *commit;
 };
 
 /* Create tmp/, new/, failed/ (0700) and hold the spool's lock: one
  * process per spool. SC_EIO naming the directory. */
 int hs_spool_open(struct hs_spool *sp, const char *dir, struct sc_error *err);
 void hs_spool_close(struct hs_spool *sp);
-/* Durably add the message: envelope and message file written into tmp/,
- * fsynced, renamed into new/, new/ fsynced. SC_EIO/SC_ENOMEM; on failure
- * nothing is left in new/. */
+/* Durably add the message: envelope and message file written into tmp/
+ * (or recycled files in free/), made durable by a group commit, renamed
+ * into new/, and the renames made durable by another. SC_EIO/SC_ENOMEM;
+ * on failure nothing is left in new/. */
 int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
                  struct sc_error *err);
 /* "<dir>/new/<id>.<ext>" (allocated) */
@@ -128,13 +131,14 @@ cJSON *hs_spool_envelope(const struct hs_spool *sp, const char *id, struct sc_er
  * a retry state). */
 void hs_spool_done(struct hs_spool *sp, const char *id, int retried);
 
-/* Envelope files are recycled through free/ rather than created and
+/* Envelope and message files are recycled through free/ rather than created and
  * deleted for every message: on a file system that checks each new inode
  * against recently deleted ones (ext4 without a journal) creating them
  * was a fifth of serve's CPU. */
 int hs_free_open(struct hs_spool *sp, struct sc_error *err);
-/* Rename a recycled file to `dst`: 0, or -1 when none is free. */
-int hs_free_take(struct hs_spool *sp, const char *dst);
+/* The path of a recycled file, now the caller's (free it; write it,
+ * rename or unlink it), or NULL when none is free. */
+char *hs_free_take(struct hs_spool *sp);
 /* Keep the file at `src` for reuse (or remove it when enough are kept). */
 void hs_free_give(struct hs_spool *sp, const char *src);
 void hs_free_close(struct hs_spool *sp);

@@ -1,5 +1,5 @@
-/* free/: envelope files that delivered messages left, renamed there
- * instead of unlinked and renamed back into tmp/ for the next message.
+/* free/: envelope and message files delivered messages left, renamed there
+ * instead of unlinked, and written in place for the next message.
  * A rename costs a directory update; a new inode on ext4 without a
  * journal costs a scan for recently deleted ones (perf: 40% of serve's
  * CPU went to creating files). Their content is stale and never read:
@@ -45,7 +45,7 @@ int hs_free_open(struct hs_spool *sp, struct sc_error *err)
 	return SC_OK;
 }
 
-int hs_free_take(struct hs_spool *sp, const char *dst)
+char *hs_free_take(struct hs_spool *sp)
 {
 	unsigned long long n = 0;
 	int have = 0;
@@ -55,14 +55,7 @@ int hs_free_take(struct hs_spool *sp, const char *dst)
 		have = 1;
 	}
 	pthread_mutex_unlock(&sp->free_mu);
-	if (!have)
-		return -1;
-	char *src = free_path(sp, n);
-	int rc = src ? rename(src, dst) : -1;
-	if (rc && src)
-		unlink(src);
-	free(src);
-	return rc;
+	return have ? free_path(sp, n) : NULL;
 }
 
 void hs_free_give(struct hs_spool *sp, const char *src)

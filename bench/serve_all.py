@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""Issue 9's benchmark, side by side in one run (bench/serve_all.sh runs it).
+
+Rounds of, alternating: `smtp-source -s S -m N -l L` against Postfix
+smtp-sink (it discards: the ceiling), against `serve --maildir` (fsync on:
+the default), and against `serve` with the http sink in spool mode POSTing
+to bench/http_count (a libevent endpoint on the same machine). Per mode:
+msgs/s, % of the same round's smtp-sink rate, serve's CPU per message and
+peak RSS, and for spool mode how long after the last 250 the endpoint had
+the last message. Then serve's RSS with 100 concurrent sessions held
+mid-DATA and around one 100 MiB message, for both sinks. Prints Markdown.
+
+Every serve gets fresh directories, and nothing is removed until the end:
+on ext4 without a journal (this VM) creating a file scans the inodes of
+its block group deleted in the last minute or more (recently_deleted() in
+perf), so removing one round's 20,000 files would slow the next round's
+creations; that would measure the benchmark, not serve (serve_all.sh also
+puts the runs in block groups of their own, chattr +T).
+
+--connector may be given twice (A/B): each serve mode then runs once per
+binary in every round, labelled by --label.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+
+def smtp_source(port, n, sessions, size):
+    t0 = time.monotonic()
+    subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(size),
+                    "-f", "bench@example.org", "-t", "sink@example.net",
+                    "127.0.0.1:%d" % port], check=True, stdin=subprocess.DEVNULL)
+    return time.monotonic() - t0, time.time()
+
+
+def status_field(pid, name):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_port(log, proc, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("serve exited: " + open(log).read())
+        m = re.search(r"listening at 127\.0\.0\.1:(\d+)", open(log).read())
+        if m:
+            return int(m.group(1))
+        time.sleep(0.05)
+    sys.exit("serve did not start")
+
+
+def post_log(path):
+    """{Idempotency-Key: first POST time} from bench/http_count's log."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if line.endswith("\n"):
+                key, t = line.split()
+                out.setdefault(key, float(t))
+    return out
+
+
+class Serve:
+    """One `serve` process with its own fresh directories under `work`."""
+
+    def __init__(self, connector, work, delivery, limits=None):
+        self.dir = work
+        os.makedirs(work)
+        cfg = {"listen": [{"host": "127.0.0.1", "port": 0}],
+               "limits": dict({"connections": 500}, **(limits or {})), "delivery": delivery}
+        path = os.path.join(work, "serve.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        self.log = os.path.join(work, "serve.log")
+        with open(self.log, "w") as lf:
+            # a build tree's plugins are in plugins/ beside the binary
+            plugins = os.path.join(os.path.dirname(connector), "plugins")
+            extra = ["--plugin-dir", plugins] if os.path.isdir(plugins) else []
+            self.proc = subprocess.Popen(
+                [connector, "serve", "--config", path, "--state-dir",
+                 os.path.join(work, "state")] + extra, stdout=lf, stderr=lf,
+                stdin=subprocess.DEVNULL)
+        self.port = wait_port(self.log, self.proc)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(60)
+        if rc != 0:
+            sys.exit("serve exited %d: %s" % (rc, open(self.log).read()[-2000:]))
+
+
+def run_maildir(connector, work, a):
+    md = os.path.join(work, "md")
+    sv = Serve(connector, work, {"plugin": "maildir", "dir": md})
+    try:
+        wall, _ = smtp_source(sv.port, a.messages, a.sessions, a.size)
+        cpu, hwm = cpu_seconds(sv.proc.pid), status_field(sv.proc.pid, "VmHWM")
+    finally:
+        sv.stop()
+    stored = len(os.listdir(os.path.join(md, "new")))
+    if stored != a.messages:
+        sys.exit("maildir: %d of %d messages in new/" % (stored, a.messages))
+    return {"rate": a.messages / wall, "wall": wall, "cpu_us": cpu / a.messages * 1e6,
+            "hwm": hwm}
+
+
+def run_http(connector, work, a):
+    os.makedirs(work)
+    record = os.path.join(work, "requests.log")
+    ep = subprocess.Popen([a.http_count, record], stdout=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL)
+    try:
+        ep_port = int(ep.stdout.readline())
+        sv = Serve(connector, os.path.join(work, "serve"),
+                   {"plugin": "http", "url": "http://127.0.0.1:%d/bench" % ep_port})
+        try:
+            wall, accepted_at = smtp_source(sv.port, a.messages, a.sessions, a.size)
+            deadline = time.monotonic() + 600
+            posts = post_log(record)
+            while len(posts) < a.messages and time.monotonic() < deadline:
+                time.sleep(0.05)
+                posts = post_log(record)
+            cpu, hwm = cpu_seconds(sv.proc.pid), status_field(sv.proc.pid, "VmHWM")
+            ep_cpu = cpu_seconds(ep.pid)
+        finally:
+            sv.stop()
+    finally:
+        ep.terminate()
+        ep.wait(10)
+    if len(posts) < a.messages:
+        sys.exit("http: the endpoint got %d of %d messages" % (len(posts), a.messages))
+    return {"rate": a.messages / wall, "wall": wall, "cpu_us": cpu / a.messages * 1e6,
+            "hwm": hwm, "last_post": max(posts.values()) - accepted_at,
+            "ep_cpu_us": ep_cpu / a.messages * 1e6}
+
+
+RSS_CLIENT = r'''
+import smtplib, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+def rss():
+    for line in open("/proc/%s/status" % pid):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+conns = []
+for i in range(100):
+    s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    s.ehlo("c%d" % i)
+    s.mail("m%d@example.com" % i)
+    s.rcpt("r@example.com")
+    s.putcmd("data")
+    s.getreply()
+    s.send(b"Subject: held open\r\n\r\n" + (b"x" * 998 + b"\r\n") * 100)
+    conns.append(s)
+time.sleep(0.5)
+r100 = rss()
+for s in conns:
+    s.send(b".\r\n")
+    code = s.getreply()[0]
+    assert code == 250, code
+    s.quit()
+before = rss()
+line = b"y" * 998 + b"\r\n"
+body = b"Subject: 100 MiB\r\n\r\n" + line * (100 * 1024 * 1024 // len(line))
+s = smtplib.SMTP("127.0.0.1", port, timeout=300)
+s.sendmail("big@example.com", ["r@example.com"], body)
+s.quit()
+print("%.1f %.1f %.1f" % (r100, before, rss()))
+'''
+
+
+def run_rss(connector, work, delivery, a):
+    sv = Serve(connector, work, delivery, {"message_size": 209715200})
+    try:
+        idle = status_field(sv.proc.pid, "VmRSS")
+        p = subprocess.run([sys.executable, "-c", RSS_CLIENT, str(sv.port), str(sv.proc.pid)],
+                           capture_output=True, text=True)
+        if p.returncode:
+            sys.exit("the RSS client failed: " + p.stderr[-2000:])
+        out = p.stdout.split()
+        hwm = status_field(sv.proc.pid, "VmHWM")
+    finally:
+        sv.stop()
+    r100, before, after = map(float, out)
+    return {"idle": idle, "r100": r100, "before_big": before, "after_big": after, "hwm": hwm}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--connector", action="append", required=True)
+    ap.add_argument("--label", action="append")
+    ap.add_argument("--sink-port", type=int, required=True)
+    ap.add_argument("--http-count", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--size", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-rss", action="store_true")
+    a = ap.parse_args()
+    labels = a.label or [os.path.basename(c) for c in a.connector]
+    builds = list(zip(labels, a.connector))
+    load0 = os.getloadavg()
+    t_start = time.monotonic()
+    rounds = []
+    for r in range(a.rounds):
+        res = {}
+        wall, _ = smtp_source(a.sink_port, a.messages, a.sessions, a.size)
+        res["smtp-sink"] = {"rate": a.messages / wall, "wall": wall}
+        for label, conn in builds:
+            w = os.path.join(a.work, "r%d-%s" % (r, label))
+            res[("maildir", label)] = run_maildir(conn, w + "-maildir", a)
+            res[("http", label)] = run_http(conn, w + "-http", a)
+        rounds.append(res)
+        print("round %d: %s" % (r + 1, ", ".join(
+            "%s %.0f" % (k if isinstance(k, str) else "/".join(k), v["rate"])
+            for k, v in res.items())), file=sys.stderr)
+    rss = {}
+    if not a.no_rss:
+        label, conn = builds[-1]
+        rss["maildir"] = run_rss(conn, os.path.join(a.work, "rss-maildir"),
+                                 {"plugin": "maildir", "dir": os.path.join(a.work, "rss-md")}, a)
+        ep = subprocess.Popen([a.http_count, os.path.join(a.work, "rss-requests.log")],
+                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        try:
+            port = int(ep.stdout.readline())
+            rss["http"] = run_rss(conn, os.path.join(a.work, "rss-http"),
+                                  {"plugin": "http", "url": "http://127.0.0.1:%d/b" % port}, a)
+        finally:
+            ep.terminate()
+            ep.wait(10)
+    load1 = os.getloadavg()
+
+    med = statistics.median
+    sink = [x["smtp-sink"]["rate"] for x in rounds]
+    print("## serve side by side (bench/serve_all.sh)\n")
+    print("- Date: %s; %d CPUs; load average (1/5/15 min) at start %s, at end %s; %.0f s"
+          % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
+             "/".join("%.2f" % x for x in load0), "/".join("%.2f" % x for x in load1),
+             time.monotonic() - t_start))
+    print("- Load: `smtp-source -s %d -m %d -l %d` (one message per connection); %d rounds, "
+          "each mode once per round, alternating; medians below, every round after them"
+          % (a.sessions, a.messages, a.size, a.rounds))
+    print("- serve: default settings (fsync on; %s); spool mode POSTs to bench/http_count.c "
+          "on the same machine\n" % "delivery_workers as the build's default")
+    print("| mode | msgs/s | % of smtp-sink | serve CPU per message | serve peak RSS | "
+          "last POST after the last 250 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print("| Postfix smtp-sink (discards: the ceiling) | %.0f | 100 %% | - | - | - |" % med(sink))
+    for mode, name in (("maildir", "serve --maildir"), ("http", "serve --url, spool mode")):
+        for label, _ in builds:
+            xs = [x[(mode, label)] for x in rounds]
+            pct = med([x[(mode, label)]["rate"] / x["smtp-sink"]["rate"] * 100 for x in rounds])
+            lp = ("%.2f s (max %.2f)" % (med([x["last_post"] for x in xs]),
+                                         max(x["last_post"] for x in xs))
+                  if mode == "http" else "-")
+            print("| %s%s | %.0f | **%.0f %%** | %.0f us | %.1f MiB | %s |"
+                  % (name, " (%s)" % label if len(builds) > 1 else "",
+                     med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
+                     max(x["hwm"] for x in xs), lp))
+    print("\nEvery round (msgs/s; % of that round's smtp-sink):\n")
+    print("| round | " + " | ".join(
+        ["smtp-sink"] + ["%s%s" % (m, " " + l if len(builds) > 1 else "")
+                         for m in ("maildir", "http") for l, _ in builds]) + " |")
+    print("|---|" + "---:|" * (1 + 2 * len(builds)))
+    for i, x in enumerate(rounds):
+        s = x["smtp-sink"]["rate"]
+        cells = ["%.0f" % s] + ["%.0f (%.0f %%)" % (x[(m, l)]["rate"], 100 * x[(m, l)]["rate"] / s)
+                                for m in ("maildir", "http") for l, _ in builds]
+        print("| %d | %s |" % (i + 1, " | ".join(cells)))
+    if rss:
+        print("\nserve's RSS (VmRSS)%s: idle; with 100 sessions held open mid-DATA (100 kB "
+              "sent by each); before and after one 100 MiB message; the peak (VmHWM) over it all."
+              % (" (%s)" % builds[-1][0] if len(builds) > 1 else ""))
+        print("\n| sink | idle | 100 concurrent sessions | before / after 100 MiB | peak |")
+        print("|---|---:|---:|---:|---:|")
+        for mode in ("maildir", "http"):
+            x = rss[mode]
+            print("| %s | %.1f MiB | %.1f MiB | %.1f / %.1f MiB | %.1f MiB |"
+                  % (mode, x["idle"], x["r100"], x["before_big"], x["after_big"], x["hwm"]))
+
+
+if __name__ == "__main__":
+    main()
