@@ -329,9 +329,9 @@ int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message
 /* sc_send for an action that can let the core finish its result: with the
  * asset's max_connections above 1, once the asset's first session is
  * authenticated, the message goes to a free one of up to max_connections
- * parallel SMTP sessions (libcurl's multi interface, one event loop) and
- * the call returns SC_PENDING at once; when all are busy it first runs the
- * loop until one frees. With SC_PENDING the core holds its own reference
+ * parallel SMTP sessions (one thread each, core/smtp/parallel.c) and the
+ * call returns SC_PENDING at once; when all are busy it first waits until
+ * one frees. With SC_PENDING the core holds its own reference
  * to `m` (free it as usual: sc_message_free drops the plugin's) and
  * copies `env`; everything else `m` borrows must outlive the request
  * (the request's own strings do) or be given to it with

@@ -512,6 +512,40 @@ class Silent(_Peer):
             return f.read().splitlines()
 
 
+class Faulty(_Peer):
+    """tests/servers/faulty_smtpd.py: a scripted misbehaving SMTP server;
+    args are its command line (e.g. "--at", "mail=stall", "--max-sessions",
+    "2"). Its event log counts connections and accepted messages."""
+
+    name = "faulty_smtpd"
+
+    def __init__(self, *args):
+        self.args = [str(a) for a in args]
+        self.dir = mkdtemp("faulty")
+        self.log_path = os.path.join(self.dir, "events.log")
+        self.ready = os.path.join(self.dir, "ready.json")
+        self.host = "127.0.0.1"
+
+    def start(self):
+        argv = [PYTHON, os.path.join(SERVERS, "faulty_smtpd.py"), "--log", self.log_path,
+                "--ready", self.ready, "--lifetime", "300"] + self.args
+        self.proc = _start_process(argv, "faulty-proc")
+        self.port = self._wait_ready(self.ready)["port"]
+        return self
+
+    def events(self):
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+
+    def connections(self):
+        return sum(1 for e in self.events() if e.startswith("CONNECT "))
+
+    def messages(self):
+        return sum(1 for e in self.events() if e.startswith("MESSAGE "))
+
+
 class OAuthPeers(_Peer):
     """tests/servers/oauth-peers.js: an OAuth 2.0 server (oauth2-mock-server)
     and an smtp-server offering AUTH PLAIN LOGIN XOAUTH2 that accepts only

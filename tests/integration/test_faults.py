@@ -24,47 +24,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PYTHON, SERVERS, Aiosmtpd, _Peer, _start_process, asset,  # noqa: E402
-                     connector_path, contains, eq, mkdtemp, not_contains, run, run_connector,
-                     true)
+from harness import (Aiosmtpd, Faulty, asset, connector_path, contains, eq,  # noqa: E402
+                     mkdtemp, not_contains, run, run_connector, true)
 
 TIMEOUT = 3          # the asset's timeout in every cell
 BOUND = 1.5 * TIMEOUT + 1  # one reply waited on, plus start-up; a second wait fails it
 SENDER = "soar@corp.example"
 RCPT = "rcpt@corp.example"
-
-
-class Faulty(_Peer):
-    """tests/servers/faulty_smtpd.py as a context manager; args are its
-    command line (e.g. "--at", "mail=stall")."""
-
-    name = "faulty_smtpd"
-
-    def __init__(self, *args):
-        self.args = [str(a) for a in args]
-        self.dir = mkdtemp("faulty")
-        self.log_path = os.path.join(self.dir, "events.log")
-        self.ready = os.path.join(self.dir, "ready.json")
-        self.host = "127.0.0.1"
-
-    def start(self):
-        argv = [PYTHON, os.path.join(SERVERS, "faulty_smtpd.py"), "--log", self.log_path,
-                "--ready", self.ready, "--lifetime", "300"] + self.args
-        self.proc = _start_process(argv, "faulty-proc")
-        self.port = self._wait_ready(self.ready)["port"]
-        return self
-
-    def events(self):
-        if not os.path.exists(self.log_path):
-            return []
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read().splitlines()
-
-    def connections(self):
-        return sum(1 for e in self.events() if e.startswith("CONNECT "))
-
-    def messages(self):
-        return sum(1 for e in self.events() if e.startswith("MESSAGE "))
 
 
 def request(srv, params=None, **asset_kw):

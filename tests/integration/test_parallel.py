@@ -2,7 +2,8 @@
 """Parallel SMTP sessions (asset max_connections, issue 11).
 
 The parameter sets of a request and the JSON Lines requests for one asset go
-out over up to max_connections sessions at once (libcurl's multi interface),
+out over up to max_connections sessions at once (one thread per session, each running the one-session code: libcurl
+7.88 blocks on the end-of-data reply, so a curl multi would serialise it),
 and the contract stays: one result line per request, in request order; nothing
 half-sent; a failure on one session fails only its own message; a server that
 refuses extra sessions (421) gets fewer, and every message still arrives
@@ -18,42 +19,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PYTHON, SERVERS, Aiosmtpd, OAuthPeers, _Peer, _start_process,  # noqa: E402
-                     asset, connector_path, contains, eq, mkdtemp, run, run_connector, tmpdir,
-                     true)
+from harness import (Aiosmtpd, Faulty, OAuthPeers, asset, connector_path,  # noqa: E402
+                     contains, eq, run, run_connector, tmpdir, true)
 
 SENDER = "soar@corp.example"
 RCPT = "rcpt@corp.example"
-
-
-class Faulty(_Peer):
-    """tests/servers/faulty_smtpd.py (as in test_faults.py, which runs its
-    tests when imported); args are its command line."""
-
-    name = "faulty_smtpd"
-
-    def __init__(self, *args):
-        self.args = [str(a) for a in args]
-        self.dir = mkdtemp("faulty")
-        self.log_path = os.path.join(self.dir, "events.log")
-        self.ready = os.path.join(self.dir, "ready.json")
-        self.host = "127.0.0.1"
-
-    def start(self):
-        argv = [PYTHON, os.path.join(SERVERS, "faulty_smtpd.py"), "--log", self.log_path,
-                "--ready", self.ready, "--lifetime", "300"] + self.args
-        self.proc = _start_process(argv, "faulty-proc")
-        self.port = self._wait_ready(self.ready)["port"]
-        return self
-
-    def events(self):
-        if not os.path.exists(self.log_path):
-            return []
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read().splitlines()
-
-    def connections(self):
-        return sum(1 for e in self.events() if e.startswith("CONNECT "))
 
 
 def mails(n, prefix="m"):
