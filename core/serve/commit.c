@@ -94,7 +94,7 @@ int sc_commit_wait(struct sc_commit *c)
 	}
 	pthread_mutex_unlock(&c->mu);
 	errno = me.err;
-	return me.rc ? -1 : 0;
+	return me.rc ? SC_EIO : SC_OK;
 }
 
 void sc_commit_close(struct sc_commit *c)

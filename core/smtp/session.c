@@ -903,6 +903,9 @@ int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message
 		const char *id = core_message_id(m);
 		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
 	} else {
+		/* data[0] even when nothing was sent (throttled, refused before
+		 * connecting): it carries data.error, the kind of failure */
+		(void)sc_result_data(r);
 		sc_error_prefix(err, "Email send failed");
 	}
 	sc_delivery_free(&d);

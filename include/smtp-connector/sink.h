@@ -99,8 +99,8 @@ int sc_commit_open(const char *dir, struct sc_commit **out, struct sc_error *err
 /* Return once everything the calling thread wrote, created or renamed on
  * that file system before the call is on stable storage: it waits for a
  * syncfs() that began after the call, and threads that call while one
- * runs share the next. 0, or -1 with errno (the flush failed: nothing
- * written since the last success may be relied on). */
+ * runs share the next. SC_OK, or SC_EIO with errno set (the flush
+ * failed: nothing written since the last success may be relied on). */
 int sc_commit_wait(struct sc_commit *c);
 /* Free c (no thread may be waiting in it). NULL is allowed. */
 void sc_commit_close(struct sc_commit *c);
