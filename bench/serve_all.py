@@ -23,46 +23,14 @@ binary in every round, labelled by --label.
 import argparse
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
 import sys
 import time
 
-
-def smtp_source(port, n, sessions, size):
-    t0 = time.monotonic()
-    subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(size),
-                    "-f", "bench@example.org", "-t", "sink@example.net",
-                    "127.0.0.1:%d" % port], check=True, stdin=subprocess.DEVNULL)
-    return time.monotonic() - t0, time.time()
-
-
-def status_field(pid, name):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(name + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_port(log, proc, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit("serve exited: " + open(log).read())
-        m = re.search(r"listening at 127\.0\.0\.1:(\d+)", open(log).read())
-        if m:
-            return int(m.group(1))
-        time.sleep(0.05)
-    sys.exit("serve did not start")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_lib import cpu_seconds, smtp_source, status_field, wait_port  # noqa: E402
 
 
 def post_log(path):

@@ -18,16 +18,11 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_lib import cpu_seconds, smtp_source, status_field, wait_port  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENDPOINT = os.path.join(HERE, "..", "tests", "servers", "http_endpoint.py")
-
-
-def smtp_source(port, n, sessions, size):
-    t0 = time.monotonic()
-    subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(size),
-                    "-f", "bench@example.org", "-t", "sink@example.net",
-                    "127.0.0.1:%d" % port], check=True, stdin=subprocess.DEVNULL)
-    return time.monotonic() - t0, time.time()
 
 
 def count_lines(path):
@@ -50,33 +45,6 @@ def records(path, python):
                 key, t = line.split()
                 out.append((key, float(t)))
     return out
-
-
-def wait_port(log, proc, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit("serve exited: " + open(log).read())
-        m = re.search(r"listening at 127\.0\.0\.1:(\d+)", open(log).read())
-        if m:
-            return int(m.group(1))
-        time.sleep(0.05)
-    sys.exit("serve did not start")
-
-
-def vm_hwm(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process, from /proc (clock ticks)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def probe(port, n):
@@ -142,7 +110,7 @@ def main():
         reqs = records(record, python)
         last_post = max(t for _, t in reqs) if reqs else float("nan")
         drained = len(reqs) >= n
-        rss = vm_hwm(sv.pid)
+        rss = status_field(sv.pid, "VmHWM")
         serve_cpu, ep_cpu = cpu_seconds(sv.pid), cpu_seconds(ep.pid)
         probes = probe(port, a.probe)
         t_end = time.monotonic() + 30

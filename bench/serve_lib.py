@@ -1,0 +1,46 @@
+"""What bench/serve_all.py and bench/serve_http.py both need: the load
+(Postfix smtp-source), serve's port from its log, and a process's CPU
+time and memory from /proc."""
+import os
+import re
+import subprocess
+import sys
+import time
+
+
+def smtp_source(port, n, sessions, size):
+    """Runs smtp-source; (wall seconds, time.time() at its end)."""
+    t0 = time.monotonic()
+    subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(size),
+                    "-f", "bench@example.org", "-t", "sink@example.net",
+                    "127.0.0.1:%d" % port], check=True, stdin=subprocess.DEVNULL)
+    return time.monotonic() - t0, time.time()
+
+
+def status_field(pid, name):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM) in MiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc (clock ticks)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_port(log, proc, timeout=20):
+    """serve's port, read from its log once it says it listens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("serve exited: " + open(log).read())
+        m = re.search(r"listening at 127\.0\.0\.1:(\d+)", open(log).read())
+        if m:
+            return int(m.group(1))
+        time.sleep(0.05)
+    sys.exit("serve did not start")
