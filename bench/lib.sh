@@ -34,6 +34,19 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The in-tree build (build/.libs) when SMTP_CONNECTOR is not set: the
+# RSS scripts measure memory, not start-up time, so an uninstalled -O0
+# build will do.
+use_build_tree_unless_set() {
+	local root
+	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	if [ -z "${SMTP_CONNECTOR:-}" ] && [ -x "$root/build/.libs/smtp-connector" ]; then
+		CONNECTOR=$root/build/.libs/smtp-connector
+		export LD_LIBRARY_PATH=$root/build/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+		export SMTP_CONNECTOR_PLUGIN_PATH=$root/build/plugins
+	fi
+}
+
 check_connector() {
 	[ -x "$CONNECTOR" ] || die "no connector at $CONNECTOR: build and install it out of tree, e.g.
   mkdir -p /tmp/bench-build && cd /tmp/bench-build && $(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/configure CFLAGS='-O2 -g' --prefix=/tmp/bench-prefix && make -j2 && make install

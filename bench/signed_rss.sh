@@ -19,17 +19,12 @@ set -eu
 set -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 MIB=${1:-100}
 RESULTS=${BENCH_RESULTS:-$HERE/results.md}
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 
-if [ -z "${SMTP_CONNECTOR:-}" ] && [ -x "$ROOT/build/.libs/smtp-connector" ]; then
-	CONNECTOR=$ROOT/build/.libs/smtp-connector
-	export LD_LIBRARY_PATH=$ROOT/build/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	export SMTP_CONNECTOR_PLUGIN_PATH=$ROOT/build/plugins
-fi
+use_build_tree_unless_set
 check_connector
 [ -x /usr/bin/time ] || die "needs /usr/bin/time (GNU time)"
 make_work
