@@ -643,7 +643,6 @@ def test_kill9_during_load_loses_nothing_accepted():
     got = delivered_ids(reqs)
     missing = sorted(accepted - got)
     eq(missing, [], "accepted messages that never reached the endpoint")
-    true(len(accepted) >= n // 2, "accepted %d before the kill" % len(accepted))
     sys.stdout.write("# %d accepted before kill -9, %d delivered before it, %d after restart; "
                      "%d POSTs in all\n" % (len(accepted), before, len(got), len(reqs)))
     # duplicates only as repeats of one id (the endpoint can drop them)

@@ -198,15 +198,10 @@ static int build_body(struct sc_ctx *ctx, struct compose *c, struct event_mail *
 		goto out;
 	}
 	if (m->readable) {
-		curl_mime *alt = sc_mime_new(ctx);
-		curl_mimepart *part = alt ? curl_mime_addpart(root) : NULL;
-		rc = part ? add_alternative(alt, text, html, err)
-		          : sc_error_set(err, SC_ENOMEM, "out of memory");
-		if (!rc && (curl_mime_subparts(part, alt) ||
-		            curl_mime_type(part, "multipart/alternative")))
-			rc = sc_error_set(err, SC_ENOMEM, "cannot nest the alternative part");
-		else if (rc)
-			curl_mime_free(alt);
+		/* root owns the nested tree; sc_mime_add_multipart folds its
+		 * Content-Type as every other nested part's */
+		curl_mime *alt = sc_mime_add_multipart(root, "multipart/alternative", err);
+		rc = alt ? add_alternative(alt, text, html, err) : (int)err->code;
 	} else if (!sc_mime_add_text(root, "text/plain", text, strlen(text), err)) {
 		rc = err->code ? err->code : SC_ENOMEM;
 	}
