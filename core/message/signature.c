@@ -12,6 +12,7 @@
  * trusted, only there so a failed check can name the header that changed.
  * v=1: base64 HMAC-SHA256(key, L(h1) ... L(hn)); no body, no time. */
 #include "signature.h"
+#include "private_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -481,56 +482,23 @@ void sig_verify_fd(int fd, const char *key, struct sig_verdict *out)
 
 static int read_key_file(const char *file, char **key, struct sc_error *err)
 {
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0)
-		return sc_error_set(err, SC_EINPUT, "--secret-key-file %s: %s", file,
-		                    strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return sc_error_set(err, SC_EINPUT, "--secret-key-file %s: not a regular file",
-		                    file);
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return sc_error_set(err, SC_EINPUT,
-		                    "--secret-key-file %s: group or others may read or write it "
-		                    "(mode %04o); make it private: chmod 600 %s",
-		                    file, (unsigned)(st.st_mode & 07777), file);
-	}
-	if (st.st_size > 65536) {
-		close(fd);
-		return sc_error_set(err, SC_EINPUT,
-		                    "--secret-key-file %s: over 64 KiB; a key is one line", file);
-	}
-	struct sc_buf b = {.wipe = 1};
-	char chunk[4096];
-	ssize_t n;
-	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || b.len + (size_t)n > 65536 || sc_buf_add(&b, chunk, (size_t)n)) {
-			sc_secret_wipe(chunk, sizeof chunk);
-			sc_buf_wipe(&b);
-			close(fd);
-			return sc_error_set(err, SC_EIO, "--secret-key-file %s: cannot read it",
-			                    file);
-		}
-	}
-	sc_secret_wipe(chunk, sizeof chunk);
-	close(fd);
+	char *p = NULL;
+	size_t n = 0;
+	int rc = core_private_file_read(file, "--secret-key-file", NULL, &p, &n, err);
+	if (rc)
+		return rc;
 	/* one final line end: the file was written by echo or an editor */
-	if (b.len && b.p[b.len - 1] == '\n')
-		b.p[--b.len] = '\0';
-	if (b.len && b.p[b.len - 1] == '\r')
-		b.p[--b.len] = '\0';
-	if (!b.len || memchr(b.p, '\0', b.len)) {
-		int empty = !b.len;
-		sc_buf_wipe(&b);
+	if (n && p[n - 1] == '\n')
+		p[--n] = '\0';
+	if (n && p[n - 1] == '\r')
+		p[--n] = '\0';
+	if (!n || memchr(p, '\0', n)) {
+		sc_secret_wipe(p, n);
+		free(p);
 		return sc_error_set(err, SC_EINPUT, "--secret-key-file %s: %s", file,
-		                    empty ? "it is empty" : "it holds a NUL byte");
+		                    !n ? "it is empty" : "it holds a NUL byte");
 	}
-	*key = b.p; /* allocated by the buffer; freed with sc_secret_free */
+	*key = p; /* freed with sc_secret_free */
 	return SC_OK;
 }
 

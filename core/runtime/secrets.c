@@ -1,17 +1,10 @@
-/* Named secrets: see secrets.h. The file is opened once with O_NOFOLLOW
- * and every check (type, owner, mode) is made on that descriptor, so the
- * file checked is the file read. */
+/* Named secrets: see secrets.h. The file is read by
+ * core_private_file_read (private_file.c): every check on the
+ * descriptor that is read. */
 #include "secrets.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-/* A secret holds a few keys; anything larger is not one. */
-#define SECRET_MAX (64 * 1024)
 
 char *core_secrets_dir(const char *dir_opt)
 {
@@ -32,60 +25,6 @@ static int valid_name(const char *s)
 	if (n == 0 || n > 128 || !strcmp(s, ".") || !strcmp(s, ".."))
 		return 0;
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
-}
-
-static int read_secret(const char *path, char **out, struct sc_error *err)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return sc_error_set(err, SC_EINPUT, "secret: cannot open %s: %s%s", path,
-		                    strerror(errno),
-		                    errno == ELOOP ? " (a symbolic link; put the file itself there)"
-		                    : errno == ENOENT ? "; create it (a JSON object of asset keys, "
-		                                        "chmod 600)"
-		                                      : "");
-	struct stat st;
-	int rc = SC_OK;
-	if (fstat(fd, &st))
-		rc = sc_error_set(err, SC_EINPUT, "secret: %s: %s", path, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		rc = sc_error_set(err, SC_EINPUT, "secret: %s is not a regular file", path);
-	else if (st.st_uid != geteuid())
-		rc = sc_error_set(err, SC_EINPUT,
-		                  "secret: %s is owned by uid %u, not by this user "
-		                  "(uid %u); chown it or use a secret of your own",
-		                  path, (unsigned)st.st_uid, (unsigned)geteuid());
-	else if (st.st_mode & 077)
-		rc = sc_error_set(err, SC_EINPUT,
-		                  "secret: %s has mode %03o: others may read it; run "
-		                  "chmod 600 %s",
-		                  path, (unsigned)(st.st_mode & 0777), path);
-	else if (st.st_size > SECRET_MAX)
-		rc = sc_error_set(err, SC_EINPUT,
-		                  "secret: %s is larger than %d bytes; a secret is a "
-		                  "small JSON object of asset keys",
-		                  path, SECRET_MAX);
-	struct sc_buf b = {0};
-	char chunk[4096];
-	ssize_t n;
-	while (!rc && (n = read(fd, chunk, sizeof chunk)) != 0) {
-		if (n < 0)
-			rc = sc_error_set(err, SC_EINPUT, "secret: cannot read %s: %s", path,
-			                  strerror(errno));
-		else if (b.len + (size_t)n > SECRET_MAX)
-			rc = sc_error_set(err, SC_EINPUT, "secret: %s grew past %d bytes", path,
-			                  SECRET_MAX);
-		else if (sc_buf_add(&b, chunk, (size_t)n))
-			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
-	}
-	sc_secret_wipe(chunk, sizeof chunk);
-	close(fd);
-	if (rc) {
-		sc_buf_wipe(&b);
-		return rc;
-	}
-	*out = sc_buf_take(&b);
-	return *out ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
 }
 
 /* Move the secret's keys into asset; none may be set in both. */
@@ -129,11 +68,14 @@ int core_secrets_apply(const char *dir_opt, cJSON *req, struct sc_error *err)
 		                    "secret: no secrets directory: set HOME or "
 		                    "XDG_CONFIG_HOME, or give --secrets-dir");
 	char *text = NULL;
-	int rc = read_secret(path, &text, err);
+	size_t len;
+	int rc = core_private_file_read(path, "secret",
+	                                "; create it (a JSON object of asset keys, chmod 600)",
+	                                &text, &len, err);
 	/* The request's own checks (no string cut at \u0000, UTF-8 only). */
-	cJSON *secret = rc || !text ? NULL : sc_json_parse(text, strlen(text), "secret", err);
+	cJSON *secret = rc ? NULL : sc_json_parse(text, len, "secret", err);
 	if (text) {
-		sc_secret_wipe(text, strlen(text));
+		sc_secret_wipe(text, len);
 		free(text);
 	}
 	if (!rc && !secret)

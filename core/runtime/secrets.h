@@ -5,6 +5,7 @@
 #define SC_SECRETS_H
 
 #include "core.h"
+#include "private_file.h"
 
 /* The secrets directory: dir_opt (--secrets-dir), else
  * $XDG_CONFIG_HOME/smtp-connector/secrets, else

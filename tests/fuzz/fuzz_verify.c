@@ -1,5 +1,5 @@
 // clang-format off
-// fuzz-sources: core/message/sig_canon.c core/message/signature.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// fuzz-sources: core/message/sig_canon.c core/message/signature.c core/runtime/private_file.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
 // fuzz-pkgs: libcrypto
 // clang-format on
 /* libFuzzer target for what `smtp-connector verify` and serve's
