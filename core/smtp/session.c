@@ -377,7 +377,6 @@ struct sc_session *core_session_clone(struct sc_session *p, CURL *proto, struct 
 	c->open = 1; /* the credentials the first session chose are on the handle */
 	c->want_auth = p->want_auth;
 	c->pool = p->pool;
-	c->primary = p;
 	return c;
 }
 
@@ -722,12 +721,6 @@ static int send_transaction(struct sc_session *s, const struct sc_envelope *env,
 	return rc;
 }
 
-/* libcurl 7.88 refuses more than 300 KiB of replies in one transfer
- * ("Too large response headers"): about 4,800 RCPT replies. RFC 5321
- * limits a reply line to 512 octets, so 500 recipients stay inside it
- * whatever the server says; a longer list goes as several transactions of
- * the same message on the same connection. */
-
 /* After a transaction delivered and then a later one broke off: the
  * recipients not served are listed as not sent, with the reason. */
 int core_not_sent(const struct sc_envelope *env, const size_t *idx, size_t n,
@@ -825,10 +818,13 @@ int core_send_prepare(struct sc_session *s, const struct sc_envelope *env, struc
 	 * it does for parallel sessions: a session's thread may be reading a
 	 * new EHLO into its transcript right now. */
 	int rc = check_capabilities(s, env, s->open && s->tr.ehlo && !s->pool, err);
-	if (!rc && s->secret_key)
-		rc = core_message_sign(m, s->secret_key, err);
+	/* throttle first: a dropped message is not signed for nothing (a MIME
+	 * body's hash pass reads every attachment), and t= is the time it
+	 * really goes */
 	if (!rc && s->throttle > 0)
 		rc = core_throttle_wait(s->throttle_path, s->throttle, s->throttle_max_wait, err);
+	if (!rc && s->secret_key)
+		rc = core_message_sign(m, s->secret_key, err);
 	return rc;
 }
 

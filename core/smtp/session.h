@@ -42,10 +42,8 @@ struct sc_session {
 	const struct sc_envelope *check_env; /* checked against EHLO; NULL: none */
 	struct sc_error prereq_err;          /* why the check stopped the transfer */
 	/* Parallel sessions (asset max_connections > 1, parallel.c). The
-	 * asset's session (in rt->sessions) owns the pool; its clones point
-	 * back with `primary`. */
+	 * asset's session (in rt->sessions) owns the pool. */
 	struct core_pool *pool;     /* NULL: one session */
-	struct sc_session *primary; /* a clone's original, else NULL */
 	struct core_worker *worker; /* its thread, once it had a message */
 	struct core_job *job;       /* the message its thread is sending (pool's mutex) */
 	int busy;                   /* has a job (main thread's view) */
