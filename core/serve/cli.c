@@ -99,13 +99,16 @@ static int add_header(cJSON *headers, const char *arg, struct sc_error *err)
 	size_t nl = colon ? (size_t)(colon - arg) : 0;
 	while (nl && (arg[nl - 1] == ' ' || arg[nl - 1] == '\t'))
 		nl--;
+	/* never quote the argument: its value may be a bearer token */
 	if (!colon || nl == 0)
-		return sc_error_set(err, SC_EINPUT, "--header: \"%s\" is not \"Name: Value\"", arg);
+		return sc_error_set(err, SC_EINPUT,
+		                    "--header: an argument is not \"Name: Value\" (no colon, or "
+		                    "no name before it)");
 	for (size_t i = 0; i < nl; i++)
 		if ((unsigned char)arg[i] <= 0x20 || (unsigned char)arg[i] >= 0x7f)
-			return sc_error_set(
-			    err, SC_EINPUT,
-			    "--header: the name in \"%s\" holds a space or control character", arg);
+			return sc_error_set(err, SC_EINPUT,
+			                    "--header: a header name holds a space or control "
+			                    "character (\"Name: Value\", the name a token)");
 	const char *v = colon + 1;
 	while (*v == ' ' || *v == '\t')
 		v++;

@@ -141,13 +141,14 @@ int serve_config_load(struct serve_config *c, const char *path, struct sc_error 
 	int rc = read_file(path, &text, err);
 	if (rc)
 		return rc;
-	const char *end = NULL;
-	cJSON *doc = cJSON_ParseWithOpts(text, &end, 1);
+	/* the request's own checks: a \u0000 would cut a header value or the
+	 * url short, and invalid UTF-8 would reach the sinks */
+	char *label = sc_asprintf("--config %s", path);
+	cJSON *doc = label ? sc_json_parse(text, strlen(text), label, err) : NULL;
+	free(label);
 	if (!doc) {
-		rc = sc_error_set(err, SC_EINPUT, "--config: %s is not JSON (near byte %ld)", path,
-		                  end ? (long)(end - text) : 0L);
 		free(text);
-		return rc;
+		return err->code ? (int)err->code : sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
 	free(text);
 	cJSON *schema = cJSON_Parse(schema_serve);

@@ -2,6 +2,7 @@
  * 8BITMIME, RFC 6531 SMTPUTF8). It decides only what a line says; what
  * is allowed when is the session's business (session.c). */
 #include "smtp_cmd.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,10 @@ static int parse_path(const char *s, size_t n, int is_mail, struct serve_cmd *cm
 		return fail(why, 501, "5.1.3 The address is longer than 256 octets");
 	if (alen == 0 && !is_mail)
 		return fail(why, 501, "5.1.3 An empty recipient <> is not allowed");
+	/* SMTPUTF8 (RFC 6531) allows UTF-8, not any octet: sinks put the
+	 * address into JSON and index lines, which must stay valid UTF-8 */
+	if (cmd->non_ascii && !core_utf8_valid(s + start, alen, NULL))
+		return fail(why, 553, "5.6.7 The address is not valid UTF-8");
 	if (alen && !(at > 1 && (size_t)at < alen) &&
 	    !(!is_mail && alen == 10 && strncasecmp(s + start, "postmaster", 10) == 0))
 		return fail(why, 501, "5.1.3 The address must be local-part@domain");

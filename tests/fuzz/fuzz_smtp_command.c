@@ -1,5 +1,5 @@
 // clang-format off
-// fuzz-sources: core/serve/smtp_cmd.c
+// fuzz-sources: core/serve/smtp_cmd.c core/runtime/utf8.c
 // clang-format on
 /* libFuzzer target for serve's command-line parser (core/serve/smtp_cmd.c).
  * Build, e.g.:

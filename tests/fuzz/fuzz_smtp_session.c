@@ -1,5 +1,5 @@
 // clang-format off
-// fuzz-sources: core/serve/session.c core/serve/msgfile.c core/serve/smtp_cmd.c core/serve/data_reader.c core/serve/users.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// fuzz-sources: core/serve/session.c core/serve/msgfile.c core/serve/smtp_cmd.c core/runtime/utf8.c core/serve/data_reader.c core/serve/users.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
 // clang-format on
 /* libFuzzer target for serve's whole session state machine
  * (core/serve/session.c with the command parser and the DATA reader),

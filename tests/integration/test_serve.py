@@ -128,6 +128,13 @@ def test_ehlo_extensions_and_simple_commands():
         eq(c.cmd("RCPT TO:<x@example.com>")[0], 503, "RSET ended the transaction")
         eq(c.cmd("MAIL FROM:<a@example.com> BODY=BINARYMIME")[0], 555, "BINARYMIME")
         eq(c.cmd("MAIL FROM:<j\u00f6rg@example.com>")[0], 553, "non-ASCII without SMTPUTF8")
+        # SMTPUTF8 allows UTF-8, not any octet: sinks write JSON
+        c.send(b"MAIL FROM:<j\xf6rg@example.com> SMTPUTF8\r\n")
+        code, text = c.reply()[:2]
+        eq(code, 553, "a Latin-1 address under SMTPUTF8")
+        contains(str(text), "not valid UTF-8", "says why")
+        eq(c.cmd("MAIL FROM:<j\u00f6rg@example.com> SMTPUTF8")[0], 250, "a UTF-8 one is taken")
+        eq(c.cmd("RSET")[0], 250, "RSET")
         eq(c.cmd("QUIT")[0], 221, "QUIT")
         true(c.closed(), "closed after QUIT")
         c2 = Client(srv.port)
@@ -623,7 +630,8 @@ def test_config_errors_name_the_key():
             ({"networks": ["300.1.2.3/8"]}, "config.networks[0]"),
             ({"tls": {"cert_file": "/nonexistent.pem"}}, "config.tls"),
             ({"timeouts": {"command": 0}}, "config.timeouts.command"),
-            ("{not json", "not JSON")]:
+            ("{not json", "is not valid JSON"),
+            ('{"delivery": {"plugin": "maildir", "dir": "/tmp/a\\u0000b"}}', "a NUL character")]:
         rc, err = serve_fails(md, cfg)
         eq(rc, 2, "exit status for %r: %s" % (cfg, err))
         contains(err, needle, "error for %r" % (cfg,))
@@ -638,6 +646,12 @@ def test_config_errors_name_the_key():
     contains(err, "--url or --maildir", "says what to give")
     rc, err = serve_fails(md + ["--header", "X-No-Colon"])
     eq(rc, 2, "--header without --url")
+    # a mistyped header must not print its value: it is often a token
+    for bad in ("Authorization Bearer tok-3f9a", "Author ization: Bearer tok-3f9a"):
+        rc, err = serve_fails(["--url", "http://127.0.0.1:9/", "--header", bad])
+        eq(rc, 2, "bad --header %r" % bad)
+        contains(err, "--header", "names the flag")
+        not_contains(err, "tok-3f9a", "does not echo the value")
     d = mkdtemp("users")
     bad = os.path.join(d, "users")
     with open(bad, "w") as f:

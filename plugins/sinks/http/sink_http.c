@@ -142,7 +142,12 @@ static enum sc_sink_verdict deliver_sync(struct sink *s, const struct sc_inbound
 	pool_put(s, c);
 	hs_log_outcome(msg->id, &o, NULL);
 	enum sc_sink_verdict v = verdict_of(&o, reply);
-	if (v != SC_SINK_ACCEPT)
+	/* err is logged by serve: the status, never the endpoint's body (it
+	 * may echo the message or the credentials it refused; the spool keeps
+	 * that excerpt only in its 0600 failed/<id>.reason) */
+	if (v != SC_SINK_ACCEPT && o.status)
+		sc_error_set(err, SC_ESEND, "HTTP %ld", o.status);
+	else if (v != SC_SINK_ACCEPT)
 		sc_error_set(err, SC_ESEND, "%s", o.reason ? o.reason : "POST failed");
 	free(o.reason);
 	return v;
