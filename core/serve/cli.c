@@ -93,7 +93,7 @@ static int hash_password(const char *name)
 
 /* "Name: Value" -> settings.headers[Name] = Value, split at the FIRST
  * colon (smtp-pigeon splits at the last one: a value holding ':' broke). */
-static int add_header(cJSON *headers, const char *arg, struct sc_error *err)
+static int add_header(cJSON *settings, cJSON *headers, const char *arg, struct sc_error *err)
 {
 	const char *colon = strchr(arg, ':');
 	size_t nl = colon ? (size_t)(colon - arg) : 0;
@@ -112,6 +112,15 @@ static int add_header(cJSON *headers, const char *arg, struct sc_error *err)
 	const char *v = colon + 1;
 	while (*v == ' ' || *v == '\t')
 		v++;
+	/* smtp-pigeon's way of setting the body's type: it is content_type,
+	 * which also picks the template's escaping (a header of its own
+	 * could say text/html over a JSON-escaped body) */
+	if (nl == 12 && strncasecmp(arg, "Content-Type", 12) == 0) {
+		cJSON_DeleteItemFromObjectCaseSensitive(settings, "content_type");
+		return cJSON_AddStringToObject(settings, "content_type", v)
+		           ? SC_OK
+		           : sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
 	char *name = sc_asprintf("%.*s", (int)nl, arg);
 	if (!name)
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -192,7 +201,7 @@ static int apply_flags(struct serve_config *c, const struct flags *f, struct sc_
 			h = cJSON_AddObjectToObject(c->settings, "headers");
 		}
 		for (size_t i = 0; i < f->nheaders; i++) {
-			int rc = add_header(h, f->headers[i], err);
+			int rc = add_header(c->settings, h, f->headers[i], err);
 			if (rc)
 				return rc;
 		}

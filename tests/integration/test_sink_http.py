@@ -565,6 +565,8 @@ def test_settings_errors_name_the_field():
         for s, text in (({"url": ep.url(), "bogus": 1}, "bogus"),
                         ({"url": ep.url(), "headers": {"Idempotency-Key": "x"}},
                          "headers.Idempotency-Key"),
+                        ({"url": ep.url(), "headers": {"content-type": "text/html"}},
+                         "set content_type instead"),
                         ({"url": ep.url(), "headers": {"Bad Name": "x"}}, "headers"),
                         ({"url": ep.url(), "ca_file": "/nonexistent.pem", "mode": "sync"},
                          "ca_file"),
@@ -746,6 +748,18 @@ def test_serve_template_flag():
         req = ep.wait(1)[0]
     eq(req["path"], "/m/" + queued_id(text), "url template")
     eq(json.loads(req["body"]), {"text": 'a "quoted" one from sender@example.org'}, "body")
+
+
+def test_serve_content_type_header_sets_the_escaping():
+    # smtp-pigeon sets the body's type with --header: it is content_type,
+    # so the template is escaped for what the endpoint is told it gets
+    with Endpoint() as ep, \
+            Serve(["--url", ep.url(), "--header", "Content-Type: text/html",
+                   "--template", "<p>{{subject}}</p>"]) as sv:
+        sv.send(simple(subject="<b>x</b> & y"))
+        req = ep.wait(1)[0]
+    eq(header(req, "Content-Type"), "text/html", "the header sent")
+    eq(req["body"], "<p>&lt;b&gt;x&lt;/b&gt; &amp; y</p>", "HTML escaping, as the type says")
 
 
 def serve_config(ep, **delivery):

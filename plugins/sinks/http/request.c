@@ -130,7 +130,7 @@ static int build_headers(const struct hs_config *cfg, const cJSON *p, const char
 {
 	/* "Expect:" off: waiting for 100-continue only delays every POST */
 	if (append(out, "Idempotency-Key", id) || curl_slist_append(*out, "Expect:") == NULL ||
-	    (!overridden(cfg, "Content-Type") && append(out, "Content-Type", cfg->content_type)) ||
+	    append(out, "Content-Type", cfg->content_type) ||
 	    (!overridden(cfg, "User-Agent") &&
 	     append(out, "User-Agent", "smtp-connector/" PACKAGE_VERSION " (sink http)")))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");

@@ -73,6 +73,12 @@ static int parse_headers(const cJSON *hs, struct hs_config *cfg, struct sc_error
 			    err, SC_EINPUT,
 			    "headers.Idempotency-Key: the sink sets it (the message id, the same "
 			    "on every retry); remove it");
+		if (strcasecmp(h->string, "Content-Type") == 0)
+			return sc_error_set(
+			    err, SC_EINPUT,
+			    "headers.Content-Type: set content_type instead (it also chooses how "
+			    "the template escapes message text; a header of its own could "
+			    "disagree)");
 		struct hs_header *d = &cfg->headers[cfg->nheaders++];
 		d->name = strdup(h->string);
 		if (!d->name)
