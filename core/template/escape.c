@@ -9,6 +9,7 @@
  * all but RFC 3986's unreserved characters. */
 #include "core.h"
 #include "template_int.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,37 +45,6 @@ static int escape_html(struct sc_buf *b, const char *s, size_t n)
 	return sc_buf_add(b, s + run, n - run);
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing past U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned char lo = 0x80, hi = 0xBF;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-	return len;
-}
-
 static int escape_json(struct sc_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -83,7 +53,7 @@ static int escape_json(struct sc_buf *b, const char *s, size_t n)
 	while (i < n) {
 		char rep[8] = {0};
 		if (u[i] >= 0x80) {
-			size_t len = utf8_len(u + i, n - i);
+			size_t len = sc_utf8_len(u + i, n - i);
 			if (len) {
 				i += len;
 				continue;

@@ -1,5 +1,5 @@
 // clang-format off
-// fuzz-sources: core/template/scan.c core/template/compile.c core/template/lookup.c core/template/escape.c core/template/render.c core/template/partials.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c
+// fuzz-sources: core/template/scan.c core/template/compile.c core/template/lookup.c core/template/escape.c core/template/render.c core/template/partials.c core/runtime/buf.c core/runtime/error.c core/runtime/log.c core/runtime/utf8.c
 // clang-format on
 /* libFuzzer target for the Mustache engine (core/template/).
  *

@@ -1,31 +1,27 @@
 /* The index.jsonl line of the maildir sink, and the Subject it holds. */
 #include "maildir.h"
 
+#include <smtp-connector/message.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-/* Replace every byte that is not part of valid UTF-8 by '?', so that the
- * JSON line is always valid. */
+/* Replace every byte that does not begin a well-formed UTF-8 sequence
+ * (sc_utf8_len: no overlong forms, surrogates or values past U+10FFFF)
+ * by '?', so that the JSON line is always valid. */
 static void make_utf8(char *s)
 {
-	unsigned char *p = (unsigned char *)s;
-	while (*p) {
-		int n = *p < 0x80                           ? 1
-		        : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 2
-		        : (*p & 0xf0) == 0xe0               ? 3
-		        : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 4
-		                                            : 0;
-		int ok = n > 0;
-		for (int i = 1; ok && i < n; i++)
-			ok = (p[i] & 0xc0) == 0x80;
-		if (!ok) {
-			*p++ = '?';
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n;) {
+		size_t len = sc_utf8_len(s + i, n - i);
+		if (len) {
+			i += len;
 			continue;
 		}
-		p += n;
+		s[i++] = '?';
 	}
 }
 
