@@ -345,20 +345,6 @@ const char *sc_message_ensure_ids(struct sc_message *m, const char *domain)
 	return m->message_id;
 }
 
-/* Unfold (drop CR/LF), collapse nothing else, trim both ends. */
-static void canon_value(char *v)
-{
-	size_t w = 0;
-	for (size_t r = 0; v[r]; r++)
-		if (v[r] != '\r' && v[r] != '\n')
-			v[w++] = v[r];
-	v[w] = '\0';
-	while (w && (v[w - 1] == ' ' || v[w - 1] == '\t'))
-		v[--w] = '\0';
-	size_t lead = strspn(v, " \t");
-	memmove(v, v + lead, w - lead + 1);
-}
-
 /* The headers libcurl writes for a MIME body (CURLOPT_HTTPHEADER). */
 static int build_applied(struct sc_message *m, struct sc_error *err)
 {
@@ -525,7 +511,7 @@ const char *core_message_id(struct sc_message *m)
 	if (!m->message_id) {
 		char *v = raw_value(m, "Message-ID");
 		if (v) {
-			canon_value(v);
+			sig_unfold_trim(v, strlen(v));
 			m->message_id = v;
 		}
 	}

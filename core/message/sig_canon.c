@@ -170,6 +170,22 @@ static size_t field_at(const char *h, size_t len, size_t at, size_t *value, size
 	return nlen;
 }
 
+size_t sig_unfold_trim(char *v, size_t n)
+{
+	size_t w = 0;
+	for (size_t r = 0; r < n; r++)
+		if (v[r] != '\r' && v[r] != '\n')
+			v[w++] = v[r];
+	while (w && (v[w - 1] == ' ' || v[w - 1] == '\t'))
+		w--;
+	size_t lead = 0;
+	while (lead < w && (v[lead] == ' ' || v[lead] == '\t'))
+		lead++;
+	memmove(v, v + lead, w - lead);
+	v[w - lead] = '\0';
+	return w - lead;
+}
+
 char *sig_header_value(const char *head, size_t len, const char *name, size_t *count, size_t *vlen)
 {
 	size_t want = strlen(name), at = 0, value = 0, end = 0;
@@ -181,18 +197,8 @@ char *sig_header_value(const char *head, size_t len, const char *name, size_t *c
 			out = malloc(end - value + 1);
 			if (!out)
 				return NULL;
-			size_t w = 0;
-			for (size_t k = value; k < end; k++)
-				if (head[k] != '\r' && head[k] != '\n')
-					out[w++] = head[k];
-			while (w && (out[w - 1] == ' ' || out[w - 1] == '\t'))
-				w--;
-			size_t lead = 0;
-			while (lead < w && (out[lead] == ' ' || out[lead] == '\t'))
-				lead++;
-			memmove(out, out + lead, w - lead);
-			out[w - lead] = '\0';
-			*vlen = w - lead;
+			memcpy(out, head + value, end - value);
+			*vlen = sig_unfold_trim(out, end - value);
 		}
 		at = end;
 	}

@@ -30,24 +30,6 @@
 const char *const sig_names[6] = {"from", "to", "cc", "subject", "date", "message-id"};
 #define NNAMES (sizeof sig_names / sizeof sig_names[0])
 
-/* Unfold (drop CR and LF) and trim blanks, in place, as the verifier's
- * sig_header_value() does to what it reads. */
-static size_t canon(char *v)
-{
-	size_t w = 0;
-	for (size_t r = 0; v[r]; r++)
-		if (v[r] != '\r' && v[r] != '\n')
-			v[w++] = v[r];
-	while (w && (v[w - 1] == ' ' || v[w - 1] == '\t'))
-		w--;
-	size_t lead = 0;
-	while (lead < w && (v[lead] == ' ' || v[lead] == '\t'))
-		lead++;
-	memmove(v, v + lead, w - lead);
-	v[w - lead] = '\0';
-	return w - lead;
-}
-
 static void hex(const unsigned char *d, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -102,7 +84,7 @@ char *sig_sign_v2(const char *key, char *(*value_of)(void *arg, const char *name
 		char *v = value_of(arg, sig_names[i]);
 		if (!v)
 			continue;
-		size_t vlen = canon(v);
+		size_t vlen = sig_unfold_trim(v, strlen(v));
 		line.len = 0;
 		rc = sig_header_line(&line, sig_names[i], v, vlen);
 		free(v);

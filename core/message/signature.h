@@ -48,6 +48,10 @@ void sig_reader_free(struct sig_reader *r);
  * section: how many there are, and the value of the first one unfolded
  * (CR and LF removed) and trimmed of blanks, in a new buffer (*vlen its
  * length; it may hold a NUL), or NULL when there is none. */
+/* The canonical form of a header value, signer's and verifier's alike:
+ * v[0..n) unfolded (CR and LF dropped) and trimmed of blanks at both
+ * ends, in place; NUL-terminated (v has room for n + 1). Its length. */
+size_t sig_unfold_trim(char *v, size_t n);
 char *sig_header_value(const char *head, size_t len, const char *name, size_t *count, size_t *vlen);
 
 /* The tags of a signature header value (folds allowed). */
