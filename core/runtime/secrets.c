@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *core_secrets_dir(const char *dir_opt)
+/* The secrets directory: dir_opt (--secrets-dir), else
+ * $XDG_CONFIG_HOME/smtp-connector/secrets, else
+ * ~/.config/smtp-connector/secrets. Allocated; NULL when no home is known. */
+static char *secrets_dir(const char *dir_opt)
 {
 	if (dir_opt && *dir_opt)
 		return strdup(dir_opt);
@@ -60,7 +63,7 @@ int core_secrets_apply(const char *dir_opt, cJSON *req, struct sc_error *err)
 	cJSON *asset = cJSON_GetObjectItemCaseSensitive(req, "asset");
 	if (asset && !cJSON_IsObject(asset))
 		return sc_error_set(err, SC_EINPUT, "asset: must be an object");
-	char *dir = core_secrets_dir(dir_opt);
+	char *dir = secrets_dir(dir_opt);
 	char *path = dir ? sc_asprintf("%s/%s.json", dir, name->valuestring) : NULL;
 	free(dir);
 	if (!path)

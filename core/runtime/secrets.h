@@ -7,11 +7,6 @@
 #include "core.h"
 #include "private_file.h"
 
-/* The secrets directory: dir_opt (--secrets-dir), else
- * $XDG_CONFIG_HOME/smtp-connector/secrets, else
- * ~/.config/smtp-connector/secrets. Allocated; NULL when no home is known. */
-char *core_secrets_dir(const char *dir_opt);
-
 /* When `req` has "secret", merge that secret's keys into req's "asset"
  * (created when absent). The file must be a regular file (no symlink)
  * owned by the effective user, mode 0600 or stricter, holding a JSON

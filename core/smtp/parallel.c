@@ -126,9 +126,7 @@ static struct core_job *job_new(const struct sc_envelope *env, struct sc_message
  * would only double the wait). */
 static int nothing_accepted(const struct sc_session *s)
 {
-	return s->last_rc != CURLE_OK && s->last_rc != CURLE_ABORTED_BY_CALLBACK &&
-	       s->last_rc != CURLE_OPERATION_TIMEDOUT && s->tr.stage <= STAGE_MAIL &&
-	       (!s->tr.answer || s->tr.last_code == 421);
+	return core_failed_before_mail(s, s->last_rc) && (!s->tr.answer || s->tr.last_code == 421);
 }
 
 static void run_job(struct sc_session *s, struct core_job *j)

@@ -558,6 +558,12 @@ CURLcode core_session_transfer(struct sc_session *s)
 	return rc;
 }
 
+int core_failed_before_mail(const struct sc_session *s, CURLcode rc)
+{
+	return rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT &&
+	       rc != CURLE_ABORTED_BY_CALLBACK && s->tr.stage <= STAGE_MAIL;
+}
+
 /* One transfer. A kept connection that the server closed while it sat
  * idle is re-opened once, as long as the server accepted nothing on it:
  * when that was seen before MAIL FROM went out (something to read on an
@@ -575,8 +581,7 @@ static CURLcode perform(struct sc_session *s, struct sc_message *m)
 	CURLcode rc = core_session_transfer(s);
 	long fresh = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &fresh);
-	int retry = rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT &&
-	            rc != CURLE_ABORTED_BY_CALLBACK && fresh == 0 && s->tr.stage <= STAGE_MAIL &&
+	int retry = fresh == 0 && core_failed_before_mail(s, rc) &&
 	            ((was_idle_closed && (!s->tr.answer || s->tr.last_code == 421)) ||
 	             (after_message && !s->tr.answer));
 	if (!retry)
@@ -915,6 +920,12 @@ int sc_send_async(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_m
 	    ctx->cfg.max_connections > 1 && ctx->report ? core_ctx_session(ctx, err) : NULL;
 	/* The first message authenticates (the Automatic order decides the
 	 * method, as for sc_send); the parallel sessions reuse its choice. */
+	if (!s && err->code) {
+		/* the lookup failed: as sc_send reports it, without a second try */
+		(void)sc_result_data(r);
+		sc_error_prefix(err, "Email send failed");
+		return err->code;
+	}
 	if (!s || !s->pool || !s->open)
 		return sc_send(ctx, env, m, r, err);
 	int rc = core_send_prepare(s, env, m, err);

@@ -85,6 +85,11 @@ int core_send_prepare(struct sc_session *s, const struct sc_envelope *env, struc
 int core_transaction_outcome(struct sc_session *s, CURLcode cr, const struct sc_envelope *env,
                              const size_t *idx, size_t n, int *all_refused, struct sc_delivery *out,
                              size_t *again, size_t *nagain, struct sc_error *err);
+/* The transfer failed (not by a timeout, not stopped by our own check)
+ * before MAIL FROM was accepted: the server took nothing of the message,
+ * so it may go again on another connection (perform's reconnect, a
+ * parallel session the server refused). */
+int core_failed_before_mail(const struct sc_session *s, CURLcode rc);
 struct curl_slist *core_rcpt_list(const struct sc_envelope *env, const size_t *idx, size_t n);
 /* A transaction broke off after an earlier one delivered: the recipients
  * left are listed as not sent (err cleared). */
