@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *param_string(const cJSON *params, const char *key)
+const char *compose_param_string(const cJSON *params, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -69,7 +69,7 @@ static int resolve_sender(struct sc_ctx *ctx, const cJSON *params, struct compos
                           struct sc_error *err)
 {
 	const char *what = "from";
-	const char *v = param_string(params, "from");
+	const char *v = compose_param_string(params, "from");
 	c->from_given = v && *v;
 	if (!v || !*v) {
 		what = "platform.email_from";
@@ -248,7 +248,7 @@ static int custom_headers(struct compose *c, const cJSON *params, struct sc_erro
 
 static int set_subject(struct compose *c, const cJSON *params, struct sc_error *err)
 {
-	const char *s = param_string(params, "subject");
+	const char *s = compose_param_string(params, "subject");
 	if (!s || !*s)
 		return SC_OK;
 	if (has_crlf(s))

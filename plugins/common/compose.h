@@ -50,4 +50,7 @@ int compose_send(struct sc_ctx *ctx, struct compose *c, struct sc_result *r, str
 
 void compose_free(struct compose *c);
 
+/* params[key] when it is a string, else NULL (borrowed from params). */
+const char *compose_param_string(const cJSON *params, const char *key);
+
 #endif

@@ -37,12 +37,6 @@ static int bool_param(const cJSON *params, const char *key, int dflt)
 	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
 
-static const char *string_param(const cJSON *params, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* "event": an object, or a string holding one (what a playbook has when
  * the event went through a text field). */
 static int read_event(const cJSON *params, struct event_mail *m, struct sc_error *err)
@@ -82,7 +76,7 @@ static void one_line(char *s)
 
 static int make_subject(const cJSON *params, struct event_mail *m, struct sc_error *err)
 {
-	const char *t = string_param(params, "subject");
+	const char *t = compose_param_string(params, "subject");
 	if (!t || !*t) {
 		m->subject = event_default_subject(m->ev);
 		return m->subject ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -227,7 +221,7 @@ static int send_event_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 	if (!rc) {
 		m.readable = bool_param(params, "readable", 0);
 		m.attach = bool_param(params, "attach_json", m.readable);
-		m.body_template = string_param(params, "template");
+		m.body_template = compose_param_string(params, "template");
 		rc = make_subject(params, &m, err);
 	}
 	cJSON *cp = rc ? NULL : compose_params(params, m.subject);

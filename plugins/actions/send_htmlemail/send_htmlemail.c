@@ -31,18 +31,12 @@ struct bodies {
 	char *text; /* the text/plain alternative */
 };
 
-static const char *param_string(const cJSON *params, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* html_body (sanitised unless asked not to) and its text alternative:
  * text_body when given, else rendered from the HTML as sent. */
 static int make_bodies(const cJSON *params, struct bodies *b, struct sc_error *err)
 {
-	const char *html = param_string(params, "html_body");
-	const char *text = param_string(params, "text_body");
+	const char *html = compose_param_string(params, "html_body");
+	const char *text = compose_param_string(params, "text_body");
 	const cJSON *san = cJSON_GetObjectItemCaseSensitive(params, "should_sanitize_template");
 	if (!html || !*html)
 		return sc_error_set(err, SC_EINPUT, "html_body: give the HTML message");
@@ -151,9 +145,11 @@ static int html_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r
 	struct bodies b = {NULL, NULL};
 	int rc = compose_begin(ctx, params, r, &c, err);
 	if (!rc)
-		rc = compose_check_text(&c, "html_body", param_string(params, "html_body"), err);
+		rc = compose_check_text(&c, "html_body", compose_param_string(params, "html_body"),
+		                        err);
 	if (!rc)
-		rc = compose_check_text(&c, "text_body", param_string(params, "text_body"), err);
+		rc = compose_check_text(&c, "text_body", compose_param_string(params, "text_body"),
+		                        err);
 	if (!rc)
 		rc = html_files_get(ctx, params, &fs, err);
 	if (!rc)
