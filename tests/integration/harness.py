@@ -32,6 +32,8 @@ import types
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 SERVERS = os.path.join(TESTS, "servers")
+# the source tree (make check sets it; a test run by hand from the tree finds it)
+SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR") or os.path.dirname(TESTS)
 PYTHON = "/usr/bin/python3"  # Debian's: has aiosmtpd; the first python3 on PATH may not
 NODE = shutil.which("node") or "/usr/bin/node"
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -250,6 +252,24 @@ def parse_message(raw):
     ends normalised to LF first so that get_content() gives Python text; the
     bytes as received stay available as "raw" in every message dict."""
     return email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
+
+
+def tree(part):
+    """A MIME structure as ("multipart/mixed", [children...]), a leaf as
+    its content type: one comparison asserts the whole shape."""
+    if part.is_multipart():
+        return (part.get_content_type(), [tree(p) for p in part.iter_parts()])
+    return part.get_content_type()
+
+
+def leaves(part):
+    """The non-multipart parts of a message, in order."""
+    if part.is_multipart():
+        out = []
+        for p in part.iter_parts():
+            out += leaves(p)
+        return out
+    return [part]
 
 
 class _Peer:
@@ -819,7 +839,7 @@ def check_results(run_):
     global _result_validator
     if _result_validator is None:
         import jsonschema
-        with open(os.path.join(HERE, "..", "..", "schemas", "result.json"), encoding="utf-8") as f:
+        with open(os.path.join(SRCDIR, "schemas", "result.json"), encoding="utf-8") as f:
             schema = json.load(f)
         _result_validator = jsonschema.Draft202012Validator(schema)
     for res in run_.results:
@@ -836,6 +856,46 @@ def asset(port, **kw):
     a = {"server": "127.0.0.1", "port": port, "ssl_config": "None"}
     a.update(kw)
     return a
+
+
+def action_result(r):
+    """The one action result of r: a Run (its one result line) or a result
+    line already parsed (one of Run.results)."""
+    res = r.result if isinstance(r, Run) else r
+    ars = res.get("action_results", [])
+    eq(len(ars), 1, "number of action_results\n%s" % r)
+    return ars[0]
+
+
+def message_of(r):
+    """The message of r's one action result (r as action_result() takes it)."""
+    return action_result(r)["message"]
+
+
+def data0(r):
+    """data[0] of an action result: r is a Run, a result line, or an action
+    result itself."""
+    ar = r if isinstance(r, dict) and "data" in r else action_result(r)
+    data = ar.get("data")
+    true(isinstance(data, list) and data, "data is a non-empty list", r)
+    return data[0]
+
+
+VERIFIER_PATH = os.path.join(SRCDIR, "doc", "verify_signature.py")
+_verifier = None
+
+
+def verifier():
+    """doc/verify_signature.py (VERIFIER_PATH), the receivers' verifier, as
+    a module (loaded once; test_signatures.py checks it against
+    `smtp-connector verify`)."""
+    global _verifier
+    if _verifier is None:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("verify_signature", VERIFIER_PATH)
+        _verifier = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_verifier)
+    return _verifier
 
 
 # --------------------------------------------------------------------------

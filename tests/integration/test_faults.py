@@ -24,8 +24,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, Faulty, asset, connector_path, contains, eq,  # noqa: E402
-                     mkdtemp, not_contains, run, run_connector, true)
+from harness import (Aiosmtpd, Faulty, asset, connector_path, contains, data0,  # noqa: E402
+                     eq, message_of, mkdtemp, not_contains, run, run_connector, true)
 
 TIMEOUT = 3          # the asset's timeout in every cell
 BOUND = 1.5 * TIMEOUT + 1  # one reply waited on, plus start-up; a second wait fails it
@@ -44,14 +44,6 @@ def timed(req, **kw):
     started = time.monotonic()
     r = run_connector(req, **kw)
     return r, time.monotonic() - started
-
-
-def message_of(r):
-    return r.result["action_results"][0]["message"]
-
-
-def data0(r):
-    return r.result["action_results"][0]["data"][0]
 
 
 # --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Aiosmtpd, Faulty, OAuthPeers, asset, connector_path,  # noqa: E402
-                     contains, eq, run, run_connector, tmpdir, true)
+                     contains, data0, eq, run, run_connector, tmpdir, true)
 
 SENDER = "soar@corp.example"
 RCPT = "rcpt@corp.example"
@@ -33,10 +33,6 @@ def mails(n, prefix="m"):
 
 def server_ids(srv):
     return [e.split(" ", 1)[1] for e in srv.events() if e.startswith("MESSAGE-ID ")]
-
-
-def data0(action_result):
-    return action_result["data"][0] if action_result["data"] else {}
 
 
 def test_results_in_request_order_when_later_messages_finish_first():
