@@ -795,7 +795,6 @@ def run_connector(request=None, args=(), env=None, stdin_text=None, timeout=60):
     share OAuth tokens or throttle state unless they pass the same dir.
     $SMTP_CONNECTOR_WRAPPER (e.g. "valgrind -q --error-exitcode=99") is
     prepended to the command when set.  Fails the test on timeout."""
-    binary = connector_path()
     if stdin_text is None:
         if request is None:
             stdin_text = ""
@@ -803,6 +802,16 @@ def run_connector(request=None, args=(), env=None, stdin_text=None, timeout=60):
             stdin_text = "".join(json.dumps(r) + "\n" for r in request)
         else:
             stdin_text = json.dumps(request) + "\n"
+    argv, rc, out, err = run_connector_bytes(stdin_text.encode("utf-8", "surrogateescape"),
+                                             args, env, timeout)
+    return Run(argv, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+def run_connector_bytes(data, args=(), env=None, timeout=60):
+    """run_connector() with stdin and the outputs as bytes, for a test of
+    what bytes go in and come out: (argv, rc, stdout, stderr).  Its result
+    lines are checked against schemas/result.json all the same."""
+    binary = connector_path()
     full_env = dict(os.environ)
     full_env.setdefault("SMTP_CONNECTOR_STATE_DIR", os.path.join(tmpdir(), "state"))
     for k, v in (env or {}).items():
@@ -815,18 +824,16 @@ def run_connector(request=None, args=(), env=None, stdin_text=None, timeout=60):
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=full_env, start_new_session=True)
     try:
-        out, err = proc.communicate(stdin_text.encode("utf-8", "surrogateescape"),
-                                    timeout=timeout)
+        out, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         raise AssertionError("connector did not finish within %s s\n%s" % (
             timeout, Run(argv, None, out.decode("utf-8", "replace"),
                          err.decode("utf-8", "replace"))))
-    run_ = Run(argv, proc.returncode, out.decode("utf-8", "replace"),
-               err.decode("utf-8", "replace"))
-    check_results(run_)
-    return run_
+    check_results(Run(argv, proc.returncode, out.decode("utf-8", "replace"),
+                      err.decode("utf-8", "replace")))
+    return argv, proc.returncode, out, err
 
 
 _result_validator = None
