@@ -254,6 +254,21 @@ def parse_message(raw):
     return email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
 
 
+def _spool_messages(pattern, envelope_keys):
+    """The JSON spool records a peer wrote (data_b64 among their keys),
+    oldest first, each with "raw" (bytes), "msg" (parsed), "envelope" (the
+    envelope_keys grouped) and "path": what every peer's messages() returns."""
+    out = []
+    for path in sorted(glob.glob(pattern)):
+        rec = _read_json_file(path)
+        rec["raw"] = base64.b64decode(rec.pop("data_b64"))
+        rec["msg"] = parse_message(rec["raw"])
+        rec["envelope"] = {k: rec.get(k) for k in envelope_keys}
+        rec["path"] = path
+        out.append(rec)
+    return out
+
+
 def tree(part):
     """A MIME structure as ("multipart/mixed", [children...]), a leaf as
     its content type: one comparison asserts the whole shape."""
@@ -372,16 +387,9 @@ class Aiosmtpd(_Peer):
         (mail_from, rcpt_tos, mail_options, rcpt_options, tls, auth_login,
         smtputf8, connection, queue_id), plus "envelope" (those envelope keys
         again, grouped), "raw" (bytes) and "msg" (email.message.EmailMessage)."""
-        out = []
-        for path in sorted(glob.glob(os.path.join(self.spool, "[0-9]*.json"))):
-            rec = _read_json_file(path)
-            rec["raw"] = base64.b64decode(rec.pop("data_b64"))
-            rec["msg"] = parse_message(rec["raw"])
-            rec["envelope"] = {k: rec[k] for k in ("mail_from", "rcpt_tos", "mail_options",
-                                                   "rcpt_options", "smtputf8")}
-            rec["path"] = path
-            out.append(rec)
-        return out
+        return _spool_messages(os.path.join(self.spool, "[0-9]*.json"),
+                               ("mail_from", "rcpt_tos", "mail_options", "rcpt_options",
+                                "smtputf8"))
 
     def wait_messages(self, n, timeout=10):
         """Wait until at least n messages were accepted; return them."""
@@ -535,7 +543,8 @@ class Silent(_Peer):
 class Faulty(_Peer):
     """tests/servers/faulty_smtpd.py: a scripted misbehaving SMTP server;
     args are its command line (e.g. "--at", "mail=stall", "--max-sessions",
-    "2"). Its event log counts connections and accepted messages."""
+    "2"). Its event log counts connections; messages() is what it accepted,
+    as Aiosmtpd.messages() gives it."""
 
     name = "faulty_smtpd"
 
@@ -544,11 +553,12 @@ class Faulty(_Peer):
         self.dir = mkdtemp("faulty")
         self.log_path = os.path.join(self.dir, "events.log")
         self.ready = os.path.join(self.dir, "ready.json")
+        self.spool = os.path.join(self.dir, "spool")
         self.host = "127.0.0.1"
 
     def start(self):
         argv = [PYTHON, os.path.join(SERVERS, "faulty_smtpd.py"), "--log", self.log_path,
-                "--ready", self.ready, "--lifetime", "300"] + self.args
+                "--ready", self.ready, "--spool", self.spool, "--lifetime", "300"] + self.args
         self.proc = _start_process(argv, "faulty-proc")
         self.port = self._wait_ready(self.ready)["port"]
         return self
@@ -563,7 +573,10 @@ class Faulty(_Peer):
         return sum(1 for e in self.events() if e.startswith("CONNECT "))
 
     def messages(self):
-        return sum(1 for e in self.events() if e.startswith("MESSAGE "))
+        """Accepted messages, oldest first: dicts with the spool record's keys
+        (mail_from, rcpt_tos, connection, queue_id) plus "envelope", "raw"
+        and "msg", as Aiosmtpd.messages()."""
+        return _spool_messages(os.path.join(self.spool, "[0-9]*.json"), ("mail_from", "rcpt_tos"))
 
 
 class OAuthPeers(_Peer):
@@ -670,13 +683,7 @@ class OAuthPeers(_Peer):
     def messages(self):
         """Accepted messages: spool records (mail_from, rcpt_tos, tls,
         auth_login, auth_method...) plus "raw" and "msg" as Aiosmtpd.messages()."""
-        out = []
-        for rec in self._records("msg"):
-            rec["raw"] = base64.b64decode(rec.pop("data_b64"))
-            rec["msg"] = parse_message(rec["raw"])
-            rec["envelope"] = {k: rec.get(k) for k in ("mail_from", "rcpt_tos")}
-            out.append(rec)
-        return out
+        return _spool_messages(os.path.join(self.spool, "msg-*.json"), ("mail_from", "rcpt_tos"))
 
     def auth_attempts(self):
         """Every AUTH attempt: {"method", "user", "ok", "reason", "tls"} (never a token)."""
