@@ -38,6 +38,9 @@ PYTHON = "/usr/bin/python3"  # Debian's: has aiosmtpd; the first python3 on PATH
 NODE = shutil.which("node") or "/usr/bin/node"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 START_TIMEOUT = 20.0  # seconds a peer may take to become ready
+# seconds a test waits for what a peer or the connector does; longer under
+# $SMTP_CONNECTOR_WRAPPER (valgrind)
+TIMEOUT = 60.0 if os.environ.get("SMTP_CONNECTOR_WRAPPER") else 20.0
 
 
 # --------------------------------------------------------------------------
@@ -577,6 +580,76 @@ class Faulty(_Peer):
         (mail_from, rcpt_tos, connection, queue_id) plus "envelope", "raw"
         and "msg", as Aiosmtpd.messages()."""
         return _spool_messages(os.path.join(self.spool, "[0-9]*.json"), ("mail_from", "rcpt_tos"))
+
+
+class HttpEndpoint(_Peer):
+    """tests/servers/http_endpoint.py: an HTTP/1.1 endpoint that records
+    every request and answers as told (the http delivery plugin's peer).
+
+    plan: the answers to give first, in order (actions: {"status",
+    "retry_after", "delay", "close", "body"}); default: the answer after
+    them ({"status": 200}); per_key: the plan applies to each
+    Idempotency-Key on its own; tls: a make_ca() result (HTTPS with its
+    chain); lifetime: seconds after which it exits whatever happens (it
+    also exits when this process is gone); the default outlives every
+    bounded wait of the longest test (a kill -9 under load), so that a slow
+    run fails on what it waited for, not on an endpoint gone.  Attributes:
+    .port, .host, .record (its JSON Lines file)."""
+
+    name = "http_endpoint"
+
+    def __init__(self, plan=None, default=None, per_key=False, tls=None, lifetime=30 * TIMEOUT):
+        self.dir = mkdtemp("endpoint")
+        self.record = os.path.join(self.dir, "requests.jsonl")
+        self.ready = os.path.join(self.dir, "ready.json")
+        self.scheme = "https" if tls else "http"
+        self.host = "127.0.0.1"
+        self.port = None
+        self.argv = [PYTHON, os.path.join(SERVERS, "http_endpoint.py"), "--record", self.record,
+                     "--ready", self.ready, "--plan", json.dumps(plan or []),
+                     "--lifetime", str(lifetime)]
+        if default is not None:
+            self.argv += ["--default", json.dumps(default)]
+        if per_key:
+            self.argv.append("--per-key")
+        if tls:
+            self.argv += ["--tls", tls.chain, tls.key]
+
+    def start(self):
+        self.proc = _start_process(self.argv, "endpoint-proc")
+        self.port = self._wait_ready(self.ready)["port"]
+        return self
+
+    def url(self, path="/hook"):
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
+
+    def requests(self):
+        """Every request so far, oldest first: dicts with time, method,
+        path, headers ([[name, value], ...]), body, status (what was or is
+        being answered; None for a closed connection), peer (client port).
+        A line still being written is not one yet."""
+        if not os.path.exists(self.record):
+            return []
+        with open(self.record) as f:
+            return [json.loads(line) for line in f if line.endswith("\n")]
+
+    def wait(self, n, timeout=TIMEOUT, what=None):
+        """At least n requests, within timeout (fails at once if the
+        endpoint died); returns them all."""
+        wait_for(lambda: len(self.requests()) >= n, timeout,
+                 "http_endpoint: %s" % (what or "%d request(s)" % n), self.proc)
+        return self.requests()
+
+    def control(self, plan=None, default=None, per_key=False):
+        """Replace the plan, default and per_key from now on."""
+        import urllib.request
+        body = json.dumps({"plan": plan or [], "default": default, "per_key": per_key}).encode()
+        if self.scheme == "https":
+            raise AssertionError("control() speaks plain HTTP; this endpoint is HTTPS")
+        req = urllib.request.Request("http://127.0.0.1:%d/__control" % self.port, data=body,
+                                     method="PUT")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            eq(r.status, 204, "http_endpoint control answer")
 
 
 class OAuthPeers(_Peer):
