@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import types
@@ -1041,6 +1042,29 @@ def raises(exc_type, fn, *args, **kw):
 # --------------------------------------------------------------------------
 # the TAP runner
 
+THREAD_GRACE = 10.0  # seconds a test's own threads get to end after it returns
+
+
+def _end_of_test(procs_before, threads_before):
+    """What a test leaves behind, whether it passed or not: every process it
+    started and did not stop is stopped now (so a failure mid-test cannot
+    leave a peer or a listener running into the next test), and a thread
+    it started that is still running after THREAD_GRACE fails it: Python
+    waits for such a thread at exit, so it would hang the whole file
+    instead of failing one test."""
+    for proc in [p for p in _processes if p not in procs_before]:
+        _stop_process(proc)
+    left = [t for t in threading.enumerate()
+            if t not in threads_before and t.is_alive() and not t.daemon]
+    deadline = time.monotonic() + THREAD_GRACE
+    for t in left:
+        t.join(max(deadline - time.monotonic(), 0))
+    left = [t.name for t in left if t.is_alive()]
+    if left:
+        raise AssertionError("the test left thread(s) running %.0f s after it returned: %s "
+                             "(every loop of a test thread must be bounded)"
+                             % (THREAD_GRACE, ", ".join(left)))
+
 def run(namespace):
     """Run the test_* functions of namespace (pass globals()) in definition
     order and print TAP.  Command-line arguments, if any, select tests by
@@ -1064,8 +1088,13 @@ def run(namespace):
     for n, (name, fn) in enumerate(tests, 1):
         _current_test_dir = None
         started = time.monotonic()
+        procs_before = list(_processes)
+        threads_before = set(threading.enumerate())
         try:
-            fn()
+            try:
+                fn()
+            finally:
+                _end_of_test(procs_before, threads_before)
         except Skip as e:
             if os.environ.get("HARNESS_NO_SKIP") == "1":
                 # CI installs every peer: a skip there would be a silent pass
@@ -1091,4 +1120,12 @@ def run(namespace):
         out.flush()
     out.write("# %d passed, %d failed, %d skipped\n" % (passed, failed, skipped))
     out.flush()
+    if [t for t in threading.enumerate() if t.is_alive() and not t.daemon
+            and t is not threading.main_thread()]:
+        # a test failed for a thread it left running: Python would wait for
+        # it at exit, forever; stop the peers and leave without it
+        _cleanup_root()
+        out.write("# exiting with a test's thread still running (its test failed above)\n")
+        out.flush()
+        os._exit(0)
     sys.exit(0)
