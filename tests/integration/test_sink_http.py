@@ -23,6 +23,7 @@ and, where serve is built, end to end over SMTP:
     sent to (the message waits), verify false delivers it;
   - no header value (Authorization) reaches the log.
 """
+import calendar
 import email.utils
 import json
 import os
@@ -222,9 +223,11 @@ def rich():
 
 def test_default_payload_field_by_field():
     with HttpEndpoint() as ep, Driver(settings(ep)) as d:
+        before = int(time.time())  # the timestamp has whole seconds
         eq(d.deliver("rich-1", rich(), rcpts=("a@example.net", "b@example.net"))[0], "accept",
            "verdict")
         req = ep.wait(1)[0]
+        after = time.time()
         d.stop()
     eq(req["method"], "POST", "method")
     eq(header(req, "Content-Type"), "application/json", "Content-Type")
@@ -232,8 +235,8 @@ def test_default_payload_field_by_field():
     p = json.loads(req["body"])
     eq(p["id"], "rich-1", "id")
     true(p["timestamp"].endswith("Z") and "T" in p["timestamp"], "RFC 3339 UTC timestamp")
-    t = time.mktime(time.strptime(p["timestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    true(abs(t - time.time()) < 120, "timestamp is now (%s)" % p["timestamp"])
+    t = calendar.timegm(time.strptime(p["timestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+    true(before <= t <= after, "timestamp (%s) is the time of delivery" % p["timestamp"])
     eq(p["sender"], "sender@example.org", "sender")
     eq(p["recipients"], ["a@example.net", "b@example.net"], "recipients")
     eq(p["subject"], 'He said "hi" \\ — grüße, 日本', "subject decoded")
@@ -276,13 +279,17 @@ def test_429_retry_after_seconds_and_http_date():
     with HttpEndpoint(plan=plan) as ep, Driver(settings(ep)) as d:
         d.deliver("r429", simple())
         reqs = ep.wait(3, timeout=TIMEOUT + 10)
-        d.stop()
-    true(reqs[1]["time"] - reqs[0]["time"] >= 1.9,
-         "Retry-After: 2 waited (%.2f s)" % (reqs[1]["time"] - reqs[0]["time"]))
-    # an HTTP-date has whole seconds: the wait is at least ~1 s
-    true(reqs[2]["time"] - reqs[1]["time"] >= 0.9,
-         "Retry-After: <HTTP-date> waited (%.2f s)" % (reqs[2]["time"] - reqs[1]["time"]))
-    eq(reqs[2]["status"], 200, "then delivered")
+        log = d.stop()
+    eq([r["status"] for r in reqs], [429, 503, 200], "answers")
+    # the delays the plugin chose (its backoff alone is 0.05 s), as logged;
+    # the test measures no time
+    m = re.search(r"r429: POST returned status: 429; retry 1 in ([0-9.]+) s", log)
+    true(m, "the first retry logged with its delay", log)
+    eq(float(m.group(1)), 2.0, "Retry-After: 2 is the delay")
+    m = re.search(r"r429: POST returned status: 503; retry 2 in ([0-9.]+) s", log)
+    true(m, "the second retry logged with its delay", log)
+    # an HTTP-date has whole seconds and was ~3 s ahead when it was answered
+    true(float(m.group(1)) >= 1.0, "Retry-After: <HTTP-date> is the delay (%s s)" % m.group(1))
 
 
 def test_400_moves_to_failed_with_reason():
@@ -318,14 +325,14 @@ def test_408_and_closed_connection_retried_redirect_refused():
 
 
 def test_slow_endpoint_times_out_and_is_retried():
-    with HttpEndpoint(plan=[{"delay": 3}]) as ep, Driver(settings(ep, timeout=0.5)) as d:
-        t0 = time.monotonic()
+    # the first answer would come long after every wait of the test: the
+    # retry arriving at all is the 0.5 s timeout at work
+    with HttpEndpoint(plan=[{"delay": 10 * TIMEOUT}]) as ep, \
+            Driver(settings(ep, timeout=0.5)) as d:
         d.deliver("slow1", simple())
-        reqs = ep.wait(2)
-        took = time.monotonic() - t0
+        reqs = ep.wait(2, what="the retry after the timeout")
         wait_for(lambda: d.spool("new") == [], TIMEOUT, "spool emptied")
         log = d.stop()
-    true(took < 2.5, "the retry came after the 0.5 s timeout, not the 3 s answer (%.1f s)" % took)
     eq(delivered_ids(reqs), {"slow1"}, "delivered by the retry")
     contains(log, "slow1: POST failed:", "the timeout is logged")
 
@@ -391,26 +398,27 @@ def test_workers_keep_connections_alive():
         eq(json.loads(r["body"])["recipients"], list(rcpts(i)), "recipients of ka%d" % i)
 
 
-def test_posted_within_milliseconds_of_accept():
+def test_an_idle_worker_is_woken_by_deliver():
+    # an idle worker waits on a condition variable without a timeout: the
+    # second POST comes only if deliver() wakes it (how fast is bench/'s)
     with HttpEndpoint() as ep, Driver(settings(ep)) as d:
         d.deliver("warm", simple())
         ep.wait(1)
-        t0 = time.time()
+        wait_for(lambda: d.spool("new") == [], TIMEOUT, "spool emptied: the worker idle")
         d.deliver("fast", simple())
-        reqs = ep.wait(2)
+        reqs = ep.wait(2, what="the POST of a message delivered to an idle worker")
         d.stop()
-    # a worker is woken, not polling: far below any poll interval
-    true(reqs[1]["time"] - t0 < 0.5, "POSTed %.3f s after the verdict" % (reqs[1]["time"] - t0))
+    eq([header(r, "Idempotency-Key") for r in reqs], ["warm", "fast"], "POSTs")
 
 
 def test_stop_grace_keeps_in_flight_spooled():
-    with HttpEndpoint(plan=[{"delay": 8}]) as ep, Driver(settings(ep, workers=1)) as d:
+    # the answer would come long after the stop's own bounded wait: a stop
+    # that waited for it instead of the 0.3 s grace fails there
+    with HttpEndpoint(plan=[{"delay": 10 * TIMEOUT}]) as ep, \
+            Driver(settings(ep, workers=1)) as d:
         d.deliver("slow", simple())
         ep.wait(1)
-        t0 = time.monotonic()
         d.stop(grace_ms=300)
-        took = time.monotonic() - t0
-    true(took < 3, "stop took %.1f s with 0.3 s grace" % took)
     eq(sorted(d.spool("new")), ["slow.eml", "slow.env"], "the message stays in new/")
 
 
@@ -767,8 +775,12 @@ def test_serve_kill9_during_smtp_source_load_loses_nothing():
                              daemon=True)
         w.start()
         try:
-            wait_for(lambda: len(seen) >= 20 and len(ep.requests()) >= 200, TIMEOUT * 2,
-                     "load under way", sv.proc)
+            try:
+                wait_for(lambda: len(seen) >= 20 and len(ep.requests()) >= 200, TIMEOUT * 2,
+                         "load under way", sv.proc)
+            except AssertionError as e:
+                raise AssertionError("%s\n  wanted 20 witnessed 250s and 200 POSTs, got %d and %d"
+                                     % (e, len(seen), len(ep.requests())))
             sv.stop(signal.SIGKILL)
         finally:
             # on every path: a witness left running would outlive the test
