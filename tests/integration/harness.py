@@ -18,6 +18,7 @@ import email.policy
 import glob
 import json
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -155,6 +156,50 @@ def _stop_process(proc, timeout=5.0):
         except OSError:
             pass
     return proc.returncode
+
+
+class LineReader:
+    """Lines of a child's stdout pipe, each within a bounded wait: a line
+    that does not come fails the test, it never blocks it.  context(): more
+    to say in a failure (a stderr tail)."""
+
+    def __init__(self, proc, context=lambda: ""):
+        self.proc = proc
+        self.fd = proc.stdout.fileno()
+        self.context = context
+        self.buf = b""
+
+    def _read(self, deadline, timeout, what):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+            raise AssertionError("no %s within %.0f s%s" % (what, timeout, self.context()))
+        return os.read(self.fd, 65536)
+
+    def line(self, timeout=None, what="a line"):
+        """The next line (bytes, without its newline)."""
+        timeout = TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            chunk = self._read(deadline, timeout, what)
+            if not chunk:
+                raise AssertionError("stdout closed before %s; exit status %s%s"
+                                     % (what, self.proc.wait(timeout), self.context()))
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+    def rest(self, timeout=None, what="the end of stdout"):
+        """All that is left up to the end of stdout (bytes): once the child
+        is gone, or has closed it."""
+        timeout = TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            chunk = self._read(deadline, timeout, what)
+            if not chunk:
+                break
+            self.buf += chunk
+        rest, self.buf = self.buf, b""
+        return rest
 
 
 def _read_json_file(path):

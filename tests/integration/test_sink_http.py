@@ -28,7 +28,6 @@ import email.utils
 import json
 import os
 import re
-import select
 import signal
 import smtplib
 import subprocess
@@ -40,8 +39,9 @@ from email.policy import SMTP as SMTP_POLICY
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (TIMEOUT, HttpEndpoint, _stop_process, contains, eq,  # noqa: E402
-                     shared_ca, mkdtemp, not_contains, run, skip, tmpdir, true, wait_for)
+from harness import (TIMEOUT, HttpEndpoint, LineReader, _stop_process, contains,  # noqa: E402
+                     eq, shared_ca, mkdtemp, not_contains, run, skip, tmpdir, true,
+                     wait_for)
 from servelib import Serve  # noqa: E402
 
 def builddir():
@@ -86,7 +86,6 @@ class Driver:
         self.settings = os.path.join(mkdtemp("settings"), "settings.json")
         with open(self.settings, "w") as f:
             json.dump(settings, f)
-        self.buf = b""
 
     def start(self, expect_ok=True, commands=None):
         """commands: a file of commands to read as stdin (its end is
@@ -99,6 +98,7 @@ class Driver:
                                          start_new_session=True)
         self.proc.stderr_path = err_path
         harness._processes.append(self.proc)  # stopped at the test's end whatever happens
+        self.out = LineReader(self.proc, lambda: "; stderr: %s" % self.stderr()[-3000:])
         self.stdin = None if commands else open(self.proc.stdin.fileno(), "w", closefd=False)
         if expect_ok:
             line = self.readline("started")
@@ -118,36 +118,12 @@ class Driver:
             return f.read().decode("utf-8", "replace")
 
     def readline(self, what="a line", timeout=TIMEOUT):
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise AssertionError("driver: no %s within %s s; stderr: %s"
-                                     % (what, timeout, self.stderr()))
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                raise AssertionError("driver exited (%s) before %s; stderr: %s"
-                                     % (self.proc.wait(), what, self.stderr()))
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line.decode()
+        return self.out.line(timeout, "driver: " + what).decode()
 
     def rest(self, timeout=TIMEOUT):
         """The lines it wrote and that are not read yet, up to its end (once
         it is dead: the write end of its stdout closes with it)."""
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise AssertionError("driver: its stdout did not end within %s s" % timeout)
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            self.buf += chunk
-        rest, self.buf = self.buf, b""
-        return rest.decode().splitlines()
+        return self.out.rest(timeout, "driver: the end of its stdout").decode().splitlines()
 
     def send(self, text):
         self.stdin.write(text)
