@@ -88,8 +88,8 @@ class Driver:
             json.dump(settings, f)
 
     def start(self, expect_ok=True, commands=None):
-        """commands: a file of commands to read as stdin (its end is
-        "stop 5000"), instead of a pipe that send() writes to."""
+        """commands: a file of commands as stdin (at its end the driver
+        stops as on "stop 5000"), instead of a pipe that send() writes to."""
         argv = [driver_path(), "http", self.settings, self.state]
         err_path = os.path.join(mkdtemp("driver"), "stderr")
         with open(err_path, "wb") as err, open(commands or os.devnull, "rb") as cmds:
