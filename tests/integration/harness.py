@@ -18,6 +18,7 @@ import email.policy
 import glob
 import json
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -25,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import types
@@ -32,10 +34,15 @@ import types
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 SERVERS = os.path.join(TESTS, "servers")
+# the source tree (make check sets it; a test run by hand from the tree finds it)
+SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR") or os.path.dirname(TESTS)
 PYTHON = "/usr/bin/python3"  # Debian's: has aiosmtpd; the first python3 on PATH may not
 NODE = shutil.which("node") or "/usr/bin/node"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 START_TIMEOUT = 20.0  # seconds a peer may take to become ready
+# seconds a test waits for what a peer or the connector does; longer under
+# $SMTP_CONNECTOR_WRAPPER (valgrind)
+TIMEOUT = 60.0 if os.environ.get("SMTP_CONNECTOR_WRAPPER") else 20.0
 
 
 # --------------------------------------------------------------------------
@@ -151,6 +158,50 @@ def _stop_process(proc, timeout=5.0):
     return proc.returncode
 
 
+class LineReader:
+    """Lines of a child's stdout pipe, each within a bounded wait: a line
+    that does not come fails the test, it never blocks it.  context(): more
+    to say in a failure (a stderr tail)."""
+
+    def __init__(self, proc, context=lambda: ""):
+        self.proc = proc
+        self.fd = proc.stdout.fileno()
+        self.context = context
+        self.buf = b""
+
+    def _read(self, deadline, timeout, what):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+            raise AssertionError("no %s within %.0f s%s" % (what, timeout, self.context()))
+        return os.read(self.fd, 65536)
+
+    def line(self, timeout=None, what="a line"):
+        """The next line (bytes, without its newline)."""
+        timeout = TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            chunk = self._read(deadline, timeout, what)
+            if not chunk:
+                raise AssertionError("stdout closed before %s; exit status %s%s"
+                                     % (what, self.proc.wait(timeout), self.context()))
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+    def rest(self, timeout=None, what="the end of stdout"):
+        """All that is left up to the end of stdout (bytes): once the child
+        is gone, or has closed it."""
+        timeout = TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            chunk = self._read(deadline, timeout, what)
+            if not chunk:
+                break
+            self.buf += chunk
+        rest, self.buf = self.buf, b""
+        return rest
+
+
 def _read_json_file(path):
     with open(path) as f:
         return json.load(f)
@@ -250,6 +301,39 @@ def parse_message(raw):
     ends normalised to LF first so that get_content() gives Python text; the
     bytes as received stay available as "raw" in every message dict."""
     return email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
+
+
+def _spool_messages(pattern, envelope_keys):
+    """The JSON spool records a peer wrote (data_b64 among their keys),
+    oldest first, each with "raw" (bytes), "msg" (parsed), "envelope" (the
+    envelope_keys grouped) and "path": what every peer's messages() returns."""
+    out = []
+    for path in sorted(glob.glob(pattern)):
+        rec = _read_json_file(path)
+        rec["raw"] = base64.b64decode(rec.pop("data_b64"))
+        rec["msg"] = parse_message(rec["raw"])
+        rec["envelope"] = {k: rec.get(k) for k in envelope_keys}
+        rec["path"] = path
+        out.append(rec)
+    return out
+
+
+def tree(part):
+    """A MIME structure as ("multipart/mixed", [children...]), a leaf as
+    its content type: one comparison asserts the whole shape."""
+    if part.is_multipart():
+        return (part.get_content_type(), [tree(p) for p in part.iter_parts()])
+    return part.get_content_type()
+
+
+def leaves(part):
+    """The non-multipart parts of a message, in order."""
+    if part.is_multipart():
+        out = []
+        for p in part.iter_parts():
+            out += leaves(p)
+        return out
+    return [part]
 
 
 class _Peer:
@@ -352,16 +436,9 @@ class Aiosmtpd(_Peer):
         (mail_from, rcpt_tos, mail_options, rcpt_options, tls, auth_login,
         smtputf8, connection, queue_id), plus "envelope" (those envelope keys
         again, grouped), "raw" (bytes) and "msg" (email.message.EmailMessage)."""
-        out = []
-        for path in sorted(glob.glob(os.path.join(self.spool, "[0-9]*.json"))):
-            rec = _read_json_file(path)
-            rec["raw"] = base64.b64decode(rec.pop("data_b64"))
-            rec["msg"] = parse_message(rec["raw"])
-            rec["envelope"] = {k: rec[k] for k in ("mail_from", "rcpt_tos", "mail_options",
-                                                   "rcpt_options", "smtputf8")}
-            rec["path"] = path
-            out.append(rec)
-        return out
+        return _spool_messages(os.path.join(self.spool, "[0-9]*.json"),
+                               ("mail_from", "rcpt_tos", "mail_options", "rcpt_options",
+                                "smtputf8"))
 
     def wait_messages(self, n, timeout=10):
         """Wait until at least n messages were accepted; return them."""
@@ -515,7 +592,8 @@ class Silent(_Peer):
 class Faulty(_Peer):
     """tests/servers/faulty_smtpd.py: a scripted misbehaving SMTP server;
     args are its command line (e.g. "--at", "mail=stall", "--max-sessions",
-    "2"). Its event log counts connections and accepted messages."""
+    "2"). Its event log counts connections; messages() is what it accepted,
+    as Aiosmtpd.messages() gives it."""
 
     name = "faulty_smtpd"
 
@@ -524,11 +602,12 @@ class Faulty(_Peer):
         self.dir = mkdtemp("faulty")
         self.log_path = os.path.join(self.dir, "events.log")
         self.ready = os.path.join(self.dir, "ready.json")
+        self.spool = os.path.join(self.dir, "spool")
         self.host = "127.0.0.1"
 
     def start(self):
         argv = [PYTHON, os.path.join(SERVERS, "faulty_smtpd.py"), "--log", self.log_path,
-                "--ready", self.ready, "--lifetime", "300"] + self.args
+                "--ready", self.ready, "--spool", self.spool, "--lifetime", "300"] + self.args
         self.proc = _start_process(argv, "faulty-proc")
         self.port = self._wait_ready(self.ready)["port"]
         return self
@@ -543,7 +622,80 @@ class Faulty(_Peer):
         return sum(1 for e in self.events() if e.startswith("CONNECT "))
 
     def messages(self):
-        return sum(1 for e in self.events() if e.startswith("MESSAGE "))
+        """Accepted messages, oldest first: dicts with the spool record's keys
+        (mail_from, rcpt_tos, connection, queue_id) plus "envelope", "raw"
+        and "msg", as Aiosmtpd.messages()."""
+        return _spool_messages(os.path.join(self.spool, "[0-9]*.json"), ("mail_from", "rcpt_tos"))
+
+
+class HttpEndpoint(_Peer):
+    """tests/servers/http_endpoint.py: an HTTP/1.1 endpoint that records
+    every request and answers as told (the http delivery plugin's peer).
+
+    plan: the answers to give first, in order (actions: {"status",
+    "retry_after", "delay", "close", "body"}); default: the answer after
+    them ({"status": 200}); per_key: the plan applies to each
+    Idempotency-Key on its own; tls: a make_ca() result (HTTPS with its
+    chain); lifetime: seconds after which it exits whatever happens (it
+    also exits when this process is gone); the default outlives every
+    bounded wait of the longest test (a kill -9 under load), so that a slow
+    run fails on what it waited for, not on an endpoint gone.  Attributes:
+    .port, .host, .record (its JSON Lines file)."""
+
+    name = "http_endpoint"
+
+    def __init__(self, plan=None, default=None, per_key=False, tls=None, lifetime=30 * TIMEOUT):
+        self.dir = mkdtemp("endpoint")
+        self.record = os.path.join(self.dir, "requests.jsonl")
+        self.ready = os.path.join(self.dir, "ready.json")
+        self.scheme = "https" if tls else "http"
+        self.host = "127.0.0.1"
+        self.port = None
+        self.argv = [PYTHON, os.path.join(SERVERS, "http_endpoint.py"), "--record", self.record,
+                     "--ready", self.ready, "--plan", json.dumps(plan or []),
+                     "--lifetime", str(lifetime)]
+        if default is not None:
+            self.argv += ["--default", json.dumps(default)]
+        if per_key:
+            self.argv.append("--per-key")
+        if tls:
+            self.argv += ["--tls", tls.chain, tls.key]
+
+    def start(self):
+        self.proc = _start_process(self.argv, "endpoint-proc")
+        self.port = self._wait_ready(self.ready)["port"]
+        return self
+
+    def url(self, path="/hook"):
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
+
+    def requests(self):
+        """Every request so far, oldest first: dicts with time, method,
+        path, headers ([[name, value], ...]), body, status (what was or is
+        being answered; None for a closed connection), peer (client port).
+        A line still being written is not one yet."""
+        if not os.path.exists(self.record):
+            return []
+        with open(self.record) as f:
+            return [json.loads(line) for line in f if line.endswith("\n")]
+
+    def wait(self, n, timeout=TIMEOUT, what=None):
+        """At least n requests, within timeout (fails at once if the
+        endpoint died); returns them all."""
+        wait_for(lambda: len(self.requests()) >= n, timeout,
+                 "http_endpoint: %s" % (what or "%d request(s)" % n), self.proc)
+        return self.requests()
+
+    def control(self, plan=None, default=None, per_key=False):
+        """Replace the plan, default and per_key from now on."""
+        import urllib.request
+        body = json.dumps({"plan": plan or [], "default": default, "per_key": per_key}).encode()
+        if self.scheme == "https":
+            raise AssertionError("control() speaks plain HTTP; this endpoint is HTTPS")
+        req = urllib.request.Request("http://127.0.0.1:%d/__control" % self.port, data=body,
+                                     method="PUT")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            eq(r.status, 204, "http_endpoint control answer")
 
 
 class OAuthPeers(_Peer):
@@ -650,13 +802,7 @@ class OAuthPeers(_Peer):
     def messages(self):
         """Accepted messages: spool records (mail_from, rcpt_tos, tls,
         auth_login, auth_method...) plus "raw" and "msg" as Aiosmtpd.messages()."""
-        out = []
-        for rec in self._records("msg"):
-            rec["raw"] = base64.b64decode(rec.pop("data_b64"))
-            rec["msg"] = parse_message(rec["raw"])
-            rec["envelope"] = {k: rec.get(k) for k in ("mail_from", "rcpt_tos")}
-            out.append(rec)
-        return out
+        return _spool_messages(os.path.join(self.spool, "msg-*.json"), ("mail_from", "rcpt_tos"))
 
     def auth_attempts(self):
         """Every AUTH attempt: {"method", "user", "ok", "reason", "tls"} (never a token)."""
@@ -775,7 +921,6 @@ def run_connector(request=None, args=(), env=None, stdin_text=None, timeout=60):
     share OAuth tokens or throttle state unless they pass the same dir.
     $SMTP_CONNECTOR_WRAPPER (e.g. "valgrind -q --error-exitcode=99") is
     prepended to the command when set.  Fails the test on timeout."""
-    binary = connector_path()
     if stdin_text is None:
         if request is None:
             stdin_text = ""
@@ -783,6 +928,16 @@ def run_connector(request=None, args=(), env=None, stdin_text=None, timeout=60):
             stdin_text = "".join(json.dumps(r) + "\n" for r in request)
         else:
             stdin_text = json.dumps(request) + "\n"
+    argv, rc, out, err = run_connector_bytes(stdin_text.encode("utf-8", "surrogateescape"),
+                                             args, env, timeout)
+    return Run(argv, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+def run_connector_bytes(data, args=(), env=None, timeout=60):
+    """run_connector() with stdin and the outputs as bytes, for a test of
+    what bytes go in and come out: (argv, rc, stdout, stderr).  Its result
+    lines are checked against schemas/result.json all the same."""
+    binary = connector_path()
     full_env = dict(os.environ)
     full_env.setdefault("SMTP_CONNECTOR_STATE_DIR", os.path.join(tmpdir(), "state"))
     for k, v in (env or {}).items():
@@ -795,18 +950,16 @@ def run_connector(request=None, args=(), env=None, stdin_text=None, timeout=60):
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=full_env, start_new_session=True)
     try:
-        out, err = proc.communicate(stdin_text.encode("utf-8", "surrogateescape"),
-                                    timeout=timeout)
+        out, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         raise AssertionError("connector did not finish within %s s\n%s" % (
             timeout, Run(argv, None, out.decode("utf-8", "replace"),
                          err.decode("utf-8", "replace"))))
-    run_ = Run(argv, proc.returncode, out.decode("utf-8", "replace"),
-               err.decode("utf-8", "replace"))
-    check_results(run_)
-    return run_
+    check_results(Run(argv, proc.returncode, out.decode("utf-8", "replace"),
+                      err.decode("utf-8", "replace")))
+    return argv, proc.returncode, out, err
 
 
 _result_validator = None
@@ -819,7 +972,7 @@ def check_results(run_):
     global _result_validator
     if _result_validator is None:
         import jsonschema
-        with open(os.path.join(HERE, "..", "..", "schemas", "result.json"), encoding="utf-8") as f:
+        with open(os.path.join(SRCDIR, "schemas", "result.json"), encoding="utf-8") as f:
             schema = json.load(f)
         _result_validator = jsonschema.Draft202012Validator(schema)
     for res in run_.results:
@@ -836,6 +989,46 @@ def asset(port, **kw):
     a = {"server": "127.0.0.1", "port": port, "ssl_config": "None"}
     a.update(kw)
     return a
+
+
+def action_result(r):
+    """The one action result of r: a Run (its one result line) or a result
+    line already parsed (one of Run.results)."""
+    res = r.result if isinstance(r, Run) else r
+    ars = res.get("action_results", [])
+    eq(len(ars), 1, "number of action_results\n%s" % r)
+    return ars[0]
+
+
+def message_of(r):
+    """The message of r's one action result (r as action_result() takes it)."""
+    return action_result(r)["message"]
+
+
+def data0(r):
+    """data[0] of an action result: r is a Run, a result line, or an action
+    result itself."""
+    ar = r if isinstance(r, dict) and "data" in r else action_result(r)
+    data = ar.get("data")
+    true(isinstance(data, list) and data, "data is a non-empty list", r)
+    return data[0]
+
+
+VERIFIER_PATH = os.path.join(SRCDIR, "doc", "verify_signature.py")
+_verifier = None
+
+
+def verifier():
+    """doc/verify_signature.py (VERIFIER_PATH), the receivers' verifier, as
+    a module (loaded once; test_signatures.py checks it against
+    `smtp-connector verify`)."""
+    global _verifier
+    if _verifier is None:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("verify_signature", VERIFIER_PATH)
+        _verifier = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_verifier)
+    return _verifier
 
 
 # --------------------------------------------------------------------------
@@ -894,6 +1087,29 @@ def raises(exc_type, fn, *args, **kw):
 # --------------------------------------------------------------------------
 # the TAP runner
 
+THREAD_GRACE = 10.0  # seconds a test's own threads get to end after it returns
+
+
+def _end_of_test(procs_before, threads_before):
+    """What a test leaves behind, whether it passed or not: every process it
+    started and did not stop is stopped now (so a failure mid-test cannot
+    leave a peer or a listener running into the next test), and a thread
+    it started that is still running after THREAD_GRACE fails it: Python
+    waits for such a thread at exit, so it would hang the whole file
+    instead of failing one test."""
+    for proc in [p for p in _processes if p not in procs_before]:
+        _stop_process(proc)
+    left = [t for t in threading.enumerate()
+            if t not in threads_before and t.is_alive() and not t.daemon]
+    deadline = time.monotonic() + THREAD_GRACE
+    for t in left:
+        t.join(max(deadline - time.monotonic(), 0))
+    left = [t.name for t in left if t.is_alive()]
+    if left:
+        raise AssertionError("the test left thread(s) running %.0f s after it returned: %s "
+                             "(every loop of a test thread must be bounded)"
+                             % (THREAD_GRACE, ", ".join(left)))
+
 def run(namespace):
     """Run the test_* functions of namespace (pass globals()) in definition
     order and print TAP.  Command-line arguments, if any, select tests by
@@ -917,8 +1133,13 @@ def run(namespace):
     for n, (name, fn) in enumerate(tests, 1):
         _current_test_dir = None
         started = time.monotonic()
+        procs_before = list(_processes)
+        threads_before = set(threading.enumerate())
         try:
-            fn()
+            try:
+                fn()
+            finally:
+                _end_of_test(procs_before, threads_before)
         except Skip as e:
             if os.environ.get("HARNESS_NO_SKIP") == "1":
                 # CI installs every peer: a skip there would be a silent pass
@@ -944,4 +1165,12 @@ def run(namespace):
         out.flush()
     out.write("# %d passed, %d failed, %d skipped\n" % (passed, failed, skipped))
     out.flush()
+    if [t for t in threading.enumerate() if t.is_alive() and not t.daemon
+            and t is not threading.main_thread()]:
+        # a test failed for a thread it left running: Python would wait for
+        # it at exit, forever; stop the peers and leave without it
+        _cleanup_root()
+        out.write("# exiting with a test's thread still running (its test failed above)\n")
+        out.flush()
+        os._exit(0)
     sys.exit(0)

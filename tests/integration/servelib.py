@@ -22,11 +22,13 @@ class Serve:
     kernel picks it) unless the config says otherwise; .port is what the
     listener logged."""
 
-    def __init__(self, config=None, args=(), maildir=True, env=None):
+    def __init__(self, config=None, args=(), maildir=True, env=None, state_dir=None):
         d = harness.mkdtemp("serve")
         self.dir = d
         self.maildir = os.path.join(d, "Maildir") if maildir else None
-        argv = [harness.connector_path(), "serve", "--state-dir", os.path.join(d, "state")]
+        # state_dir: another listener's, to restart on what it left (a spool)
+        self.state_dir = state_dir or os.path.join(d, "state")
+        argv = [harness.connector_path(), "serve", "--state-dir", self.state_dir]
         if config is not None:
             cfg = dict(config)
             cfg.setdefault("listen", [{"host": "127.0.0.1", "port": 0}])

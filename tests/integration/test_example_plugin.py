@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Aiosmtpd, asset, contains, eq, mkdtemp, not_contains, run, run_connector, skip  # noqa: E402
+from harness import (SRCDIR, Aiosmtpd, asset, contains, eq, mkdtemp,  # noqa: E402
+                     not_contains, run, run_connector, skip)
 
 _built = {}
 
@@ -20,9 +21,8 @@ def plugin_dir():
     if "dir" in _built:
         return _built["dir"]
     builddir = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
-    srcdir = os.environ.get("SMTP_CONNECTOR_SRCDIR")
-    if not builddir or not srcdir:
-        skip("SMTP_CONNECTOR_BUILDDIR/SRCDIR not set (run via make check)")
+    if not builddir:
+        skip("SMTP_CONNECTOR_BUILDDIR not set (run via make check)")
     if not shutil.which("pkg-config") or not shutil.which("make"):
         skip("pkg-config or make is not installed")
     dest = mkdtemp("destdir")
@@ -39,7 +39,7 @@ def plugin_dir():
     ex = os.path.join(mkdtemp("example"), "auth-plugin")
     # out of the source tree, and writable: make distcheck's source tree
     # is read-only, and copytree would copy that mode along
-    shutil.copytree(os.path.join(srcdir, "examples", "auth-plugin"), ex,
+    shutil.copytree(os.path.join(SRCDIR, "examples", "auth-plugin"), ex,
                     copy_function=shutil.copyfile)
     for d, _, _ in os.walk(ex):
         os.chmod(d, 0o755)

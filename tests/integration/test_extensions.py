@@ -6,20 +6,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *
 
 
-def _doc_verifier():
-    """doc/verify_signature.py, the receivers' verifier (test_signatures.py
-    checks it against `smtp-connector verify`)."""
-    import importlib.util
-    src = os.environ.get("SMTP_CONNECTOR_SRCDIR",
-                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    spec = importlib.util.spec_from_file_location(
-        "verify_signature", os.path.join(src, "doc", "verify_signature.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-VERIFIER = _doc_verifier()
+VERIFIER = verifier()  # doc/verify_signature.py, the receivers' verifier
 
 
 def header_fields(raw):

@@ -17,14 +17,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, Silent, asset, contains, eq, free_port, shared_ca,  # noqa: E402
-                     not_contains, run, run_connector, skip, tmpdir, true)
+from harness import (SRCDIR, Aiosmtpd, Silent, asset, contains, data0,  # noqa: E402
+                     eq, free_port, message_of, not_contains, run, run_connector,
+                     shared_ca, skip, tmpdir, true)
 
 TC = "test connectivity"
 USER = "soar@corp.example"
 PASSWORD = "s3cr3t-Pw!x"
-SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR") or os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__))))
 
 ca = shared_ca  # ca(name): one CA per name for the whole file
 
@@ -32,22 +31,6 @@ ca = shared_ca  # ca(name): one CA per name for the whole file
 def tc(a, **kw):
     """Run test connectivity with asset a."""
     return run_connector({"action": TC, "asset": a}, **kw)
-
-
-def action_result(r):
-    res = r.result
-    eq(len(res.get("action_results", [])), 1, "number of action_results\n%s" % r)
-    return res["action_results"][0]
-
-
-def message_of(r):
-    return action_result(r)["message"]
-
-
-def data0(r):
-    data = action_result(r)["data"]
-    true(isinstance(data, list) and data, "data is a non-empty list", r)
-    return data[0]
 
 
 def verbs(srv):

@@ -10,8 +10,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (Aiosmtpd, asset, contains, eq, not_contains, run,  # noqa: E402
-                     run_connector, true)
+from harness import (Aiosmtpd, asset, contains, eq, leaves, not_contains, run,  # noqa: E402
+                     run_connector, tree, true)
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
@@ -54,22 +54,6 @@ def failed(r, srv, *needles):
     eq(len(srv.messages()), 0, "messages delivered")
     eq([c for c in srv.commands() if c.startswith("MAIL")], [], "MAIL FROM sent")
     return msg
-
-
-def tree(part):
-    """("multipart/mixed", [children...]) or the leaf's content type."""
-    if part.is_multipart():
-        return (part.get_content_type(), [tree(p) for p in part.iter_parts()])
-    return part.get_content_type()
-
-
-def leaves(part):
-    if part.is_multipart():
-        out = []
-        for p in part.iter_parts():
-            out += leaves(p)
-        return out
-    return [part]
 
 
 def by_type(msg, ctype):

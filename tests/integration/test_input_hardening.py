@@ -25,13 +25,12 @@ import json
 import os
 import socket
 import stat
-import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, asset, connector_path, contains, eq, mkdtemp,  # noqa: E402
-                     not_contains, run, skip, tmpdir, true)
+from harness import (Aiosmtpd, asset, contains, eq, mkdtemp, not_contains,  # noqa: E402
+                     run, run_connector_bytes, skip, true)
 
 SENDER = "soar@corp.example"
 
@@ -62,20 +61,12 @@ class Raw:
 
 
 def run_raw(data, args=(), env=None, timeout=60):
-    """The connector with `data` (bytes, or a dict sent as JSON) on stdin."""
+    """The connector with `data` (bytes, or a dict sent as JSON) on stdin;
+    harness.run_connector_bytes checks its result against the schema as
+    every run's."""
     if isinstance(data, dict):
         data = json.dumps(data).encode()
-    full = dict(os.environ)
-    full.setdefault("SMTP_CONNECTOR_STATE_DIR", os.path.join(tmpdir(), "state"))
-    for k, v in (env or {}).items():
-        if v is None:
-            full.pop(k, None)
-        else:
-            full[k] = v
-    argv = [connector_path()] + list(args)
-    p = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=full, timeout=timeout)
-    return Raw(argv, p.returncode, p.stdout, p.stderr)
+    return Raw(*run_connector_bytes(data, args, env, timeout))
 
 
 def req_bytes(srv, params_json, asset_json=None, extra=b""):

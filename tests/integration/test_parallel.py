@@ -13,14 +13,13 @@ and parsed with Python's email where content matters. Nothing here is timed."""
 import collections
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, Faulty, OAuthPeers, asset, connector_path,  # noqa: E402
-                     contains, eq, run, run_connector, tmpdir, true)
+from harness import (Aiosmtpd, Faulty, LineReader, OAuthPeers, asset, connector_path,  # noqa: E402
+                     contains, data0, eq, run, run_connector, tmpdir, true)
 
 SENDER = "soar@corp.example"
 RCPT = "rcpt@corp.example"
@@ -33,10 +32,6 @@ def mails(n, prefix="m"):
 
 def server_ids(srv):
     return [e.split(" ", 1)[1] for e in srv.events() if e.startswith("MESSAGE-ID ")]
-
-
-def data0(action_result):
-    return action_result["data"][0] if action_result["data"] else {}
 
 
 def test_results_in_request_order_when_later_messages_finish_first():
@@ -209,15 +204,15 @@ def test_a_platform_waiting_for_each_answer_gets_it():
         env = dict(os.environ, SMTP_CONNECTOR_STATE_DIR=os.path.join(tmpdir(), "state"))
         proc = subprocess.Popen([connector_path()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        out = LineReader(proc)
         try:
             for i in range(4):
                 req = {"action": "send email", "asset": a,
                        "parameters": {"to": RCPT, "subject": "w%d" % i, "body": "b"}}
                 proc.stdin.write((json.dumps(req) + "\n").encode())
                 proc.stdin.flush()
-                ready, _, _ = select.select([proc.stdout], [], [], 20)
-                true(ready, "the answer to request %d came while the pipe stayed open" % i)
-                res = json.loads(proc.stdout.readline())
+                res = json.loads(out.line(what="the answer to request %d while the pipe "
+                                          "stayed open" % i))
                 eq(res["action_results"][0]["parameter"]["subject"], "w%d" % i, "its answer")
                 eq(res["status"], "success", "sent")
             proc.stdin.close()

@@ -26,13 +26,11 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import contains, eq, free_port, run, run_connector, true  # noqa: E402
+from harness import SRCDIR, contains, eq, free_port, run, run_connector, true  # noqa: E402
 
 import jsonschema  # noqa: E402
 from jsonschema import Draft202012Validator  # noqa: E402
 
-SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR") or os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__))))
 SCHEMAS = os.path.join(SRCDIR, "schemas")
 EXAMPLES = os.path.join(SCHEMAS, "examples")
 

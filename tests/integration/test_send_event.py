@@ -11,8 +11,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, asset, contains, eq, not_contains, run,  # noqa: E402
-                     run_connector, true)
+from harness import (Aiosmtpd, asset, contains, eq, leaves, not_contains, run,  # noqa: E402
+                     run_connector, tree, true)
 
 DETECTION = {
     "cat": "Suspicious PowerShell",
@@ -55,21 +55,6 @@ def ok(r, n=1):
     for ar in ars:
         eq(ar["message"], "Email sent", "message")
     return [ar["data"][0] for ar in ars]
-
-
-def leaves(part):
-    if part.is_multipart():
-        out = []
-        for p in part.iter_parts():
-            out += leaves(p)
-        return out
-    return [part]
-
-
-def tree(part):
-    if part.is_multipart():
-        return (part.get_content_type(), [tree(p) for p in part.iter_parts()])
-    return part.get_content_type()
 
 
 class Cells(html.parser.HTMLParser):

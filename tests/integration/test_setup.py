@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Aiosmtpd, asset, contains, eq, mkdtemp, ne, not_contains, run, run_connector, skip, true  # noqa: E402
+from harness import (SRCDIR, Aiosmtpd, asset, contains, eq, mkdtemp, ne,  # noqa: E402
+                     not_contains, run, run_connector, skip, true)
 
 _installed = {}
 
@@ -172,10 +173,6 @@ def test_global_options_after_the_subcommand():
 
 # --------------------------------------------------------------------------
 # the public headers are the whole contract; make lint checks the layout
-
-SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR") or os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__))))
-
 
 def declared(paths):
     names = set()

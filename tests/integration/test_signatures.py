@@ -13,7 +13,6 @@ import email
 import email.policy
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import re
@@ -22,14 +21,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, asset, connector_path, contains, eq, mkdtemp,  # noqa: E402
-                     not_contains, run, run_connector, true, vault)
+from harness import (VERIFIER_PATH as PYVERIFIER, Aiosmtpd, asset,  # noqa: E402
+                     connector_path, contains, eq, mkdtemp, not_contains, run, run_connector,
+                     true, vault, verifier)
 from servelib import Serve  # noqa: E402
 
 KEY = "correct horse battery staple 7Qz"
-SRCDIR = os.environ.get("SMTP_CONNECTOR_SRCDIR",
-                        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PYVERIFIER = os.path.join(SRCDIR, "doc", "verify_signature.py")
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 EVENT = {"cat": "Suspicious PowerShell", "routing": {"hostname": "ws-042.corp.example",
@@ -38,14 +35,7 @@ EVENT = {"cat": "Suspicious PowerShell", "routing": {"hostname": "ws-042.corp.ex
          "detect": {"event": {"COMMAND_LINE": "powershell -enc <x> & \"q\"", "PID": 4242}}}
 
 
-def _load_pyverifier():
-    spec = importlib.util.spec_from_file_location("verify_signature", PYVERIFIER)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-PY = _load_pyverifier()
+PY = verifier()  # doc/verify_signature.py
 
 
 def verify_c(raw, key=KEY, args=(), env_key=True, env=None):

@@ -13,21 +13,17 @@
 """
 import json
 import os
-import select
 import shlex
 import signal
 import subprocess
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, asset, connector_path, contains, eq, free_port, run,  # noqa: E402
-                     run_connector, tmpdir, true)
+from harness import (TIMEOUT, Aiosmtpd, LineReader, asset, connector_path,  # noqa: E402
+                     contains, eq, free_port, run, run_connector, tmpdir, true)
 
 TC = "test connectivity"
-# Slow under valgrind (SMTP_CONNECTOR_WRAPPER): generous, only hit on failure.
-TIMEOUT = 60 if os.environ.get("SMTP_CONNECTOR_WRAPPER") else 20
 
 
 class Connector:
@@ -40,28 +36,15 @@ class Connector:
         self.argv = wrapper + [connector_path()]
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-        self.buf = b""
+        self.out = LineReader(self.proc, lambda: " (%s)" % " ".join(self.argv))
 
     def write(self, text):
         self.proc.stdin.write(text.encode())
         self.proc.stdin.flush()
 
     def readline(self, timeout=TIMEOUT, what="a result line"):
-        """One line of stdout, or fail after timeout seconds."""
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise AssertionError("no %s within %s s with stdin still open (%s)"
-                                     % (what, timeout, " ".join(self.argv)))
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                raise AssertionError("stdout closed before %s; exit status %s"
-                                     % (what, self.proc.wait()))
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        """One line of stdout as JSON, or fail after timeout seconds."""
+        return json.loads(self.out.line(timeout, what + " with stdin still open"))
 
     def peak_rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -86,7 +69,7 @@ class Connector:
             raise AssertionError("the connector did not exit after stdin was closed")
         finally:
             self.proc.stdout.close()
-        return rc, self.buf + rest
+        return rc, self.out.buf + rest
 
     def kill(self):
         if self.proc.poll() is None:

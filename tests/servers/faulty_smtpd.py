@@ -38,6 +38,9 @@ Other switches:
                       data of a message that contains TEXT (not accepted)
   --lifetime S        exit after S seconds whatever happens (default 120)
   --ready FILE        JSON {"port": N, "pid": P} once listening
+  --spool DIR         every accepted message as DIR/NNNN.json (written
+                      atomically): "mail_from", "rcpt_tos", "data_b64" (the
+                      data as sent, dot-unstuffed), "connection", "queue_id"
   --log FILE          one line per event: CONNECT <n>, C: <command>,
                       S: <reply line>, MESSAGE <bytes>, ACTION <stage> <action>,
                       DISCONNECT <n>, MESSAGE-ID <id> (of each accepted
@@ -50,6 +53,7 @@ death of the process that started it.
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -85,6 +89,8 @@ class Session:
         self.tls = False
         self.rcpts = 0
         self.in_conn = 0
+        self.mail_from = None
+        self.rcpt_tos = []
 
     async def send(self, stage, normal):
         """Reply `normal` (a list of lines), or misbehave as --at says for stage."""
@@ -197,6 +203,7 @@ class Session:
                 await asyncio.sleep(seconds)
         self.srv.messages += 1
         self.in_conn += 1
+        self.srv.spool(self, lines)
         self.srv.log.write("MESSAGE %d" % size)
         for line in lines:
             if line.lower().startswith(b"message-id:"):
@@ -225,11 +232,14 @@ class Session:
                 await self.auth(arg)
             elif verb == "MAIL":
                 self.rcpts = 0
+                self.mail_from = path_of(arg)
+                self.rcpt_tos = []
                 await self.send("mail", ["250 2.1.0 Ok"])
             elif verb == "RCPT" and self.o.rcpt_limit and self.rcpts >= self.o.rcpt_limit:
                 self.writer.write(b"452 4.5.3 Error: too many recipients\r\n")
             elif verb == "RCPT":
                 self.rcpts += 1
+                self.rcpt_tos.append(path_of(arg))
                 text = "250 2.1.5 Ok"
                 if self.o.rcpt_reply_len > len(text):
                     text += " " + "r" * (self.o.rcpt_reply_len - len(text) - 1)
@@ -253,6 +263,21 @@ class Server:
         self.connections = 0
         self.messages = 0
         self.open = 0
+
+    def spool(self, session, lines):
+        """The accepted message as --spool DIR/NNNN.json, for the test to
+        read back what it received (dot-stuffing undone, RFC 5321 4.5.2)."""
+        if not self.opts.spool:
+            return
+        data = b"".join(ln[1:] if ln.startswith(b".") else ln for ln in lines)
+        queue_id = "%04d" % self.messages
+        record = {"mail_from": session.mail_from, "rcpt_tos": list(session.rcpt_tos),
+                  "data_b64": base64.b64encode(data).decode(), "connection": session.n,
+                  "queue_id": queue_id}
+        path = os.path.join(self.opts.spool, queue_id + ".json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.replace(path + ".tmp", path)
 
     async def handle(self, reader, writer):
         self.connections += 1
@@ -280,6 +305,15 @@ class Server:
                 writer.close()
             except Exception:  # noqa: BLE001 - a broken transport is closed anyway
                 pass
+
+
+def path_of(arg):
+    """The address of "FROM:<a@b> SIZE=1" / "TO:<a@b>" (what is between
+    the angle brackets; the rest after the colon when there are none)."""
+    rest = arg.partition(":")[2].strip()
+    if rest.startswith("<"):
+        return rest[1:].partition(">")[0]
+    return rest.split(" ", 1)[0]
 
 
 def parse_rule(spec):
@@ -314,6 +348,7 @@ def parse_args(argv):
     p.add_argument("--lifetime", type=float, default=120)
     p.add_argument("--ready")
     p.add_argument("--log")
+    p.add_argument("--spool")
     opts = p.parse_args(argv)
     opts.rules = dict(parse_rule(r) for r in opts.at)
     opts.delays = []
@@ -327,6 +362,8 @@ def parse_args(argv):
 
 async def main(argv):
     opts = parse_args(argv)
+    if opts.spool:
+        os.makedirs(opts.spool, exist_ok=True)
     srv = Server(opts)
     loop = asyncio.get_running_loop()
     server = await asyncio.start_server(srv.handle, host="127.0.0.1", port=opts.port,

@@ -2,9 +2,13 @@
 """An HTTP endpoint for the http delivery plugin's tests: records every
 request and answers as the test says.
 
-Binds 127.0.0.1 (port 0 by default: any free one) and prints the port on
-stdout, one line, once it listens.  HTTP/1.1 with keep-alive, one thread
-per connection (ThreadingHTTPServer).
+Binds 127.0.0.1 (port 0 by default: any free one); once it listens it
+writes the --ready file and prints the port on stdout, one line (for
+bench/).  HTTP/1.1 with keep-alive, one thread per connection
+(ThreadingHTTPServer).
+
+  --ready FILE    JSON {"port": N, "pid": P}, written atomically once it
+                  listens (what tests/integration/harness.py waits for)
 
   --record FILE   one JSON line per request: time, method, path, headers
                   ([[name, value], ...] as received), body (text; bytes that
@@ -15,7 +19,8 @@ per connection (ThreadingHTTPServer).
   --default JSON  the answer once the plan is used up ({"status": 200})
   --per-key       the plan applies to each Idempotency-Key separately (the
                   first answers to each message), not to the requests overall
-  --lifetime S    exit after S seconds whatever happens (default 600)
+  --lifetime S    exit after S seconds whatever happens (default 600), and
+                  as soon as the process that started it is gone
   --tls CERT KEY  HTTPS: TLS with this certificate chain and key
 
 An action is an object: "status" (int), "retry_after" (the header's value,
@@ -131,6 +136,17 @@ class Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def watch(srv, lifetime):
+    """Bounded: shut down at the end of the lifetime, or at once when the
+    process that started it is gone (a test runner killed mid-test must
+    not leave an endpoint behind)."""
+    parent = os.getppid()
+    deadline = time.monotonic() + lifetime
+    while os.getppid() == parent and time.monotonic() < deadline:
+        time.sleep(0.5)
+    srv.shutdown()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
@@ -140,6 +156,7 @@ def main():
     ap.add_argument("--per-key", action="store_true")
     ap.add_argument("--lifetime", type=float, default=600)
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--ready")
     a = ap.parse_args()
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
@@ -151,9 +168,12 @@ def main():
     srv.state = State(a.record, json.loads(a.plan), json.loads(a.default), a.per_key)
     open(a.record, "a").close()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
-    timer = threading.Timer(a.lifetime, srv.shutdown)
-    timer.daemon = True
-    timer.start()
+    threading.Thread(target=watch, args=(srv, a.lifetime), daemon=True).start()
+    if a.ready:
+        tmp = a.ready + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"port": srv.server_address[1], "pid": os.getpid()}, f)
+        os.replace(tmp, a.ready)
     sys.stdout.write("%d\n" % srv.server_address[1])
     sys.stdout.flush()
     try:
