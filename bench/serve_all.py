@@ -73,9 +73,9 @@ class Serve:
             sys.exit("serve exited %d: %s" % (rc, open(self.log).read()[-2000:]))
 
 
-def run_maildir(connector, work, a):
+def run_maildir(connector, work, a, settings=None, limits=None):
     md = os.path.join(work, "md")
-    sv = Serve(connector, work, {"plugin": "maildir", "dir": md})
+    sv = Serve(connector, work, dict({"plugin": "maildir", "dir": md}, **(settings or {})), limits)
     try:
         wall, _ = smtp_source(sv.port, a.messages, a.sessions, a.size)
         cpu, hwm = cpu_seconds(sv.proc.pid), status_field(sv.proc.pid, "VmHWM")
@@ -88,7 +88,7 @@ def run_maildir(connector, work, a):
             "hwm": hwm}
 
 
-def run_http(connector, work, a):
+def run_http(connector, work, a, limits=None):
     os.makedirs(work)
     record = os.path.join(work, "requests.log")
     ep = subprocess.Popen([a.http_count, record], stdout=subprocess.PIPE,
@@ -96,7 +96,7 @@ def run_http(connector, work, a):
     try:
         ep_port = int(ep.stdout.readline())
         sv = Serve(connector, os.path.join(work, "serve"),
-                   {"plugin": "http", "url": "http://127.0.0.1:%d/bench" % ep_port})
+                   {"plugin": "http", "url": "http://127.0.0.1:%d/bench" % ep_port}, limits)
         try:
             wall, accepted_at = smtp_source(sv.port, a.messages, a.sessions, a.size)
             deadline = time.monotonic() + 600
@@ -168,6 +168,20 @@ def run_rss(connector, work, delivery, a):
     return {"idle": idle, "r100": r100, "before_big": before, "after_big": after, "hwm": hwm}
 
 
+# --what-if: the same load against settings that each remove one cost
+WHAT_IF_MAILDIR = (
+    ("maildir-nofsync", {"fsync": False}, None),
+    ("maildir-noindex", {"index": False}, None),
+    ("maildir-w16", None, {"delivery_workers": 16}),
+)
+WHAT_IF_NAMES = {
+    "maildir-nofsync": "what if: maildir, `fsync: false` (no flush at all)",
+    "maildir-noindex": "what if: maildir, `index: false`",
+    "maildir-w16": "what if: maildir, `delivery_workers: 16`",
+    "http-w16": "what if: spool mode, `delivery_workers: 16`",
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--connector", action="append", required=True)
@@ -180,6 +194,9 @@ def main():
     ap.add_argument("--size", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-rss", action="store_true")
+    ap.add_argument("--what-if", action="store_true",
+                    help="also, each round: maildir without fsync, without the index, "
+                         "and both sinks with 16 delivery workers (where the time goes)")
     a = ap.parse_args()
     labels = a.label or [os.path.basename(c) for c in a.connector]
     builds = list(zip(labels, a.connector))
@@ -194,6 +211,11 @@ def main():
             w = os.path.join(a.work, "r%d-%s" % (r, label))
             res[("maildir", label)] = run_maildir(conn, w + "-maildir", a)
             res[("http", label)] = run_http(conn, w + "-http", a)
+            if a.what_if:
+                for key, settings, limits in WHAT_IF_MAILDIR:
+                    res[(key, label)] = run_maildir(conn, w + "-" + key, a, settings, limits)
+                res[("http-w16", label)] = run_http(conn, w + "-http-w16", a,
+                                                    {"delivery_workers": 16})
         rounds.append(res)
         print("round %d: %s" % (r + 1, ", ".join(
             "%s %.0f" % (k if isinstance(k, str) else "/".join(k), v["rate"])
@@ -241,6 +263,16 @@ def main():
                   % (name, " (%s)" % label if len(builds) > 1 else "",
                      med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
                      max(x["hwm"] for x in xs), lp))
+    if a.what_if:
+        for key, name in WHAT_IF_NAMES.items():
+            for label, _ in builds:
+                xs = [x[(key, label)] for x in rounds]
+                pct = med([x[(key, label)]["rate"] / x["smtp-sink"]["rate"] * 100
+                           for x in rounds])
+                print("| %s%s | %.0f | %.0f %% | %.0f us | %.1f MiB | - |"
+                      % (name, " (%s)" % label if len(builds) > 1 else "",
+                         med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
+                         max(x["hwm"] for x in xs)))
     print("\nEvery round (msgs/s; % of that round's smtp-sink):\n")
     print("| round | " + " | ".join(
         ["smtp-sink"] + ["%s%s" % (m, " " + l if len(builds) > 1 else "")

@@ -7,6 +7,8 @@
 #
 #   bench/serve_all.sh                     N=20000 S=20 L=2000 ROUNDS=3
 #   N=5000 ROUNDS=1 bench/serve_all.sh     quicker
+#   WHAT_IF=1 bench/serve_all.sh           also maildir without fsync, without
+#                                          the index, and 16 delivery workers
 #   bench/serve_all.sh A=build-old/smtp-connector B=build/smtp-connector
 #                                          the same, each serve mode once per build (A/B)
 # Default connector: build/smtp-connector (the libtool wrapper execs the
@@ -39,4 +41,4 @@ chattr +T "$WORK/runs" 2>/dev/null || echo "bench: chattr +T failed (not ext4?):
 start_sink
 "$PY" "$HERE/serve_all.py" "${args[@]}" --sink-port "$SINK_PORT" --http-count "$WORK/http_count" \
 	--work "$WORK/runs" --messages "${N:-20000}" --sessions "${S:-20}" --size "${L:-2000}" \
-	--rounds "${ROUNDS:-3}" ${NO_RSS:+--no-rss}
+	--rounds "${ROUNDS:-3}" ${NO_RSS:+--no-rss} ${WHAT_IF:+--what-if}

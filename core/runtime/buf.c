@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <errno.h>
 
@@ -84,6 +85,39 @@ void sc_buf_free(struct sc_buf *b)
 	b->len = b->cap = 0;
 }
 
+int sc_buf_read_fd(struct sc_buf *b, int fd, size_t max)
+{
+	char chunk[8192];
+	size_t start = b->len;
+	int rc = SC_OK;
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n == 0)
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = SC_EIO;
+			break;
+		}
+		if (b->len - start + (size_t)n > max) {
+			rc = SC_EINPUT;
+			break;
+		}
+		if (sc_buf_add(b, chunk, (size_t)n)) {
+			rc = SC_ENOMEM;
+			break;
+		}
+	}
+	int e = errno;
+	if (b->wipe)
+		sc_secret_wipe(chunk, sizeof chunk);
+	if (!rc && !b->p && sc_buf_add(b, "", 0))
+		rc = SC_ENOMEM;
+	errno = e;
+	return rc;
+}
+
 void sc_buf_wipe(struct sc_buf *b)
 {
 	if (b->p)
@@ -105,6 +139,22 @@ int sc_write_all(int fd, const void *p, size_t n)
 		}
 		c += w;
 		n -= (size_t)w;
+	}
+	return SC_OK;
+}
+
+int sc_dir_make(const char *path)
+{
+	struct stat st;
+	if (mkdir(path, 0700) == 0)
+		return SC_OK;
+	if (errno != EEXIST)
+		return SC_EIO;
+	if (stat(path, &st))
+		return SC_EIO;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return SC_EIO;
 	}
 	return SC_OK;
 }

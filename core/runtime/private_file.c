@@ -43,24 +43,16 @@ int core_private_file_read(const char *path, const char *what, const char *missi
 	/* wiped as it grows: realloc must not leave copies of the secret in
 	 * freed memory */
 	struct sc_buf b = {.wipe = 1};
-	char chunk[4096];
-	ssize_t n;
-	while (!rc && (n = read(fd, chunk, sizeof chunk)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = sc_error_set(err, SC_EINPUT, "%s: cannot read %s: %s", what, path,
-			                  strerror(errno));
-		else if (b.len + (size_t)n > SECRET_MAX)
-			rc = sc_error_set(err, SC_EINPUT, "%s: %s grew past %d bytes", what, path,
-			                  SECRET_MAX);
-		else if (sc_buf_add(&b, chunk, (size_t)n))
-			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
-	}
-	sc_secret_wipe(chunk, sizeof chunk);
-	close(fd);
-	if (!rc && !b.p && sc_buf_add(&b, "", 0))
+	int r = rc ? rc : sc_buf_read_fd(&b, fd, SECRET_MAX);
+	if (!rc && r == SC_EIO)
+		rc = sc_error_set(err, SC_EINPUT, "%s: cannot read %s: %s", what, path,
+		                  strerror(errno));
+	else if (!rc && r == SC_EINPUT)
+		rc = sc_error_set(err, SC_EINPUT, "%s: %s grew past %d bytes", what, path,
+		                  SECRET_MAX);
+	else if (!rc && r)
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+	close(fd);
 	if (rc) {
 		sc_buf_wipe(&b);
 		return rc;

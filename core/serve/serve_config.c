@@ -6,9 +6,11 @@
 #include "serve_schema.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void serve_config_defaults(struct serve_config *c)
 {
@@ -73,22 +75,21 @@ static void set_size(size_t *dst, const cJSON *v)
 
 static int read_file(const char *path, char **out, struct sc_error *err)
 {
-	FILE *f = fopen(path, "r");
-	if (!f)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return sc_error_set(err, SC_EINPUT, "--config: cannot open %s: %s", path,
 		                    strerror(errno));
 	struct sc_buf b = {0};
-	char chunk[8192];
-	size_t n;
-	int rc = SC_OK;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		if (sc_buf_add(&b, chunk, n) || b.len > 16 * 1024 * 1024) {
-			rc = sc_error_set(err, SC_EINPUT, "--config: %s is over 16 MiB", path);
-			break;
-		}
-	if (!rc && ferror(f))
-		rc = sc_error_set(err, SC_EINPUT, "--config: cannot read %s", path);
-	fclose(f);
+	int rc = sc_buf_read_fd(&b, fd, 16 * 1024 * 1024);
+	int e = errno;
+	close(fd);
+	if (rc == SC_EINPUT)
+		rc = sc_error_set(err, SC_EINPUT, "--config: %s is over 16 MiB", path);
+	else if (rc == SC_EIO)
+		rc = sc_error_set(err, SC_EINPUT, "--config: cannot read %s: %s", path,
+		                  strerror(e));
+	else if (rc)
+		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (rc) {
 		sc_buf_free(&b);
 		return rc;

@@ -119,11 +119,25 @@ char *sc_buf_take(struct sc_buf *b);
 void sc_buf_free(struct sc_buf *b);
 /* Wipe (secrets), free and empty b. */
 void sc_buf_wipe(struct sc_buf *b);
+/* Append what fd holds from its offset to end of file, at most `max`
+ * bytes: the one "read a whole small file" loop (configs, spool
+ * envelopes, token stores, secrets), so that each caller only opens the
+ * file its own way. EINTR is retried; with b->wipe the read chunks are
+ * wiped too. SC_OK; SC_EINPUT when the file holds more than max bytes
+ * (b keeps what was read); SC_EIO with errno set (a read failed);
+ * SC_ENOMEM. b always holds a NUL-terminated text on SC_OK ("" for an
+ * empty file). */
+int sc_buf_read_fd(struct sc_buf *b, int fd, size_t max);
 
 /* Write all n bytes of p to fd, retrying short writes and EINTR (spool
  * and Maildir files, which must be whole before they are renamed into
  * place). SC_OK, or SC_EIO with errno set. */
 int sc_write_all(int fd, const void *p, size_t n);
+/* Create directory `path` with mode 0700 unless it exists; an existing
+ * one is left as it is (its mode untouched) but must be a directory
+ * (or a symbolic link to one). SC_OK, or SC_EIO with errno set (ENOTDIR
+ * when something else is there). */
+int sc_dir_make(const char *path);
 
 /* ------------------------------------------------------------------ */
 /* Logging (stderr; never stdout).                                      */

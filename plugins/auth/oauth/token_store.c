@@ -148,26 +148,13 @@ static int read_file(const char *path, struct sc_buf *out, struct sc_error *err)
 		sc_log(SC_LOG_WARN, "%s was readable by others; made it 0600", path);
 		fchmod(fd, 0600);
 	}
-	char chunk[4096];
-	ssize_t n;
-	int rc = SC_OK;
-	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = sc_error_set(err, SC_EIO, "cannot read %s: %s", path, strerror(errno));
-			break;
-		}
-		if (out->len + (size_t)n > MAX_STORE) {
-			rc = SC_EINPUT; /* too big: treated as corrupt */
-			break;
-		}
-		if (sc_buf_add(out, chunk, (size_t)n)) {
-			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
-			break;
-		}
-	}
-	sc_secret_wipe(chunk, sizeof chunk);
+	/* the caller's buffer is a wiping one: the chunks are wiped too */
+	int rc = sc_buf_read_fd(out, fd, MAX_STORE);
+	if (rc == SC_EIO)
+		rc = sc_error_set(err, SC_EIO, "cannot read %s: %s", path, strerror(errno));
+	else if (rc == SC_ENOMEM)
+		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+	/* SC_EINPUT: too big, treated as corrupt by the caller */
 	close(fd);
 	return rc;
 }

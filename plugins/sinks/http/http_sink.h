@@ -157,13 +157,17 @@ int hs_spool_scan(struct hs_spool *sp, hs_spool_fn fn, void *arg, struct sc_erro
 
 struct hs_workers;
 
-/* Start cfg->workers threads POSTing from sp. SC_ENOMEM/SC_EINTERNAL. */
-int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs_workers **out,
+/* Start cfg->workers threads POSTing from sp. Their transfers are
+ * abandoned once `stop_at` (the sink's one deadline, see hs_curl_new)
+ * has passed. SC_ENOMEM/SC_EINTERNAL. */
+int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp,
+                     const _Atomic long long *stop_at, struct hs_workers **out,
                      struct sc_error *err);
 /* Queue a message (due now, or at `next` Unix time) and wake a worker. */
 int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, double next);
-/* Let POSTs in flight finish within grace_ms, then stop and free. */
-void hs_workers_stop(struct hs_workers *w, long grace_ms);
+/* Stop and free: POSTs in flight finish or are abandoned at the
+ * caller's stop_at (set it first). */
+void hs_workers_stop(struct hs_workers *w);
 
 /* ---- the sink's one-line log ----------------------------------------- */
 

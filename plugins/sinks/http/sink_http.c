@@ -18,6 +18,8 @@ struct sink {
 	pthread_mutex_t pool_mu;
 	void **pool;
 	size_t npool, cap;
+	/* after it, every transfer (sync mode's and the workers') is
+	 * abandoned: 0 until stop() sets it */
 	_Atomic long long stop_at;
 };
 
@@ -30,7 +32,7 @@ static int start_spool(struct sink *s, struct sc_error *err)
 {
 	int rc = hs_spool_open(&s->sp, s->cfg.spool_dir, err);
 	if (!rc)
-		rc = hs_workers_start(&s->cfg, &s->sp, &s->workers, err);
+		rc = hs_workers_start(&s->cfg, &s->sp, &s->stop_at, &s->workers, err);
 	if (!rc)
 		rc = hs_spool_scan(&s->sp, queue_spooled, s->workers, err);
 	return rc;
@@ -200,7 +202,7 @@ static void sink_stop(void *priv, long grace_ms)
 	if (!s)
 		return;
 	atomic_store(&s->stop_at, hs_now_ms() + (grace_ms > 0 ? grace_ms : 0) + 1);
-	hs_workers_stop(s->workers, grace_ms);
+	hs_workers_stop(s->workers);
 	hs_spool_close(&s->sp);
 	for (size_t i = 0; i < s->npool; i++)
 		hs_curl_free(s->pool[i]);

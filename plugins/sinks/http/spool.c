@@ -28,7 +28,7 @@ char *hs_spool_path(const struct hs_spool *sp, const char *box, const char *id, 
 
 static int mkdir_0700(const char *path, struct sc_error *err)
 {
-	if (mkdir(path, 0700) && errno != EEXIST)
+	if (sc_dir_make(path))
 		return sc_error_set(err, SC_EIO, "spool_dir: cannot create %s: %s", path,
 		                    strerror(errno));
 	return SC_OK;
@@ -213,19 +213,16 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 	return rc ? SC_EIO : SC_OK;
 }
 
+/* An envelope: JSON written by hs_spool_add, bounded like any input. */
 static cJSON *read_json(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return NULL;
 	struct sc_buf b = {0};
-	char chunk[4096];
-	size_t n;
-	int bad = 0;
-	while (!bad && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		bad = sc_buf_add(&b, chunk, n) || b.len > (1u << 24);
-	fclose(f);
-	cJSON *j = bad || !b.p ? NULL : hs_json_parse(b.p, b.len);
+	int bad = sc_buf_read_fd(&b, fd, 1u << 24);
+	close(fd);
+	cJSON *j = bad ? NULL : hs_json_parse(b.p, b.len);
 	sc_buf_free(&b);
 	return j;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int put_text(const char *path, const char *text)
@@ -123,19 +124,32 @@ static void clear_dir(const char *dir)
 	closedir(d);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* One message of new/ and when its file was written (the listener's
+ * ids are random, so they say nothing of age). */
+struct spooled {
+	struct timespec written;
+	char *id;
+};
+
+static int older(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const struct spooled *x = a, *y = b;
+	if (x->written.tv_sec != y->written.tv_sec)
+		return x->written.tv_sec < y->written.tv_sec ? -1 : 1;
+	if (x->written.tv_nsec != y->written.tv_nsec)
+		return x->written.tv_nsec < y->written.tv_nsec ? -1 : 1;
+	return strcmp(x->id, y->id);
 }
 
-/* The ids of new/'s messages, sorted (oldest ids first for the
- * listener's time-ordered ids). */
+/* The ids of new/'s messages, oldest first (by the .eml's mtime: the
+ * rename into new/ keeps it), so that a restart POSTs in arrival order. */
 static int list_new(const char *dir, char ***ids, size_t *n, struct sc_error *err)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return sc_error_set(err, SC_EIO, "spool: cannot read %s: %s", dir, strerror(errno));
 	size_t cap = 0;
+	struct spooled *all = NULL;
 	int rc = SC_OK;
 	for (struct dirent *e; !rc && (e = readdir(d));) {
 		if (e->d_name[0] == '.')
@@ -159,21 +173,37 @@ static int list_new(const char *dir, char ***ids, size_t *n, struct sc_error *er
 		}
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
-			char **g = realloc(*ids, cap * sizeof *g);
+			struct spooled *g = realloc(all, cap * sizeof *g);
 			if (!g) {
 				rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 				break;
 			}
-			*ids = g;
+			all = g;
 		}
-		if (!((*ids)[*n] = strndup(e->d_name, strlen(e->d_name) - 4)))
+		struct stat st;
+		struct timespec t = {0};
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			t = st.st_mtim;
+		all[*n].written = t;
+		if (!(all[*n].id = strndup(e->d_name, strlen(e->d_name) - 4)))
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 		else
 			(*n)++;
 	}
 	closedir(d);
-	if (!rc && *n)
-		qsort(*ids, *n, sizeof **ids, cmp_str);
+	if (!rc && *n) {
+		qsort(all, *n, sizeof *all, older);
+		if (!(*ids = malloc(*n * sizeof **ids)))
+			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
+		for (size_t i = 0; !rc && i < *n; i++)
+			(*ids)[i] = all[i].id;
+	}
+	if (rc) {
+		for (size_t i = 0; i < *n; i++)
+			free(all[i].id);
+		*n = 0;
+	}
+	free(all);
 	return rc;
 }
 

@@ -26,7 +26,6 @@ struct hs_workers {
 	size_t n, cap;
 	unsigned long long seq;
 	int stopping;
-	_Atomic long long stop_at;
 	pthread_t *threads;
 	void **curls;
 	int nthreads;
@@ -294,7 +293,8 @@ static int init_sync(struct hs_workers *w)
 	return 0;
 }
 
-int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs_workers **out,
+int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp,
+                     const _Atomic long long *stop_at, struct hs_workers **out,
                      struct sc_error *err)
 {
 	struct hs_workers *w = calloc(1, sizeof *w);
@@ -313,7 +313,7 @@ int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
 	for (int i = 0; i < cfg->workers; i++)
-		if (!(w->curls[i] = hs_curl_new(cfg, &w->stop_at, err))) {
+		if (!(w->curls[i] = hs_curl_new(cfg, stop_at, err))) {
 			free_workers(w);
 			return err->code ? err->code : SC_ENOMEM;
 		}
@@ -324,7 +324,7 @@ int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs
 		if (!a || pthread_create(&w->threads[w->nthreads], NULL, worker, a)) {
 			free(a);
 			*out = w;
-			hs_workers_stop(w, 0);
+			hs_workers_stop(w);
 			*out = NULL;
 			return sc_error_set(err, SC_EINTERNAL,
 			                    "cannot start the delivery workers: %s",
@@ -335,13 +335,12 @@ int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp, struct hs
 	return SC_OK;
 }
 
-void hs_workers_stop(struct hs_workers *w, long grace_ms)
+void hs_workers_stop(struct hs_workers *w)
 {
 	if (!w)
 		return;
 	pthread_mutex_lock(&w->mu);
 	w->stopping = 1;
-	atomic_store(&w->stop_at, hs_now_ms() + (grace_ms > 0 ? grace_ms : 0) + 1);
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	for (int i = 0; i < w->nthreads; i++)

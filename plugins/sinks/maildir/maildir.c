@@ -35,12 +35,9 @@ struct maildir {
 
 static int mkdir_one(const char *path, struct sc_error *err)
 {
-	struct stat st;
-	if (mkdir(path, 0700) && errno != EEXIST)
+	if (sc_dir_make(path))
 		return sc_error_set(err, SC_EIO, "delivery.dir: cannot create %s: %s", path,
-		                    strerror(errno));
-	if (stat(path, &st) || !S_ISDIR(st.st_mode))
-		return sc_error_set(err, SC_EIO, "delivery.dir: %s is not a directory", path);
+		                    errno == ENOTDIR ? "not a directory" : strerror(errno));
 	return SC_OK;
 }
 
