@@ -348,6 +348,35 @@ def test_connection_refused_then_restart_delivers():
     eq(delivered_ids(reqs), {"down1", "down2"}, "delivered after the restart")
 
 
+def test_restart_posts_the_spool_oldest_first():
+    """The spool's ids are random; a restart queues what it finds in new/
+    by the time each message was written, so messages never tried go out
+    in the order they arrived."""
+    with HttpEndpoint() as ep:
+        port = ep.port
+    s = {"url": "http://127.0.0.1:%d/hook" % port, "workers": 1}
+    d = Driver(s).start()
+    # names whose alphabetical order is not their arrival order
+    arrival = ["m-c", "m-a", "m-d", "m-b"]
+    for i in arrival:
+        eq(d.deliver(i, simple(subject=i))[0], "accept", "accepted while the endpoint is down")
+    d.stop(grace_ms=200)
+    new = os.path.join(d.spool_dir(), "new")
+    for f in os.listdir(new):
+        if f.endswith(".retry"):
+            os.unlink(os.path.join(new, f))  # never tried, as after a kill -9
+    for n, i in enumerate(arrival):  # one second apart, whatever the clock's grain
+        t = 1_700_000_000 + n
+        for ext in (".eml", ".env"):
+            os.utime(os.path.join(new, i + ext), (t, t))
+    with HttpEndpoint() as ep2:
+        s["url"] = ep2.url()
+        with Driver(s, state=d.state) as d2:
+            reqs = ep2.wait(len(arrival))
+            d2.stop()
+    eq([header(r, "Idempotency-Key") for r in reqs], arrival, "POSTed in arrival order")
+
+
 def test_max_age_expires_to_failed():
     with HttpEndpoint(default={"status": 500}) as ep, \
             Driver(settings(ep, max_age=1)) as d:
