@@ -86,8 +86,8 @@ static int read_file(const char *path, char **out, struct sc_error *err)
 	if (rc == SC_EINPUT)
 		rc = sc_error_set(err, SC_EINPUT, "--config: %s is over 16 MiB", path);
 	else if (rc == SC_EIO)
-		rc = sc_error_set(err, SC_EINPUT, "--config: cannot read %s: %s", path,
-		                  strerror(e));
+		rc =
+		    sc_error_set(err, SC_EINPUT, "--config: cannot read %s: %s", path, strerror(e));
 	else if (rc)
 		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (rc) {
