@@ -72,7 +72,8 @@ struct core_job {
 	struct core_pool *pool;
 	struct sc_session *s; /* the session it ran on */
 	struct core_report *rep;
-	size_t idx; /* rep->results[idx] */
+	size_t idx;         /* rep->results[idx] */
+	const char *action; /* its name, for the default failure text */
 	struct sc_message *m;
 	struct sc_envelope env; /* a copy: the plugin's is gone when it ends */
 	char *from, **rcpt;
@@ -215,18 +216,9 @@ static void finish(struct core_job *j)
 {
 	struct core_pool *pool = j->pool;
 	struct sc_result *r = &j->rep->results[j->idx];
-	sc_delivery_report(pool->primary, &j->d, r);
-	if (!j->rc) {
-		const char *id = core_message_id(j->m);
-		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
-	} else {
-		if (!j->err.message)
-			sc_error_set(&j->err, j->rc, "failed (%s)", sc_code_name(j->rc));
-		sc_error_prefix(&j->err, "Email send failed");
-		sc_log(SC_LOG_ERROR, "%s", j->err.message);
-	}
-	core_session_report(pool->primary, r);
-	core_report_close(j->rep, r, j->rc, &j->err);
+	/* what sc_send and then run_sets do for a message sent alone */
+	core_send_report(pool->primary, j->m, &j->d, j->rc, r, &j->err);
+	core_runtime_result_close(j->rep, r, j->action, pool->primary, j->rc, &j->err);
 	core_runtime_result_done(pool->par->rt, j->rep, j->rc);
 	job_free(j);
 }
@@ -383,7 +375,7 @@ int core_pool_new(struct core_runtime *rt, struct sc_session *s, long max, struc
 }
 
 int core_pool_submit(struct core_pool *pool, const struct sc_envelope *env, struct sc_message *m,
-                     struct core_report *rep, size_t idx, struct sc_error *err)
+                     struct core_report *rep, size_t idx, const char *action, struct sc_error *err)
 {
 	/* Cloned from while idle: curl_easy_duphandle copies a MIME tree with
 	 * our callbacks' data, which would then be freed twice. NULL (out of
@@ -396,6 +388,7 @@ int core_pool_submit(struct core_pool *pool, const struct sc_envelope *env, stru
 	j->pool = pool;
 	j->rep = rep;
 	j->idx = idx;
+	j->action = action;
 	core_runtime_result_pending(pool->par->rt, rep);
 	j->next = NULL;
 	if (pool->tail)

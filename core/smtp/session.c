@@ -877,6 +877,22 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 	return send_run(s, &a, err);
 }
 
+void core_send_report(const struct sc_session *s, struct sc_message *m, const struct sc_delivery *d,
+                      int rc, struct sc_result *r, struct sc_error *err)
+{
+	if (s && (s->open || d->naccepted || d->nrefused))
+		sc_delivery_report(s, d, r);
+	if (!rc) {
+		const char *id = core_message_id(m);
+		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
+	} else {
+		/* data[0] even when nothing was sent (throttled, refused before
+		 * connecting): it carries data.error, the kind of failure */
+		(void)sc_result_data(r);
+		sc_error_prefix(err, "Email send failed");
+	}
+}
+
 int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
             struct sc_result *r, struct sc_error *err)
 {
@@ -898,17 +914,7 @@ int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message
 		struct core_auth_attempt first = {send_run, &a};
 		rc = core_session_authenticate(ctx, s, &first, err);
 	}
-	if (s && (s->open || d.naccepted || d.nrefused))
-		sc_delivery_report(s, &d, r);
-	if (!rc) {
-		const char *id = core_message_id(m);
-		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
-	} else {
-		/* data[0] even when nothing was sent (throttled, refused before
-		 * connecting): it carries data.error, the kind of failure */
-		(void)sc_result_data(r);
-		sc_error_prefix(err, "Email send failed");
-	}
+	core_send_report(s, m, &d, rc, r, err);
 	sc_delivery_free(&d);
 	return rc;
 }
@@ -922,8 +928,8 @@ int sc_send_async(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_m
 	 * method, as for sc_send); the parallel sessions reuse its choice. */
 	if (!s && err->code) {
 		/* the lookup failed: as sc_send reports it, without a second try */
-		(void)sc_result_data(r);
-		sc_error_prefix(err, "Email send failed");
+		struct sc_delivery none = {0};
+		core_send_report(NULL, m, &none, err->code, r, err);
 		return err->code;
 	}
 	if (!s || !s->pool || !s->open)
@@ -931,12 +937,11 @@ int sc_send_async(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_m
 	int rc = core_send_prepare(s, env, m, err);
 	if (!rc)
 		rc = core_pool_submit(s->pool, env, m, ctx->report,
-		                      (size_t)(r - ctx->report->results), err);
+		                      (size_t)(r - ctx->report->results),
+		                      ctx->action ? ctx->action->desc->name : "action", err);
 	if (rc != SC_PENDING) {
-		struct sc_delivery d;
-		memset(&d, 0, sizeof d);
-		sc_delivery_report(s, &d, r);
-		sc_error_prefix(err, "Email send failed");
+		struct sc_delivery none = {0};
+		core_send_report(s, m, &none, rc, r, err);
 	}
 	return rc;
 }

@@ -116,6 +116,30 @@ def test_server_limiting_sessions_gets_fewer_and_every_message_once():
         contains(r.stderr, "refused one more session", "the fallback is logged")
 
 
+def test_a_failure_reads_the_same_over_one_session_and_over_four():
+    # the same failing message, sent alone and on a parallel session: the
+    # two paths end in one function (core_send_report, then
+    # core_runtime_result_close), so message and data must not differ
+    faults = [("--at", "eod=reply:554 5.7.1 rejected", "--from-message", "2"),
+              ("--at", "rcpt=reply:550 5.1.1 no such user", "--from-message", "1"),
+              ("--drop", "Subject: m1\r")]
+    for args in faults:
+        seen = {}
+        for mc in (1, 4):
+            with Faulty(*args) as srv:
+                req = {"action": "send email",
+                       "asset": asset(srv.port, sender_address=SENDER, max_connections=mc,
+                                      timeout=5),
+                       "parameters": mails(2)}
+                r = run_connector(req)
+                eq(r.rc, 1, "the second message failed (%s)\n%s" % (args, r))
+                ars = r.results[0]["action_results"]
+                eq([a["status"] for a in ars], ["success", "failed"], "m1 failed: %s" % (args,))
+                seen[mc] = (ars[1]["message"], ars[1]["data"])
+        eq(seen[4][0], seen[1][0], "the same failure text over parallel sessions: %s" % (args,))
+        eq(seen[4][1], seen[1][1], "the same data over parallel sessions: %s" % (args,))
+
+
 def test_other_actions_and_content_over_parallel_sessions():
     """send htmlemail (bodies the message owns), send rawemail and send email
     with an HTML body, for one asset, over 3 sessions: content intact."""
