@@ -133,10 +133,10 @@ static int nothing_accepted(const struct sc_session *s)
 static void run_job(struct sc_session *s, struct core_job *j)
 {
 	j->rc = core_send_run(s, &j->env, j->m, &j->d, &j->err);
+	/* s->delivered is send_run's: the first session's first message went
+	 * out through sc_send, before there was a pool */
 	j->refused_session =
 	    j->rc && j->d.naccepted == 0 && s->tr.opened && !s->delivered && nothing_accepted(s);
-	if (j->rc == SC_OK)
-		s->delivered = 1;
 }
 
 static void *worker(void *arg)

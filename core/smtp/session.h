@@ -48,7 +48,7 @@ struct sc_session {
 	struct core_job *job;       /* the message its thread is sending (pool's mutex) */
 	int busy;                   /* has a job (main thread's view) */
 	int retired;                /* the server refused this extra session */
-	int delivered;              /* a message went out on it */
+	int delivered;              /* a message went out on it (send_run) */
 	CURLcode last_rc;           /* of the last transfer */
 };
 

@@ -140,6 +140,33 @@ def test_a_failure_reads_the_same_over_one_session_and_over_four():
         eq(seen[4][1], seen[1][1], "the same data over parallel sessions: %s" % (args,))
 
 
+def test_the_first_session_is_never_retired_as_a_refused_extra_one():
+    # m0 goes alone and opens the first session; m1 goes to it again, m2 to
+    # a second session. The server closes the first connection at m1's MAIL
+    # FROM (one message a connection), the reconnect is answered 421: the
+    # first session delivered m0, so this is m1's failure, not a server
+    # refusing one more session (which would retire the first session and
+    # send m1 once more over the second)
+    refused = "refused@corp.example"
+    with Faulty("--messages-per-connection", "1", "--refuse-sender", refused) as srv:
+        sets = mails(3)
+        sets[1]["from"] = refused
+        req = {"action": "send email",
+               "asset": asset(srv.port, sender_address=SENDER, max_connections=2, timeout=5),
+               "parameters": sets}
+        r = run_connector(req)
+        eq(r.rc, 1, "m1 failed\n%s" % r)
+        ars = r.results[0]["action_results"]
+        eq([a["status"] for a in ars], ["success", "failed", "success"], "only m1 failed")
+        contains(ars[1]["message"], "421", "m1's failure is the server's answer")
+        true("refused one more session" not in r.stderr,
+             "the first session was not retired:\n%s" % r.stderr)
+        eq(sum(1 for e in srv.events() if e.startswith("REFUSED-SENDER")), 1,
+           "m1 was refused once, on the first session's new connection, not again on another")
+        eq(sorted(server_ids(srv)), sorted(data0(ars[i])["message_id"] for i in (0, 2)),
+           "m0 and m2 arrived once each")
+
+
 def test_other_actions_and_content_over_parallel_sessions():
     """send htmlemail (bodies the message owns), send rawemail and send email
     with an HTML body, for one asset, over 3 sessions: content intact."""
