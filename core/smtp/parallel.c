@@ -64,7 +64,7 @@ struct core_pool {
 struct core_worker {
 	pthread_t thread;
 	pthread_cond_t cv;
-	int started, quit;
+	int quit;
 };
 
 struct core_job {
@@ -169,11 +169,11 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Once per session, when it joins the pool (core_pool_new for the first,
+ * free_session for a clone): dispatch only hands jobs to running threads. */
 static int worker_start(struct sc_session *s, struct sc_error *err)
 {
-	if (s->worker && s->worker->started)
-		return SC_OK;
-	if (!s->worker && !(s->worker = calloc(1, sizeof *s->worker)))
+	if (!(s->worker = calloc(1, sizeof *s->worker)))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -185,10 +185,12 @@ static int worker_start(struct sc_session *s, struct sc_error *err)
 			pthread_cond_destroy(&s->worker->cv);
 	}
 	pthread_attr_destroy(&attr);
-	if (rc)
+	if (rc) {
+		free(s->worker);
+		s->worker = NULL;
 		return sc_error_set(err, SC_EINTERNAL, "cannot start a session thread: %s",
 		                    strerror(rc));
-	s->worker->started = 1;
+	}
 	return SC_OK;
 }
 
@@ -196,14 +198,12 @@ static void worker_stop(struct core_parallel *par, struct sc_session *s)
 {
 	if (!s->worker)
 		return;
-	if (s->worker->started) {
-		pthread_mutex_lock(&par->mu);
-		s->worker->quit = 1;
-		pthread_cond_signal(&s->worker->cv);
-		pthread_mutex_unlock(&par->mu);
-		pthread_join(s->worker->thread, NULL);
-		pthread_cond_destroy(&s->worker->cv);
-	}
+	pthread_mutex_lock(&par->mu);
+	s->worker->quit = 1;
+	pthread_cond_signal(&s->worker->cv);
+	pthread_mutex_unlock(&par->mu);
+	pthread_join(s->worker->thread, NULL);
+	pthread_cond_destroy(&s->worker->cv);
 	free(s->worker);
 	s->worker = NULL;
 }
@@ -276,11 +276,6 @@ static void dispatch(struct core_pool *pool)
 			pool->tail = NULL;
 		j->next = NULL;
 		j->s = s;
-		if (worker_start(s, &j->err)) {
-			j->rc = j->err.code;
-			finish(j);
-			continue;
-		}
 		s->busy = 1;
 		par->inflight++;
 		pthread_mutex_lock(&par->mu);
@@ -370,8 +365,14 @@ int core_pool_new(struct core_runtime *rt, struct sc_session *s, long max, struc
 	pool->conns[0] = s;
 	pool->n = 1;
 	pool->limit = (size_t)max;
-	s->pool = pool;
-	return SC_OK;
+	s->pool = pool; /* before its thread starts: worker() reads it */
+	int rc = worker_start(s, err);
+	if (rc) {
+		s->pool = NULL;
+		free(pool->conns);
+		free(pool);
+	}
+	return rc;
 }
 
 int core_pool_submit(struct core_pool *pool, const struct sc_envelope *env, struct sc_message *m,

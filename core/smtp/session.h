@@ -44,7 +44,7 @@ struct sc_session {
 	/* Parallel sessions (asset max_connections > 1, parallel.c). The
 	 * asset's session (in rt->sessions) owns the pool. */
 	struct core_pool *pool;     /* NULL: one session */
-	struct core_worker *worker; /* its thread, once it had a message */
+	struct core_worker *worker; /* its thread, from when it joined the pool */
 	struct core_job *job;       /* the message its thread is sending (pool's mutex) */
 	int busy;                   /* has a job (main thread's view) */
 	int retired;                /* the server refused this extra session */
