@@ -360,8 +360,7 @@ struct sc_session *core_session_clone(struct sc_session *p, CURL *proto, struct 
 	struct sc_session *c = calloc(1, sizeof *c);
 	if (!c || !(c->curl = curl_easy_duphandle(proto)) || !(c->attempts = cJSON_CreateArray()) ||
 	    !(c->key = strdup(p->key)) || !(c->host = strdup(p->host)) ||
-	    !(c->ssl_config = strdup(p->ssl_config)) ||
-	    (p->tr.ehlo && !(c->tr.ehlo = strdup(p->tr.ehlo)))) {
+	    !(c->ssl_config = strdup(p->ssl_config))) {
 		core_session_free(c);
 		sc_error_set(err, SC_ENOMEM, "cannot create a libcurl handle");
 		return NULL;
@@ -373,7 +372,9 @@ struct sc_session *core_session_clone(struct sc_session *p, CURL *proto, struct 
 	c->tr.sock = CURL_SOCKET_BAD;
 	c->tr.quit_wait_ms = p->tr.quit_wait_ms;
 	c->tr.verbose = p->tr.verbose;
-	c->tr.auth_sent = p->tr.auth_sent;
+	/* not tr.ehlo nor tr.auth_sent: the clone's first transfer opens its
+	 * own connection, whose EHLO and AUTH set them before anything reads
+	 * them (prereq, failure.c) */
 	c->open = 1; /* the credentials the first session chose are on the handle */
 	c->want_auth = p->want_auth;
 	c->pool = p->pool;
