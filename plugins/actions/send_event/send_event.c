@@ -122,11 +122,12 @@ static int add_json_attachment(curl_mime *mime, const cJSON *ev, struct sc_error
 	return bad ? sc_error_set(err, SC_ENOMEM, "cannot attach event.json") : SC_OK;
 }
 
-/* text and html into an alternative under `parent` (or as the root). */
+/* text and html into an alternative under `parent` (or as the root),
+ * borrowed: the message keeps both (build_body). */
 static int add_alternative(curl_mime *alt, const char *text, const char *html, struct sc_error *err)
 {
-	if (!sc_mime_add_text(alt, "text/plain", text, strlen(text), err) ||
-	    !sc_mime_add_text(alt, "text/html", html, strlen(html), err))
+	if (!sc_mime_add_text_ref(alt, "text/plain", text, strlen(text), err) ||
+	    !sc_mime_add_text_ref(alt, "text/html", html, strlen(html), err))
 		return err->code ? err->code : SC_ENOMEM;
 	return SC_OK;
 }
@@ -164,50 +165,48 @@ static int build_body(struct sc_ctx *ctx, struct compose *c, struct event_mail *
 {
 	char *text = NULL, *html = NULL;
 	int rc = m->readable ? readable_parts(m, &text, &html, err) : machine_text(m, &text, err);
+	if (rc) {
+		free(text);
+		free(html);
+		return rc;
+	}
+	/* As send email: the parts borrow the texts, encoded as they are
+	 * sent, and the message frees them (it may outlive this run under
+	 * sc_send_async). sc_message_keep takes each even when it fails. */
+	rc = sc_message_keep(c->msg, text, err);
+	int kept = sc_message_keep(c->msg, html, err);
+	if (!rc)
+		rc = kept;
 	if (!rc)
 		rc = compose_check_text(c, m->body_template ? "template" : "event", text, err);
-	if (!rc && !m->readable && !m->attach) {
-		const char *cte = NULL;
-		size_t len = 0;
-		char *enc = sc_text_encode(text, strlen(text), &cte, &len);
-		rc = enc ? sc_message_body_single(c->msg, "text/plain; charset=utf-8", cte, enc,
-		                                  len, err)
-		         : sc_error_set(err, SC_ENOMEM, "out of memory");
-		free(enc);
-		goto out;
-	}
 	if (rc)
-		goto out;
+		return rc;
+	if (!m->readable && !m->attach)
+		return sc_message_body_text(c->msg, "text/plain; charset=utf-8", text, strlen(text),
+		                            err);
 	curl_mime *root = sc_mime_new(ctx);
-	if (!root) {
-		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (!root)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!m->attach) {
 		rc = add_alternative(root, text, html, err);
 		if (!rc)
-			rc = sc_message_body_mime(c->msg, root, "multipart/alternative", err);
-		else
-			curl_mime_free(root);
-		goto out;
+			return sc_message_body_mime(c->msg, root, "multipart/alternative", err);
+		curl_mime_free(root);
+		return rc;
 	}
 	if (m->readable) {
 		/* root owns the nested tree; sc_mime_add_multipart folds its
 		 * Content-Type as every other nested part's */
 		curl_mime *alt = sc_mime_add_multipart(root, "multipart/alternative", err);
 		rc = alt ? add_alternative(alt, text, html, err) : (int)err->code;
-	} else if (!sc_mime_add_text(root, "text/plain", text, strlen(text), err)) {
+	} else if (!sc_mime_add_text_ref(root, "text/plain", text, strlen(text), err)) {
 		rc = err->code ? err->code : SC_ENOMEM;
 	}
 	if (!rc)
 		rc = add_json_attachment(root, m->ev, err);
 	if (!rc)
-		rc = sc_message_body_mime(c->msg, root, "multipart/mixed", err);
-	else
-		curl_mime_free(root);
-out:
-	free(text);
-	free(html);
+		return sc_message_body_mime(c->msg, root, "multipart/mixed", err);
+	curl_mime_free(root);
 	return rc;
 }
 
