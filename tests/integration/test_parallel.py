@@ -207,6 +207,31 @@ def test_other_actions_and_content_over_parallel_sessions():
             contains(htmls[0], "four %d" % i, "the request's own body, borrowed, intact")
 
 
+def test_send_event_bodies_outlive_the_run_over_parallel_sessions():
+    """send event's texts are the plugin's, borrowed by the parts and kept by
+    the message (sc_message_keep): sent after run() returned, still intact."""
+    with Aiosmtpd() as srv:
+        sets = [{"to": RCPT, "subject": "ev {{n}}", "readable": i % 2 == 1,
+                 "attach_json": False, "event": {"n": i, "detail": "line %d\nnext" % i}}
+                for i in range(6)]
+        r = run_connector({"action": "send event",
+                           "asset": asset(srv.port, sender_address=SENDER, max_connections=3),
+                           "parameters": sets})
+        eq(r.rc, 0, "all sent\n%s" % r)
+        msgs = {m["msg"]["Subject"]: m["msg"] for m in srv.wait_messages(6)}
+        eq(sorted(msgs), sorted("ev %d" % i for i in range(6)), "each event once")
+        for i in range(6):
+            m = msgs["ev %d" % i]
+            parts = {p.get_content_type(): p.get_content() for p in m.walk()
+                     if not p.is_multipart()}
+            if i % 2:
+                eq(sorted(parts), ["text/html", "text/plain"], "readable: an alternative")
+                contains(parts["text/html"], "line %d" % i, "html intact")
+                contains(parts["text/plain"], "line %d" % i, "text intact")
+            else:
+                eq(json.loads(parts["text/plain"])["n"], i, "the event's JSON, intact")
+
+
 def test_parallel_sessions_reuse_the_method_automatic_chose():
     user, pw = "par@corp.example", "par-pass-1"
     with Aiosmtpd(auth={user: pw}, auth_mechs="PLAIN", auth_required=True) as srv:
