@@ -246,9 +246,8 @@ static int custom_headers(struct compose *c, const cJSON *params, struct sc_erro
 	return rc;
 }
 
-static int set_subject(struct compose *c, const cJSON *params, struct sc_error *err)
+static int set_subject(struct compose *c, const char *s, struct sc_error *err)
 {
-	const char *s = compose_param_string(params, "subject");
 	if (!s || !*s)
 		return SC_OK;
 	if (has_crlf(s))
@@ -274,8 +273,8 @@ int compose_check_text(const struct compose *c, const char *what, const char *te
 	                    what);
 }
 
-int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, struct compose *c,
-                  struct sc_error *err)
+int compose_begin(struct sc_ctx *ctx, const cJSON *params, const char *subject, struct sc_result *r,
+                  struct compose *c, struct sc_error *err)
 {
 	memset(c, 0, sizeof *c);
 	c->allow_8bit = sc_asset_bool(ctx, "encoding", 1);
@@ -307,7 +306,8 @@ int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, 
 	if (!rc)
 		rc = set_list_header(c, "Cc", &c->cc, err);
 	if (!rc)
-		rc = set_subject(c, params, err);
+		rc = set_subject(c, subject ? subject : compose_param_string(params, "subject"),
+		                 err);
 	if (!rc)
 		rc = custom_headers(c, params, err);
 	if (!rc && c->header_from.addr && !c->from_given) {

@@ -90,27 +90,6 @@ static int make_subject(const cJSON *params, struct event_mail *m, struct sc_err
 	return SC_OK;
 }
 
-/* The parameters compose reads, with the rendered subject. */
-static cJSON *compose_params(const cJSON *params, const char *subject)
-{
-	static const char *const keys[] = {"from", "to", "cc", "bcc"};
-	cJSON *p = cJSON_CreateObject();
-	for (size_t i = 0; p && i < sizeof keys / sizeof *keys; i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, keys[i]);
-		cJSON *copy = v ? cJSON_Duplicate(v, 1) : NULL;
-		if (v && (!copy || !cJSON_AddItemToObject(p, keys[i], copy))) {
-			cJSON_Delete(copy);
-			cJSON_Delete(p);
-			return NULL;
-		}
-	}
-	if (p && !cJSON_AddStringToObject(p, "subject", subject)) {
-		cJSON_Delete(p);
-		return NULL;
-	}
-	return p;
-}
-
 static int add_json_attachment(curl_mime *mime, const cJSON *ev, struct sc_error *err)
 {
 	char *json = cJSON_Print(ev);
@@ -223,12 +202,10 @@ static int send_event_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 		m.body_template = compose_param_string(params, "template");
 		rc = make_subject(params, &m, err);
 	}
-	cJSON *cp = rc ? NULL : compose_params(params, m.subject);
-	if (!rc && !cp)
-		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!rc) {
 		begun = 1;
-		rc = compose_begin(ctx, cp, r, &c, err);
+		/* the rendered subject, not the template in params */
+		rc = compose_begin(ctx, params, m.subject, r, &c, err);
 	}
 	if (!rc)
 		rc = build_body(ctx, &c, &m, err);
@@ -243,7 +220,6 @@ static int send_event_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 	}
 	if (begun)
 		compose_free(&c);
-	cJSON_Delete(cp);
 	cJSON_Delete(m.owned);
 	free(m.subject);
 	return rc;
