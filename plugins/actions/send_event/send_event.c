@@ -65,15 +65,6 @@ static int read_event(const cJSON *params, struct event_mail *m, struct sc_error
 	return SC_OK;
 }
 
-/* A subject is one line: control characters from event values become
- * spaces rather than failing the mail. */
-static void one_line(char *s)
-{
-	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
-
 static int make_subject(const cJSON *params, struct event_mail *m, struct sc_error *err)
 {
 	const char *t = compose_param_string(params, "subject");
@@ -86,7 +77,9 @@ static int make_subject(const cJSON *params, struct event_mail *m, struct sc_err
 		sc_error_prefix(err, "subject");
 		return rc;
 	}
-	one_line(m->subject);
+	/* a subject is one line: control characters from event values
+	 * become spaces rather than failing the mail */
+	sc_str_one_line(m->subject);
 	return SC_OK;
 }
 
