@@ -134,12 +134,12 @@ cJSON *compose_json_param(const cJSON *params, const char *what, struct sc_error
 		return cJSON_Duplicate(v, 1);
 	if (!v->valuestring[0])
 		return NULL;
-	/* sc_json_parse, not cJSON_Parse: a "\\u0000" inside the text would
+	/* sc_json_parse_fault, not cJSON_Parse: a "\\u0000" inside the text would
 	 * cut a header value short (issue 8) */
 	struct sc_error perr = SC_ERROR_INIT;
-	cJSON *j = sc_json_parse(v->valuestring, strlen(v->valuestring), what, &perr);
-	if (!j && perr.code == SC_EINPUT && perr.message &&
-	    strstr(perr.message, ": is not valid JSON"))
+	enum sc_json_fault why = SC_JSON_OK;
+	cJSON *j = sc_json_parse_fault(v->valuestring, strlen(v->valuestring), what, &why, &perr);
+	if (!j && why == SC_JSON_SYNTAX)
 		sc_error_set(err, SC_EINPUT, "%s; give a JSON %s", perr.message,
 		             strcmp(what, "headers")
 		                 ? "list"
