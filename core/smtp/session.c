@@ -853,8 +853,9 @@ static int send_run(struct sc_session *s, void *arg, struct sc_error *err)
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
 	s->check_env = a->env;
 	int rc = send_transactions(s, a->env, a->m, a->out, err);
+	/* serial or parallel: parallel.c retires no session that delivered */
 	if (rc == SC_OK)
-		s->delivered = 1; /* serial or parallel: parallel.c never retires it */
+		s->delivered = 1;
 	s->check_env = NULL;
 	core_message_detach(a->m, s->curl);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, NULL);
