@@ -1,5 +1,7 @@
 /* Byte-level text helpers every message builder shares: the one 8-bit
- * test and the one CRLF normaliser of the tree (message.h); the one
+ * test, the one "control codes become spaces" rule (sc_str_one_line: send
+ * event's subjects, the http sink's headers and excerpts, OAuth's
+ * printable excerpts) and the one CRLF normaliser of the tree (message.h); the one
  * UTF-8 sequence check, sc_utf8_len, is core/runtime/utf8.c's. Each used to exist in up to four
  * private copies (address, encode, rawmsg, html), which drifted: one accepted overlong forms,
  * another surrogates. */
@@ -19,6 +21,14 @@ int sc_has_8bit(const void *text, size_t n)
 int sc_str_8bit(const char *s)
 {
 	return s && sc_has_8bit(s, strlen(s));
+}
+
+char *sc_str_one_line(char *s)
+{
+	for (char *p = s; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return s;
 }
 
 size_t core_crlf_len(const char *s, size_t len)

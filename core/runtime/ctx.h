@@ -38,6 +38,13 @@ struct sc_ctx {
 struct core_report;
 void core_runtime_result_pending(struct core_runtime *rt, struct core_report *rep);
 void core_runtime_result_done(struct core_runtime *rt, struct core_report *rep, int rc);
+/* runtime.c: the end of one result, serial (run_sets) or parallel
+ * (parallel.c), so that both are the same to the byte: the default text
+ * "<action> failed (<code>)" when the failure has none, the error logged,
+ * the session's auth fields, the status. */
+struct sc_result;
+void core_runtime_result_close(struct core_report *rep, struct sc_result *r, const char *action,
+                               const struct sc_session *s, int rc, struct sc_error *err);
 /* parallel.c: wait until no message is in flight; or until `fd` is
  * readable; free what is left (after core_sessions_close). */
 void core_parallel_drain(struct core_runtime *rt);

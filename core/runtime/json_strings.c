@@ -34,6 +34,7 @@ struct walk {
 	int line, col; /* of text[0] */
 	struct sc_error *err;
 	const char *what; /* "the request", or "headers:" for a named value */
+	int syntax;       /* the refusal is of the text's syntax, not of a string */
 };
 
 static char *path_text(const struct spath *p)
@@ -144,6 +145,7 @@ static int skip_space(struct walk *w)
 			return SC_OK;
 		int line, col;
 		position(w, w->p, &line, &col);
+		w->syntax = 1;
 		return sc_error_set(
 		    w->err, SC_EINPUT,
 		    "%s is not valid JSON at line %d, column %d: a raw control "
@@ -339,30 +341,40 @@ static int value(struct walk *w, const cJSON *v, const struct spath *at)
 }
 
 int core_json_strings_check_named(const char *text, size_t len, const cJSON *json, const char *root,
-                                  int line, int col, struct sc_error *err)
+                                  int line, int col, int *syntax, struct sc_error *err)
 {
 	char *what = root ? sc_asprintf("%s:", root) : strdup("the request");
 	if (!what)
 		return sc_error_set(err, SC_ENOMEM, "out of memory checking the request");
-	struct walk w = {text, text, text + len, line, col, err, what};
+	struct walk w = {text, text, text + len, line, col, err, what, 0};
 	struct spath top = {NULL, root, 0};
 	int rc = value(&w, json, &top);
 	if (!rc)
 		rc = skip_space(&w);
 	free(what);
+	if (syntax)
+		*syntax = rc && w.syntax;
 	return rc;
 }
 
 int core_json_strings_check(const char *text, size_t len, const cJSON *json, int line, int col,
                             struct sc_error *err)
 {
-	return core_json_strings_check_named(text, len, json, NULL, line, col, err);
+	return core_json_strings_check_named(text, len, json, NULL, line, col, NULL, err);
 }
 
 cJSON *sc_json_parse(const char *text, size_t len, const char *what, struct sc_error *err)
 {
+	return sc_json_parse_fault(text, len, what, NULL, err);
+}
+
+cJSON *sc_json_parse_fault(const char *text, size_t len, const char *what, enum sc_json_fault *why,
+                           struct sc_error *err)
+{
 	const char *stop = NULL;
 	cJSON *j = text ? cJSON_ParseWithLengthOpts(text, len, &stop, 0) : NULL;
+	if (why)
+		*why = j ? SC_JSON_OK : SC_JSON_SYNTAX;
 	if (!j) {
 		sc_error_set(err, SC_EINPUT, "%s: is not valid JSON", what);
 		return NULL;
@@ -370,13 +382,18 @@ cJSON *sc_json_parse(const char *text, size_t len, const char *what, struct sc_e
 	/* cJSON stops after the first value: anything but whitespace after
 	 * it is the text's, and must not be dropped unseen */
 	size_t used = stop && stop >= text && stop <= text + len ? (size_t)(stop - text) : len;
-	int rc = core_json_strings_check_named(text, used, j, what, 1, 1, err);
+	int syntax = 0;
+	int rc = core_json_strings_check_named(text, used, j, what, 1, 1, &syntax, err);
 	for (size_t i = used; !rc && i < len; i++)
-		if (!strchr(" \t\r\n", text[i]) || !text[i])
+		if (!strchr(" \t\r\n", text[i]) || !text[i]) {
+			syntax = 1;
 			rc = sc_error_set(err, SC_EINPUT,
 			                  "%s: is not valid JSON: more text after "
 			                  "the value at offset %zu",
 			                  what, i);
+		}
+	if (rc && why)
+		*why = syntax ? SC_JSON_SYNTAX : SC_JSON_STRING;
 	if (rc) {
 		cJSON_Delete(j);
 		return NULL;

@@ -20,8 +20,10 @@
  * one `json` was parsed from; SC_ENOMEM. */
 int core_json_strings_check(const char *text, size_t len, const cJSON *json, int line, int col,
                             struct sc_error *err);
-/* The same for a value named `root` (paths "root.key[0]"), not a request. */
+/* The same for a value named `root` (paths "root.key[0]"), not a request;
+ * *syntax (when not NULL) says whether a refusal is of the text's syntax
+ * (a raw control byte between values) rather than of a string. */
 int core_json_strings_check_named(const char *text, size_t len, const cJSON *json, const char *root,
-                                  int line, int col, struct sc_error *err);
+                                  int line, int col, int *syntax, struct sc_error *err);
 
 #endif

@@ -235,6 +235,18 @@ void core_runtime_result_done(struct core_runtime *rt, struct core_report *rep, 
 	flush(rt);
 }
 
+void core_runtime_result_close(struct core_report *rep, struct sc_result *r, const char *action,
+                               const struct sc_session *s, int rc, struct sc_error *err)
+{
+	if (rc && !err->message)
+		sc_error_set(err, rc, "%s failed (%s)", action, sc_code_name(rc));
+	if (rc)
+		sc_log(SC_LOG_ERROR, "%s", err->message ? err->message : "failed");
+	if (s)
+		core_session_report(s, r);
+	core_report_close(rep, r, rc, err);
+}
+
 static int run_sets(struct core_runtime *rt, const cJSON *req, const struct core_plugin *action,
                     const cJSON *sets, struct core_report *rep)
 {
@@ -258,14 +270,7 @@ static int run_sets(struct core_runtime *rt, const cJSON *req, const struct core
 			sc_error_clear(&err);
 			continue;
 		}
-		if (rc && !err.message)
-			sc_error_set(&err, rc, "%s failed (%s)", action->desc->name,
-			             sc_code_name(rc));
-		if (rc)
-			sc_log(SC_LOG_ERROR, "%s", err.message ? err.message : "failed");
-		if (ctx.session)
-			core_session_report(ctx.session, r);
-		core_report_close(rep, r, rc, &err);
+		core_runtime_result_close(rep, r, action->desc->name, ctx.session, rc, &err);
 		sc_error_clear(&err);
 		if (rc && worst < EXIT_FAILED)
 			worst = EXIT_FAILED;

@@ -64,7 +64,7 @@ struct core_pool {
 struct core_worker {
 	pthread_t thread;
 	pthread_cond_t cv;
-	int started, quit;
+	int quit;
 };
 
 struct core_job {
@@ -72,7 +72,8 @@ struct core_job {
 	struct core_pool *pool;
 	struct sc_session *s; /* the session it ran on */
 	struct core_report *rep;
-	size_t idx; /* rep->results[idx] */
+	size_t idx;         /* rep->results[idx] */
+	const char *action; /* its name, for the default failure text */
 	struct sc_message *m;
 	struct sc_envelope env; /* a copy: the plugin's is gone when it ends */
 	char *from, **rcpt;
@@ -132,10 +133,10 @@ static int nothing_accepted(const struct sc_session *s)
 static void run_job(struct sc_session *s, struct core_job *j)
 {
 	j->rc = core_send_run(s, &j->env, j->m, &j->d, &j->err);
+	/* s->delivered is send_run's: the first session's first message went
+	 * out through sc_send, before there was a pool */
 	j->refused_session =
 	    j->rc && j->d.naccepted == 0 && s->tr.opened && !s->delivered && nothing_accepted(s);
-	if (j->rc == SC_OK)
-		s->delivered = 1;
 }
 
 static void *worker(void *arg)
@@ -168,11 +169,11 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Once per session, when it joins the pool (core_pool_new for the first,
+ * free_session for a clone): dispatch only hands jobs to running threads. */
 static int worker_start(struct sc_session *s, struct sc_error *err)
 {
-	if (s->worker && s->worker->started)
-		return SC_OK;
-	if (!s->worker && !(s->worker = calloc(1, sizeof *s->worker)))
+	if (!(s->worker = calloc(1, sizeof *s->worker)))
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -184,10 +185,12 @@ static int worker_start(struct sc_session *s, struct sc_error *err)
 			pthread_cond_destroy(&s->worker->cv);
 	}
 	pthread_attr_destroy(&attr);
-	if (rc)
+	if (rc) {
+		free(s->worker);
+		s->worker = NULL;
 		return sc_error_set(err, SC_EINTERNAL, "cannot start a session thread: %s",
 		                    strerror(rc));
-	s->worker->started = 1;
+	}
 	return SC_OK;
 }
 
@@ -195,14 +198,12 @@ static void worker_stop(struct core_parallel *par, struct sc_session *s)
 {
 	if (!s->worker)
 		return;
-	if (s->worker->started) {
-		pthread_mutex_lock(&par->mu);
-		s->worker->quit = 1;
-		pthread_cond_signal(&s->worker->cv);
-		pthread_mutex_unlock(&par->mu);
-		pthread_join(s->worker->thread, NULL);
-		pthread_cond_destroy(&s->worker->cv);
-	}
+	pthread_mutex_lock(&par->mu);
+	s->worker->quit = 1;
+	pthread_cond_signal(&s->worker->cv);
+	pthread_mutex_unlock(&par->mu);
+	pthread_join(s->worker->thread, NULL);
+	pthread_cond_destroy(&s->worker->cv);
 	free(s->worker);
 	s->worker = NULL;
 }
@@ -215,18 +216,9 @@ static void finish(struct core_job *j)
 {
 	struct core_pool *pool = j->pool;
 	struct sc_result *r = &j->rep->results[j->idx];
-	sc_delivery_report(pool->primary, &j->d, r);
-	if (!j->rc) {
-		const char *id = core_message_id(j->m);
-		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
-	} else {
-		if (!j->err.message)
-			sc_error_set(&j->err, j->rc, "failed (%s)", sc_code_name(j->rc));
-		sc_error_prefix(&j->err, "Email send failed");
-		sc_log(SC_LOG_ERROR, "%s", j->err.message);
-	}
-	core_session_report(pool->primary, r);
-	core_report_close(j->rep, r, j->rc, &j->err);
+	/* what sc_send and then run_sets do for a message sent alone */
+	core_send_report(pool->primary, j->m, &j->d, j->rc, r, &j->err);
+	core_runtime_result_close(j->rep, r, j->action, pool->primary, j->rc, &j->err);
 	core_runtime_result_done(pool->par->rt, j->rep, j->rc);
 	job_free(j);
 }
@@ -284,11 +276,6 @@ static void dispatch(struct core_pool *pool)
 			pool->tail = NULL;
 		j->next = NULL;
 		j->s = s;
-		if (worker_start(s, &j->err)) {
-			j->rc = j->err.code;
-			finish(j);
-			continue;
-		}
 		s->busy = 1;
 		par->inflight++;
 		pthread_mutex_lock(&par->mu);
@@ -378,12 +365,18 @@ int core_pool_new(struct core_runtime *rt, struct sc_session *s, long max, struc
 	pool->conns[0] = s;
 	pool->n = 1;
 	pool->limit = (size_t)max;
-	s->pool = pool;
-	return SC_OK;
+	s->pool = pool; /* before its thread starts: worker() reads it */
+	int rc = worker_start(s, err);
+	if (rc) {
+		s->pool = NULL;
+		free(pool->conns);
+		free(pool);
+	}
+	return rc;
 }
 
 int core_pool_submit(struct core_pool *pool, const struct sc_envelope *env, struct sc_message *m,
-                     struct core_report *rep, size_t idx, struct sc_error *err)
+                     struct core_report *rep, size_t idx, const char *action, struct sc_error *err)
 {
 	/* Cloned from while idle: curl_easy_duphandle copies a MIME tree with
 	 * our callbacks' data, which would then be freed twice. NULL (out of
@@ -396,6 +389,7 @@ int core_pool_submit(struct core_pool *pool, const struct sc_envelope *env, stru
 	j->pool = pool;
 	j->rep = rep;
 	j->idx = idx;
+	j->action = action;
 	core_runtime_result_pending(pool->par->rt, rep);
 	j->next = NULL;
 	if (pool->tail)

@@ -360,8 +360,7 @@ struct sc_session *core_session_clone(struct sc_session *p, CURL *proto, struct 
 	struct sc_session *c = calloc(1, sizeof *c);
 	if (!c || !(c->curl = curl_easy_duphandle(proto)) || !(c->attempts = cJSON_CreateArray()) ||
 	    !(c->key = strdup(p->key)) || !(c->host = strdup(p->host)) ||
-	    !(c->ssl_config = strdup(p->ssl_config)) ||
-	    (p->tr.ehlo && !(c->tr.ehlo = strdup(p->tr.ehlo)))) {
+	    !(c->ssl_config = strdup(p->ssl_config))) {
 		core_session_free(c);
 		sc_error_set(err, SC_ENOMEM, "cannot create a libcurl handle");
 		return NULL;
@@ -373,7 +372,9 @@ struct sc_session *core_session_clone(struct sc_session *p, CURL *proto, struct 
 	c->tr.sock = CURL_SOCKET_BAD;
 	c->tr.quit_wait_ms = p->tr.quit_wait_ms;
 	c->tr.verbose = p->tr.verbose;
-	c->tr.auth_sent = p->tr.auth_sent;
+	/* not tr.ehlo nor tr.auth_sent: the clone's first transfer opens its
+	 * own connection, whose EHLO and AUTH set them before anything reads
+	 * them (prereq, failure.c) */
 	c->open = 1; /* the credentials the first session chose are on the handle */
 	c->want_auth = p->want_auth;
 	c->pool = p->pool;
@@ -852,6 +853,9 @@ static int send_run(struct sc_session *s, void *arg, struct sc_error *err)
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
 	s->check_env = a->env;
 	int rc = send_transactions(s, a->env, a->m, a->out, err);
+	/* serial or parallel: parallel.c retires no session that delivered */
+	if (rc == SC_OK)
+		s->delivered = 1;
 	s->check_env = NULL;
 	core_message_detach(a->m, s->curl);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, NULL);
@@ -877,6 +881,22 @@ int sc_session_send(struct sc_session *s, const struct sc_envelope *env, struct 
 	return send_run(s, &a, err);
 }
 
+void core_send_report(const struct sc_session *s, struct sc_message *m, const struct sc_delivery *d,
+                      int rc, struct sc_result *r, struct sc_error *err)
+{
+	if (s && (s->open || d->naccepted || d->nrefused))
+		sc_delivery_report(s, d, r);
+	if (!rc) {
+		const char *id = core_message_id(m);
+		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
+	} else {
+		/* data[0] even when nothing was sent (throttled, refused before
+		 * connecting): it carries data.error, the kind of failure */
+		(void)sc_result_data(r);
+		sc_error_prefix(err, "Email send failed");
+	}
+}
+
 int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message *m,
             struct sc_result *r, struct sc_error *err)
 {
@@ -898,17 +918,7 @@ int sc_send(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_message
 		struct core_auth_attempt first = {send_run, &a};
 		rc = core_session_authenticate(ctx, s, &first, err);
 	}
-	if (s && (s->open || d.naccepted || d.nrefused))
-		sc_delivery_report(s, &d, r);
-	if (!rc) {
-		const char *id = core_message_id(m);
-		cJSON_AddStringToObject(sc_result_data(r), "message_id", id ? id : "");
-	} else {
-		/* data[0] even when nothing was sent (throttled, refused before
-		 * connecting): it carries data.error, the kind of failure */
-		(void)sc_result_data(r);
-		sc_error_prefix(err, "Email send failed");
-	}
+	core_send_report(s, m, &d, rc, r, err);
 	sc_delivery_free(&d);
 	return rc;
 }
@@ -922,8 +932,8 @@ int sc_send_async(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_m
 	 * method, as for sc_send); the parallel sessions reuse its choice. */
 	if (!s && err->code) {
 		/* the lookup failed: as sc_send reports it, without a second try */
-		(void)sc_result_data(r);
-		sc_error_prefix(err, "Email send failed");
+		struct sc_delivery none = {0};
+		core_send_report(NULL, m, &none, err->code, r, err);
 		return err->code;
 	}
 	if (!s || !s->pool || !s->open)
@@ -931,12 +941,11 @@ int sc_send_async(struct sc_ctx *ctx, const struct sc_envelope *env, struct sc_m
 	int rc = core_send_prepare(s, env, m, err);
 	if (!rc)
 		rc = core_pool_submit(s->pool, env, m, ctx->report,
-		                      (size_t)(r - ctx->report->results), err);
+		                      (size_t)(r - ctx->report->results),
+		                      ctx->action ? ctx->action->desc->name : "action", err);
 	if (rc != SC_PENDING) {
-		struct sc_delivery d;
-		memset(&d, 0, sizeof d);
-		sc_delivery_report(s, &d, r);
-		sc_error_prefix(err, "Email send failed");
+		struct sc_delivery none = {0};
+		core_send_report(s, m, &none, rc, r, err);
 	}
 	return rc;
 }

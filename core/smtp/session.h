@@ -44,11 +44,11 @@ struct sc_session {
 	/* Parallel sessions (asset max_connections > 1, parallel.c). The
 	 * asset's session (in rt->sessions) owns the pool. */
 	struct core_pool *pool;     /* NULL: one session */
-	struct core_worker *worker; /* its thread, once it had a message */
+	struct core_worker *worker; /* its thread, from when it joined the pool */
 	struct core_job *job;       /* the message its thread is sending (pool's mutex) */
 	int busy;                   /* has a job (main thread's view) */
 	int retired;                /* the server refused this extra session */
-	int delivered;              /* a message went out on it */
+	int delivered;              /* a message went out on it (send_run) */
 	CURLcode last_rc;           /* of the last transfer */
 };
 
@@ -103,6 +103,13 @@ int core_all_refused(const struct sc_delivery *out, struct sc_error *err);
 int core_send_run(struct sc_session *s, const struct sc_envelope *env, struct sc_message *m,
                   struct sc_delivery *out, struct sc_error *err);
 
+/* The end of every send, serial (sc_send, sc_send_async) or parallel
+ * (parallel.c): the delivery fields, message_id, or the failure prefixed
+ * "Email send failed". One function, so that a message sent on a parallel
+ * session gets the result it would have got alone. */
+void core_send_report(const struct sc_session *s, struct sc_message *m, const struct sc_delivery *d,
+                      int rc, struct sc_result *r, struct sc_error *err);
+
 /* parallel.c: up to max_connections sessions of one asset, each on its
  * own thread. */
 struct core_report;
@@ -113,9 +120,10 @@ void core_pool_free(struct core_pool *pool);
  * used synchronously). */
 void core_pool_quiesce(struct core_pool *pool);
 /* Queue `m` for `env` on a free session (SC_PENDING), waiting until one
- * is free; result rep->results[idx] is completed when it ends. */
+ * is free; result rep->results[idx] (of `action`, whose name outlives
+ * the job) is completed when it ends. */
 int core_pool_submit(struct core_pool *pool, const struct sc_envelope *env, struct sc_message *m,
-                     struct core_report *rep, size_t idx, struct sc_error *err);
+                     struct core_report *rep, size_t idx, const char *action, struct sc_error *err);
 
 /* Find or create the (unconnected) session for ctx's asset. */
 struct sc_session *core_session_get(struct sc_ctx *ctx, struct sc_error *err);

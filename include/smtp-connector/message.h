@@ -29,6 +29,12 @@ size_t sc_utf8_len(const void *s, size_t n);
 int sc_has_8bit(const void *s, size_t n);
 /* The same for a NUL-terminated string; 0 for NULL. */
 int sc_str_8bit(const char *s);
+/* Make `s` one line in place: each control code, 0x00 to 0x1F (CR, LF
+ * and TAB among them) and 0x7F (DEL), becomes a space, so a text from
+ * an event, a template or a server's reply cannot start a line of its own
+ * in a header or a log (CR LF injection). UTF-8 is left as it is (its
+ * bytes are >= 0x80). Returns `s`; NULL stays NULL. */
+char *sc_str_one_line(char *s);
 /* The CRLF normaliser: append `len` bytes of `s` to `b` with every line
  * break (CRLF, bare LF, bare CR) written as CRLF, the canonical form of
  * text on the wire (RFC 5322 §2.3; a bare LF defeats dot-stuffing).

@@ -161,6 +161,20 @@ void sc_secret_wipe(void *p, size_t len);
  * SC_EINPUT, the message naming `what` ("headers") or a path below it
  * ("headers.X-Tag: contains a NUL character ..."); SC_ENOMEM. */
 cJSON *sc_json_parse(const char *text, size_t len, const char *what, struct sc_error *err);
+/* Why sc_json_parse_fault refused a text, for a caller that adds how to
+ * write it (compose's "give a JSON object such as ..."): never by matching
+ * the message. */
+enum sc_json_fault {
+	SC_JSON_OK,     /* parsed */
+	SC_JSON_SYNTAX, /* not one JSON value: a syntax error, a raw control
+	                   byte between values, or more text after the value */
+	SC_JSON_STRING  /* JSON, but a string in it fails the request's checks
+	                   (err SC_EINPUT), or memory ran out (SC_ENOMEM) */
+};
+/* sc_json_parse, and `why` (when not NULL) gets the kind of refusal
+ * (SC_JSON_OK on success). */
+cJSON *sc_json_parse_fault(const char *text, size_t len, const char *what, enum sc_json_fault *why,
+                           struct sc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* The request being run                                                */

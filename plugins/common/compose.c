@@ -134,12 +134,12 @@ cJSON *compose_json_param(const cJSON *params, const char *what, struct sc_error
 		return cJSON_Duplicate(v, 1);
 	if (!v->valuestring[0])
 		return NULL;
-	/* sc_json_parse, not cJSON_Parse: a "\\u0000" inside the text would
+	/* sc_json_parse_fault, not cJSON_Parse: a "\\u0000" inside the text would
 	 * cut a header value short (issue 8) */
 	struct sc_error perr = SC_ERROR_INIT;
-	cJSON *j = sc_json_parse(v->valuestring, strlen(v->valuestring), what, &perr);
-	if (!j && perr.code == SC_EINPUT && perr.message &&
-	    strstr(perr.message, ": is not valid JSON"))
+	enum sc_json_fault why = SC_JSON_OK;
+	cJSON *j = sc_json_parse_fault(v->valuestring, strlen(v->valuestring), what, &why, &perr);
+	if (!j && why == SC_JSON_SYNTAX)
 		sc_error_set(err, SC_EINPUT, "%s; give a JSON %s", perr.message,
 		             strcmp(what, "headers")
 		                 ? "list"
@@ -246,9 +246,8 @@ static int custom_headers(struct compose *c, const cJSON *params, struct sc_erro
 	return rc;
 }
 
-static int set_subject(struct compose *c, const cJSON *params, struct sc_error *err)
+static int set_subject(struct compose *c, const char *s, struct sc_error *err)
 {
-	const char *s = compose_param_string(params, "subject");
 	if (!s || !*s)
 		return SC_OK;
 	if (has_crlf(s))
@@ -274,8 +273,8 @@ int compose_check_text(const struct compose *c, const char *what, const char *te
 	                    what);
 }
 
-int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, struct compose *c,
-                  struct sc_error *err)
+int compose_begin(struct sc_ctx *ctx, const cJSON *params, const char *subject, struct sc_result *r,
+                  struct compose *c, struct sc_error *err)
 {
 	memset(c, 0, sizeof *c);
 	c->allow_8bit = sc_asset_bool(ctx, "encoding", 1);
@@ -307,7 +306,8 @@ int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, 
 	if (!rc)
 		rc = set_list_header(c, "Cc", &c->cc, err);
 	if (!rc)
-		rc = set_subject(c, params, err);
+		rc = set_subject(c, subject ? subject : compose_param_string(params, "subject"),
+		                 err);
 	if (!rc)
 		rc = custom_headers(c, params, err);
 	if (!rc && c->header_from.addr && !c->from_given) {

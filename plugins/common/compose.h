@@ -5,7 +5,8 @@
  * convenience library plugins/common/libsccompose.la.
  *
  * Order of work (nothing touches the network before compose_send):
- *   compose_begin()   parse and check from/to/cc/bcc/subject/headers,
+ *   compose_begin()   parse and check from/to/cc/bcc/subject/headers
+ *                     (or take the action's own subject),
  *                     set From, To, Cc, Subject, Date, Message-ID and the
  *                     custom headers on c->msg, write parameter.from back
  *   <action>          check its own inputs (body, attachments), then set
@@ -29,10 +30,12 @@ struct compose {
 	struct sc_message *msg;          /* owned */
 };
 
-/* Everything from the parameters that is common to both actions. Errors
- * name the parameter ("to: ...", "headers: ..."). */
-int compose_begin(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r, struct compose *c,
-                  struct sc_error *err);
+/* Everything from the parameters that is common to the actions. Errors
+ * name the parameter ("to: ...", "headers: ..."). `subject`, when not
+ * NULL, is the Subject instead of params' "subject" (send event's, which
+ * renders it from a template). */
+int compose_begin(struct sc_ctx *ctx, const cJSON *params, const char *subject, struct sc_result *r,
+                  struct compose *c, struct sc_error *err);
 
 /* The asset's "encoding": false forbids non-ASCII content. `what` names
  * the parameter in the error ("body", "html_body"). */

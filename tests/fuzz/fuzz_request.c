@@ -155,7 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the same checks for JSON text given in a string (sc_json_parse):
 	 * an accepted text is one value plus whitespace, so the same oracle */
 	struct sc_error perr = SC_ERROR_INIT;
-	cJSON *inner = sc_json_parse((const char *)data, size, "headers", &perr);
+	enum sc_json_fault why = SC_JSON_OK;
+	cJSON *inner = sc_json_parse_fault((const char *)data, size, "headers", &why, &perr);
 	if (inner) {
 		strings_valid(inner);
 		whole_input_clean(data, size);
@@ -163,6 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(perr.message && !strncmp(perr.message, "headers", 7),
 		      "sc_json_parse names it");
 		check(perr.code == SC_EINPUT, "sc_json_parse agrees with cJSON's parse");
+		check(why == SC_JSON_SYNTAX || why == SC_JSON_STRING, "a refusal has its kind");
 	}
 	cJSON_Delete(inner);
 	sc_error_clear(&perr);

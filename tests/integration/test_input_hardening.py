@@ -155,7 +155,14 @@ def test_nul_in_headers_given_as_json_text():
         refused(r, "headers.X-Tag: contains a NUL character (\\u0000) at offset 1", rc=1)
         h = json.dumps('{"X-Tag": "a"} {"Bcc": "x@y"}').encode()
         r = run_raw(req_bytes(srv, b'[{' + TO + b'"body": "b", "headers": ' + h + b'}]'))
-        refused(r, "headers: is not valid JSON: more text after the value", rc=1)
+        refused(r, "headers: is not valid JSON: more text after the value",
+                "give a JSON object such as", rc=1)
+        # the hint on how to write JSON follows the kind of refusal, not
+        # its words: a header name that reads like them gets none
+        h = json.dumps(json.dumps({"X: is not valid JSON": "a\u0000evil"})).encode()
+        r = run_raw(req_bytes(srv, b'[{' + TO + b'"body": "b", "headers": ' + h + b'}]'))
+        msg = refused(r, "contains a NUL character (\\u0000)", rc=1)
+        not_contains(msg, "give a JSON object", "a string's refusal")
         no_connection(srv)
 
 

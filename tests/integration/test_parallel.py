@@ -111,6 +111,57 @@ def test_server_limiting_sessions_gets_fewer_and_every_message_once():
         contains(r.stderr, "refused one more session", "the fallback is logged")
 
 
+def test_a_failure_reads_the_same_over_one_session_and_over_four():
+    # the same failing message, sent alone and on a parallel session: the
+    # two paths end in one function (core_send_report, then
+    # core_runtime_result_close), so message and data must not differ
+    faults = [("--at", "eod=reply:554 5.7.1 rejected", "--from-message", "2"),
+              ("--at", "rcpt=reply:550 5.1.1 no such user", "--from-message", "1"),
+              ("--drop", "Subject: m1\r")]
+    for args in faults:
+        seen = {}
+        for mc in (1, 4):
+            with Faulty(*args) as srv:
+                req = {"action": "send email",
+                       "asset": asset(srv.port, sender_address=SENDER, max_connections=mc,
+                                      timeout=5),
+                       "parameters": mails(2)}
+                r = run_connector(req)
+                eq(r.rc, 1, "the second message failed (%s)\n%s" % (args, r))
+                ars = r.results[0]["action_results"]
+                eq([a["status"] for a in ars], ["success", "failed"], "m1 failed: %s" % (args,))
+                seen[mc] = (ars[1]["message"], ars[1]["data"])
+        eq(seen[4][0], seen[1][0], "the same failure text over parallel sessions: %s" % (args,))
+        eq(seen[4][1], seen[1][1], "the same data over parallel sessions: %s" % (args,))
+
+
+def test_the_first_session_is_never_retired_as_a_refused_extra_one():
+    # m0 goes alone and opens the first session; m1 goes to it again, m2 to
+    # a second session. The server closes the first connection at m1's MAIL
+    # FROM (one message a connection), the reconnect is answered 421: the
+    # first session delivered m0, so this is m1's failure, not a server
+    # refusing one more session (which would retire the first session and
+    # send m1 once more over the second)
+    refused = "refused@corp.example"
+    with Faulty("--messages-per-connection", "1", "--refuse-sender", refused) as srv:
+        sets = mails(3)
+        sets[1]["from"] = refused
+        req = {"action": "send email",
+               "asset": asset(srv.port, sender_address=SENDER, max_connections=2, timeout=5),
+               "parameters": sets}
+        r = run_connector(req)
+        eq(r.rc, 1, "m1 failed\n%s" % r)
+        ars = r.results[0]["action_results"]
+        eq([a["status"] for a in ars], ["success", "failed", "success"], "only m1 failed")
+        contains(ars[1]["message"], "421", "m1's failure is the server's answer")
+        true("refused one more session" not in r.stderr,
+             "the first session was not retired:\n%s" % r.stderr)
+        eq(sum(1 for e in srv.events() if e.startswith("REFUSED-SENDER")), 1,
+           "m1 was refused once, on the first session's new connection, not again on another")
+        eq(sorted(server_ids(srv)), sorted(data0(ars[i])["message_id"] for i in (0, 2)),
+           "m0 and m2 arrived once each")
+
+
 def test_other_actions_and_content_over_parallel_sessions():
     """send htmlemail (bodies the message owns), send rawemail and send email
     with an HTML body, for one asset, over 3 sessions: content intact."""
@@ -149,6 +200,31 @@ def test_other_actions_and_content_over_parallel_sessions():
             m = msgs["four %d" % i]
             htmls = [p.get_content() for p in m.walk() if p.get_content_type() == "text/html"]
             contains(htmls[0], "four %d" % i, "the request's own body, borrowed, intact")
+
+
+def test_send_event_bodies_outlive_the_run_over_parallel_sessions():
+    """send event's texts are the plugin's, borrowed by the parts and kept by
+    the message (sc_message_keep): sent after run() returned, still intact."""
+    with Aiosmtpd() as srv:
+        sets = [{"to": RCPT, "subject": "ev {{n}}", "readable": i % 2 == 1,
+                 "attach_json": False, "event": {"n": i, "detail": "line %d\nnext" % i}}
+                for i in range(6)]
+        r = run_connector({"action": "send event",
+                           "asset": asset(srv.port, sender_address=SENDER, max_connections=3),
+                           "parameters": sets})
+        eq(r.rc, 0, "all sent\n%s" % r)
+        msgs = {m["msg"]["Subject"]: m["msg"] for m in srv.wait_messages(6)}
+        eq(sorted(msgs), sorted("ev %d" % i for i in range(6)), "each event once")
+        for i in range(6):
+            m = msgs["ev %d" % i]
+            parts = {p.get_content_type(): p.get_content() for p in m.walk()
+                     if not p.is_multipart()}
+            if i % 2:
+                eq(sorted(parts), ["text/html", "text/plain"], "readable: an alternative")
+                contains(parts["text/html"], "line %d" % i, "html intact")
+                contains(parts["text/plain"], "line %d" % i, "text intact")
+            else:
+                eq(json.loads(parts["text/plain"])["n"], i, "the event's JSON, intact")
 
 
 def test_parallel_sessions_reuse_the_method_automatic_chose():

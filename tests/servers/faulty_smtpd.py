@@ -36,6 +36,9 @@ Other switches:
                       message whose data contains TEXT (e.g. its Subject)
   --drop TEXT         close the connection, without a reply, at the end of the
                       data of a message that contains TEXT (not accepted)
+  --refuse-sender A   answer MAIL FROM:<A> with "421 4.7.0 too many
+                      connections" and close (a server counting one sender's
+                      sessions): the other senders' messages go through
   --lifetime S        exit after S seconds whatever happens (default 120)
   --ready FILE        JSON {"port": N, "pid": P} once listening
   --spool DIR         every accepted message as DIR/NNNN.json (written
@@ -230,6 +233,12 @@ class Session:
                 await self.starttls()
             elif verb == "AUTH":
                 await self.auth(arg)
+            elif verb == "MAIL" and self.o.refuse_sender and \
+                    arg.upper().startswith("FROM:<%s>" % self.o.refuse_sender.upper()):
+                self.srv.log.write("REFUSED-SENDER %d" % self.n)
+                self.writer.write(b"421 4.7.0 faulty.test too many connections\r\n")
+                await self.writer.drain()
+                raise Stop()
             elif verb == "MAIL":
                 self.rcpts = 0
                 self.mail_from = path_of(arg)
@@ -342,6 +351,7 @@ def parse_args(argv):
     p.add_argument("--max-sessions", type=int, default=0)
     p.add_argument("--delay", action="append", default=[], metavar="TEXT=S")
     p.add_argument("--drop")
+    p.add_argument("--refuse-sender")
     p.add_argument("--starttls-cert", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--offer-starttls", action="store_true")
     p.add_argument("--idle-close", type=float, default=0)

@@ -690,6 +690,12 @@ static void test_text_helpers(void **state)
 	assert_int_equal(sc_buf_add_crlf(&b, "", 0), SC_OK);
 	assert_string_equal(b.p, "");
 	sc_buf_free(&b);
+	/* every control code, DEL too, becomes a space; UTF-8 stays */
+	char line[] = "a\r\nb\tc\x01"
+	              "d\x1f\x7f\xc3\xa9 ~";
+	assert_ptr_equal(sc_str_one_line(line), line);
+	assert_string_equal(line, "a  b c d  \xc3\xa9 ~");
+	assert_null(sc_str_one_line(NULL));
 }
 
 /* The streamed body is byte for byte sc_text_encode() of the whole text,

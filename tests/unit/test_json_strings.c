@@ -113,24 +113,35 @@ static void json_text_inside_a_field(void **state)
 {
 	(void)state;
 	struct sc_error e = SC_ERROR_INIT;
+	enum sc_json_fault why = SC_JSON_STRING;
 	const char *ok = "{\"Reply-To\": \"a@b\"} \n";
-	cJSON *j = sc_json_parse(ok, strlen(ok), "headers", &e);
+	cJSON *j = sc_json_parse_fault(ok, strlen(ok), "headers", &why, &e);
 	assert_non_null(j);
+	assert_int_equal(why, SC_JSON_OK);
 	assert_string_equal(cJSON_GetObjectItem(j, "Reply-To")->valuestring, "a@b");
 	cJSON_Delete(j);
 	const char *nul = "{\"X-Tag\": \"a\\u0000evil\"}";
-	assert_null(sc_json_parse(nul, strlen(nul), "headers", &e));
+	assert_null(sc_json_parse_fault(nul, strlen(nul), "headers", &why, &e));
+	assert_int_equal(why, SC_JSON_STRING);
 	assert_string_equal(e.message,
 	                    "headers.X-Tag: contains a NUL character (\\u0000) at offset 1; "
 	                    "remove it");
+	/* the kind is typed: a name that reads like the syntax message is
+	 * still a string's refusal */
+	const char *named = "{\"x: is not valid JSON\": \"\\u0000\"}";
+	assert_null(sc_json_parse_fault(named, strlen(named), "headers", &why, &e));
+	assert_int_equal(why, SC_JSON_STRING);
 	const char *more = "{\"a\": \"b\"} {\"Bcc\": \"x@y\"}";
-	assert_null(sc_json_parse(more, strlen(more), "headers", &e));
+	assert_null(sc_json_parse_fault(more, strlen(more), "headers", &why, &e));
+	assert_int_equal(why, SC_JSON_SYNTAX);
 	assert_string_equal(e.message,
 	                    "headers: is not valid JSON: more text after the value at offset 11");
-	assert_null(sc_json_parse("\x01[]", 3, "attachment_json", &e));
+	assert_null(sc_json_parse_fault("\x01[]", 3, "attachment_json", &why, &e));
+	assert_int_equal(why, SC_JSON_SYNTAX);
 	assert_non_null(
 	    strstr(e.message, "attachment_json: is not valid JSON at line 1, column 1"));
-	assert_null(sc_json_parse("{", 1, "headers", &e));
+	assert_null(sc_json_parse_fault("{", 1, "headers", &why, &e));
+	assert_int_equal(why, SC_JSON_SYNTAX);
 	assert_string_equal(e.message, "headers: is not valid JSON");
 	/* the length bounds the text: a NUL byte inside it is not its end */
 	assert_null(sc_json_parse("[]\0[]", 5, "headers", &e));

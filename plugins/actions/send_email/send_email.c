@@ -144,7 +144,7 @@ static int send_email_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 	const char *body = cJSON_IsString(b) ? b->valuestring : "";
 	struct compose c;
 	struct files f = {NULL, 0};
-	int rc = compose_begin(ctx, params, r, &c, err);
+	int rc = compose_begin(ctx, params, NULL, r, &c, err);
 	if (!rc)
 		rc = compose_check_text(&c, "body", body, err);
 	if (!rc)

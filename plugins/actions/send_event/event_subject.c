@@ -4,6 +4,7 @@
  * other sources use category/type/name/title. */
 #include "event.h"
 
+#include <smtp-connector/message.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,9 +39,7 @@ static void tidy(char *s)
 			n--;
 		s[n] = '\0';
 	}
-	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+	sc_str_one_line(s);
 }
 
 char *event_default_subject(const cJSON *ev)

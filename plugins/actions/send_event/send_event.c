@@ -65,15 +65,6 @@ static int read_event(const cJSON *params, struct event_mail *m, struct sc_error
 	return SC_OK;
 }
 
-/* A subject is one line: control characters from event values become
- * spaces rather than failing the mail. */
-static void one_line(char *s)
-{
-	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
-
 static int make_subject(const cJSON *params, struct event_mail *m, struct sc_error *err)
 {
 	const char *t = compose_param_string(params, "subject");
@@ -86,29 +77,10 @@ static int make_subject(const cJSON *params, struct event_mail *m, struct sc_err
 		sc_error_prefix(err, "subject");
 		return rc;
 	}
-	one_line(m->subject);
+	/* a subject is one line: control characters from event values
+	 * become spaces rather than failing the mail */
+	sc_str_one_line(m->subject);
 	return SC_OK;
-}
-
-/* The parameters compose reads, with the rendered subject. */
-static cJSON *compose_params(const cJSON *params, const char *subject)
-{
-	static const char *const keys[] = {"from", "to", "cc", "bcc"};
-	cJSON *p = cJSON_CreateObject();
-	for (size_t i = 0; p && i < sizeof keys / sizeof *keys; i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, keys[i]);
-		cJSON *copy = v ? cJSON_Duplicate(v, 1) : NULL;
-		if (v && (!copy || !cJSON_AddItemToObject(p, keys[i], copy))) {
-			cJSON_Delete(copy);
-			cJSON_Delete(p);
-			return NULL;
-		}
-	}
-	if (p && !cJSON_AddStringToObject(p, "subject", subject)) {
-		cJSON_Delete(p);
-		return NULL;
-	}
-	return p;
 }
 
 static int add_json_attachment(curl_mime *mime, const cJSON *ev, struct sc_error *err)
@@ -122,11 +94,12 @@ static int add_json_attachment(curl_mime *mime, const cJSON *ev, struct sc_error
 	return bad ? sc_error_set(err, SC_ENOMEM, "cannot attach event.json") : SC_OK;
 }
 
-/* text and html into an alternative under `parent` (or as the root). */
+/* text and html into an alternative under `parent` (or as the root),
+ * borrowed: the message keeps both (build_body). */
 static int add_alternative(curl_mime *alt, const char *text, const char *html, struct sc_error *err)
 {
-	if (!sc_mime_add_text(alt, "text/plain", text, strlen(text), err) ||
-	    !sc_mime_add_text(alt, "text/html", html, strlen(html), err))
+	if (!sc_mime_add_text_ref(alt, "text/plain", text, strlen(text), err) ||
+	    !sc_mime_add_text_ref(alt, "text/html", html, strlen(html), err))
 		return err->code ? err->code : SC_ENOMEM;
 	return SC_OK;
 }
@@ -164,50 +137,48 @@ static int build_body(struct sc_ctx *ctx, struct compose *c, struct event_mail *
 {
 	char *text = NULL, *html = NULL;
 	int rc = m->readable ? readable_parts(m, &text, &html, err) : machine_text(m, &text, err);
+	if (rc) {
+		free(text);
+		free(html);
+		return rc;
+	}
+	/* As send email: the parts borrow the texts, encoded as they are
+	 * sent, and the message frees them (it may outlive this run under
+	 * sc_send_async). sc_message_keep takes each even when it fails. */
+	rc = sc_message_keep(c->msg, text, err);
+	int kept = sc_message_keep(c->msg, html, err);
+	if (!rc)
+		rc = kept;
 	if (!rc)
 		rc = compose_check_text(c, m->body_template ? "template" : "event", text, err);
-	if (!rc && !m->readable && !m->attach) {
-		const char *cte = NULL;
-		size_t len = 0;
-		char *enc = sc_text_encode(text, strlen(text), &cte, &len);
-		rc = enc ? sc_message_body_single(c->msg, "text/plain; charset=utf-8", cte, enc,
-		                                  len, err)
-		         : sc_error_set(err, SC_ENOMEM, "out of memory");
-		free(enc);
-		goto out;
-	}
 	if (rc)
-		goto out;
+		return rc;
+	if (!m->readable && !m->attach)
+		return sc_message_body_text(c->msg, "text/plain; charset=utf-8", text, strlen(text),
+		                            err);
 	curl_mime *root = sc_mime_new(ctx);
-	if (!root) {
-		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (!root)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!m->attach) {
 		rc = add_alternative(root, text, html, err);
 		if (!rc)
-			rc = sc_message_body_mime(c->msg, root, "multipart/alternative", err);
-		else
-			curl_mime_free(root);
-		goto out;
+			return sc_message_body_mime(c->msg, root, "multipart/alternative", err);
+		curl_mime_free(root);
+		return rc;
 	}
 	if (m->readable) {
 		/* root owns the nested tree; sc_mime_add_multipart folds its
 		 * Content-Type as every other nested part's */
 		curl_mime *alt = sc_mime_add_multipart(root, "multipart/alternative", err);
 		rc = alt ? add_alternative(alt, text, html, err) : (int)err->code;
-	} else if (!sc_mime_add_text(root, "text/plain", text, strlen(text), err)) {
+	} else if (!sc_mime_add_text_ref(root, "text/plain", text, strlen(text), err)) {
 		rc = err->code ? err->code : SC_ENOMEM;
 	}
 	if (!rc)
 		rc = add_json_attachment(root, m->ev, err);
 	if (!rc)
-		rc = sc_message_body_mime(c->msg, root, "multipart/mixed", err);
-	else
-		curl_mime_free(root);
-out:
-	free(text);
-	free(html);
+		return sc_message_body_mime(c->msg, root, "multipart/mixed", err);
+	curl_mime_free(root);
 	return rc;
 }
 
@@ -224,12 +195,10 @@ static int send_event_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 		m.body_template = compose_param_string(params, "template");
 		rc = make_subject(params, &m, err);
 	}
-	cJSON *cp = rc ? NULL : compose_params(params, m.subject);
-	if (!rc && !cp)
-		rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 	if (!rc) {
 		begun = 1;
-		rc = compose_begin(ctx, cp, r, &c, err);
+		/* the rendered subject, not the template in params */
+		rc = compose_begin(ctx, params, m.subject, r, &c, err);
 	}
 	if (!rc)
 		rc = build_body(ctx, &c, &m, err);
@@ -244,7 +213,6 @@ static int send_event_run(struct sc_ctx *ctx, const cJSON *params, struct sc_res
 	}
 	if (begun)
 		compose_free(&c);
-	cJSON_Delete(cp);
 	cJSON_Delete(m.owned);
 	free(m.subject);
 	return rc;

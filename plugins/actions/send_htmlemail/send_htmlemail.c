@@ -143,7 +143,7 @@ static int html_run(struct sc_ctx *ctx, const cJSON *params, struct sc_result *r
 	struct compose c;
 	struct html_files fs = {NULL, 0, 0};
 	struct bodies b = {NULL, NULL};
-	int rc = compose_begin(ctx, params, r, &c, err);
+	int rc = compose_begin(ctx, params, NULL, r, &c, err);
 	if (!rc)
 		rc = compose_check_text(&c, "html_body", compose_param_string(params, "html_body"),
 		                        err);

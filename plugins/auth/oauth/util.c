@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <smtp-connector/message.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,10 +168,10 @@ char *oauth_printable(const char *s, size_t max)
 	char *out = malloc(n + 4);
 	if (!out)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
-	size_t tail = strlen(s) > max ? 3 : 0;
-	memcpy(out + n, "...", tail);
-	out[n + tail] = '\0';
+	memcpy(out, s, n);
+	out[n] = '\0';
+	sc_str_one_line(out);
+	if (strlen(s) > max)
+		memcpy(out + n, "...", 4);
 	return out;
 }

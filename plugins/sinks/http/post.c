@@ -4,6 +4,7 @@
 #include "http_sink.h"
 
 #include <curl/curl.h>
+#include <smtp-connector/message.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,11 +78,7 @@ static int permanent_curl_error(CURLcode rc)
 /* The refusal's body as one printable line. */
 static char *excerpt_text(struct excerpt *e)
 {
-	char *t = sc_buf_take(&e->b);
-	for (char *p = t; p && *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	return t;
+	return sc_str_one_line(sc_buf_take(&e->b));
 }
 
 static void judge_status(CURL *c, long status, struct excerpt *e, struct hs_outcome *out)

@@ -5,6 +5,7 @@
 #include "http_sink.h"
 
 #include <curl/curl.h>
+#include <smtp-connector/message.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -96,15 +97,6 @@ static int payload(const cJSON *env, const char *path, size_t max_body, cJSON **
 	return SC_OK;
 }
 
-/* A header value is one line: a template fed by message content must not
- * add headers of its own (CR LF injection). */
-static void one_line(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
-}
-
 static int append(struct curl_slist **l, const char *name, const char *value)
 {
 	/* "Name;" is curl's way of sending an empty header ("Name:" drops it) */
@@ -142,7 +134,9 @@ static int build_headers(const struct hs_config *cfg, const cJSON *p, const char
 			sc_error_prefix(err, "headers.%s", cfg->headers[i].name);
 			return rc;
 		}
-		one_line(v);
+		/* a header value is one line: a template fed by message
+		 * content must not add headers of its own (CR LF injection) */
+		sc_str_one_line(v);
 		rc = append(out, cfg->headers[i].name, v);
 		free(v);
 		if (rc)
