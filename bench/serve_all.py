@@ -172,13 +172,13 @@ def run_rss(connector, work, delivery, a):
 WHAT_IF_MAILDIR = (
     ("maildir-nofsync", {"fsync": False}, None),
     ("maildir-noindex", {"index": False}, None),
-    ("maildir-w16", None, {"delivery_workers": 16}),
+    ("maildir-w4", None, {"delivery_workers": 4}),
 )
 WHAT_IF_NAMES = {
     "maildir-nofsync": "what if: maildir, `fsync: false` (no flush at all)",
     "maildir-noindex": "what if: maildir, `index: false`",
-    "maildir-w16": "what if: maildir, `delivery_workers: 16`",
-    "http-w16": "what if: spool mode, `delivery_workers: 16`",
+    "maildir-w4": "what if: maildir, `delivery_workers: 4` (the default before)",
+    "http-w4": "what if: spool mode, `delivery_workers: 4` (the default before)",
 }
 
 
@@ -196,7 +196,7 @@ def main():
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument("--what-if", action="store_true",
                     help="also, each round: maildir without fsync, without the index, "
-                         "and both sinks with 16 delivery workers (where the time goes)")
+                         "and both sinks with 4 delivery workers (where the time goes)")
     a = ap.parse_args()
     labels = a.label or [os.path.basename(c) for c in a.connector]
     builds = list(zip(labels, a.connector))
@@ -214,8 +214,8 @@ def main():
             if a.what_if:
                 for key, settings, limits in WHAT_IF_MAILDIR:
                     res[(key, label)] = run_maildir(conn, w + "-" + key, a, settings, limits)
-                res[("http-w16", label)] = run_http(conn, w + "-http-w16", a,
-                                                    {"delivery_workers": 16})
+                res[("http-w4", label)] = run_http(conn, w + "-http-w4", a,
+                                                   {"delivery_workers": 4})
         rounds.append(res)
         print("round %d: %s" % (r + 1, ", ".join(
             "%s %.0f" % (k if isinstance(k, str) else "/".join(k), v["rate"])

@@ -8,7 +8,7 @@
 #   bench/serve_all.sh                     N=20000 S=20 L=2000 ROUNDS=3
 #   N=5000 ROUNDS=1 bench/serve_all.sh     quicker
 #   WHAT_IF=1 bench/serve_all.sh           also maildir without fsync, without
-#                                          the index, and 16 delivery workers
+#                                          the index, and 4 delivery workers
 #   bench/serve_all.sh A=build-old/smtp-connector B=build/smtp-connector
 #                                          the same, each serve mode once per build (A/B)
 # Default connector: build/smtp-connector (the libtool wrapper execs the

@@ -24,7 +24,10 @@ void serve_config_defaults(struct serve_config *c)
 	c->t_data = 180000;    /* §4.5.3.2.5 */
 	c->greet_delay = 0;
 	c->shutdown_grace = 30000;
-	c->workers = 4;
+	/* a delivery mostly waits (the group commit, an endpoint): with 4,
+	 * at most 4 deliveries shared a flush and the rest queued; 16 took
+	 * maildir from 2,197-2,425 to 2,703-2,735 msgs/s (bench/results.md) */
+	c->workers = 16;
 	c->auth_required = 1;
 }
 
