@@ -73,7 +73,16 @@ class Serve:
             sys.exit("serve exited %d: %s" % (rc, open(self.log).read()[-2000:]))
 
 
+def settle():
+    """Write back what the last run left dirty before the next one starts:
+    without it, a run after `fsync: false` paid for that run's writeback
+    (the kernel's flusher, 30 s later, on the same two CPUs)."""
+    os.sync()
+    time.sleep(0.5)
+
+
 def run_maildir(connector, work, a, settings=None, limits=None):
+    settle()
     md = os.path.join(work, "md")
     sv = Serve(connector, work, dict({"plugin": "maildir", "dir": md}, **(settings or {})), limits)
     try:
@@ -89,6 +98,7 @@ def run_maildir(connector, work, a, settings=None, limits=None):
 
 
 def run_http(connector, work, a, limits=None):
+    settle()
     os.makedirs(work)
     record = os.path.join(work, "requests.log")
     ep = subprocess.Popen([a.http_count, record], stdout=subprocess.PIPE,
@@ -205,6 +215,7 @@ def main():
     rounds = []
     for r in range(a.rounds):
         res = {}
+        settle()
         wall, _ = smtp_source(a.sink_port, a.messages, a.sessions, a.size)
         res["smtp-sink"] = {"rate": a.messages / wall, "wall": wall}
         for label, conn in builds:
