@@ -169,8 +169,9 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* Once per session, when it joins the pool (core_pool_new for the first,
- * free_session for a clone): dispatch only hands jobs to running threads. */
+/* Once per session: a clone's when free_session makes it for a job, the
+ * first session's when dispatch first gives it one (a request that sends
+ * one message starts no thread). */
 static int worker_start(struct sc_session *s, struct sc_error *err)
 {
 	if (!(s->worker = calloc(1, sizeof *s->worker)))
@@ -276,6 +277,11 @@ static void dispatch(struct core_pool *pool)
 			pool->tail = NULL;
 		j->next = NULL;
 		j->s = s;
+		if (!s->worker && worker_start(s, &j->err)) {
+			j->rc = j->err.code;
+			finish(j);
+			continue;
+		}
 		s->busy = 1;
 		par->inflight++;
 		pthread_mutex_lock(&par->mu);
@@ -365,14 +371,8 @@ int core_pool_new(struct core_runtime *rt, struct sc_session *s, long max, struc
 	pool->conns[0] = s;
 	pool->n = 1;
 	pool->limit = (size_t)max;
-	s->pool = pool; /* before its thread starts: worker() reads it */
-	int rc = worker_start(s, err);
-	if (rc) {
-		s->pool = NULL;
-		free(pool->conns);
-		free(pool);
-	}
-	return rc;
+	s->pool = pool;
+	return SC_OK;
 }
 
 int core_pool_submit(struct core_pool *pool, const struct sc_envelope *env, struct sc_message *m,
