@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -53,17 +54,21 @@ static int set_ca_blob(CURL *c, const char *file, const char *pem, struct sc_err
 	struct sc_buf b = {0};
 	int rc = SC_OK;
 	if (file) {
-		FILE *f = fopen(file, "r");
-		if (!f)
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		/* a CA bundle is a few hundred KB; more is not one */
+		int r = fd < 0 ? SC_EIO : sc_buf_read_fd(&b, fd, 16u << 20);
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (r == SC_EIO || r == SC_EINPUT) {
+			sc_buf_free(&b);
 			return sc_error_set(err, SC_EINPUT,
 			                    "asset.ca_file: cannot read %s: %s; give a "
 			                    "readable PEM file",
-			                    file, strerror(errno));
-		char chunk[4096];
-		size_t n;
-		while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-			rc = sc_buf_add(&b, chunk, n);
-		fclose(f);
+			                    file,
+			                    r == SC_EINPUT ? "larger than 16 MiB" : strerror(e));
+		}
+		rc = r;
 		if (!rc)
 			rc = sc_buf_str(&b, "\n");
 	}

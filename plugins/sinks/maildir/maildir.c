@@ -37,7 +37,7 @@ static int mkdir_one(const char *path, struct sc_error *err)
 {
 	if (sc_dir_make(path))
 		return sc_error_set(err, SC_EIO, "delivery.dir: cannot create %s: %s", path,
-		                    errno == ENOTDIR ? "not a directory" : strerror(errno));
+		                    strerror(errno));
 	return SC_OK;
 }
 
