@@ -111,6 +111,12 @@ static int tls_rules(CURL *c, const char *ca, int verify, const char *field, str
 			return sc_error_set(err, SC_EINPUT,
 			                    "%s: cannot read %s: %s; give a readable PEM file",
 			                    field, ca, strerror(errno));
+		/* a directory passes access(): libcurl then fails at the
+		 * handshake, which read as an untrusted server certificate */
+		if (stat(ca, &st) || !S_ISREG(st.st_mode))
+			return sc_error_set(err, SC_EINPUT,
+			                    "%s: %s is not a file; give a readable PEM file", field,
+			                    ca);
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	}
 	return SC_OK;

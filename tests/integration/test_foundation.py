@@ -190,6 +190,21 @@ def test_untrusted_certificate_hints_ca_file():
         eq(data0(r).get("error"), "tls", "data error class")
 
 
+def test_unreadable_ca_file_is_refused_before_any_mail():
+    """A ca_file that is a directory passed the readability check and failed
+    at the handshake as "the server's certificate is not trusted": it must
+    be refused before connecting, with the field named."""
+    with Aiosmtpd(starttls=ca(), require_starttls=True, auth={USER: PASSWORD},
+                  auth_required=True) as srv:
+        r = tc(asset(srv.port, ssl_config="StartTLS", ca_file=tmpdir(), username=USER,
+                     password=PASSWORD, auth_type="Basic"))
+        eq(r.result["status"], "failed", "status\n%s" % r)
+        contains(message_of(r), "asset.ca_file: ", "the field named")
+        contains(message_of(r), "is not a file", "the reason")
+        not_contains(message_of(r), "not trusted", "no wrong hint")
+        eq(srv.log_lines(), [], "nothing reached the server")
+
+
 def test_verify_server_cert_false_works_and_warns():
     with Aiosmtpd(starttls=ca("other"), auth={USER: PASSWORD}) as srv:
         r = tc(asset(srv.port, ssl_config="StartTLS", verify_server_cert=False, username=USER,
