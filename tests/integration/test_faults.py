@@ -24,8 +24,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aiosmtpd, Faulty, asset, connector_path, contains, data0,  # noqa: E402
-                     eq, message_of, mkdtemp, not_contains, run, run_connector, true)
+from harness import (Aiosmtpd, Faulty, LineReader, asset, connector_path,  # noqa: E402
+                     contains, data0, eq, message_of, mkdtemp, not_contains, run,
+                     run_connector, true, wait_for)
 
 TIMEOUT = 3          # the asset's timeout in every cell
 BOUND = 1.5 * TIMEOUT + 1  # one reply waited on, plus start-up; a second wait fails it
@@ -198,16 +199,15 @@ def test_connection_closed_while_idle_is_reopened_once():
         try:
             proc.stdin.write((json.dumps(request(srv)) + "\n").encode())
             proc.stdin.flush()
-            first = json.loads(proc.stdout.readline())
+            out = LineReader(proc)
+            first = json.loads(out.line(30, "the first result"))
             eq(first["status"], "success", "first request")
-            deadline = time.monotonic() + 10
-            while "IDLE-CLOSE" not in srv.events() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            true("IDLE-CLOSE" in srv.events(), "the server closed the idle connection")
+            wait_for(lambda: "IDLE-CLOSE" in srv.events(), 10,
+                     "the server closed the idle connection")
             started = time.monotonic()
             proc.stdin.write((json.dumps(request(srv)) + "\n").encode())
             proc.stdin.close()
-            second = json.loads(proc.stdout.readline())
+            second = json.loads(out.line(30, "the second result"))
             took = time.monotonic() - started
             err = proc.stderr.read().decode("utf-8", "replace")
             proc.wait(30)

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Aiosmtpd, Faulty, LineReader, OAuthPeers, asset, connector_path,  # noqa: E402
-                     contains, data0, eq, run, run_connector, tmpdir, true)
+                     contains, data0, eq, not_contains, run, run_connector, tmpdir, true)
 
 SENDER = "soar@corp.example"
 RCPT = "rcpt@corp.example"
@@ -112,9 +112,11 @@ def test_server_limiting_sessions_gets_fewer_and_every_message_once():
 
 
 def test_a_failure_reads_the_same_over_one_session_and_over_four():
-    # the same failing message, sent alone and on a parallel session: the
-    # two paths end in one function (core_send_report, then
-    # core_runtime_result_close), so message and data must not differ
+    # the same failing message, sent alone (max_connections 1: sc_send) and
+    # through the pool (4: m1 is sc_send_async's, ended by parallel.c's
+    # finish() on the first session's thread): the two paths end in one
+    # function (core_send_report, then core_runtime_result_close), so
+    # message and data must not differ
     faults = [("--at", "eod=reply:554 5.7.1 rejected", "--from-message", "2"),
               ("--at", "rcpt=reply:550 5.1.1 no such user", "--from-message", "1"),
               ("--drop", "Subject: m1\r")]
@@ -154,7 +156,7 @@ def test_the_first_session_is_never_retired_as_a_refused_extra_one():
         ars = r.results[0]["action_results"]
         eq([a["status"] for a in ars], ["success", "failed", "success"], "only m1 failed")
         contains(ars[1]["message"], "421", "m1's failure is the server's answer")
-        true("refused one more session" not in r.stderr,
+        not_contains(r.stderr, "refused one more session",
              "the first session was not retired:\n%s" % r.stderr)
         eq(sum(1 for e in srv.events() if e.startswith("REFUSED-SENDER")), 1,
            "m1 was refused once, on the first session's new connection, not again on another")
@@ -213,7 +215,9 @@ def test_send_event_bodies_outlive_the_run_over_parallel_sessions():
                            "asset": asset(srv.port, sender_address=SENDER, max_connections=3),
                            "parameters": sets})
         eq(r.rc, 0, "all sent\n%s" % r)
-        msgs = {m["msg"]["Subject"]: m["msg"] for m in srv.wait_messages(6)}
+        got = srv.wait_messages(6)
+        eq(len(got), 6, "six messages, none twice")
+        msgs = {m["msg"]["Subject"]: m["msg"] for m in got}
         eq(sorted(msgs), sorted("ev %d" % i for i in range(6)), "each event once")
         for i in range(6):
             m = msgs["ev %d" % i]

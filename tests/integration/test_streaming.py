@@ -62,14 +62,15 @@ class Connector:
         """Close stdin; return the exit status and the rest of stdout."""
         self.proc.stdin.close()
         try:
-            rest = self.proc.stdout.read()
+            # bounded: a connector that keeps stdout open fails here, not hangs
+            rest = self.out.rest(TIMEOUT, "the rest of stdout after stdin was closed")
             rc = self.proc.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             raise AssertionError("the connector did not exit after stdin was closed")
         finally:
             self.proc.stdout.close()
-        return rc, self.out.buf + rest
+        return rc, rest
 
     def kill(self):
         if self.proc.poll() is None:

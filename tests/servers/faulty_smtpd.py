@@ -234,7 +234,7 @@ class Session:
             elif verb == "AUTH":
                 await self.auth(arg)
             elif verb == "MAIL" and self.o.refuse_sender and \
-                    arg.upper().startswith("FROM:<%s>" % self.o.refuse_sender.upper()):
+                    path_of(arg).lower() == self.o.refuse_sender.lower():
                 self.srv.log.write("REFUSED-SENDER %d" % self.n)
                 self.writer.write(b"421 4.7.0 faulty.test too many connections\r\n")
                 await self.writer.drain()
