@@ -106,6 +106,96 @@ int sc_commit_wait(struct sc_commit *c);
 void sc_commit_close(struct sc_commit *c);
 
 /* ------------------------------------------------------------------ */
+/* Durability for sinks: a write-ahead journal (core/serve/journal.c)   */
+/* ------------------------------------------------------------------ */
+
+/* The group commit above still writes every file's data, inode and
+ * directory blocks before each 250, and that per-file writeback, not the
+ * flush, was most of a durable delivery (bench/results.md). A journal
+ * makes a delivery durable with one append to one file and one
+ * fdatasync() shared by every delivery running at once; the sink's own
+ * files are written as usual but made durable later, thousands at a
+ * time, by a checkpoint (one syncfs() about once a second, on a thread of
+ * the journal's own), after which the journal file that covered them is
+ * deleted. After a crash, sc_journal_open() hands the sink every record
+ * that no checkpoint covered, in order, to redo (idempotently).
+ *
+ * A record is the sink's own text (`meta`, e.g. JSON naming the files it
+ * makes) and optionally the bytes of a file (`body`, e.g. the message),
+ * checked on replay by a SHA-256 over the record: a torn or altered
+ * record ends the replay of its file (nothing after it was answered). A
+ * record only holds what is needed to redo the delivery, so a sink keeps
+ * large messages (over a few MiB) out of it and makes those durable with
+ * sc_commit_wait() as before, journaling only their meta.
+ * Opaque; thread-safe. */
+struct sc_journal;
+
+/* What sc_journal_append() hands back: where the record ends. */
+struct sc_journal_ticket {
+	void *file;              /* the journal file (opaque) */
+	unsigned long long end;  /* the offset after the record */
+};
+
+/* A sink's part in the journal; arg is passed back to each. */
+struct sc_journal_hooks {
+	void *arg;
+	/* A number kept in each new journal file's header (e.g. the size of
+	 * an index the sink appends to with each record, under the same lock
+	 * as its appends); called with the journal's lock held, from inside
+	 * sc_journal_append(). NULL: 0. */
+	unsigned long long (*mark)(void *arg);
+	/* Replay, at open: first replay_begin with the oldest leftover
+	 * file's mark (called even when no record survived), then replay for
+	 * each valid record in order: meta (not NUL-terminated) and the body,
+	 * body_len bytes at body_off of fd (read with pread). SC_OK, or an
+	 * error (SC_EIO, SC_ENOMEM) that makes sc_journal_open() fail and
+	 * keep the journal for the next start. Either may be NULL. */
+	int (*replay_begin)(void *arg, unsigned long long mark, struct sc_error *err);
+	int (*replay)(void *arg, const char *meta, size_t meta_len, int fd,
+	              unsigned long long body_off, unsigned long long body_len,
+	              struct sc_error *err);
+};
+
+/* Open the journal in directory `dir` (created 0700): replay what an
+ * earlier process left (hooks), make the sink's redone work durable
+ * (syncfs), remove the old files, start a new file and the checkpoint
+ * thread. One process per dir (the caller holds a lock on it). SC_OK with
+ * *out set; SC_EIO (a file cannot be read or written: named); SC_ENOMEM;
+ * or a replay hook's error. */
+int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks,
+                    struct sc_journal **out, struct sc_error *err);
+/* What a record holds: the sink's meta, then a body made of `body` (in
+ * memory) followed by the first fd_len bytes of fd (read with pread from
+ * offset 0, so the caller's file position is untouched; fd -1: none).
+ * Replay hands the body back as one range. */
+struct sc_journal_entry {
+	const char *meta;
+	size_t meta_len;
+	const void *body;
+	size_t body_len;
+	int fd;
+	unsigned long long fd_len;
+};
+
+/* Append a record. Records are in the order of the calls, so a caller
+ * that holds its own lock around the call orders its own side effects
+ * with them. Durable only after sc_journal_wait(). SC_OK with *t set
+ * (then sc_journal_done(t) must follow, once), SC_EIO with errno (nothing
+ * of the record counts; e.g. fd shorter than fd_len), SC_ENOMEM. */
+int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
+                      struct sc_journal_ticket *t);
+/* Return once the record of t (and every record before it) is on stable
+ * storage: one fdatasync() shared by every caller waiting at once. SC_OK,
+ * or SC_EIO with errno (the flush failed: the record may be lost). */
+int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t);
+/* The caller has done what the record describes (its renames): the next
+ * checkpoint may cover it. Once per successful append, success or not. */
+void sc_journal_done(struct sc_journal *j, const struct sc_journal_ticket *t);
+/* Stop the checkpoint thread, checkpoint everything (no append may be in
+ * flight: every ticket done) and free j. NULL is allowed. */
+void sc_journal_close(struct sc_journal *j);
+
+/* ------------------------------------------------------------------ */
 /* Reading a received message (host API, core/inbound/)                 */
 /* ------------------------------------------------------------------ */
 

@@ -1,16 +1,19 @@
 /* sink_maildir: each message into a Maildir (https://cr.yp.to/proto/maildir.html):
- * written in tmp/, made durable, renamed into new/, the rename made
- * durable, so a 250 means the file is on disk under its final name.
- * Above the received bytes, unchanged: Return-Path and, per recipient,
+ * written in tmp/, renamed into new/, and durable before the 250. Above
+ * the received bytes, unchanged: Return-Path and, per recipient,
  * X-Original-To and Delivered-To, as a delivery agent writes them. Then
  * one line in DIR/index.jsonl.
  *
- * Durability is the host's group commit (sink.h, sc_commit_wait): every
- * delivery running at once shares one syncfs() for its file in tmp/ and
- * one for its rename and index line, instead of an fsync of the file, of
- * new/ and of the index each (bench/results.md has the CPU per message
- * before and after). The file is durable before its name appears in new/:
- * a crash never leaves a partial message there. */
+ * Durability is the host's write-ahead journal (sink.h, sc_journal_*, in
+ * DIR/journal/): the file as written to new/ is appended to the journal
+ * with its index line, and the 250 waits for one fdatasync() shared by
+ * every delivery running at once; the Maildir's own files are flushed
+ * later, a second's worth at a time, by the journal's checkpoint. After a
+ * crash the journal puts back whatever the flush had not covered
+ * (replay.c). A message over MAILDIR_JOURNAL_MAX goes the older way, two
+ * group commits (sc_commit_wait: syncfs) around its rename, so its bytes
+ * are not written twice. Either way a crash never leaves a partial
+ * message in new/ that stays there (bench/results.md has the figures). */
 #include "maildir.h"
 #include "settings_schema.h"
 
@@ -22,16 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct maildir {
-	char *dir;
-	char *host; /* for unique names, '/' and ':' escaped */
-	int index_fd;
-	int fsync;
-	struct sc_commit *commit; /* NULL when fsync is false */
-	unsigned long counter;
-	pthread_mutex_t mu; /* counter and index writes */
-};
 
 static int mkdir_one(const char *path, struct sc_error *err)
 {
@@ -62,6 +55,7 @@ static char *host_part(void)
 
 static void md_free(struct maildir *m)
 {
+	sc_journal_close(m->journal);
 	if (m->index_fd >= 0)
 		close(m->index_fd);
 	sc_commit_close(m->commit);
@@ -80,6 +74,7 @@ static int md_start(const cJSON *settings, const struct sc_sink_host *host, void
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	pthread_mutex_init(&m->mu, NULL);
 	m->index_fd = -1;
+	m->pid = (long)getpid();
 	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(settings, "dir");
 	m->fsync = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(settings, "fsync"));
 	int index = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(settings, "index"));
@@ -102,6 +97,14 @@ static int md_start(const cJSON *settings, const struct sc_sink_host *host, void
 	}
 	if (!rc && m->fsync)
 		rc = sc_commit_open(m->dir, &m->commit, err);
+	if (!rc && m->fsync) {
+		const struct sc_journal_hooks hooks = {m, maildir_mark, maildir_replay_begin,
+		                                       maildir_replay};
+		char *p = sc_asprintf("%s/journal", m->dir);
+		rc = p ? sc_journal_open(p, &hooks, &m->journal, err)
+		       : sc_error_set(err, SC_ENOMEM, "out of memory");
+		free(p);
+	}
 	if (rc) {
 		md_free(m);
 		return rc;
@@ -110,35 +113,67 @@ static int md_start(const cJSON *settings, const struct sc_sink_host *host, void
 	return SC_OK;
 }
 
+/* One delivery: the names it makes, its envelope lines and the
+ * listener's file (read twice: into tmp/ and into the journal). */
+struct delivery {
+	char *name; /* the unique name */
+	char *tmp, *dst;
+	char *file;      /* "new/<name>", for the index */
+	struct sc_buf env; /* Return-Path and per recipient X-Original-To, Delivered-To */
+	int in;          /* the listener's file */
+};
+
 /* The envelope lines, then the message file in blocks: memory stays flat. */
-static int write_message(int fd, const struct sc_inbound *msg)
+static int write_message(int fd, const struct delivery *d)
 {
-	struct sc_buf b = {0};
-	sc_buf_printf(&b, "Return-Path: <%s>\r\n", msg->mail_from);
-	for (size_t i = 0; i < msg->nrcpt; i++)
-		sc_buf_printf(&b, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i],
-		              msg->rcpt[i]);
-	int rc = b.p ? sc_write_all(fd, b.p, b.len) : -1;
-	sc_buf_free(&b);
-	int in = rc ? -1 : open(msg->path, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
+	if (sc_write_all(fd, d->env.p, d->env.len))
 		return -1;
 	char *chunk = malloc(65536);
 	ssize_t n = -1;
-	while (chunk && (n = read(in, chunk, 65536)) != 0) {
+	while (chunk && (n = read(d->in, chunk, 65536)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 || sc_write_all(fd, chunk, (size_t)n))
 			break;
 	}
 	free(chunk);
-	close(in);
 	return n == 0 ? 0 : -1;
 }
 
-/* The index line, one write() on an O_APPEND descriptor: lines never
- * interleave. Made durable by the commit that follows (or, without a
- * commit, left to the kernel as the message is). */
+/* The journal record and the index line, in that order under mu, so
+ * index.jsonl's lines are in journal order (replay.c relies on it). The
+ * index line is one write() on an O_APPEND descriptor: lines never
+ * interleave. with_body 0: a message made durable by the group commit,
+ * journaled for its index line only. */
+static int journal_and_index(struct maildir *m, const struct sc_inbound *msg,
+                             const struct delivery *d, int with_body,
+                             struct sc_journal_ticket *t)
+{
+	char *line = m->index_fd >= 0 ? maildir_index_line(msg, d->file) : NULL;
+	cJSON *meta = cJSON_CreateObject();
+	char *text = NULL;
+	if (meta && cJSON_AddStringToObject(meta, "name", d->name) &&
+	    (!line || cJSON_AddStringToObject(meta, "index", line)) &&
+	    (with_body || cJSON_AddTrueToObject(meta, "durable")))
+		text = cJSON_PrintUnformatted(meta);
+	cJSON_Delete(meta);
+	int rc = text && (line || m->index_fd < 0) ? SC_OK : SC_ENOMEM;
+	struct sc_journal_entry e = {text, text ? strlen(text) : 0, NULL, 0, -1, 0};
+	if (with_body)
+		e.body = d->env.p, e.body_len = d->env.len, e.fd = d->in, e.fd_len = msg->size;
+	pthread_mutex_lock(&m->mu);
+	if (!rc)
+		rc = sc_journal_append(m->journal, &e, t);
+	if (!rc && line && sc_write_all(m->index_fd, line, strlen(line)))
+		fprintf(stderr, "%s: maildir: cannot append to index.jsonl: %s\n", msg->id,
+		        strerror(errno));
+	pthread_mutex_unlock(&m->mu);
+	free(line);
+	free(text);
+	return rc;
+}
+
+/* Without fsync: the index line alone, left to the kernel as the file. */
 static void append_index(struct maildir *m, const struct sc_inbound *msg, const char *file)
 {
 	char *line = maildir_index_line(msg, file);
@@ -151,6 +186,60 @@ static void append_index(struct maildir *m, const struct sc_inbound *msg, const 
 	free(line);
 }
 
+/* Make tmp/'s file the message new/<name>, durable before the return. */
+static enum sc_sink_verdict place(struct maildir *m, const struct sc_inbound *msg,
+                                  const struct delivery *d, struct sc_error *err)
+{
+	struct sc_journal_ticket t;
+	const char *why = "move it into new/";
+	if (!m->fsync) {
+		if (rename(d->tmp, d->dst))
+			goto failed;
+		if (m->index_fd >= 0)
+			append_index(m, msg, d->file);
+		return SC_SINK_ACCEPT;
+	}
+	if (msg->size <= MAILDIR_JOURNAL_MAX) {
+		/* the file's bytes in the journal: flushed there, in one shared
+		 * fdatasync, before its name is in new/ */
+		why = "append it to the journal";
+		if (journal_and_index(m, msg, d, 1, &t))
+			goto failed;
+		int bad = sc_journal_wait(m->journal, &t);
+		int moved = !bad && rename(d->tmp, d->dst) == 0;
+		sc_journal_done(m->journal, &t);
+		why = bad ? "make it durable" : "move it into new/";
+		if (bad || !moved)
+			goto failed;
+		return SC_SINK_ACCEPT;
+	}
+	why = "make it durable";
+	if (sc_commit_wait(m->commit))
+		goto failed;
+	why = "move it into new/";
+	if (rename(d->tmp, d->dst))
+		goto failed;
+	if (journal_and_index(m, msg, d, 0, &t)) {
+		why = "append it to the journal";
+		unlink(d->dst);
+		goto failed;
+	}
+	int bad = sc_commit_wait(m->commit); /* the rename, the record, the index */
+	sc_journal_done(m->journal, &t);
+	if (bad) {
+		/* not known to be durable: refuse, and take it back so the
+		 * client's retry is the only copy */
+		why = "make it durable";
+		unlink(d->dst);
+		goto failed;
+	}
+	return SC_SINK_ACCEPT;
+failed:
+	sc_error_set(err, SC_EIO, "%s: cannot %s: %s", d->tmp, why, strerror(errno));
+	unlink(d->tmp);
+	return SC_SINK_DEFER;
+}
+
 static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg, char **reply,
                                        struct sc_error *err)
 {
@@ -159,44 +248,39 @@ static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg,
 	pthread_mutex_lock(&m->mu);
 	unsigned long q = ++m->counter;
 	pthread_mutex_unlock(&m->mu);
-	char *name = sc_asprintf("%lld.M%06ldP%ldQ%lu.%s", msg->received, msg->received_usec,
-	                         (long)getpid(), q, m->host);
-	char *tmp = name ? sc_asprintf("%s/tmp/%s", m->dir, name) : NULL;
-	char *dst = name ? sc_asprintf("%s/new/%s", m->dir, name) : NULL;
-	char *file = name ? sc_asprintf("new/%s", name) : NULL;
+	struct delivery d = {0};
+	d.in = -1;
+	d.name = sc_asprintf("%lld.M%06ldP%ldQ%lu.%s", msg->received, msg->received_usec,
+	                     (long)m->pid, q, m->host);
+	d.tmp = d.name ? sc_asprintf("%s/tmp/%s", m->dir, d.name) : NULL;
+	d.dst = d.name ? sc_asprintf("%s/new/%s", m->dir, d.name) : NULL;
+	d.file = d.name ? sc_asprintf("new/%s", d.name) : NULL;
+	sc_buf_printf(&d.env, "Return-Path: <%s>\r\n", msg->mail_from);
+	for (size_t i = 0; i < msg->nrcpt; i++)
+		sc_buf_printf(&d.env, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i],
+		              msg->rcpt[i]);
 	enum sc_sink_verdict v = SC_SINK_DEFER;
-	int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
-	if (!tmp || !dst || !file) {
+	int fd = -1;
+	if (!d.tmp || !d.dst || !d.file || !d.env.p) {
 		sc_error_set(err, SC_ENOMEM, "out of memory");
-	} else if (fd < 0) {
-		sc_error_set(err, SC_EIO, "cannot create %s: %s", tmp, strerror(errno));
-	} else if (write_message(fd, msg) || close(fd) ||
-	           (fd = -1, m->commit && sc_commit_wait(m->commit))) {
-		fd = -1;
-		sc_error_set(err, SC_EIO, "cannot write %s: %s", tmp, strerror(errno));
-		unlink(tmp);
-	} else if (rename(tmp, dst)) {
-		sc_error_set(err, SC_EIO, "cannot move %s into new/: %s", tmp, strerror(errno));
-		unlink(tmp);
+	} else if ((d.in = open(msg->path, O_RDONLY | O_CLOEXEC)) < 0) {
+		sc_error_set(err, SC_EIO, "cannot read %s: %s", msg->path, strerror(errno));
+	} else if ((fd = open(d.tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		sc_error_set(err, SC_EIO, "cannot create %s: %s", d.tmp, strerror(errno));
 	} else {
-		if (m->index_fd >= 0)
-			append_index(m, msg, file);
-		if (m->commit && sc_commit_wait(m->commit)) {
-			/* not known to be durable: refuse, and take it back so the
-			 * client's retry is the only copy */
-			sc_error_set(err, SC_EIO, "cannot make %s durable: %s", dst,
-			             strerror(errno));
-			unlink(dst);
+		int bad = write_message(fd, &d);
+		bad = close(fd) || bad;
+		if (bad) {
+			sc_error_set(err, SC_EIO, "cannot write %s: %s", d.tmp, strerror(errno));
+			unlink(d.tmp);
 		} else {
-			v = SC_SINK_ACCEPT;
+			v = place(m, msg, &d, err);
 		}
 	}
-	if (fd >= 0)
-		close(fd);
-	free(name);
-	free(tmp);
-	free(dst);
-	free(file);
+	if (d.in >= 0)
+		close(d.in);
+	sc_buf_free(&d.env);
+	free(d.name), free(d.tmp), free(d.dst), free(d.file);
 	return v;
 }
 
