@@ -1,0 +1,370 @@
+/* Unit tests for the sinks' write-ahead journal (core/serve/journal.c,
+ * journal_read.c). A crash is a child process that appends and exits
+ * without sc_journal_close(): what it left is what the parent's
+ * sc_journal_open() must replay, in order, and nothing torn or altered. */
+#define _GNU_SOURCE /* memmem */
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* What replay saw. */
+struct seen {
+	int begun;
+	unsigned long long mark;
+	int n;
+	char meta[8][64];
+	char body[8][256];
+	unsigned long long marks_given; /* for the mark hook */
+};
+
+static unsigned long long mark_hook(void *arg)
+{
+	struct seen *s = arg;
+	return s->marks_given++ ? 42 : 7;
+}
+
+static int begin_hook(void *arg, unsigned long long mark, struct sc_error *err)
+{
+	(void)err;
+	struct seen *s = arg;
+	s->begun++;
+	s->mark = mark;
+	return SC_OK;
+}
+
+static int replay_hook(void *arg, const char *meta, size_t meta_len, int fd,
+                       unsigned long long off, unsigned long long len, struct sc_error *err)
+{
+	(void)err;
+	struct seen *s = arg;
+	assert_true(s->n < 8);
+	assert_true(meta_len < 64 && len < 256);
+	memcpy(s->meta[s->n], meta, meta_len);
+	s->meta[s->n][meta_len] = '\0';
+	assert_int_equal(pread(fd, s->body[s->n], (size_t)len, (off_t)off), (ssize_t)len);
+	s->body[s->n][len] = '\0';
+	s->n++;
+	return SC_OK;
+}
+
+static char *temp_dir(void)
+{
+	char *d = strdup("/tmp/test_journal.XXXXXX");
+	assert_non_null(mkdtemp(d));
+	return d;
+}
+
+static void remove_tree(const char *dir)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void append(struct sc_journal *j, const char *meta, const char *body, int fd,
+                   unsigned long long fd_len, int done)
+{
+	struct sc_journal_entry e = {meta, strlen(meta), body, body ? strlen(body) : 0, fd, fd_len};
+	struct sc_journal_ticket t;
+	assert_int_equal(sc_journal_append(j, &e, &t), SC_OK);
+	assert_int_equal(sc_journal_wait(j, &t), SC_OK);
+	if (done)
+		sc_journal_done(j, &t);
+}
+
+/* Child: open, append the records, leave without closing (a crash). */
+static void crash_after(const char *dir, void (*work)(struct sc_journal *, void *), void *arg)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sc_error err = {0};
+		struct seen s = {0};
+		const struct sc_journal_hooks h = {&s, mark_hook, NULL, NULL};
+		struct sc_journal *j;
+		if (sc_journal_open(dir, &h, &j, &err))
+			_exit(3);
+		work(j, arg);
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int reopen(const char *dir, struct seen *s, struct sc_journal **j)
+{
+	struct sc_error err = {0};
+	const struct sc_journal_hooks h = {s, mark_hook, begin_hook, replay_hook};
+	return sc_journal_open(dir, &h, j, &err);
+}
+
+static void three_records(struct sc_journal *j, void *arg)
+{
+	const char *path = arg;
+	int fd = open(path, O_RDONLY);
+	append(j, "first", NULL, -1, 0, 1);
+	append(j, "second", "mem:", fd, 5, 1); /* body: "mem:" then 5 bytes of the file */
+	append(j, "third", "x", -1, 0, 1);
+	close(fd);
+}
+
+static char *body_file(const char *dir)
+{
+	char *p = sc_asprintf("%s/body", dir);
+	FILE *f = fopen(p, "w");
+	fputs("hello world", f);
+	fclose(f);
+	return p;
+}
+
+static void replays_in_order_then_starts_afresh(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top), *body = body_file(top);
+	crash_after(dir, three_records, body);
+	struct seen s = {0};
+	struct sc_journal *j;
+	assert_int_equal(reopen(dir, &s, &j), SC_OK);
+	assert_int_equal(s.begun, 1);
+	assert_int_equal(s.mark, 7); /* the first file's mark */
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.meta[0], "first");
+	assert_string_equal(s.body[0], "");
+	assert_string_equal(s.meta[1], "second");
+	assert_string_equal(s.body[1], "mem:hello");
+	assert_string_equal(s.meta[2], "third");
+	assert_string_equal(s.body[2], "x");
+	/* the old file is gone; a new one (header only) takes appends */
+	assert_int_equal(count_files(dir), 1);
+	sc_journal_close(j);
+	assert_int_equal(count_files(dir), 0); /* a clean stop leaves nothing */
+	struct seen again = {0};
+	assert_int_equal(reopen(dir, &again, &j), SC_OK);
+	assert_int_equal(again.begun, 0);
+	assert_int_equal(again.n, 0);
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir), free(body);
+}
+
+static char *only_journal(const char *dir)
+{
+	DIR *d = opendir(dir);
+	char *p = NULL;
+	for (struct dirent *e; (e = readdir(d));)
+		if (strstr(e->d_name, ".journal"))
+			p = sc_asprintf("%s/%s", dir, e->d_name);
+	closedir(d);
+	assert_non_null(p);
+	return p;
+}
+
+static void torn_and_altered_records_end_the_replay(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top), *body = body_file(top);
+	crash_after(dir, three_records, body);
+	char *path = only_journal(dir);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	/* torn: the last record lost its last byte */
+	assert_int_equal(truncate(path, st.st_size - 1), 0);
+	struct seen s = {0};
+	struct sc_journal *j;
+	assert_int_equal(reopen(dir, &s, &j), SC_OK);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.meta[1], "second");
+	sc_journal_close(j);
+	free(path);
+
+	/* altered: one byte of the second record's body */
+	crash_after(dir, three_records, body);
+	path = only_journal(dir);
+	int fd = open(path, O_RDWR);
+	char buf[4096];
+	ssize_t n = pread(fd, buf, sizeof buf, 0);
+	char *at = memmem(buf, (size_t)n, "mem:hello", 9);
+	assert_non_null(at);
+	assert_int_equal(pwrite(fd, "J", 1, at - buf), 1);
+	close(fd);
+	struct seen s2 = {0};
+	assert_int_equal(reopen(dir, &s2, &j), SC_OK);
+	assert_int_equal(s2.n, 1);
+	assert_string_equal(s2.meta[0], "first");
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir), free(body), free(path);
+}
+
+static void garbage_files(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	/* a file with a bad header (a crash while it was created) holds
+	 * nothing acknowledged; names that are not ours are left alone */
+	const char *names[] = {"3.journal", "x.journal", "03.journal", "4.journal.tmp"};
+	for (size_t i = 0; i < 4; i++) {
+		char *p = sc_asprintf("%s/%s", dir, names[i]);
+		FILE *f = fopen(p, "w");
+		fputs("SCJ1 not really a header, and longer than forty-eight bytes of it", f);
+		fclose(f);
+		free(p);
+	}
+	struct seen s = {0};
+	struct sc_journal *j;
+	assert_int_equal(reopen(dir, &s, &j), SC_OK);
+	assert_int_equal(s.begun, 0);
+	assert_int_equal(s.n, 0);
+	char *p = sc_asprintf("%s/3.journal", dir);
+	assert_int_equal(access(p, F_OK), -1); /* replayed (nothing) and removed */
+	free(p);
+	p = sc_asprintf("%s/4.journal", dir); /* the next generation */
+	assert_int_equal(access(p, F_OK), 0);
+	free(p);
+	p = sc_asprintf("%s/x.journal", dir);
+	assert_int_equal(access(p, F_OK), 0);
+	free(p);
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir);
+}
+
+struct rot_arg {
+	int done_first;
+	const char *dir;
+};
+
+/* Records across a rotation (a file seals when it is a second old); the
+ * first one done or not (then its file cannot be checkpointed). */
+static void across_rotation(struct sc_journal *j, void *arg)
+{
+	const struct rot_arg *a = arg;
+	append(j, "A", NULL, -1, 0, a->done_first);
+	struct timespec d = {1, 100000000};
+	nanosleep(&d, NULL);
+	append(j, "B", NULL, -1, 0, 1);
+	if (a->done_first) {
+		/* wait (bounded) for the checkpoint to remove the sealed file */
+		for (int i = 0; i < 100 && count_files(a->dir) > 1; i++)
+			nanosleep(&(struct timespec){0, 50000000}, NULL);
+	}
+}
+
+static void rotation_and_checkpoint(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top);
+	/* A not done: both files are left, replayed from the first's mark */
+	struct rot_arg a = {0, dir};
+	crash_after(dir, across_rotation, &a);
+	assert_int_equal(count_files(dir), 2);
+	struct seen s = {0};
+	struct sc_journal *j;
+	assert_int_equal(reopen(dir, &s, &j), SC_OK);
+	assert_int_equal(s.mark, 7);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.meta[0], "A");
+	assert_string_equal(s.meta[1], "B");
+	sc_journal_close(j);
+	/* A done: the checkpoint syncs and deletes the sealed file, so only
+	 * B is replayed, from the second file's mark */
+	struct rot_arg b = {1, dir};
+	crash_after(dir, across_rotation, &b);
+	assert_int_equal(count_files(dir), 1);
+	struct seen s2 = {0};
+	assert_int_equal(reopen(dir, &s2, &j), SC_OK);
+	assert_int_equal(s2.mark, 42);
+	assert_int_equal(s2.n, 1);
+	assert_string_equal(s2.meta[0], "B");
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir);
+}
+
+static void short_body_file_is_refused(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top), *body = body_file(top);
+	struct seen s = {0};
+	struct sc_journal *j;
+	assert_int_equal(reopen(dir, &s, &j), SC_OK);
+	int fd = open(body, O_RDONLY);
+	struct sc_journal_entry e = {"m", 1, NULL, 0, fd, 1000}; /* the file has 11 bytes */
+	struct sc_journal_ticket t;
+	assert_int_equal(sc_journal_append(j, &e, &t), SC_EIO);
+	close(fd);
+	/* the journal goes on, in a new file */
+	append(j, "after", NULL, -1, 0, 1);
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir), free(body);
+}
+
+static int replay_fails(void *arg, const char *meta, size_t meta_len, int fd,
+                        unsigned long long off, unsigned long long len, struct sc_error *err)
+{
+	(void)arg, (void)meta, (void)meta_len, (void)fd, (void)off, (void)len;
+	return sc_error_set(err, SC_EIO, "disk full");
+}
+
+static void a_failed_replay_keeps_the_journal(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top), *body = body_file(top);
+	crash_after(dir, three_records, body);
+	struct sc_error err = {0};
+	const struct sc_journal_hooks h = {NULL, NULL, NULL, replay_fails};
+	struct sc_journal *j = NULL;
+	assert_int_equal(sc_journal_open(dir, &h, &j, &err), SC_EIO);
+	assert_null(j);
+	assert_non_null(strstr(err.message, "disk full"));
+	assert_int_equal(count_files(dir), 1); /* kept for the next start */
+	struct seen s = {0};
+	assert_int_equal(reopen(dir, &s, &j), SC_OK);
+	assert_int_equal(s.n, 3);
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir), free(body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(replays_in_order_then_starts_afresh),
+	    cmocka_unit_test(torn_and_altered_records_end_the_replay),
+	    cmocka_unit_test(garbage_files),
+	    cmocka_unit_test(rotation_and_checkpoint),
+	    cmocka_unit_test(short_body_file_is_refused),
+	    cmocka_unit_test(a_failed_replay_keeps_the_journal),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
