@@ -457,8 +457,8 @@ static int recover(struct sc_journal *j, struct sc_error *err)
 			struct stat st;
 			if (!rc && valid && fstat(fd, &st) == 0 && (unsigned long long)st.st_size > end)
 				sc_log(SC_LOG_INFO,
-				       "journal %s: %llu.journal: %llu bytes after the last whole "
-				       "record ignored (never acknowledged)",
+				       "journal %s: %llu.journal: %llu bytes after the last valid "
+				       "record ignored (a record torn by the crash, or altered)",
 				       j->dir, gens[i], (unsigned long long)st.st_size - end);
 			close(fd);
 		}
