@@ -36,7 +36,7 @@
 #define ROTATE_NS 1000000000ll
 
 struct jfile {
-	struct jfile *next;    /* sealed list, oldest first */
+	struct jfile *next; /* sealed list, oldest first */
 	unsigned long long gen;
 	int fd;
 	unsigned long long size;   /* bytes of whole records (and header) */
@@ -52,7 +52,11 @@ struct sc_journal {
 	int dirfd;
 	struct sc_journal_hooks hooks;
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* a flush ended, a ticket was done, a file sealed, stop */
+	pthread_cond_t flushed; /* a flush ended: its waiters look again */
+	/* for the checkpoint thread alone: a file sealed, a sealed file's last
+	 * ticket done, stop. Apart from flushed, which fires once per batch,
+	 * so the thread is not woken thousands of times a second for nothing */
+	pthread_cond_t work;
 	struct jfile *cur;
 	struct jfile *sealed, **sealed_tail;
 	unsigned long long next_gen;
@@ -156,7 +160,7 @@ static int rotate(struct sc_journal *j)
 	if (j->cur) {
 		*j->sealed_tail = j->cur;
 		j->sealed_tail = &j->cur->next;
-		pthread_cond_broadcast(&j->cv);
+		pthread_cond_signal(&j->work);
 	}
 	j->cur = f;
 	return 0;
@@ -199,61 +203,88 @@ static int writev_at(int fd, struct iovec *iov, int n, unsigned long long off)
 
 #define CHUNK 65536
 
-/* The record at off: one pwritev() when the fd part fits a chunk (a
- * small message: one system call), else the fd part in chunks. */
-static int write_record(struct jfile *f, unsigned long long off, const struct sc_journal_entry *e,
-                        unsigned long long fd_len, EVP_MD_CTX *md, unsigned long long *end)
-{
+/* A record of at most CHUNK file bytes, made ready before the lock is
+ * taken (the file read, the hash computed), so that under the lock it is
+ * one pwritev() into the page cache: deliveries on other threads do not
+ * queue behind each other's reads and hashing. */
+struct prepared {
 	unsigned char head[JOURNAL_RECORD_HEAD], sum[JOURNAL_HASH_LEN];
+	unsigned char *chunk; /* the fd's bytes, or NULL */
+	size_t chunk_len;
+};
+
+static void put_head(unsigned char *head, const struct sc_journal_entry *e,
+                     unsigned long long fd_len)
+{
 	memcpy(head, "SCJR", 4);
 	journal_put32(head + 4, (unsigned)e->meta_len);
 	journal_put64(head + 8, e->body_len + fd_len);
-	unsigned char *chunk = malloc(fd_len < CHUNK ? (size_t)fd_len + 1 : CHUNK);
-	if (!chunk) {
+}
+
+static int digest_start(EVP_MD_CTX *md, const unsigned char *head, const struct sc_journal_entry *e)
+{
+	return EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	       EVP_DigestUpdate(md, head, JOURNAL_RECORD_HEAD) &&
+	       EVP_DigestUpdate(md, e->meta, e->meta_len) &&
+	       EVP_DigestUpdate(md, e->body, e->body_len);
+}
+
+static int prepare(struct prepared *p, const struct sc_journal_entry *e, unsigned long long fd_len,
+                   EVP_MD_CTX *md)
+{
+	unsigned int len = 0;
+	put_head(p->head, e, fd_len);
+	p->chunk_len = (size_t)fd_len;
+	if (fd_len && !(p->chunk = malloc((size_t)fd_len))) {
 		errno = ENOMEM;
 		return -1;
 	}
-	unsigned int len = 0;
-	int rc = !EVP_DigestInit_ex(md, EVP_sha256(), NULL) || !EVP_DigestUpdate(md, head, 16) ||
-	         !EVP_DigestUpdate(md, e->meta, e->meta_len) ||
-	         !EVP_DigestUpdate(md, e->body, e->body_len);
-	if (rc)
+	if (fd_len && read_exact(e->fd, p->chunk, (size_t)fd_len, 0))
+		return -1;
+	if (!digest_start(md, p->head, e) ||
+	    (fd_len && !EVP_DigestUpdate(md, p->chunk, (size_t)fd_len)) ||
+	    !EVP_DigestFinal_ex(md, p->sum, &len)) {
 		errno = ENOMEM;
-	struct iovec iov[5] = {{head, sizeof head},
-	                       {(void *)e->meta, e->meta_len},
-	                       {(void *)e->body, e->body_len}};
-	int n = 3;
-	unsigned long long at = off, done = 0;
-	if (!rc && fd_len <= CHUNK) {
-		rc = read_exact(e->fd, chunk, (size_t)fd_len, 0);
-		if (!rc && fd_len) {
-			EVP_DigestUpdate(md, chunk, (size_t)fd_len);
-			iov[n++] = (struct iovec){chunk, (size_t)fd_len};
-		}
-		done = fd_len;
-	} else if (!rc) {
-		rc = writev_at(f->fd, iov, n, at);
-		at += sizeof head + e->meta_len + e->body_len;
-		n = 0;
-		while (!rc && done < fd_len) {
-			size_t k = fd_len - done < CHUNK ? (size_t)(fd_len - done) : CHUNK;
-			rc = read_exact(e->fd, chunk, k, done);
-			if (!rc) {
-				EVP_DigestUpdate(md, chunk, k);
-				struct iovec one = {chunk, k};
-				rc = writev_at(f->fd, &one, 1, at);
-			}
-			at += k, done += k;
-		}
+		return -1;
 	}
+	return 0;
+}
+
+/* A large record, under the lock: the fd's bytes in chunks, hashed as
+ * they go. */
+static int write_large(struct jfile *f, unsigned long long off, const struct sc_journal_entry *e,
+                       unsigned long long fd_len, EVP_MD_CTX *md)
+{
+	unsigned char head[JOURNAL_RECORD_HEAD], sum[JOURNAL_HASH_LEN];
+	put_head(head, e, fd_len);
+	unsigned char *chunk = malloc(CHUNK);
+	if (!chunk || !digest_start(md, head, e)) {
+		free(chunk);
+		errno = ENOMEM;
+		return -1;
+	}
+	struct iovec iov[3] = {
+	    {head, sizeof head}, {(void *)e->meta, e->meta_len}, {(void *)e->body, e->body_len}};
+	int rc = writev_at(f->fd, iov, 3, off);
+	unsigned long long at = off + sizeof head + e->meta_len + e->body_len, done = 0;
+	while (!rc && done < fd_len) {
+		size_t k = fd_len - done < CHUNK ? (size_t)(fd_len - done) : CHUNK;
+		rc = read_exact(e->fd, chunk, k, done);
+		if (!rc) {
+			EVP_DigestUpdate(md, chunk, k);
+			struct iovec one = {chunk, k};
+			rc = writev_at(f->fd, &one, 1, at);
+		}
+		at += k, done += k;
+	}
+	unsigned int len = 0;
 	if (!rc && !EVP_DigestFinal_ex(md, sum, &len))
 		rc = -1, errno = ENOMEM;
 	if (!rc) {
-		iov[n++] = (struct iovec){sum, sizeof sum};
-		rc = writev_at(f->fd, iov, n, at);
+		struct iovec last = {sum, sizeof sum};
+		rc = writev_at(f->fd, &last, 1, at);
 	}
 	free(chunk);
-	*end = off + sizeof head + e->meta_len + e->body_len + fd_len + sizeof sum;
 	return rc;
 }
 
@@ -268,6 +299,16 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	if (!md)
 		return SC_ENOMEM;
+	struct prepared p = {0};
+	int small = fd_len <= CHUNK;
+	if (small && prepare(&p, e, fd_len, md)) {
+		/* nothing written: the journal is untouched */
+		int err = errno;
+		free(p.chunk);
+		EVP_MD_CTX_free(md);
+		errno = err;
+		return err == ENOMEM ? SC_ENOMEM : SC_EIO;
+	}
 	pthread_mutex_lock(&j->mu);
 	struct jfile *f = j->cur;
 	int rc = 0;
@@ -277,21 +318,31 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 		rc = rotate(j);
 		f = j->cur;
 	}
-	unsigned long long end = 0;
-	if (!rc)
-		rc = write_record(f, f->size, e, fd_len, md, &end);
+	unsigned long long off = f ? f->size : 0;
+	if (!rc && small) {
+		struct iovec iov[5] = {{p.head, sizeof p.head},
+		                       {(void *)e->meta, e->meta_len},
+		                       {(void *)e->body, e->body_len},
+		                       {p.chunk, p.chunk_len},
+		                       {p.sum, sizeof p.sum}};
+		rc = writev_at(f->fd, iov, 5, off);
+	} else if (!rc) {
+		rc = write_large(f, off, e, fd_len, md);
+	}
 	int err = errno;
 	if (!rc) {
-		f->size = end;
+		f->size = off + JOURNAL_RECORD_HEAD + e->meta_len + e->body_len + fd_len +
+		          JOURNAL_HASH_LEN;
 		f->refs++;
 		t->file = f;
-		t->end = end;
+		t->end = f->size;
 	} else if (f && err != ENOMEM) {
 		/* a record that failed halfway is never acknowledged; the next
 		 * append starts a new file rather than write after it */
 		f->failed = err ? err : EIO;
 	}
 	pthread_mutex_unlock(&j->mu);
+	free(p.chunk);
 	EVP_MD_CTX_free(md);
 	errno = err;
 	return rc ? (err == ENOMEM ? SC_ENOMEM : SC_EIO) : SC_OK;
@@ -303,7 +354,7 @@ int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t)
 	pthread_mutex_lock(&j->mu);
 	while (f->synced < t->end && !f->failed) {
 		if (f->flushing) {
-			pthread_cond_wait(&j->cv, &j->mu);
+			pthread_cond_wait(&j->flushed, &j->mu);
 			continue;
 		}
 		/* take everything appended so far: callers that arrive while
@@ -318,7 +369,7 @@ int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t)
 			f->failed = e;
 		else if (target > f->synced)
 			f->synced = target;
-		pthread_cond_broadcast(&j->cv);
+		pthread_cond_broadcast(&j->flushed);
 	}
 	int ok = f->synced >= t->end, e = f->failed;
 	pthread_mutex_unlock(&j->mu);
@@ -330,8 +381,8 @@ void sc_journal_done(struct sc_journal *j, const struct sc_journal_ticket *t)
 {
 	struct jfile *f = t->file;
 	pthread_mutex_lock(&j->mu);
-	if (--f->refs == 0 && f != j->cur)
-		pthread_cond_broadcast(&j->cv);
+	if (--f->refs == 0 && f == j->sealed)
+		pthread_cond_signal(&j->work);
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -353,7 +404,7 @@ static void *checkpoint_thread(void *arg)
 	while (!j->stop) {
 		struct jfile *f = j->sealed;
 		if (!f || f->refs) {
-			pthread_cond_wait(&j->cv, &j->mu);
+			pthread_cond_wait(&j->work, &j->mu);
 			continue;
 		}
 		pthread_mutex_unlock(&j->mu);
@@ -361,12 +412,12 @@ static void *checkpoint_thread(void *arg)
 		pthread_mutex_lock(&j->mu);
 		if (rc) {
 			/* kept: the next start replays it; try again in a second */
-			sc_log(SC_LOG_WARN, "journal %s: checkpoint of %llu.journal failed: %s", j->dir,
-			       f->gen, strerror(e));
+			sc_log(SC_LOG_WARN, "journal %s: checkpoint of %llu.journal failed: %s",
+			       j->dir, f->gen, strerror(e));
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += 1;
-			pthread_cond_timedwait(&j->cv, &j->mu, &until);
+			pthread_cond_timedwait(&j->work, &j->mu, &until);
 			continue;
 		}
 		j->sealed = f->next;
@@ -455,7 +506,8 @@ static int recover(struct sc_journal *j, struct sc_error *err)
 			rc = journal_read(fd, &j->hooks, !begun, &valid, &end, err);
 			begun |= valid;
 			struct stat st;
-			if (!rc && valid && fstat(fd, &st) == 0 && (unsigned long long)st.st_size > end)
+			if (!rc && valid && fstat(fd, &st) == 0 &&
+			    (unsigned long long)st.st_size > end)
 				sc_log(SC_LOG_INFO,
 				       "journal %s: %llu.journal: %llu bytes after the last valid "
 				       "record ignored (a record torn by the crash, or altered)",
@@ -480,8 +532,8 @@ static int recover(struct sc_journal *j, struct sc_error *err)
 	return rc;
 }
 
-int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks,
-                    struct sc_journal **out, struct sc_error *err)
+int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks, struct sc_journal **out,
+                    struct sc_error *err)
 {
 	*out = NULL;
 	struct sc_journal *j = calloc(1, sizeof *j);
@@ -494,7 +546,8 @@ int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks,
 	j->sealed_tail = &j->sealed;
 	j->next_gen = 1;
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_cond_init(&j->cv, NULL);
+	pthread_cond_init(&j->flushed, NULL);
+	pthread_cond_init(&j->work, NULL);
 	int rc = SC_OK;
 	if (sc_dir_make(dir) ||
 	    (j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
@@ -527,7 +580,7 @@ void sc_journal_close(struct sc_journal *j)
 		return;
 	pthread_mutex_lock(&j->mu);
 	j->stop = 1;
-	pthread_cond_broadcast(&j->cv);
+	pthread_cond_signal(&j->work);
 	pthread_mutex_unlock(&j->mu);
 	if (j->thread_started)
 		pthread_join(j->thread, NULL);
@@ -553,7 +606,8 @@ void sc_journal_close(struct sc_journal *j)
 	}
 	if (j->dirfd >= 0)
 		close(j->dirfd);
-	pthread_cond_destroy(&j->cv);
+	pthread_cond_destroy(&j->flushed);
+	pthread_cond_destroy(&j->work);
 	pthread_mutex_destroy(&j->mu);
 	free(j->dir);
 	free(j);

@@ -94,7 +94,8 @@ int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *v
 		            : read_at(fd, head, sizeof head, off);
 		if (r || memcmp(head, "SCJR", 4)) {
 			if (r < 0)
-				rc = sc_error_set(err, SC_EIO, "journal: cannot read: %s", strerror(errno));
+				rc = sc_error_set(err, SC_EIO, "journal: cannot read: %s",
+				                  strerror(errno));
 			break;
 		}
 		unsigned long long meta_len = get32(head + 4), body_len = get64(head + 8);
@@ -106,8 +107,9 @@ int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *v
 			rc = sc_error_set(err, SC_ENOMEM, "out of memory");
 			break;
 		}
-		unsigned long long meta_off = off + JOURNAL_RECORD_HEAD, body_off = meta_off + meta_len;
-		unsigned char want[JOURNAL_HASH_LEN], got[JOURNAL_HASH_LEN];
+		unsigned long long meta_off = off + JOURNAL_RECORD_HEAD,
+		                   body_off = meta_off + meta_len;
+		unsigned char want[JOURNAL_HASH_LEN] = {0}, got[JOURNAL_HASH_LEN];
 		unsigned int len = 0;
 		r = read_at(fd, meta, (size_t)meta_len, meta_off);
 		if (!r)
@@ -123,8 +125,8 @@ int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *v
 		if (r < 0)
 			rc = sc_error_set(err, SC_EIO, "journal: cannot read: %s", strerror(errno));
 		else if (!r && hooks->replay)
-			rc = hooks->replay(hooks->arg, meta, (size_t)meta_len, fd, body_off, body_len,
-			                   err);
+			rc = hooks->replay(hooks->arg, meta, (size_t)meta_len, fd, body_off,
+			                   body_len, err);
 		free(meta);
 		if (r)
 			break;

@@ -132,8 +132,8 @@ struct sc_journal;
 
 /* What sc_journal_append() hands back: where the record ends. */
 struct sc_journal_ticket {
-	void *file;              /* the journal file (opaque) */
-	unsigned long long end;  /* the offset after the record */
+	void *file;             /* the journal file (opaque) */
+	unsigned long long end; /* the offset after the record */
 };
 
 /* A sink's part in the journal; arg is passed back to each. */
@@ -162,8 +162,8 @@ struct sc_journal_hooks {
  * thread. One process per dir (the caller holds a lock on it). SC_OK with
  * *out set; SC_EIO (a file cannot be read or written: named); SC_ENOMEM;
  * or a replay hook's error. */
-int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks,
-                    struct sc_journal **out, struct sc_error *err);
+int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks, struct sc_journal **out,
+                    struct sc_error *err);
 /* What a record holds: the sink's meta, then a body made of `body` (in
  * memory) followed by the first fd_len bytes of fd (read with pread from
  * offset 0, so the caller's file position is untouched; fd -1: none).

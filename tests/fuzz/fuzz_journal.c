@@ -51,8 +51,8 @@ struct seen {
 	unsigned long long file_size;
 };
 
-static int on_record(void *arg, const char *meta, size_t meta_len, int fd,
-                     unsigned long long off, unsigned long long len, struct sc_error *err)
+static int on_record(void *arg, const char *meta, size_t meta_len, int fd, unsigned long long off,
+                     unsigned long long len, struct sc_error *err)
 {
 	(void)err;
 	struct seen *s = arg;
@@ -133,7 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* the damage: two more bytes pick where (scaled to the file) */
 		if (size - at >= 2 && off > sizeof h) {
-			size_t where = sizeof h + ((size_t)data[at] << 8 | data[at + 1]) % (off - sizeof h);
+			size_t where =
+			    sizeof h + ((size_t)data[at] << 8 | data[at + 1]) % (off - sizeof h);
 			if (data[at] & 0x80)
 				cut = where;
 			else

@@ -47,8 +47,8 @@ static int begin_hook(void *arg, unsigned long long mark, struct sc_error *err)
 	return SC_OK;
 }
 
-static int replay_hook(void *arg, const char *meta, size_t meta_len, int fd,
-                       unsigned long long off, unsigned long long len, struct sc_error *err)
+static int replay_hook(void *arg, const char *meta, size_t meta_len, int fd, unsigned long long off,
+                       unsigned long long len, struct sc_error *err)
 {
 	(void)err;
 	struct seen *s = arg;

@@ -118,9 +118,9 @@ static int md_start(const cJSON *settings, const struct sc_sink_host *host, void
 struct delivery {
 	char *name; /* the unique name */
 	char *tmp, *dst;
-	char *file;      /* "new/<name>", for the index */
+	char *file;        /* "new/<name>", for the index */
 	struct sc_buf env; /* Return-Path and per recipient X-Original-To, Delivered-To */
-	int in;          /* the listener's file */
+	int in;            /* the listener's file */
 };
 
 /* The envelope lines, then the message file in blocks: memory stays flat. */
@@ -146,8 +146,7 @@ static int write_message(int fd, const struct delivery *d)
  * interleave. with_body 0: a message made durable by the group commit,
  * journaled for its index line only. */
 static int journal_and_index(struct maildir *m, const struct sc_inbound *msg,
-                             const struct delivery *d, int with_body,
-                             struct sc_journal_ticket *t)
+                             const struct delivery *d, int with_body, struct sc_journal_ticket *t)
 {
 	char *line = m->index_fd >= 0 ? maildir_index_line(msg, d->file) : NULL;
 	cJSON *meta = cJSON_CreateObject();

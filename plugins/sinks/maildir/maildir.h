@@ -17,7 +17,7 @@ struct maildir {
 	int fsync;
 	struct sc_commit *commit;   /* NULL when fsync is false */
 	struct sc_journal *journal; /* DIR/journal; NULL when fsync is false */
-	long pid; /* for unique names: getpid() once */
+	long pid;                   /* for unique names: getpid() once */
 	unsigned long counter;
 	pthread_mutex_t mu; /* counter, and index lines in journal order */
 };
@@ -33,7 +33,6 @@ char *maildir_index_line(const struct sc_inbound *m, const char *file);
 unsigned long long maildir_mark(void *arg);
 int maildir_replay_begin(void *arg, unsigned long long mark, struct sc_error *err);
 int maildir_replay(void *arg, const char *meta, size_t meta_len, int fd,
-                   unsigned long long body_off, unsigned long long body_len,
-                   struct sc_error *err);
+                   unsigned long long body_off, unsigned long long body_len, struct sc_error *err);
 
 #endif

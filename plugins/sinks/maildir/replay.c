@@ -34,8 +34,8 @@ int maildir_replay_begin(void *arg, unsigned long long mark, struct sc_error *er
 	 * replay writes them again, whole and in order */
 	if (m->index_fd >= 0 && fstat(m->index_fd, &st) == 0 &&
 	    (unsigned long long)st.st_size > mark && ftruncate(m->index_fd, (off_t)mark))
-		return sc_error_set(err, SC_EIO, "maildir %s: cannot repair index.jsonl: %s", m->dir,
-		                    strerror(errno));
+		return sc_error_set(err, SC_EIO, "maildir %s: cannot repair index.jsonl: %s",
+		                    m->dir, strerror(errno));
 	return SC_OK;
 }
 
@@ -87,7 +87,8 @@ static int in_cur(const struct maildir *m, const char *name)
 static int put_back(const struct maildir *m, const char *name, int fd, unsigned long long off,
                     unsigned long long len, struct sc_error *err)
 {
-	char *tmp = sc_asprintf("%s/tmp/%s", m->dir, name), *dst = sc_asprintf("%s/new/%s", m->dir, name);
+	char *tmp = sc_asprintf("%s/tmp/%s", m->dir, name),
+	     *dst = sc_asprintf("%s/new/%s", m->dir, name);
 	if (!tmp || !dst) {
 		free(tmp), free(dst);
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
@@ -107,12 +108,12 @@ static int put_back(const struct maildir *m, const char *name, int fd, unsigned 
 		if ((out >= 0 && close(out)) || out < 0)
 			bad = 1;
 		if (bad || rename(tmp, dst)) {
-			rc = sc_error_set(err, SC_EIO, "maildir: cannot put %s back into new/: %s", name,
-			                  strerror(errno));
+			rc = sc_error_set(err, SC_EIO, "maildir: cannot put %s back into new/: %s",
+			                  name, strerror(errno));
 			unlink(tmp);
 		} else {
-			sc_log(SC_LOG_INFO, "maildir %s: new/%s written again from the journal", m->dir,
-			       name);
+			sc_log(SC_LOG_INFO, "maildir %s: new/%s written again from the journal",
+			       m->dir, name);
 		}
 	}
 	free(tmp), free(dst);
@@ -120,8 +121,7 @@ static int put_back(const struct maildir *m, const char *name, int fd, unsigned 
 }
 
 int maildir_replay(void *arg, const char *meta, size_t meta_len, int fd,
-                   unsigned long long body_off, unsigned long long body_len,
-                   struct sc_error *err)
+                   unsigned long long body_off, unsigned long long body_len, struct sc_error *err)
 {
 	struct maildir *m = arg;
 	cJSON *j = cJSON_ParseWithLength(meta, meta_len);
@@ -137,8 +137,9 @@ int maildir_replay(void *arg, const char *meta, size_t meta_len, int fd,
 			rc = put_back(m, name->valuestring, fd, body_off, body_len, err);
 		if (!rc && cJSON_IsString(line) && m->index_fd >= 0 &&
 		    sc_write_all(m->index_fd, line->valuestring, strlen(line->valuestring)))
-			rc = sc_error_set(err, SC_EIO, "maildir %s: cannot append to index.jsonl: %s",
-			                  m->dir, strerror(errno));
+			rc = sc_error_set(err, SC_EIO,
+			                  "maildir %s: cannot append to index.jsonl: %s", m->dir,
+			                  strerror(errno));
 	}
 	cJSON_Delete(j);
 	return rc;
