@@ -95,6 +95,9 @@ long long hs_now_ms(void); /* CLOCK_MONOTONIC */
 /* cJSON_ParseWithLength, safe to call from several threads at once. */
 cJSON *hs_json_parse(const char *text, size_t len);
 double hs_wall(void);        /* Unix time with fraction */
+/* A message id usable in spool file names: [A-Za-z0-9._-], not starting
+ * with '.', at most 200 bytes (it names files: never a path). */
+int hs_id_ok(const char *id);
 double hs_random_unit(void); /* uniform in [0, 1), from OpenSSL's RAND */
 /* Full-jitter backoff after `attempts` failures (1 = the first). */
 double hs_backoff(const struct hs_config *cfg, unsigned attempts);
