@@ -94,7 +94,7 @@ void hs_post(void *curl, const struct hs_request *req, struct hs_outcome *out);
 long long hs_now_ms(void); /* CLOCK_MONOTONIC */
 /* cJSON_ParseWithLength, safe to call from several threads at once. */
 cJSON *hs_json_parse(const char *text, size_t len);
-double hs_wall(void);        /* Unix time with fraction */
+double hs_wall(void); /* Unix time with fraction */
 /* A message id usable in spool file names: [A-Za-z0-9._-], not starting
  * with '.', at most 200 bytes (it names files: never a path). */
 int hs_id_ok(const char *id);
@@ -186,8 +186,7 @@ void hs_spool_retry_state(struct hs_spool *sp, const char *id, unsigned attempts
  * "add" puts new/<id>.env and new/<id>.eml back as journaled, "done"
  * removes them. An unusable record is skipped with a warning. */
 int hs_spool_replay(void *arg, const char *meta, size_t meta_len, int fd,
-                    unsigned long long body_off, unsigned long long body_len,
-                    struct sc_error *err);
+                    unsigned long long body_off, unsigned long long body_len, struct sc_error *err);
 typedef int (*hs_spool_fn)(void *arg, const char *id, unsigned attempts, double next);
 int hs_spool_scan(struct hs_spool *sp, hs_spool_fn fn, void *arg, struct sc_error *err);
 

@@ -238,8 +238,8 @@ struct add {
 /* Small message: one record holding its envelope and bytes, flushed
  * (shared fdatasync), then the renames; the files themselves are made
  * durable by the journal's checkpoint. 0 or -1 with errno, a->step set. */
-static int commit_journaled(struct hs_spool *sp, const struct sc_inbound *msg,
-                            const cJSON *env, struct add *a)
+static int commit_journaled(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
+                            struct add *a)
 {
 	a->step = "journal";
 	char *meta = record_meta("add", msg->id, env);
@@ -287,9 +287,9 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 {
 	/* a recycled file is written where it lies in free/ (as private as
 	 * tmp/, emptied at start) and renamed from there into new/ */
-	struct add a = {{hs_free_take(sp), hs_spool_path(sp, "new", msg->id, ".env"),
-	                 hs_free_take(sp), hs_spool_path(sp, "new", msg->id, ".eml")},
-	                NULL, -1, 0, "add", 0};
+	struct add a = {.in = -1, .step = "add"};
+	a.p = (struct add_paths){hs_free_take(sp), hs_spool_path(sp, "new", msg->id, ".env"),
+	                         hs_free_take(sp), hs_spool_path(sp, "new", msg->id, ".eml")};
 	if (!a.p.tenv)
 		a.p.tenv = hs_spool_path(sp, "tmp", msg->id, ".env");
 	if (!a.p.teml)

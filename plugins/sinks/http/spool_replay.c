@@ -28,8 +28,8 @@ static int same(const char *path, int fd, unsigned long long off, unsigned long 
 	struct stat st;
 	if (in < 0)
 		return 0;
-	int eq = fstat(in, &st) == 0 && S_ISREG(st.st_mode) &&
-	         (unsigned long long)st.st_size == len;
+	int eq =
+	    fstat(in, &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size == len;
 	char *a = eq ? malloc(2 * CHUNK) : NULL;
 	eq = eq && a;
 	for (unsigned long long done = 0; eq && done < len;) {
@@ -47,8 +47,8 @@ static int same(const char *path, int fd, unsigned long long off, unsigned long 
 /* len bytes at off of fd (or text, when fd < 0) into tmp, renamed to
  * dst. Made durable by the journal's syncfs after the replay. 0 or -1
  * with errno. */
-static int put(const char *tmp, const char *dst, const char *text, int fd,
-               unsigned long long off, unsigned long long len)
+static int put(const char *tmp, const char *dst, const char *text, int fd, unsigned long long off,
+               unsigned long long len)
 {
 	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
@@ -101,7 +101,8 @@ static int redo_add(struct hs_spool *sp, const char *id, const cJSON *env, int f
 	struct stat st;
 	if (!rc && lstat(failed, &st) != 0) {
 		int again = !same(neml, fd, off, len);
-		if (put(tenv, nenv, text, -1, 0, 0) || (again && put(teml, neml, NULL, fd, off, len)))
+		if (put(tenv, nenv, text, -1, 0, 0) ||
+		    (again && put(teml, neml, NULL, fd, off, len)))
 			rc = sc_error_set(err, SC_EIO, "spool %s: cannot put %s back into new/: %s",
 			                  sp->dir, id, strerror(errno));
 		else if (again)
@@ -132,8 +133,7 @@ static int redo_done(struct hs_spool *sp, const char *id, struct sc_error *err)
 }
 
 int hs_spool_replay(void *arg, const char *meta, size_t meta_len, int fd,
-                    unsigned long long body_off, unsigned long long body_len,
-                    struct sc_error *err)
+                    unsigned long long body_off, unsigned long long body_len, struct sc_error *err)
 {
 	struct hs_spool *sp = arg;
 	cJSON *j = hs_json_parse(meta, meta_len);
@@ -143,14 +143,15 @@ int hs_spool_replay(void *arg, const char *meta, size_t meta_len, int fd,
 	const char *o = cJSON_IsString(op) ? op->valuestring : "";
 	int rc = SC_OK;
 	if (!cJSON_IsString(id) || !hs_id_ok(id->valuestring))
-		sc_log(SC_LOG_WARN, "spool %s: a journal record without a usable id skipped", sp->dir);
+		sc_log(SC_LOG_WARN, "spool %s: a journal record without a usable id skipped",
+		       sp->dir);
 	else if (strcmp(o, "add") == 0 && cJSON_IsObject(env))
 		rc = redo_add(sp, id->valuestring, env, fd, body_off, body_len, err);
 	else if (strcmp(o, "done") == 0)
 		rc = redo_done(sp, id->valuestring, err);
 	else
-		sc_log(SC_LOG_WARN, "spool %s: a journal record for %s that is not an add or a done "
-		                    "skipped", sp->dir, id->valuestring);
+		sc_log(SC_LOG_WARN, "spool %s: a journal record for %s of no known op skipped",
+		       sp->dir, id->valuestring);
 	cJSON_Delete(j);
 	return rc;
 }

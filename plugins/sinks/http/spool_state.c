@@ -51,12 +51,15 @@ int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason, struc
 	 * be only in the journal; then the "done" record flushed, so that a
 	 * replay cannot put the message back into new/ */
 	if (!rc && sc_commit_wait(sp->commit))
-		rc = sc_error_set(err, SC_EIO, "spool %s: cannot make the move of %s to failed/ "
-		                  "durable: %s", sp->dir, id, strerror(errno));
+		rc = sc_error_set(err, SC_EIO,
+		                  "spool %s: cannot make the move of %s to failed/ "
+		                  "durable: %s",
+		                  sp->dir, id, strerror(errno));
 	if (!rc && hs_spool_journal_done(sp, id))
-		rc = sc_error_set(err, SC_EIO, "spool %s: %s is in failed/, but cannot journal it: "
-		                  "%s; after a crash it may be tried again", sp->dir, id,
-		                  strerror(errno));
+		rc = sc_error_set(err, SC_EIO,
+		                  "spool %s: %s is in failed/, but cannot journal it: "
+		                  "%s; after a crash it may be tried again",
+		                  sp->dir, id, strerror(errno));
 	free(rpath), free(text), free(retry);
 	return rc;
 }
