@@ -155,19 +155,11 @@ static enum sc_sink_verdict deliver_sync(struct sink *s, const struct sc_inbound
 	return v;
 }
 
-static int valid_id(const char *id)
-{
-	if (!id || !*id || id[0] == '.' || strlen(id) > 200)
-		return 0;
-	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
-	       strlen(id);
-}
-
 static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *msg, char **reply,
                                          struct sc_error *err)
 {
 	struct sink *s = priv;
-	if (!valid_id(msg->id)) {
+	if (!hs_id_ok(msg->id)) {
 		/* it names spool files: never a path */
 		sc_error_set(err, SC_EINTERNAL, "message id \"%s\" is not [A-Za-z0-9._-]", msg->id);
 		return SC_SINK_DEFER;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* made durable by hs_spool_fail's group commit */
 static int put_text(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -19,7 +20,7 @@ static int put_text(const char *path, const char *text)
 		return -1;
 	size_t n = strlen(text);
 	ssize_t w = write(fd, text, n);
-	int rc = (w < 0 || (size_t)w != n || fsync(fd)) ? -1 : 0;
+	int rc = (w < 0 || (size_t)w != n) ? -1 : 0;
 	if (close(fd))
 		rc = -1;
 	return rc;
@@ -37,22 +38,29 @@ int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason, struc
 {
 	char *rpath = hs_spool_path(sp, "failed", id, ".reason");
 	char *text = sc_asprintf("%s\n", reason ? reason : "unknown");
-	char *fdir = sc_asprintf("%s/failed", sp->dir),
-	     *retry = hs_spool_path(sp, "new", id, ".retry");
-	int rc =
-	    rpath && text && fdir && retry ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
+	char *retry = hs_spool_path(sp, "new", id, ".retry");
+	int rc = rpath && text && retry ? SC_OK : sc_error_set(err, SC_ENOMEM, "out of memory");
 	/* the reason first: a message in failed/ always says why */
 	if (!rc && (put_text(rpath, text) || move(sp, id, ".eml") ||
 	            (move(sp, id, ".env") && errno != ENOENT)))
 		rc = sc_error_set(err, SC_EIO, "spool %s: cannot move %s to failed/: %s", sp->dir,
 		                  id, strerror(errno));
-	if (!rc) {
+	if (!rc)
 		unlink(retry);
-		int fd = open(fdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0)
-			fsync(fd), close(fd);
-	}
-	free(rpath), free(text), free(fdir), free(retry);
+	/* the moves durable, and with them the .eml's data, which may so far
+	 * be only in the journal; then the "done" record flushed, so that a
+	 * replay cannot put the message back into new/ */
+	if (!rc && sc_commit_wait(sp->commit))
+		rc = sc_error_set(err, SC_EIO,
+		                  "spool %s: cannot make the move of %s to failed/ "
+		                  "durable: %s",
+		                  sp->dir, id, strerror(errno));
+	if (!rc && hs_spool_journal_done(sp, id))
+		rc = sc_error_set(err, SC_EIO,
+		                  "spool %s: %s is in failed/, but cannot journal it: "
+		                  "%s; after a crash it may be tried again",
+		                  sp->dir, id, strerror(errno));
+	free(rpath), free(text), free(retry);
 	return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <openssl/rand.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 /* cJSON's parser records its error position in a global of the library:
@@ -17,6 +18,14 @@ cJSON *hs_json_parse(const char *text, size_t len)
 	cJSON *j = cJSON_ParseWithLength(text, len);
 	pthread_mutex_unlock(&parse_mu);
 	return j;
+}
+
+int hs_id_ok(const char *id)
+{
+	if (!id || !*id || id[0] == '.' || strlen(id) > 200)
+		return 0;
+	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	       strlen(id);
 }
 
 long long hs_now_ms(void)
