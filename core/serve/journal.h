@@ -16,8 +16,11 @@
 #define JOURNAL_HEADER_LEN 48
 #define JOURNAL_RECORD_HEAD 16
 #define JOURNAL_HASH_LEN 32
-/* meta is the sink's small text; anything larger is not a record of ours */
-#define JOURNAL_META_MAX (1u << 20)
+/* meta is the sink's text: its envelope, so up to limits.recipients
+ * (100,000) addresses of up to 256 octets, twice (maildir: the index line
+ * and the meta around it); a reader never allocates more than the file
+ * holds, whatever a length says */
+#define JOURNAL_META_MAX (256u << 20)
 
 void journal_put32(unsigned char *p, unsigned v);
 void journal_put64(unsigned char *p, unsigned long long v);

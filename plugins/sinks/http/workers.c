@@ -109,7 +109,7 @@ static void give_up(struct hs_workers *w, const char *id, const char *reason, in
 {
 	struct sc_error err = SC_ERROR_INIT;
 	if (hs_spool_fail(w->sp, id, reason, &err))
-		sc_log(SC_LOG_ERROR, "%s: %s (it stays in new/)", id, err.message);
+		sc_log(SC_LOG_ERROR, "%s: %s", id, err.message);
 	else if (!logged)
 		sc_log(SC_LOG_WARN, "%s: moved to failed/: %s", id, reason);
 	sc_error_clear(&err);
