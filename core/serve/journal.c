@@ -3,11 +3,11 @@
  * Why: on the benchmark VM (virtio disk, ext4 without a journal) making
  * one small file durable costs its data block, its inode block and its
  * directory blocks written before the 250, and a syncfs() per batch of
- * ~20 deliveries still paid that per file: 1,000-4,600 files/s by
- * themselves, against 17,000-70,000 records/s appended to one file with
- * one fdatasync() per batch (bench/results.md). The same files written
- * without a flush and made durable thousands at a time cost 0.3 s per
- * 20,000. So a delivery appends its record here and waits for the shared
+ * 5-50 deliveries still paid that per file: 3,800-8,200 files/s by
+ * themselves, against 14,000-67,000 records/s appended to one file with
+ * one fdatasync() per batch (bench/durability.sh, bench/results.md). The
+ * same files written without a flush and made durable at once took 0.09 s
+ * per 4,000. So a delivery appends its record here and waits for the shared
  * fdatasync(); the checkpoint thread later syncfs()es the sink's files
  * and deletes the journal file that covered them.
  *

@@ -106,9 +106,9 @@ double hs_backoff(const struct hs_config *cfg, unsigned attempts);
 
 /* A 250 waits for the message's journal record (envelope and bytes) to be
  * flushed, one fdatasync() shared by every delivery at once, not for the
- * spool's files: their writeback per file was the cost (1,000-4,600
+ * spool's files: their writeback per file was the cost (3,800-8,200
  * small files/s made durable a batch at a time on the benchmark VM, vs
- * 17,000-70,000 journal records/s). The journal's checkpoint flushes the
+ * 14,000-67,000 journal records/s: bench/durability.sh). The journal's checkpoint flushes the
  * files later; after a crash, hs_spool_replay puts back what it had not.
  * spool.c's opening comment has the whole recipe. */
 

@@ -12,8 +12,9 @@
  * are written without a flush and made durable later, a second's worth
  * at a time, by the journal's checkpoint. Why: making each small file
  * durable costs its data, inode and directory blocks before the 250, and
- * even shared by a group commit that was 1,000-4,600 files/s on the
- * benchmark VM, against 17,000-70,000 journal records/s. After a crash
+ * even shared by a group commit that was 3,800-8,200 files/s on the
+ * benchmark VM, against 14,000-67,000 journal records/s
+ * (bench/durability.sh). After a crash
  * the journal puts back whatever the checkpoint had not covered
  * (spool_replay.c), before the rescan. A delivered message is journaled
  * as "done" without waiting (lost, the message is POSTed again with the
