@@ -43,8 +43,9 @@ int hs_spool_fail(struct hs_spool *sp, const char *id, const char *reason, struc
 	/* the reason first: a message in failed/ always says why */
 	if (!rc && (put_text(rpath, text) || move(sp, id, ".eml") ||
 	            (move(sp, id, ".env") && errno != ENOENT)))
-		rc = sc_error_set(err, SC_EIO, "spool %s: cannot move %s to failed/ (it stays in new/): %s", sp->dir,
-		                  id, strerror(errno));
+		rc = sc_error_set(err, SC_EIO,
+		                  "spool %s: cannot move %s to failed/ (it stays in new/): %s",
+		                  sp->dir, id, strerror(errno));
 	if (!rc)
 		unlink(retry);
 	/* the moves durable, and with them the .eml's data, which may so far
