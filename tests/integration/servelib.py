@@ -2,6 +2,7 @@
 (with the maildir sink by default) on a port it reports, read back what it
 stored with Python's mailbox module, and talk raw SMTP over a socket."""
 
+import hashlib
 import json
 import mailbox
 import os
@@ -101,6 +102,30 @@ class Serve:
             harness.eq(rc, 0, "serve exit status after SIGTERM\n" + self.log()[-3000:])
             for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer"):
                 harness.not_contains(self.log(), bad, "serve stderr")
+
+
+def journal_records(jdir):
+    """The records of a sink's journal files (doc/serve.md has the
+    format), read here independently of the C reader: [(meta, body, file,
+    offset of the record)]."""
+    out = []
+    for name in sorted(os.listdir(jdir), key=lambda n: int(n.split(".")[0])):
+        path = os.path.join(jdir, name)
+        with open(path, "rb") as f:
+            data = f.read()
+        harness.eq(data[:4], b"SCJ1", "journal header of " + name)
+        harness.eq(hashlib.sha256(data[:16]).digest(), data[16:48], "header hash of " + name)
+        off = 48
+        while off + 48 <= len(data) and data[off:off + 4] == b"SCJR":
+            ml = int.from_bytes(data[off + 4:off + 8], "little")
+            bl = int.from_bytes(data[off + 8:off + 16], "little")
+            end = off + 16 + ml + bl
+            if end + 32 > len(data) or hashlib.sha256(data[off:end]).digest() != data[end:end + 32]:
+                break
+            out.append((json.loads(data[off + 16:off + 16 + ml]), data[off + 16 + ml:end], path,
+                        off))
+            off = end + 32
+    return out
 
 
 class Client:

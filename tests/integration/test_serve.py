@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (asset, connector_path, contains, eq, mkdtemp,  # noqa: E402
                      ne, not_contains, run, run_connector, shared_ca, skip, true)
-from servelib import Client, Serve, envelope_ok  # noqa: E402
+from servelib import Client, Serve, envelope_ok, journal_records  # noqa: E402
 
 SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
@@ -606,26 +606,6 @@ def test_sigterm_under_load_loses_nothing_answered_250():
     sys.stdout.write("# %d accepted before SIGTERM, %d stored\n" % (len(accepted), len(stored)))
 
 
-def journal_records(jdir):
-    """The records of the sink's journal files (doc/serve.md has the
-    format), read here independently of the C reader: [(meta, body)]."""
-    out = []
-    for name in sorted(os.listdir(jdir), key=lambda n: int(n.split(".")[0])):
-        data = open(os.path.join(jdir, name), "rb").read()
-        eq(data[:4], b"SCJ1", "journal header of " + name)
-        eq(hashlib.sha256(data[:16]).digest(), data[16:48], "header hash of " + name)
-        off = 48
-        while off + 48 <= len(data) and data[off:off + 4] == b"SCJR":
-            ml = int.from_bytes(data[off + 4:off + 8], "little")
-            bl = int.from_bytes(data[off + 8:off + 16], "little")
-            end = off + 16 + ml + bl
-            if end + 32 > len(data) or hashlib.sha256(data[off:end]).digest() != data[end:end + 32]:
-                break
-            out.append((json.loads(data[off + 16:off + 16 + ml]), data[off + 16 + ml:end]))
-            off = end + 32
-    return out
-
-
 def test_kill_9_then_lost_writeback_is_put_back_from_the_journal():
     """fsync on: a 250 follows one fdatasync() of the journal, and the
     Maildir's own files are flushed later by a checkpoint. A power cut
@@ -650,9 +630,9 @@ def test_kill_9_then_lost_writeback_is_put_back_from_the_journal():
     srv.stop(signal.SIGKILL)
     md = srv.maildir
     recs = journal_records(os.path.join(md, "journal"))
-    names = [m["name"] for m, _ in recs]
+    names = [m["name"] for m, _, _, _ in recs]
     true(len(names) >= 3, "messages still in the journal when killed: %d" % len(names))
-    for m, body in recs:
+    for m, body, _, _ in recs:
         eq(open(os.path.join(md, "new", m["name"]), "rb").read(), body,
            "the journal holds the file as written")
     os.unlink(os.path.join(md, "new", names[0]))

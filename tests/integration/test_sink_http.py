@@ -29,7 +29,6 @@ and, where serve is built, end to end over SMTP:
 """
 import calendar
 import email.utils
-import hashlib
 import json
 import os
 import re
@@ -47,7 +46,7 @@ import harness  # noqa: E402
 from harness import (TIMEOUT, HttpEndpoint, LineReader, _stop_process, contains,  # noqa: E402
                      eq, shared_ca, mkdtemp, not_contains, run, skip, tmpdir, true,
                      wait_for)
-from servelib import Serve  # noqa: E402
+from servelib import Serve, journal_records  # noqa: E402
 
 def builddir():
     d = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
@@ -830,30 +829,6 @@ def test_serve_kill9_during_smtp_source_load_loses_nothing():
 
 def spool_dir(sv):
     return os.path.join(sv.state_dir, "http-spool")
-
-
-def journal_records(jdir):
-    """The records of the spool's journal files (doc/serve.md has the
-    format), read here independently of the C reader: [(meta, body, file,
-    offset of the record)]."""
-    out = []
-    for name in sorted(os.listdir(jdir), key=lambda n: int(n.split(".")[0])):
-        path = os.path.join(jdir, name)
-        with open(path, "rb") as f:
-            data = f.read()
-        eq(data[:4], b"SCJ1", "journal header of " + name)
-        eq(hashlib.sha256(data[:16]).digest(), data[16:48], "header hash of " + name)
-        off = 48
-        while off + 48 <= len(data) and data[off:off + 4] == b"SCJR":
-            ml = int.from_bytes(data[off + 4:off + 8], "little")
-            bl = int.from_bytes(data[off + 8:off + 16], "little")
-            end = off + 16 + ml + bl
-            if end + 32 > len(data) or hashlib.sha256(data[off:end]).digest() != data[end:end + 32]:
-                break
-            out.append((json.loads(data[off + 16:off + 16 + ml]), data[off + 16 + ml:end], path,
-                        off))
-            off = end + 32
-    return out
 
 
 def send_numbered(sv, n, what):

@@ -19,69 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHUNK 65536
-
-/* The file at path holds exactly len bytes at off of fd? */
-static int same(const char *path, int fd, unsigned long long off, unsigned long long len)
-{
-	int in = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	if (in < 0)
-		return 0;
-	int eq =
-	    fstat(in, &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size == len;
-	char *a = eq ? malloc(2 * CHUNK) : NULL;
-	eq = eq && a;
-	for (unsigned long long done = 0; eq && done < len;) {
-		size_t k = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-		eq = pread(in, a, k, (off_t)done) == (ssize_t)k &&
-		     pread(fd, a + CHUNK, k, (off_t)(off + done)) == (ssize_t)k &&
-		     memcmp(a, a + CHUNK, k) == 0;
-		done += k;
-	}
-	free(a);
-	close(in);
-	return eq;
-}
-
-/* len bytes at off of fd (or text, when fd < 0) into tmp, renamed to
- * dst. Made durable by the journal's syncfs after the replay. 0 or -1
- * with errno. */
-static int put(const char *tmp, const char *dst, const char *text, int fd, unsigned long long off,
-               unsigned long long len)
-{
-	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out < 0)
-		return -1;
-	int bad = 0;
-	if (fd < 0) {
-		bad = sc_write_all(out, text, strlen(text));
-	} else {
-		char *chunk = malloc(CHUNK);
-		bad = !chunk;
-		if (bad)
-			errno = ENOMEM;
-		for (unsigned long long done = 0; !bad && done < len;) {
-			size_t k = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-			ssize_t n = pread(fd, chunk, k, (off_t)(off + done));
-			if (n != (ssize_t)k && n >= 0)
-				errno = EIO; /* the journal shorter than its record said */
-			bad = n != (ssize_t)k || sc_write_all(out, chunk, k);
-			done += k;
-		}
-		free(chunk);
-	}
-	int e = errno;
-	if (close(out) && !bad)
-		bad = 1, e = errno;
-	if (!bad && rename(tmp, dst))
-		bad = 1, e = errno;
-	if (bad)
-		unlink(tmp);
-	errno = e;
-	return bad ? -1 : 0;
-}
-
 /* "add": new/<id>.env as journaled (rewritten: small), then new/<id>.eml
  * if it is missing or not the journaled bytes; nothing when the message
  * was moved to failed/ (its "done" follows, or it was never waited for
@@ -100,9 +37,9 @@ static int redo_add(struct hs_spool *sp, const char *id, const cJSON *env, int f
 	             : sc_error_set(err, SC_ENOMEM, "out of memory");
 	struct stat st;
 	if (!rc && lstat(failed, &st) != 0) {
-		int again = !same(neml, fd, off, len);
-		if (put(tenv, nenv, text, -1, 0, 0) ||
-		    (again && put(teml, neml, NULL, fd, off, len)))
+		int again = !sc_journal_body_matches(neml, fd, off, len);
+		if (sc_journal_restore(tenv, nenv, text, strlen(text), -1, 0, 0) ||
+		    (again && sc_journal_restore(teml, neml, NULL, 0, fd, off, len)))
 			rc = sc_error_set(err, SC_EIO, "spool %s: cannot put %s back into new/: %s",
 			                  sp->dir, id, strerror(errno));
 		else if (again)

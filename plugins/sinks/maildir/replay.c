@@ -45,29 +45,6 @@ static int name_ok(const char *n)
 	return n[0] && n[0] != '.' && !strchr(n, '/');
 }
 
-/* new/name holds exactly the body? */
-static int same(const char *path, int fd, unsigned long long off, unsigned long long len)
-{
-	int in = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	if (in < 0)
-		return 0;
-	int eq = fstat(in, &st) == 0 && (unsigned long long)st.st_size == len;
-	static const size_t chunk = 65536;
-	char *a = eq ? malloc(2 * chunk) : NULL;
-	eq = eq && a;
-	for (unsigned long long done = 0; eq && done < len;) {
-		size_t k = len - done < chunk ? (size_t)(len - done) : chunk;
-		eq = pread(in, a, k, (off_t)done) == (ssize_t)k &&
-		     pread(fd, a + chunk, k, (off_t)(off + done)) == (ssize_t)k &&
-		     memcmp(a, a + chunk, k) == 0;
-		done += k;
-	}
-	free(a);
-	close(in);
-	return eq;
-}
-
 /* A reader moved it to cur/ (as N:2,flags): it arrived intact. */
 static int in_cur(const struct maildir *m, const char *name)
 {
@@ -94,28 +71,14 @@ static int put_back(const struct maildir *m, const char *name, int fd, unsigned 
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
 	int rc = SC_OK;
-	if (!same(dst, fd, off, len) && !in_cur(m, name)) {
-		int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-		char *chunk = out >= 0 ? malloc(65536) : NULL;
-		int bad = !chunk;
-		for (unsigned long long done = 0; !bad && done < len;) {
-			size_t k = len - done < 65536 ? (size_t)(len - done) : 65536;
-			bad = pread(fd, chunk, k, (off_t)(off + done)) != (ssize_t)k ||
-			      sc_write_all(out, chunk, k);
-			done += k;
-		}
-		free(chunk);
-		if ((out >= 0 && close(out)) || out < 0)
-			bad = 1;
-		if (bad || rename(tmp, dst)) {
-			rc = sc_error_set(err, SC_EIO, "maildir: cannot put %s back into new/: %s",
-			                  name, strerror(errno));
-			unlink(tmp);
-		} else {
-			sc_log(SC_LOG_INFO, "maildir %s: new/%s written again from the journal",
-			       m->dir, name);
-		}
-	}
+	if (sc_journal_body_matches(dst, fd, off, len) || in_cur(m, name))
+		; /* there intact, or already read */
+	else if (sc_journal_restore(tmp, dst, NULL, 0, fd, off, len))
+		rc = sc_error_set(err, SC_EIO, "maildir: cannot put %s back into new/: %s", name,
+		                  strerror(errno));
+	else
+		sc_log(SC_LOG_INFO, "maildir %s: new/%s written again from the journal", m->dir,
+		       name);
 	free(tmp), free(dst);
 	return rc;
 }
