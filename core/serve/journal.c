@@ -44,7 +44,9 @@ struct jfile {
 	long long created_ns;
 	int refs;     /* appended, not yet done */
 	int flushing; /* an fdatasync() of this file is running */
-	int failed;   /* errno of a failed write or flush: no more appends */
+	int failed;   /* errno of a failed flush: its records may be lost */
+	int torn;     /* a write failed halfway: no more appends (its tail is
+	                 unknown), but the records before it can still be flushed */
 };
 
 struct sc_journal {
@@ -313,7 +315,7 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 	struct jfile *f = j->cur;
 	int rc = 0;
 	/* a file that failed is never written again: its tail is unknown */
-	if (!f || f->failed || f->size >= ROTATE_BYTES ||
+	if (!f || f->failed || f->torn || f->size >= ROTATE_BYTES ||
 	    (f->size > JOURNAL_HEADER_LEN && now_ns() - f->created_ns >= ROTATE_NS)) {
 		rc = rotate(j);
 		f = j->cur;
@@ -339,7 +341,7 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 	} else if (f && err != ENOMEM) {
 		/* a record that failed halfway is never acknowledged; the next
 		 * append starts a new file rather than write after it */
-		f->failed = err ? err : EIO;
+		f->torn = 1;
 	}
 	pthread_mutex_unlock(&j->mu);
 	free(p.chunk);

@@ -322,7 +322,7 @@ static void short_body_file_is_refused(void **state)
 	struct sc_journal_ticket t;
 	assert_int_equal(sc_journal_append(j, &e, &t), SC_EIO);
 	close(fd);
-	/* the journal goes on, in a new file */
+	/* nothing was written: the journal goes on */
 	append(j, "after", NULL, -1, 0, 1);
 	sc_journal_close(j);
 	remove_tree(top);
