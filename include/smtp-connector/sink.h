@@ -89,7 +89,9 @@ struct sc_sink_ops {
  * running at once share one: syncfs() of the file system that holds
  * `dir`, which makes every file written and every name created or renamed
  * on it durable (data, inodes and directories; the disk cache flushed).
- * Opaque; thread-safe. */
+ * The bundled sinks use it for what they keep out of the journal below
+ * (messages over 4 MiB, the move to failed/): per small message the
+ * journal is several times cheaper. Opaque; thread-safe. */
 struct sc_commit;
 
 /* Open a group commit for the file system of the directory `dir`.
