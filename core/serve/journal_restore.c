@@ -42,7 +42,7 @@ int sc_journal_restore(const char *tmp, const char *dst, const void *text, size_
 {
 	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
-		return -1;
+		return SC_EIO;
 	int bad = text_len && sc_write_all(out, text, text_len);
 	char *chunk = fd >= 0 && len && !bad ? malloc(CHUNK) : NULL;
 	if (fd >= 0 && len && !bad && !chunk)
@@ -64,5 +64,5 @@ int sc_journal_restore(const char *tmp, const char *dst, const void *text, size_
 	if (bad)
 		unlink(tmp);
 	errno = e;
-	return bad ? -1 : 0;
+	return !bad ? SC_OK : e == ENOMEM ? SC_ENOMEM : SC_EIO;
 }

@@ -194,14 +194,16 @@ int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t);
  * checkpoint may cover it. Once per successful append, success or not. */
 void sc_journal_done(struct sc_journal *j, const struct sc_journal_ticket *t);
 /* For a replay hook. Does the regular file at `path` hold exactly the
- * body_len bytes at body_off of the journal's fd? 1 or 0 (0 also when it
- * is missing or cannot be read). */
+ * body_len bytes at body_off of the journal's fd? A predicate, not a
+ * code: 1 or 0 (0 also when it is missing or cannot be read). */
 int sc_journal_body_matches(const char *path, int fd, unsigned long long body_off,
                             unsigned long long body_len);
 /* For a replay hook: `tmp` (created 0600, or cut) gets text_len bytes of
  * `text`, then the len bytes at off of the journal's fd (fd -1: none),
  * and is renamed to `dst`; made durable by the syncfs() that follows the
- * replay. 0, or -1 with errno (tmp removed). */
+ * replay. SC_OK; SC_EIO with errno (a read, write or the rename failed;
+ * the journal shorter than said is EIO); SC_ENOMEM. tmp is removed on
+ * failure. */
 int sc_journal_restore(const char *tmp, const char *dst, const void *text, size_t text_len, int fd,
                        unsigned long long off, unsigned long long len);
 /* Stop the checkpoint thread, checkpoint everything (no append may be in
