@@ -95,19 +95,7 @@ static long long now_ns(void)
 	return (long long)t.tv_sec * 1000000000ll + t.tv_nsec;
 }
 
-static int write_at(int fd, const void *buf, size_t n, unsigned long long off)
-{
-	size_t done = 0;
-	while (done < n) {
-		ssize_t w = pwrite(fd, (const char *)buf + done, n - done, (off_t)(off + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		done += (size_t)w;
-	}
-	return 0;
-}
+static int writev_at(int fd, struct iovec *iov, int n, unsigned long long off);
 
 static char *file_path(const struct sc_journal *j, unsigned long long gen)
 {
@@ -129,8 +117,9 @@ static struct jfile *file_new(struct sc_journal *j, unsigned long long mark)
 	f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	unsigned char h[JOURNAL_HEADER_LEN];
 	journal_header(h, mark);
+	struct iovec one = {h, sizeof h};
 	int e = 0;
-	if (f->fd < 0 || write_at(f->fd, h, sizeof h, 0) || fdatasync(f->fd) || fsync(j->dirfd)) {
+	if (f->fd < 0 || writev_at(f->fd, &one, 1, 0) || fdatasync(f->fd) || fsync(j->dirfd)) {
 		e = errno;
 		if (f->fd >= 0)
 			close(f->fd), unlink(path);
@@ -171,19 +160,10 @@ static int rotate(struct sc_journal *j)
 /* pread exactly n bytes (a short file is an error: EIO). */
 static int read_exact(int fd, unsigned char *buf, size_t n, unsigned long long off)
 {
-	size_t done = 0;
-	while (done < n) {
-		ssize_t r = pread(fd, buf + done, n - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EIO; /* shorter than the caller said */
-			return -1;
-		}
-		done += (size_t)r;
-	}
-	return 0;
+	int r = journal_pread(fd, buf, n, off);
+	if (r > 0)
+		errno = EIO; /* shorter than the caller said */
+	return r ? -1 : 0;
 }
 
 static int writev_at(int fd, struct iovec *iov, int n, unsigned long long off)
@@ -504,16 +484,14 @@ static int recover(struct sc_journal *j, struct sc_error *err)
 			                  path ? path : j->dir, strerror(errno));
 		} else {
 			int valid = 0;
-			unsigned long long end = 0;
-			rc = journal_read(fd, &j->hooks, !begun, &valid, &end, err);
+			unsigned long long ignored = 0;
+			rc = journal_read(fd, &j->hooks, !begun, &valid, &ignored, err);
 			begun |= valid;
-			struct stat st;
-			if (!rc && valid && fstat(fd, &st) == 0 &&
-			    (unsigned long long)st.st_size > end)
+			if (!rc && valid && ignored)
 				sc_log(SC_LOG_INFO,
 				       "journal %s: %llu.journal: %llu bytes after the last valid "
 				       "record ignored (a record torn by the crash, or altered)",
-				       j->dir, gens[i], (unsigned long long)st.st_size - end);
+				       j->dir, gens[i], ignored);
 			close(fd);
 		}
 		free(path);

@@ -24,17 +24,20 @@
 
 void journal_put32(unsigned char *p, unsigned v);
 void journal_put64(unsigned char *p, unsigned long long v);
+/* pread all n bytes at off: 0; 1 when the file ends first; -1 with
+ * errno. */
+int journal_pread(int fd, void *buf, size_t n, unsigned long long off);
 /* The 48 bytes of a file header with `mark`. */
 void journal_header(unsigned char out[JOURNAL_HEADER_LEN], unsigned long long mark);
 
 /* Read the journal file open on fd: check its header, then hand each
  * valid record to hooks->replay, in order, up to the first one that is
- * torn or fails its hash (reported in *stopped_at when not NULL: the
- * offset where the valid records end). hooks->replay_begin gets the
+ * torn or fails its hash (*ignored, when not NULL: the bytes after the
+ * last valid record). hooks->replay_begin gets the
  * header's mark first when `begin` is set. A file whose header is not
  * valid holds nothing that was acknowledged: SC_OK with *valid = 0.
  * SC_OK; SC_EIO (a read error); or the hook's error. */
 int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *valid,
-                 unsigned long long *stopped_at, struct sc_error *err);
+                 unsigned long long *ignored, struct sc_error *err);
 
 #endif

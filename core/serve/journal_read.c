@@ -22,8 +22,7 @@ static unsigned long long get64(const unsigned char *p)
 	return (unsigned long long)get32(p) | (unsigned long long)get32(p + 4) << 32;
 }
 
-/* pread all n bytes or fail (a short file is a torn record: 1). */
-static int read_at(int fd, void *buf, size_t n, unsigned long long off)
+int journal_pread(int fd, void *buf, size_t n, unsigned long long off)
 {
 	size_t done = 0;
 	while (done < n) {
@@ -45,7 +44,7 @@ static int hash_range(EVP_MD_CTX *md, int fd, unsigned long long off, unsigned l
 	unsigned char chunk[65536];
 	while (n) {
 		size_t k = n < sizeof chunk ? (size_t)n : sizeof chunk;
-		int r = read_at(fd, chunk, k, off);
+		int r = journal_pread(fd, chunk, k, off);
 		if (r)
 			return r;
 		EVP_DigestUpdate(md, chunk, k);
@@ -58,7 +57,7 @@ static int header_ok(int fd, unsigned long long *mark)
 {
 	unsigned char h[JOURNAL_HEADER_LEN], sum[JOURNAL_HASH_LEN];
 	unsigned int len = 0;
-	if (read_at(fd, h, sizeof h, 0) || memcmp(h, "SCJ1", 4) || get32(h + 4) != 1)
+	if (journal_pread(fd, h, sizeof h, 0) || memcmp(h, "SCJ1", 4) || get32(h + 4) != 1)
 		return 0;
 	if (!EVP_Digest(h, 16, sum, &len, EVP_sha256(), NULL) ||
 	    memcmp(sum, h + 16, JOURNAL_HASH_LEN))
@@ -68,12 +67,12 @@ static int header_ok(int fd, unsigned long long *mark)
 }
 
 int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *valid,
-                 unsigned long long *stopped_at, struct sc_error *err)
+                 unsigned long long *ignored, struct sc_error *err)
 {
 	*valid = 0;
 	unsigned long long mark = 0, off = JOURNAL_HEADER_LEN;
-	if (stopped_at)
-		*stopped_at = 0;
+	if (ignored)
+		*ignored = 0;
 	struct stat st;
 	if (fstat(fd, &st))
 		return sc_error_set(err, SC_EIO, "journal: cannot read: %s", strerror(errno));
@@ -91,7 +90,7 @@ int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *v
 		unsigned char head[JOURNAL_RECORD_HEAD];
 		int r = size - off < JOURNAL_RECORD_HEAD + JOURNAL_HASH_LEN
 		            ? 1
-		            : read_at(fd, head, sizeof head, off);
+		            : journal_pread(fd, head, sizeof head, off);
 		if (r || memcmp(head, "SCJR", 4)) {
 			if (r < 0)
 				rc = sc_error_set(err, SC_EIO, "journal: cannot read: %s",
@@ -111,9 +110,9 @@ int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *v
 		                   body_off = meta_off + meta_len;
 		unsigned char want[JOURNAL_HASH_LEN] = {0}, got[JOURNAL_HASH_LEN];
 		unsigned int len = 0;
-		r = read_at(fd, meta, (size_t)meta_len, meta_off);
+		r = journal_pread(fd, meta, (size_t)meta_len, meta_off);
 		if (!r)
-			r = read_at(fd, want, sizeof want, body_off + body_len);
+			r = journal_pread(fd, want, sizeof want, body_off + body_len);
 		if (!r && (!EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
 		           !EVP_DigestUpdate(md, head, sizeof head) ||
 		           !EVP_DigestUpdate(md, meta, (size_t)meta_len)))
@@ -133,7 +132,7 @@ int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *v
 		off = body_off + body_len + JOURNAL_HASH_LEN;
 	}
 	EVP_MD_CTX_free(md);
-	if (stopped_at)
-		*stopped_at = off;
+	if (ignored)
+		*ignored = size - off;
 	return rc;
 }

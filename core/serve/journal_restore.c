@@ -2,7 +2,7 @@
  * sc_journal_body_matches, sc_journal_restore): check whether a file
  * already holds it, and put it back when not. Shared so that the maildir
  * and http sinks compare and copy the same way, in bounded chunks. */
-#include <smtp-connector/sink.h>
+#include "journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,9 +27,8 @@ int sc_journal_body_matches(const char *path, int fd, unsigned long long off,
 	eq = eq && a;
 	for (unsigned long long done = 0; eq && done < len;) {
 		size_t k = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-		eq = pread(in, a, k, (off_t)done) == (ssize_t)k &&
-		     pread(fd, a + CHUNK, k, (off_t)(off + done)) == (ssize_t)k &&
-		     memcmp(a, a + CHUNK, k) == 0;
+		eq = !journal_pread(in, a, k, done) &&
+		     !journal_pread(fd, a + CHUNK, k, off + done) && memcmp(a, a + CHUNK, k) == 0;
 		done += k;
 	}
 	free(a);
@@ -49,10 +48,10 @@ int sc_journal_restore(const char *tmp, const char *dst, const void *text, size_
 		bad = 1, errno = ENOMEM;
 	for (unsigned long long done = 0; chunk && !bad && done < len;) {
 		size_t k = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-		ssize_t n = pread(fd, chunk, k, (off_t)(off + done));
-		if (n != (ssize_t)k && n >= 0)
+		int r = journal_pread(fd, chunk, k, off + done);
+		if (r > 0)
 			errno = EIO; /* the journal shorter than its record said */
-		bad = n != (ssize_t)k || sc_write_all(out, chunk, k);
+		bad = r || sc_write_all(out, chunk, k);
 		done += k;
 	}
 	free(chunk);

@@ -606,6 +606,25 @@ def test_sigterm_under_load_loses_nothing_answered_250():
     sys.stdout.write("# %d accepted before SIGTERM, %d stored\n" % (len(accepted), len(stored)))
 
 
+def test_fsync_false_writes_the_index_without_a_journal():
+    md = os.path.join(mkdtemp("nofsync"), "M")
+    srv = Serve(config={"delivery": {"plugin": "maildir", "dir": md, "fsync": False}},
+                maildir=False)
+    srv.maildir = md
+    try:
+        for i in range(2):
+            s = smtplib.SMTP("127.0.0.1", srv.port, timeout=10)
+            s.sendmail("a@example.com", ["b@example.com"],
+                       "Subject: nofsync %d\r\n\r\nbody\r\n" % i)
+            s.quit()
+        eq(sorted(i["subject"] for i in srv.index()), ["nofsync 0", "nofsync 1"],
+           "one index line per message")
+        eq(len(srv.raw_files()), 2, "both in new/")
+        true(not os.path.exists(os.path.join(md, "journal")), "no journal without fsync")
+    finally:
+        eq(srv.stop(), 0, "exit status")
+
+
 def test_kill_9_then_lost_writeback_is_put_back_from_the_journal():
     """fsync on: a 250 follows one fdatasync() of the journal, and the
     Maildir's own files are flushed later by a checkpoint. A power cut

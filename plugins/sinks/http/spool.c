@@ -190,22 +190,21 @@ static void free_paths(struct add_paths *p)
 }
 
 /* {"op": op, "id": id[, "env": env]}: a journal record's meta
- * (spool_replay.c reads it). NULL when out of memory. */
-static char *record_meta(const char *op, const char *id, const cJSON *env)
+ * (spool_replay.c reads it), from the envelope already printed for the
+ * .env file (env_text, JSON) rather than printed again. The id needs no
+ * escaping: deliver() took only ids hs_id_ok() allows ([A-Za-z0-9._-]).
+ * NULL when out of memory. */
+static char *record_meta(const char *op, const char *id, const char *env_text)
 {
-	cJSON *j = cJSON_CreateObject();
-	char *text = NULL;
-	cJSON *copy = env ? cJSON_Duplicate(env, 1) : NULL;
-	if (j && cJSON_AddStringToObject(j, "op", op) && cJSON_AddStringToObject(j, "id", id) &&
-	    (!env || (copy && cJSON_AddItemToObject(j, "env", copy))))
-		text = cJSON_PrintUnformatted(j);
-	else
-		cJSON_Delete(copy);
-	cJSON_Delete(j);
-	return text;
+	if (!hs_id_ok(id))
+		return NULL; /* a file someone else put in new/: not ours to journal */
+	return env_text ? sc_asprintf("{\"op\":\"%s\",\"id\":\"%s\",\"env\":%s}", op, id, env_text)
+	                : sc_asprintf("{\"op\":\"%s\",\"id\":\"%s\"}", op, id);
 }
 
-int hs_spool_journal_done(struct hs_spool *sp, const char *id)
+/* Append the "done" record of id; *t for sc_journal_done. 0 or -1 with
+ * errno. */
+static int append_done(struct hs_spool *sp, const char *id, struct sc_journal_ticket *t)
 {
 	char *meta = record_meta("done", id, NULL);
 	if (!meta) {
@@ -213,12 +212,19 @@ int hs_spool_journal_done(struct hs_spool *sp, const char *id)
 		return -1;
 	}
 	const struct sc_journal_entry e = {meta, strlen(meta), NULL, 0, -1, 0};
-	struct sc_journal_ticket t;
-	int rc = sc_journal_append(sp->journal, &e, &t) ? -1 : 0;
+	int rc = sc_journal_append(sp->journal, &e, t) ? -1 : 0;
+	int en = errno;
 	free(meta);
-	if (rc)
+	errno = en;
+	return rc;
+}
+
+int hs_spool_journal_done(struct hs_spool *sp, const char *id)
+{
+	struct sc_journal_ticket t;
+	if (append_done(sp, id, &t))
 		return -1;
-	rc = sc_journal_wait(sp->journal, &t) ? -1 : 0;
+	int rc = sc_journal_wait(sp->journal, &t) ? -1 : 0;
 	int en = errno;
 	sc_journal_done(sp->journal, &t);
 	errno = en;
@@ -239,11 +245,10 @@ struct add {
 /* Small message: one record holding its envelope and bytes, flushed
  * (shared fdatasync), then the renames; the files themselves are made
  * durable by the journal's checkpoint. 0 or -1 with errno, a->step set. */
-static int commit_journaled(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
-                            struct add *a)
+static int commit_journaled(struct hs_spool *sp, const struct sc_inbound *msg, struct add *a)
 {
 	a->step = "journal";
-	char *meta = record_meta("add", msg->id, env);
+	char *meta = record_meta("add", msg->id, a->env_text);
 	if (!meta) {
 		errno = ENOMEM;
 		return -1;
@@ -312,7 +317,7 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 		rc = -1;
 	if (!rc)
 		rc = msg->size <= HS_JOURNAL_MAX && a.len <= HS_JOURNAL_MAX
-		         ? commit_journaled(sp, msg, env, &a)
+		         ? commit_journaled(sp, msg, &a)
 		         : commit_synced(sp, &a);
 	if (rc) {
 		int e = errno;
@@ -363,15 +368,13 @@ void hs_spool_done(struct hs_spool *sp, const char *id, int retried)
 	/* not waited for: lost in a crash, it only means one more POST with
 	 * the same Idempotency-Key (at-least-once); appended before the
 	 * files go, so a replay's "add" of them is always followed by it */
-	char *meta = record_meta("done", id, NULL);
-	const struct sc_journal_entry e = {meta, meta ? strlen(meta) : 0, NULL, 0, -1, 0};
 	struct sc_journal_ticket t;
-	int journaled = meta && sc_journal_append(sp->journal, &e, &t) == SC_OK;
+	int journaled = append_done(sp, id, &t) == 0;
 	if (!journaled)
 		sc_log(SC_LOG_WARN,
 		       "%s: delivered, but cannot journal it: %s; after a crash it may be POSTed "
 		       "again",
-		       id, meta ? strerror(errno) : "out of memory");
+		       id, strerror(errno));
 	if (eml)
 		hs_free_give(sp, eml);
 	if (env)
@@ -380,5 +383,5 @@ void hs_spool_done(struct hs_spool *sp, const char *id, int retried)
 		unlink(retry);
 	if (journaled)
 		sc_journal_done(sp->journal, &t);
-	free(meta), free(eml), free(env), free(retry);
+	free(eml), free(env), free(retry);
 }

@@ -140,28 +140,31 @@ static int write_message(int fd, const struct delivery *d)
 	return n == 0 ? 0 : -1;
 }
 
-/* The journal record and the index line, in that order under mu, so
- * index.jsonl's lines are in journal order (replay.c relies on it). The
- * index line is one write() on an O_APPEND descriptor: lines never
- * interleave. with_body 0: a message made durable by the group commit,
- * journaled for its index line only. */
+/* The journal record (when fsync is on) and the index line, in that
+ * order under mu, so index.jsonl's lines are in journal order (replay.c
+ * relies on it). The index line is one write() on an O_APPEND
+ * descriptor: lines never interleave. with_body 0: a message made
+ * durable by the group commit, journaled for its index line only.
+ * Without fsync the line is left to the kernel, as the file is. */
 static int journal_and_index(struct maildir *m, const struct sc_inbound *msg,
                              const struct delivery *d, int with_body, struct sc_journal_ticket *t)
 {
 	char *line = m->index_fd >= 0 ? maildir_index_line(msg, d->file) : NULL;
-	cJSON *meta = cJSON_CreateObject();
 	char *text = NULL;
-	if (meta && cJSON_AddStringToObject(meta, "name", d->name) &&
-	    (!line || cJSON_AddStringToObject(meta, "index", line)) &&
-	    (with_body || cJSON_AddTrueToObject(meta, "durable")))
-		text = cJSON_PrintUnformatted(meta);
-	cJSON_Delete(meta);
-	int rc = text && (line || m->index_fd < 0) ? SC_OK : SC_ENOMEM;
+	if (m->journal) {
+		cJSON *meta = cJSON_CreateObject();
+		if (meta && cJSON_AddStringToObject(meta, "name", d->name) &&
+		    (!line || cJSON_AddStringToObject(meta, "index", line)) &&
+		    (with_body || cJSON_AddTrueToObject(meta, "durable")))
+			text = cJSON_PrintUnformatted(meta);
+		cJSON_Delete(meta);
+	}
+	int rc = (text || !m->journal) && (line || m->index_fd < 0) ? SC_OK : SC_ENOMEM;
 	struct sc_journal_entry e = {text, text ? strlen(text) : 0, NULL, 0, -1, 0};
 	if (with_body)
 		e.body = d->env.p, e.body_len = d->env.len, e.fd = d->in, e.fd_len = msg->size;
 	pthread_mutex_lock(&m->mu);
-	if (!rc)
+	if (!rc && m->journal)
 		rc = sc_journal_append(m->journal, &e, t);
 	if (!rc && line && sc_write_all(m->index_fd, line, strlen(line)))
 		fprintf(stderr, "%s: maildir: cannot append to index.jsonl: %s\n", msg->id,
@@ -170,19 +173,6 @@ static int journal_and_index(struct maildir *m, const struct sc_inbound *msg,
 	free(line);
 	free(text);
 	return rc;
-}
-
-/* Without fsync: the index line alone, left to the kernel as the file. */
-static void append_index(struct maildir *m, const struct sc_inbound *msg, const char *file)
-{
-	char *line = maildir_index_line(msg, file);
-	pthread_mutex_lock(&m->mu);
-	int bad = !line || sc_write_all(m->index_fd, line, strlen(line));
-	pthread_mutex_unlock(&m->mu);
-	if (bad)
-		fprintf(stderr, "%s: maildir: cannot append to index.jsonl: %s\n", msg->id,
-		        strerror(errno));
-	free(line);
 }
 
 /* Make tmp/'s file the message new/<name>, durable before the return. */
@@ -194,8 +184,7 @@ static enum sc_sink_verdict place(struct maildir *m, const struct sc_inbound *ms
 	if (!m->fsync) {
 		if (rename(d->tmp, d->dst))
 			goto failed;
-		if (m->index_fd >= 0)
-			append_index(m, msg, d->file);
+		journal_and_index(m, msg, d, 0, &t); /* the index line alone */
 		return SC_SINK_ACCEPT;
 	}
 	if (msg->size <= MAILDIR_JOURNAL_MAX) {
