@@ -807,6 +807,13 @@ int serve_run(const struct serve_config *cfg, const struct sc_sink_ops *sink, vo
 		rc = listen_one(&srv, i, err);
 	if (!rc) {
 		srv.done_ev = event_new(srv.base, -1, EV_PERSIST | EV_READ, done_cb, &srv);
+		/* libevent gives back, when its signal events are freed, the
+		 * action it found when they were added: make that "ignore", so
+		 * that no moment after this one lacks a handler (a second SIGTERM
+		 * used to land between the free and a later signal(SIG_IGN),
+		 * killing us with status 143 while the sink stopped) */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
 		srv.sigterm = evsignal_new(srv.base, SIGTERM, signal_cb, &srv);
 		srv.sigint = evsignal_new(srv.base, SIGINT, signal_cb, &srv);
 		if (!srv.done_ev || !srv.sigterm || !srv.sigint || event_add(srv.done_ev, NULL) ||
@@ -823,8 +830,7 @@ int serve_run(const struct serve_config *cfg, const struct sc_sink_ops *sink, vo
 	if (srv.done_ev)
 		done_cb(-1, 0, &srv);
 	server_free(&srv);
-	/* freeing the signal events restored the default action: a second
-	 * SIGTERM during the sink's stop must not kill us with status 143 */
+	/* also when the events were never added (an error above) */
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	return rc;
