@@ -96,6 +96,27 @@ static void pump(struct conn *c);
 static void conn_free(struct conn *c);
 static void conn_callbacks(struct conn *c);
 
+/* Write a reply. On a plain socket with nothing queued, send() it at
+ * once: the socket is nearly always writable, and queueing it in the
+ * bufferevent cost two epoll_ctl() (write interest on, then off) and a
+ * wake-up per reply, seven times per message. Whatever send() leaves
+ * (a client that does not read) is queued behind, under the write
+ * timeout as before; an error is left for the bufferevent to meet and
+ * report. TLS replies always go through the bufferevent. */
+static void conn_send(struct conn *c, const char *p, size_t len)
+{
+	if (len && !c->tls_wait && !bufferevent_openssl_get_ssl(c->bev) &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			p += w;
+			len -= (size_t)w;
+		}
+	}
+	if (len)
+		bufferevent_write(c->bev, p, len);
+}
+
 /* ------------------------------------------------------------------ */
 /* workers                                                              */
 
@@ -209,7 +230,7 @@ static void job_finish(struct server *srv, struct job *j)
 		return;
 	}
 	if (out.len)
-		bufferevent_write(c->bev, out.p, out.len);
+		conn_send(c, out.p, out.len);
 	sc_buf_free(&out);
 	pump(c);
 }
@@ -356,12 +377,12 @@ static void pump(struct conn *c)
 		size_t used = serve_session_input(c->s, v.iov_base, v.iov_len, &out);
 		evbuffer_drain(in, used);
 		if (out.len > 64 * 1024 || c->s->want != SW_NONE) {
-			bufferevent_write(c->bev, out.p, out.len);
+			conn_send(c, out.p, out.len);
 			out.len = 0;
 		}
 	}
 	if (out.len)
-		bufferevent_write(c->bev, out.p, out.len);
+		conn_send(c, out.p, out.len);
 	sc_buf_free(&out);
 	switch (c->s->want) {
 	case SW_CLOSE:
@@ -383,7 +404,7 @@ static void pump(struct conn *c)
 		break;
 	}
 	if (c->srv->draining && serve_session_shutdown(c->s, &out)) {
-		bufferevent_write(c->bev, out.p, out.len);
+		conn_send(c, out.p, out.len);
 		sc_buf_free(&out);
 		close_after_flush(c);
 		return;
@@ -402,7 +423,7 @@ static int greet(struct conn *c)
 		return -1;
 	struct sc_buf out = {0};
 	serve_session_greet(c->s, &out);
-	bufferevent_write(c->bev, out.p, out.len);
+	conn_send(c, out.p, out.len);
 	sc_buf_free(&out);
 	set_timeouts(c, serve_session_timeout(c->s));
 	return 0;
@@ -468,7 +489,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 			struct sc_buf out = {0};
 			sc_buf_printf(&out, "421 4.4.2 %s Timeout; closing connection\r\n",
 			              c->srv->cfg->domain);
-			bufferevent_write(c->bev, out.p, out.len);
+			conn_send(c, out.p, out.len);
 			sc_buf_free(&out);
 		}
 		long w = 2000;
