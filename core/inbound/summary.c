@@ -682,3 +682,18 @@ int sc_inbound_summary(const char *path, size_t max_body, cJSON **out, struct sc
 	fclose(f);
 	return rc;
 }
+
+int sc_inbound_summary_mem(const void *p, size_t len, size_t max_body, cJSON **out,
+                           struct sc_error *err)
+{
+	*out = NULL;
+	/* a read-only stream over the caller's bytes: the walk reads a FILE,
+	 * and may rewind it for the HTML pass; glibc allows len 0 */
+	FILE *f = fmemopen((void *)p, len, "rb");
+	if (!f)
+		return sc_error_set(err, SC_ENOMEM, "cannot read the received message: %s",
+		                    strerror(errno));
+	int rc = inb_summary_stream(f, max_body, out, err);
+	fclose(f);
+	return rc;
+}

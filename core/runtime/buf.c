@@ -39,6 +39,11 @@ static int grow(struct sc_buf *b, size_t n)
 	return SC_OK;
 }
 
+int core_buf_reserve(struct sc_buf *b, size_t n)
+{
+	return grow(b, n);
+}
+
 int sc_buf_add(struct sc_buf *b, const void *data, size_t n)
 {
 	if (grow(b, n) != SC_OK)

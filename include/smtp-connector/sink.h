@@ -251,6 +251,19 @@ void sc_journal_close(struct sc_journal *j);
  * or read), SC_ENOMEM. A malformed message is never an error: whatever
  * could be read is returned. Thread-safe. */
 int sc_inbound_summary(const char *path, size_t max_body, cJSON **out, struct sc_error *err);
+/* The largest message sc_inbound_load() reads into memory. */
+#define SC_INBOUND_LOAD_MAX (256u << 10)
+/* Append the message's bytes (m->size of them, up to SC_INBOUND_LOAD_MAX)
+ * to b, in one read of its file: a sink that writes them to its file and
+ * its journal and summarises them reads the file once. SC_OK; SC_EIO
+ * with errno (EFBIG: larger than the bound; the file is missing or
+ * shorter than m->size); SC_ENOMEM. b keeps what it held before. */
+int sc_inbound_load(const struct sc_inbound *m, struct sc_buf *b);
+/* The same for a message a sink already holds in memory: the len bytes
+ * at p, as the message file has them. Reading the file again costs a
+ * sink that has read it once an open, a stat and three reads. */
+int sc_inbound_summary_mem(const void *p, size_t len, size_t max_body, cJSON **out,
+                           struct sc_error *err);
 
 #ifdef __cplusplus
 }

@@ -27,12 +27,14 @@ static void make_utf8(char *s)
 
 /* Subject (RFC 2047-decoded) and Message-ID from the host's reader of
  * received messages; the body is not needed, so it is cut at once. */
-static void add_summary(cJSON *o, const char *path)
+static void add_summary(cJSON *o, const struct sc_inbound *m, const char *held)
 {
 	cJSON *sum = NULL;
 	struct sc_error err = SC_ERROR_INIT;
 	const cJSON *subj = NULL, *mid = NULL;
-	if (sc_inbound_summary(path, 1, &sum, &err) == SC_OK) {
+	int rc = held ? sc_inbound_summary_mem(held, m->size, 1, &sum, &err)
+	              : sc_inbound_summary(m->path, 1, &sum, &err);
+	if (rc == SC_OK) {
 		subj = cJSON_GetObjectItemCaseSensitive(sum, "subject");
 		mid = cJSON_GetObjectItemCaseSensitive(sum, "message_id");
 	}
@@ -56,7 +58,7 @@ static cJSON *utf8_string(const char *s)
 	return j;
 }
 
-char *maildir_index_line(const struct sc_inbound *m, const char *file)
+char *maildir_index_line(const struct sc_inbound *m, const char *file, const char *held)
 {
 	cJSON *o = cJSON_CreateObject();
 	char when[64];
@@ -81,7 +83,7 @@ char *maildir_index_line(const struct sc_inbound *m, const char *file)
 	cJSON *rc = cJSON_AddArrayToObject(env, "rcpt_to");
 	for (size_t i = 0; i < m->nrcpt; i++)
 		cJSON_AddItemToArray(rc, utf8_string(m->rcpt[i]));
-	add_summary(o, m->path);
+	add_summary(o, m, held);
 	cJSON_AddNumberToObject(o, "size", (double)m->size);
 	char *text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);

@@ -113,21 +113,29 @@ static int md_start(const cJSON *settings, const struct sc_sink_host *host, void
 	return SC_OK;
 }
 
-/* One delivery: the names it makes, its envelope lines and the
- * listener's file (read twice: into tmp/ and into the journal). */
+/* One delivery: the names it makes, its envelope lines and the message.
+ * A message up to SC_INBOUND_LOAD_MAX is read once, after the envelope
+ * lines in `env`, and the file, the journal record and the index line's
+ * summary are made from memory; a larger one is read from the listener's
+ * file for each (twice: into tmp/ and into the journal). */
 struct delivery {
 	char *name; /* the unique name */
 	char *tmp, *dst;
 	char *file;        /* "new/<name>", for the index */
-	struct sc_buf env; /* Return-Path and per recipient X-Original-To, Delivered-To */
-	int in;            /* the listener's file */
+	struct sc_buf env; /* Return-Path and per recipient X-Original-To, Delivered-To;
+	                      then the message when it is in memory */
+	size_t env_len;    /* bytes of envelope lines in env */
+	int in;            /* the listener's file; -1 when the message is in env */
 };
 
-/* The envelope lines, then the message file in blocks: memory stays flat. */
+/* The envelope lines, then the message: from memory, or from the file
+ * in blocks (memory stays flat). */
 static int write_message(int fd, const struct delivery *d)
 {
 	if (sc_write_all(fd, d->env.p, d->env.len))
 		return -1;
+	if (d->in < 0)
+		return 0;
 	char *chunk = malloc(65536);
 	ssize_t n = -1;
 	while (chunk && (n = read(d->in, chunk, 65536)) != 0) {
@@ -149,7 +157,8 @@ static int write_message(int fd, const struct delivery *d)
 static int journal_and_index(struct maildir *m, const struct sc_inbound *msg,
                              const struct delivery *d, int with_body, struct sc_journal_ticket *t)
 {
-	char *line = m->index_fd >= 0 ? maildir_index_line(msg, d->file) : NULL;
+	const char *held = d->in < 0 ? d->env.p + d->env_len : NULL;
+	char *line = m->index_fd >= 0 ? maildir_index_line(msg, d->file, held) : NULL;
 	char *text = NULL;
 	if (m->journal) {
 		cJSON *meta = cJSON_CreateObject();
@@ -162,7 +171,8 @@ static int journal_and_index(struct maildir *m, const struct sc_inbound *msg,
 	int rc = (text || !m->journal) && (line || m->index_fd < 0) ? SC_OK : SC_ENOMEM;
 	struct sc_journal_entry e = {text, text ? strlen(text) : 0, NULL, 0, -1, 0};
 	if (with_body)
-		e.body = d->env.p, e.body_len = d->env.len, e.fd = d->in, e.fd_len = msg->size;
+		e.body = d->env.p, e.body_len = d->env.len, e.fd = d->in,
+		e.fd_len = d->in < 0 ? 0 : msg->size;
 	pthread_mutex_lock(&m->mu);
 	if (!rc && m->journal)
 		rc = sc_journal_append(m->journal, &e, t);
@@ -247,11 +257,14 @@ static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg,
 	for (size_t i = 0; i < msg->nrcpt; i++)
 		sc_buf_printf(&d.env, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i],
 		              msg->rcpt[i]);
+	d.env_len = d.env.len;
 	enum sc_sink_verdict v = SC_SINK_DEFER;
 	int fd = -1;
 	if (!d.tmp || !d.dst || !d.file || !d.env.p) {
 		sc_error_set(err, SC_ENOMEM, "out of memory");
-	} else if ((d.in = open(msg->path, O_RDONLY | O_CLOEXEC)) < 0) {
+	} else if (msg->size <= SC_INBOUND_LOAD_MAX
+	               ? sc_inbound_load(msg, &d.env) != SC_OK
+	               : (d.in = open(msg->path, O_RDONLY | O_CLOEXEC)) < 0) {
 		sc_error_set(err, SC_EIO, "cannot read %s: %s", msg->path, strerror(errno));
 	} else if ((fd = open(d.tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
 		sc_error_set(err, SC_EIO, "cannot create %s: %s", d.tmp, strerror(errno));

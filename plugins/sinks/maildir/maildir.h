@@ -23,8 +23,9 @@ struct maildir {
 };
 
 /* The index.jsonl line for a message written as `file` (relative to the
- * Maildir), ending in "\n"; allocated. */
-char *maildir_index_line(const struct sc_inbound *m, const char *file);
+ * Maildir), ending in "\n"; allocated. `held`: the message's m->size
+ * bytes when the caller has them in memory, else NULL (its file is read). */
+char *maildir_index_line(const struct sc_inbound *m, const char *file, const char *held);
 
 /* The journal's hooks (replay.c): after a crash, each record's message
  * is put back in new/ unless it is there intact (or already in cur/),
