@@ -26,13 +26,14 @@ void sc_log(enum sc_log_level level, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	/* one line per call even when serve's threads log at once */
-	flockfile(stderr);
-	fprintf(stderr, "smtp-connector: %s: ", tag[level]);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	funlockfile(stderr);
+	char *t = core_vasprintf(fmt, ap);
 	va_end(ap);
+	/* one write per line: serve's threads never mix their lines */
+	char *line = sc_asprintf("smtp-connector: %s: %s\n", tag[level], t ? t : "(out of memory)");
+	if (line)
+		fputs(line, stderr); /* unbuffered: one write() */
+	free(line);
+	free(t);
 }
 
 void sc_secret_wipe(void *p, size_t len)
