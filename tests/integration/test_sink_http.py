@@ -875,6 +875,10 @@ def test_serve_kill9_then_lost_writeback_is_put_back_from_the_journal():
     with HttpEndpoint(default={"status": 503}) as ep:
         sv = http_serve(ep, workers=2, retry_base_delay=0.05, retry_max_delay=0.2)
         sent = send_numbered(sv, 12, "journal")  # well within the first second
+        # each is POSTed from memory first (spool_held.c) and written into
+        # new/ when the endpoint says 503
+        wait_for(lambda: sorted(f[:-4] for f in spool_new(sv)) == sorted(sent), TIMEOUT,
+                 "every message in new/ after its first 503")
         sv.stop(signal.SIGKILL)
         spool = spool_dir(sv)
         recs = journal_records(os.path.join(spool, "journal"))
@@ -909,6 +913,36 @@ def test_serve_kill9_then_lost_writeback_is_put_back_from_the_journal():
     sys.stdout.write("# %d accepted, %d in the journal when killed (3 put back), %d POSTs "
                      "answered 503 before, %d POSTs in all\n"
                      % (len(sent), len(adds), before, len(reqs)))
+
+
+def test_serve_kill9_while_held_in_memory_replays_from_the_journal():
+    """A small message is POSTed from memory before anything of it is in
+    new/ (spool_held.c): until that POST delivers it, its journal record is
+    its one durable copy. The endpoint never answers, so every message is
+    still held (two in a POST, the rest queued) when serve is killed; the
+    restart puts each back from the journal and POSTs it, as it was sent."""
+    with HttpEndpoint(default={"delay": 10 * TIMEOUT}) as ep:
+        sv = http_serve(ep, workers=2)
+        sent = send_numbered(sv, 6, "held")
+        ep.wait(2, what="the first two POSTs (never answered)")
+        eq(spool_new(sv), [], "nothing in new/ while held")
+        sv.stop(signal.SIGKILL)
+        spool = spool_dir(sv)
+        recs = journal_records(os.path.join(spool, "journal"))
+        adds = {m["id"]: body for m, body, _, _ in recs if m["op"] == "add"}
+        eq(sorted(adds), sorted(sent), "each message held is in the journal")
+        before = len(ep.requests())
+        ep.control(default={"status": 200})
+        with http_serve(ep, workers=2, state_dir=sv.state_dir) as sv2:
+            spool_emptied(ep, lambda: spool_new(sv2), sv2.proc, "the spool after the restart",
+                          TIMEOUT)
+            wait_for(lambda: len(ep.requests()) >= before + len(sent), TIMEOUT,
+                     "a POST of each after the restart")
+        reqs = ep.requests()[before:]
+    got = posts_by_id(reqs)
+    eq(sorted(got), sorted(sent), "every message answered 250 reached the endpoint")
+    eq(sorted(k for k, v in got.items() if len(v) != 1), [], "POSTed more than once")
+    check_payloads(got, sent)
 
 
 def test_serve_delivered_is_not_posted_again_after_a_stop_or_a_kill():

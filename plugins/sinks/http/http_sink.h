@@ -56,11 +56,12 @@ struct hs_request {
 	size_t body_len;
 };
 
-/* Build the request for the message file at `path` with envelope `env`.
+/* Build the request for a message with envelope `env`: its bytes `held`
+ * (len of them) when in memory, else read from the file at `path`.
  * SC_EINPUT: a template could not be rendered or rendered an unusable
  * URL/header (permanent); SC_EIO: the file cannot be read; SC_ENOMEM. */
 int hs_request_build(const struct hs_config *cfg, const cJSON *env, const char *path,
-                     struct hs_request *req, struct sc_error *err);
+                     const char *held, size_t len, struct hs_request *req, struct sc_error *err);
 void hs_request_free(struct hs_request *req);
 
 /* ---- one POST (post.c) --------------------------------------------- */
@@ -147,6 +148,19 @@ void hs_spool_close(struct hs_spool *sp);
  * failure nothing is left that a restart would deliver. */
 int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
                  struct sc_error *err);
+/* Write n bytes of text to path, not made durable (the journal or the
+ * caller's commit does); 0 or -1 with errno. The file may be a recycled
+ * one (spool_free.c): overwritten in place and cut to length, which
+ * reuses its block instead of freeing and allocating one. */
+int hs_spool_write_file(const char *path, const char *text, size_t n);
+/* {"op": op, "id": id[, "env": env]}: a journal record's meta
+ * (spool_replay.c reads it), from the envelope already printed as JSON
+ * (env_text) rather than printed again. The id needs no escaping:
+ * deliver() takes only ids hs_id_ok() allows. NULL when out of memory. */
+char *hs_spool_record_meta(const char *op, const char *id, const char *env_text);
+/* Append the "done" record of id, not waited for; *t for
+ * sc_journal_done. 0 or -1 with errno. */
+int hs_spool_append_done(struct hs_spool *sp, const char *id, struct sc_journal_ticket *t);
 /* "<dir>/new/<id>.<ext>" (allocated) */
 char *hs_spool_path(const struct hs_spool *sp, const char *box, const char *id, const char *ext);
 /* The envelope of a spooled message (caller frees), or NULL + err. */
@@ -190,6 +204,46 @@ int hs_spool_replay(void *arg, const char *meta, size_t meta_len, int fd,
 typedef int (*hs_spool_fn)(void *arg, const char *id, unsigned attempts, double next);
 int hs_spool_scan(struct hs_spool *sp, hs_spool_fn fn, void *arg, struct sc_error *err);
 
+/* ---- messages held in memory (spool_held.c) --------------------------- */
+
+/* A small message, while the endpoint keeps up, is not written into new/
+ * at all: its journal record (envelope and bytes, flushed before the 250)
+ * is its durable copy, and the delivery worker POSTs it from memory. Only
+ * if that first POST does not deliver it (or the listener stops first)
+ * is it written into new/ and handled from there as any spooled message.
+ * Its "add" ticket stays open meanwhile, so no checkpoint deletes the
+ * journal file that holds it; a crash replays that record into new/.
+ * Why: the spool files' creates, renames, reads and recycling were half
+ * the kernel time of spool mode, for messages POSTed a millisecond later
+ * (perf, 2026-12-02). */
+#define HS_HOLD_MAX (64u << 10) /* bytes: larger messages are spooled */
+#define HS_HOLD_LIMIT 64        /* held at once: beyond, spooled */
+
+struct hs_held {
+	char *id;
+	cJSON *env;     /* the envelope (hs_envelope) */
+	char *env_text; /* ... as journaled, and as new/<id>.env would hold it */
+	struct sc_buf eml;
+	struct sc_journal_ticket add; /* open until delivered or written out */
+};
+
+/* Journal the message (one record, flushed) and hold it: SC_OK with *out
+ * (takes `env`); SC_EIO/SC_ENOMEM with nothing left a restart would
+ * deliver (env still the caller's). */
+int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
+                  struct hs_held **out, struct sc_error *err);
+/* Delivered: its "done" record appended (not waited for, as
+ * hs_spool_done), its tickets done, h freed. */
+void hs_spool_held_delivered(struct hs_spool *sp, struct hs_held *h);
+/* Write h into new/ (envelope, then message; durable at the checkpoint
+ * its record's ticket now allows) and free it. 0; or -1 with errno: h is
+ * kept (the caller tries again later, or leaves it to the journal's
+ * replay at the next start with hs_held_abandon). */
+int hs_spool_write_out(struct hs_spool *sp, struct hs_held *h);
+/* Free h without closing its ticket: the journal keeps its file, and the
+ * next start replays the message into new/. */
+void hs_held_abandon(struct hs_held *h);
+
 /* ---- the delivery workers (workers.c) -------------------------------- */
 
 struct hs_workers;
@@ -202,6 +256,11 @@ int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp,
                      struct sc_error *err);
 /* Queue a message (due now, or at `next` Unix time) and wake a worker. */
 int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, double next);
+/* May one more message be held (fewer than HS_HOLD_LIMIT are)? */
+int hs_workers_may_hold(struct hs_workers *w);
+/* Queue a held message, due now (takes h). SC_OK, or SC_ENOMEM (h is
+ * still the caller's). */
+int hs_workers_add_held(struct hs_workers *w, struct hs_held *h);
 /* Stop and free: POSTs in flight finish or are abandoned at the
  * caller's stop_at (set it first). */
 void hs_workers_stop(struct hs_workers *w);

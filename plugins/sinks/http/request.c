@@ -67,11 +67,12 @@ static int take(cJSON *p, cJSON *summary, const char *k)
 	return v && cJSON_AddItemToObject(p, k, v) ? 0 : -1;
 }
 
-static int payload(const cJSON *env, const char *path, size_t max_body, cJSON **out,
-                   struct sc_error *err)
+static int payload(const cJSON *env, const char *path, const char *held, size_t len,
+                   size_t max_body, cJSON **out, struct sc_error *err)
 {
 	cJSON *s = NULL;
-	int rc = sc_inbound_summary(path, max_body, &s, err);
+	int rc = held ? sc_inbound_summary_mem(held, len, max_body, &s, err)
+	              : sc_inbound_summary(path, max_body, &s, err);
 	if (rc)
 		return rc;
 	cJSON *p = cJSON_CreateObject();
@@ -167,11 +168,11 @@ static int build_url(const struct hs_config *cfg, const cJSON *p, char **out, st
 }
 
 int hs_request_build(const struct hs_config *cfg, const cJSON *env, const char *path,
-                     struct hs_request *req, struct sc_error *err)
+                     const char *held, size_t len, struct hs_request *req, struct sc_error *err)
 {
 	memset(req, 0, sizeof *req);
 	cJSON *p = NULL;
-	int rc = payload(env, path, cfg->max_body, &p, err);
+	int rc = payload(env, path, held, len, cfg->max_body, &p, err);
 	if (!rc)
 		rc = build_url(cfg, p, &req->url, err);
 	if (!rc)

@@ -6,6 +6,7 @@
 #include "settings_schema.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,7 +128,7 @@ static enum sc_sink_verdict deliver_sync(struct sink *s, const struct sc_inbound
                                          const cJSON *env, char **reply, struct sc_error *err)
 {
 	struct hs_request req;
-	int rc = hs_request_build(&s->cfg, env, msg->path, &req, err);
+	int rc = hs_request_build(&s->cfg, env, msg->path, NULL, 0, &req, err);
 	if (rc == SC_EINPUT) {
 		*reply = strdup("5.6.0 the message cannot be turned into the configured request");
 		return SC_SINK_REJECT;
@@ -170,8 +171,22 @@ static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *ms
 		return SC_SINK_DEFER;
 	}
 	enum sc_sink_verdict v;
+	struct hs_held *h = NULL;
 	if (s->cfg.sync) {
 		v = deliver_sync(s, msg, env, reply, err);
+	} else if (msg->size <= HS_HOLD_MAX && hs_workers_may_hold(s->workers)) {
+		/* journaled, and POSTed from memory (spool_held.c) */
+		v = SC_SINK_ACCEPT;
+		if (hs_spool_hold(&s->sp, msg, env, &h, err))
+			v = SC_SINK_DEFER;
+		else if ((env = NULL, hs_workers_add_held(s->workers, h)) &&
+		         hs_spool_write_out(&s->sp, h)) {
+			sc_log(SC_LOG_ERROR,
+			       "%s: journaled, but neither queued nor spooled (%s); it is "
+			       "delivered at the next start",
+			       msg->id, strerror(errno));
+			hs_held_abandon(h);
+		}
 	} else if (hs_spool_add(&s->sp, msg, env, err)) {
 		v = SC_SINK_DEFER;
 	} else {

@@ -104,16 +104,12 @@ void hs_spool_close(struct hs_spool *sp)
 	sp->lock_fd = -1;
 }
 
-/* Write text to path (made durable by the caller's commit); 0 or -1
- * with errno. The file may be a recycled one (spool_free.c): overwritten
- * in place and cut to length, which reuses its block instead of freeing
- * and allocating one. */
-static int write_file(const char *path, const char *text)
+int hs_spool_write_file(const char *path, const char *text, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	size_t n = strlen(text), done = 0;
+	size_t done = 0;
 	int rc = 0;
 	while (!rc && done < n) {
 		ssize_t w = pwrite(fd, text + done, n - done, (off_t)done);
@@ -189,12 +185,7 @@ static void free_paths(struct add_paths *p)
 	free(p->tenv), free(p->nenv), free(p->teml), free(p->neml);
 }
 
-/* {"op": op, "id": id[, "env": env]}: a journal record's meta
- * (spool_replay.c reads it), from the envelope already printed for the
- * .env file (env_text, JSON) rather than printed again. The id needs no
- * escaping: deliver() took only ids hs_id_ok() allows ([A-Za-z0-9._-]).
- * NULL when out of memory. */
-static char *record_meta(const char *op, const char *id, const char *env_text)
+char *hs_spool_record_meta(const char *op, const char *id, const char *env_text)
 {
 	if (!hs_id_ok(id))
 		return NULL; /* a file someone else put in new/: not ours to journal */
@@ -202,11 +193,9 @@ static char *record_meta(const char *op, const char *id, const char *env_text)
 	                : sc_asprintf("{\"op\":\"%s\",\"id\":\"%s\"}", op, id);
 }
 
-/* Append the "done" record of id; *t for sc_journal_done. 0 or -1 with
- * errno. */
-static int append_done(struct hs_spool *sp, const char *id, struct sc_journal_ticket *t)
+int hs_spool_append_done(struct hs_spool *sp, const char *id, struct sc_journal_ticket *t)
 {
-	char *meta = record_meta("done", id, NULL);
+	char *meta = hs_spool_record_meta("done", id, NULL);
 	if (!meta) {
 		errno = ENOMEM;
 		return -1;
@@ -222,7 +211,7 @@ static int append_done(struct hs_spool *sp, const char *id, struct sc_journal_ti
 int hs_spool_journal_done(struct hs_spool *sp, const char *id)
 {
 	struct sc_journal_ticket t;
-	if (append_done(sp, id, &t))
+	if (hs_spool_append_done(sp, id, &t))
 		return -1;
 	int rc = sc_journal_wait(sp->journal, &t) ? -1 : 0;
 	int en = errno;
@@ -248,7 +237,7 @@ struct add {
 static int commit_journaled(struct hs_spool *sp, const struct sc_inbound *msg, struct add *a)
 {
 	a->step = "journal";
-	char *meta = record_meta("add", msg->id, a->env_text);
+	char *meta = hs_spool_record_meta("add", msg->id, a->env_text);
 	if (!meta) {
 		errno = ENOMEM;
 		return -1;
@@ -311,7 +300,8 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 		errno = EEXIST;
 	if (!rc && (a.step = "read", (a.in = open(msg->path, O_RDONLY | O_CLOEXEC)) < 0))
 		rc = -1;
-	if (!rc && (a.step = "write", write_file(a.p.tenv, a.env_text)))
+	if (!rc &&
+	    (a.step = "write", hs_spool_write_file(a.p.tenv, a.env_text, strlen(a.env_text))))
 		rc = -1;
 	if (!rc && (a.step = "copy", place_message(a.in, a.p.teml, &a.len)))
 		rc = -1;
@@ -369,7 +359,7 @@ void hs_spool_done(struct hs_spool *sp, const char *id, int retried)
 	 * the same Idempotency-Key (at-least-once); appended before the
 	 * files go, so a replay's "add" of them is always followed by it */
 	struct sc_journal_ticket t;
-	int journaled = append_done(sp, id, &t) == 0;
+	int journaled = hs_spool_append_done(sp, id, &t) == 0;
 	if (!journaled)
 		sc_log(SC_LOG_WARN,
 		       "%s: delivered, but cannot journal it: %s; after a crash it may be POSTed "

@@ -15,6 +15,7 @@ struct hs_item {
 	unsigned attempts;
 	long long due; /* monotonic ms */
 	unsigned long long seq;
+	struct hs_held *held; /* in memory only (spool_held.c), or NULL: in new/ */
 };
 
 struct hs_workers {
@@ -25,6 +26,7 @@ struct hs_workers {
 	struct hs_item *heap;
 	size_t n, cap;
 	unsigned long long seq;
+	size_t nheld; /* items with a held message, queued or in attempt() */
 	int stopping;
 	pthread_t *threads;
 	void **curls;
@@ -89,7 +91,7 @@ int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, doub
 	double wait = next - hs_wall();
 	if (next > 0 && wait > 0)
 		due = now + (long long)(wait * 1000);
-	struct hs_item it = {strdup(id), attempts, due, 0};
+	struct hs_item it = {strdup(id), attempts, due, 0, NULL};
 	if (!it.id)
 		return SC_ENOMEM;
 	pthread_mutex_lock(&w->mu);
@@ -100,6 +102,75 @@ int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, doub
 	if (rc)
 		free(it.id);
 	return rc ? SC_ENOMEM : SC_OK;
+}
+
+int hs_workers_may_hold(struct hs_workers *w)
+{
+	pthread_mutex_lock(&w->mu);
+	int ok = !w->stopping && w->nheld < HS_HOLD_LIMIT;
+	pthread_mutex_unlock(&w->mu);
+	return ok;
+}
+
+int hs_workers_add_held(struct hs_workers *w, struct hs_held *h)
+{
+	struct hs_item it = {strdup(h->id), 0, hs_now_ms(), 0, h};
+	if (!it.id)
+		return SC_ENOMEM;
+	pthread_mutex_lock(&w->mu);
+	int rc = push(w, it);
+	if (!rc) {
+		w->nheld++;
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc)
+		free(it.id);
+	return rc ? SC_ENOMEM : SC_OK;
+}
+
+static void unhold(struct hs_workers *w, struct hs_item *it)
+{
+	pthread_mutex_lock(&w->mu);
+	w->nheld--;
+	pthread_mutex_unlock(&w->mu);
+	it->held = NULL;
+}
+
+/* A held message that its first POST did not deliver goes into new/, to
+ * be retried, refused or kept from there as any spooled message. 0; or
+ * -1 when it cannot be written (a full disk): it stays held, with its
+ * record in the journal, and is tried again after a backoff (it->id and
+ * it->held are then the queue's). */
+static int write_out(struct hs_workers *w, struct hs_item *it)
+{
+	if (hs_spool_write_out(w->sp, it->held) == 0) {
+		unhold(w, it);
+		return 0;
+	}
+	sc_log(SC_LOG_ERROR,
+	       "%s: cannot write it into the spool: %s; kept in memory and in the journal, "
+	       "tried again later",
+	       it->id, strerror(errno));
+	double delay = hs_backoff(w->cfg, it->attempts + 1);
+	struct hs_item again = {it->id, it->attempts + 1, hs_now_ms() + (long long)(delay * 1000),
+	                        0, it->held};
+	pthread_mutex_lock(&w->mu);
+	int rc = push(w, again);
+	if (!rc)
+		pthread_cond_signal(&w->cv);
+	else
+		w->nheld--;
+	pthread_mutex_unlock(&w->mu);
+	if (rc) {
+		sc_log(SC_LOG_ERROR,
+		       "%s: out of memory: replayed from the journal at the next start", it->id);
+		hs_held_abandon(it->held);
+		free(it->id);
+	}
+	it->id = NULL;
+	it->held = NULL;
+	return -1;
 }
 
 /* ---- one attempt ---- */
@@ -154,7 +225,11 @@ static void retry_later(struct hs_workers *w, struct hs_item *it, double receive
 static void settle(struct hs_workers *w, struct hs_item *it, double received,
                    const struct hs_outcome *o)
 {
-	if (o->result == HS_DELIVERED) {
+	if (o->result == HS_DELIVERED && it->held) {
+		hs_log_outcome(it->id, o, NULL);
+		hs_spool_held_delivered(w->sp, it->held);
+		unhold(w, it);
+	} else if (o->result == HS_DELIVERED) {
 		hs_spool_done(w->sp, it->id, it->attempts > 0);
 		hs_log_outcome(it->id, o, NULL);
 	} else if (o->result == HS_REFUSED) {
@@ -193,19 +268,32 @@ static cJSON *still_due(struct hs_workers *w, const struct hs_item *it, char **p
 	return NULL;
 }
 
+/* One attempt: a held message from memory, any other from new/. */
 static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
 {
-	char *path;
-	cJSON *env = still_due(w, it, &path);
-	if (!env)
+	char *path = NULL;
+	cJSON *env = NULL;
+	struct hs_held *h = it->held;
+	if (!h && !(env = still_due(w, it, &path)))
 		return;
 	struct sc_error err = SC_ERROR_INIT;
 	struct hs_request req;
-	double received = env_received(env);
-	int rc = path ? hs_request_build(w->cfg, env, path, &req, &err) : SC_ENOMEM;
+	double received = env_received(h ? h->env : env);
+	int rc = h      ? hs_request_build(w->cfg, h->env, NULL, h->eml.p, h->eml.len, &req, &err)
+	         : path ? hs_request_build(w->cfg, env, path, NULL, 0, &req, &err)
+	                : SC_ENOMEM;
 	free(path);
 	cJSON_Delete(env);
 	struct hs_outcome o = {HS_RETRY, 0, -1, NULL};
+	if (!rc) {
+		hs_post(curl, &req, &o);
+		hs_request_free(&req);
+	}
+	if (h && (rc || o.result != HS_DELIVERED) && write_out(w, it)) {
+		free(o.reason);
+		sc_error_clear(&err);
+		return;
+	}
 	if (rc == SC_EINPUT) {
 		/* a template that cannot render this message never will */
 		char *r = sc_asprintf("cannot build the request: %s", err.message);
@@ -216,8 +304,6 @@ static void attempt(struct hs_workers *w, void *curl, struct hs_item *it)
 		    sc_asprintf("cannot build the request: %s", err.message ? err.message : "?");
 		retry_later(w, it, received, &o);
 	} else {
-		hs_post(curl, &req, &o);
-		hs_request_free(&req);
 		settle(w, it, received, &o);
 	}
 	free(o.reason);
@@ -264,8 +350,19 @@ static void *worker(void *arg)
 
 static void free_workers(struct hs_workers *w)
 {
-	for (size_t i = 0; i < w->n; i++)
+	for (size_t i = 0; i < w->n; i++) {
+		/* a held message not yet tried: into new/ for the next start; if
+		 * even that fails, its journal record is replayed there */
+		struct hs_held *h = w->heap[i].held;
+		if (h && hs_spool_write_out(w->sp, h)) {
+			sc_log(SC_LOG_ERROR,
+			       "%s: cannot write it into the spool: %s; replayed "
+			       "from the journal at the next start",
+			       w->heap[i].id, strerror(errno));
+			hs_held_abandon(h);
+		}
 		free(w->heap[i].id);
+	}
 	for (int i = 0; w->curls && i < w->cfg->workers; i++)
 		hs_curl_free(w->curls[i]);
 	free(w->curls);

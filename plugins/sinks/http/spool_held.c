@@ -1,0 +1,129 @@
+/* Messages held in memory, their journal record the one durable copy,
+ * until the first POST delivers them or they are written into new/
+ * (http_sink.h says why and when). */
+#include "http_sink.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void held_free(struct hs_held *h)
+{
+	free(h->id);
+	cJSON_Delete(h->env);
+	free(h->env_text);
+	sc_buf_free(&h->eml);
+	free(h);
+}
+
+int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
+                  struct hs_held **out, struct sc_error *err)
+{
+	*out = NULL;
+	struct hs_held *h = calloc(1, sizeof *h);
+	char *neml = hs_spool_path(sp, "new", msg->id, ".eml");
+	if (h && !(h->env_text = cJSON_PrintUnformatted(env)))
+		h->env_text = NULL;
+	char *meta = h && h->env_text ? hs_spool_record_meta("add", msg->id, h->env_text) : NULL;
+	if (!h || !neml || !meta || !(h->id = strdup(msg->id))) {
+		free(neml), free(meta);
+		if (h)
+			held_free(h);
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	}
+	const char *step = "read";
+	struct stat st;
+	int rc = lstat(neml, &st) == 0 ? (errno = EEXIST, -1) : 0;
+	free(neml);
+	if (!rc && sc_inbound_load(msg, &h->eml))
+		rc = -1;
+	if (!rc) {
+		step = "journal";
+		const struct sc_journal_entry e = {meta, strlen(meta), h->eml.p, h->eml.len, -1, 0};
+		rc = sc_journal_append(sp->journal, &e, &h->add) ? -1 : 0;
+	}
+	free(meta);
+	if (!rc && (step = "sync", sc_journal_wait(sp->journal, &h->add))) {
+		int e = errno;
+		/* the record may be on disk: take it back before the 451, or a
+		 * replay would deliver what the client retries */
+		hs_spool_journal_done(sp, msg->id);
+		sc_journal_done(sp->journal, &h->add);
+		errno = e;
+		rc = -1;
+	}
+	if (rc) {
+		int e = errno;
+		held_free(h);
+		return sc_error_set(err, SC_EIO, "spool %s: cannot %s %s: %s", sp->dir, step,
+		                    msg->id, strerror(e));
+	}
+	h->env = env;
+	*out = h;
+	return SC_OK;
+}
+
+void hs_spool_held_delivered(struct hs_spool *sp, struct hs_held *h)
+{
+	struct sc_journal_ticket t;
+	if (hs_spool_append_done(sp, h->id, &t) == 0)
+		sc_journal_done(sp->journal, &t);
+	else
+		sc_log(SC_LOG_WARN,
+		       "%s: delivered, but cannot journal it: %s; after a crash it may be POSTed "
+		       "again",
+		       h->id, strerror(errno));
+	sc_journal_done(sp->journal, &h->add);
+	held_free(h);
+}
+
+/* As hs_spool_add writes its files, from memory: a recycled file or one
+ * in tmp/, then renamed into new/, envelope first (new/<id>.eml always
+ * has its envelope). */
+static int write_pair(struct hs_spool *sp, const struct hs_held *h)
+{
+	char *tenv = hs_free_take(sp), *teml = hs_free_take(sp);
+	if (!tenv)
+		tenv = hs_spool_path(sp, "tmp", h->id, ".env");
+	if (!teml)
+		teml = hs_spool_path(sp, "tmp", h->id, ".eml");
+	char *nenv = hs_spool_path(sp, "new", h->id, ".env");
+	char *neml = hs_spool_path(sp, "new", h->id, ".eml");
+	int rc = tenv && teml && nenv && neml ? 0 : (errno = ENOMEM, -1);
+	if (!rc && (hs_spool_write_file(tenv, h->env_text, strlen(h->env_text)) ||
+	            hs_spool_write_file(teml, h->eml.p ? h->eml.p : "", h->eml.len)))
+		rc = -1;
+	if (!rc && rename(tenv, nenv))
+		rc = -1;
+	if (!rc && rename(teml, neml)) {
+		int e = errno;
+		unlink(nenv);
+		errno = e;
+		rc = -1;
+	}
+	int e = errno;
+	if (rc && tenv && teml)
+		unlink(tenv), unlink(teml);
+	free(tenv), free(teml), free(nenv), free(neml);
+	errno = e;
+	return rc;
+}
+
+int hs_spool_write_out(struct hs_spool *sp, struct hs_held *h)
+{
+	if (write_pair(sp, h))
+		return -1;
+	/* the files are covered by the record until the checkpoint that this
+	 * allows has flushed them */
+	sc_journal_done(sp->journal, &h->add);
+	held_free(h);
+	return 0;
+}
+
+void hs_held_abandon(struct hs_held *h)
+{
+	held_free(h);
+}
