@@ -10,16 +10,21 @@
 
 char *core_vasprintf(const char *fmt, va_list ap)
 {
+	/* One formatting pass when the text is short (log lines, replies,
+	 * paths: most of them), the second only when it is not. The copy on
+	 * the stack is wiped: a caller may be formatting a secret. */
+	char tmp[256];
 	va_list aq;
 	va_copy(aq, ap);
-	int n = vsnprintf(NULL, 0, fmt, aq);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, aq);
 	va_end(aq);
-	if (n < 0)
-		return NULL;
-	char *s = malloc((size_t)n + 1);
-	if (!s)
-		return NULL;
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	size_t used = n < 0 ? 0 : (size_t)n < sizeof tmp ? (size_t)n + 1 : sizeof tmp;
+	char *s = n < 0 ? NULL : malloc((size_t)n + 1);
+	if (s && (size_t)n < sizeof tmp)
+		memcpy(s, tmp, (size_t)n + 1);
+	else if (s)
+		vsnprintf(s, (size_t)n + 1, fmt, ap);
+	sc_secret_wipe(tmp, used);
 	return s;
 }
 

@@ -69,6 +69,18 @@ static void test_take_and_printf(void **state)
 	assert_string_equal(s, "n=42");
 	assert_null(b.p);
 	free(s);
+	/* either side of the first pass's 256-byte stack buffer: whole */
+	for (size_t n = 250; n <= 262; n++) {
+		char *t = sc_asprintf("%0*d|", (int)n - 1, 7);
+		assert_non_null(t);
+		assert_int_equal(strlen(t), n);
+		assert_int_equal(t[n - 2], '7');
+		assert_int_equal(t[n - 1], '|');
+		free(t);
+	}
+	char *big = sc_asprintf("%5000s", "x");
+	assert_int_equal(strlen(big), 5000);
+	free(big);
 }
 
 /* A temporary file holding n bytes of a pattern, opened for reading. */
