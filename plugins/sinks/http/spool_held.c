@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static void held_free(struct hs_held *h)
@@ -24,22 +23,20 @@ int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
 {
 	*out = NULL;
 	struct hs_held *h = calloc(1, sizeof *h);
-	char *neml = hs_spool_path(sp, "new", msg->id, ".eml");
 	if (h && !(h->env_text = cJSON_PrintUnformatted(env)))
 		h->env_text = NULL;
 	char *meta = h && h->env_text ? hs_spool_record_meta("add", msg->id, h->env_text) : NULL;
-	if (!h || !neml || !meta || !(h->id = strdup(msg->id))) {
-		free(neml), free(meta);
+	if (!h || !meta || !(h->id = strdup(msg->id))) {
+		free(meta);
 		if (h)
 			held_free(h);
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
+	/* no look for an existing new/<id>.eml, as hs_spool_add has: nothing
+	 * of this message is in new/ until write_pair, ids are 64 random bits
+	 * (serve_new_id), and the look was a directory search per message */
 	const char *step = "read";
-	struct stat st;
-	int rc = lstat(neml, &st) == 0 ? (errno = EEXIST, -1) : 0;
-	free(neml);
-	if (!rc && sc_inbound_load(msg, &h->eml))
-		rc = -1;
+	int rc = sc_inbound_load(msg, &h->eml) ? -1 : 0;
 	if (!rc) {
 		step = "journal";
 		const struct sc_journal_entry e = {meta, strlen(meta), h->eml.p, h->eml.len, -1, 0};
