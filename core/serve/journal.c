@@ -15,7 +15,9 @@
  * old, the next append seals it and starts the next generation (header
  * and directory entry made durable first). The checkpoint thread takes
  * the oldest sealed file once every record in it is done (the sink has
- * made its renames), runs syncfs() and deletes it. */
+ * made its renames), runs syncfs() and renames it a spare, which a later
+ * generation reuses (journal.h says why), or deletes it when enough
+ * spares are kept. */
 #define _GNU_SOURCE /* syncfs */
 #include "journal.h"
 
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,9 @@
 
 #define ROTATE_BYTES (16ull << 20)
 #define ROTATE_NS 1000000000ll
+/* Files kept for reuse: the one being filled, one sealed, one checkpointed
+ * is the steady state; the spares cover a checkpoint that lags. */
+#define SPARE_MAX 3
 
 struct jfile {
 	struct jfile *next; /* sealed list, oldest first */
@@ -47,6 +53,12 @@ struct jfile {
 	int failed;   /* errno of a failed flush: its records may be lost */
 	int torn;     /* a write failed halfway: no more appends (its tail is
 	                 unknown), but the records before it can still be flushed */
+	unsigned char seed[JOURNAL_HASH_LEN]; /* the header's hash: ends each record's */
+};
+
+struct spare {
+	int fd;
+	unsigned long long gen; /* named <gen>.spare */
 };
 
 struct sc_journal {
@@ -61,6 +73,8 @@ struct sc_journal {
 	pthread_cond_t work;
 	struct jfile *cur;
 	struct jfile *sealed, **sealed_tail;
+	struct spare spares[SPARE_MAX]; /* under mu */
+	int nspare;
 	unsigned long long next_gen;
 	int stop;
 	pthread_t thread;
@@ -79,13 +93,17 @@ void journal_put64(unsigned char *p, unsigned long long v)
 	journal_put32(p + 4, (unsigned)(v >> 32));
 }
 
-void journal_header(unsigned char out[JOURNAL_HEADER_LEN], unsigned long long mark)
+int journal_header(unsigned char out[JOURNAL_HEADER_LEN], unsigned long long mark)
 {
 	memcpy(out, "SCJ1", 4);
-	journal_put32(out + 4, 1);
+	journal_put32(out + 4, 2);
 	journal_put64(out + 8, mark);
 	unsigned int len = 0;
-	EVP_Digest(out, 16, out + 16, &len, EVP_sha256(), NULL);
+	if (RAND_bytes(out + 16, JOURNAL_NONCE_LEN) != 1 ||
+	    !EVP_Digest(out, 16 + JOURNAL_NONCE_LEN, out + 16 + JOURNAL_NONCE_LEN, &len,
+	                EVP_sha256(), NULL))
+		return -1;
+	return 0;
 }
 
 static long long now_ns(void)
@@ -102,25 +120,59 @@ static char *file_path(const struct sc_journal *j, unsigned long long gen)
 	return sc_asprintf("%s/%llu.journal", j->dir, gen);
 }
 
+static char *spare_path(const struct sc_journal *j, unsigned long long gen)
+{
+	return sc_asprintf("%s/%llu.spare", j->dir, gen);
+}
+
+/* The file for a new generation: a spare, its new header written and
+ * flushed under the spare's name and only then renamed (so that the
+ * generation's name never shows the old header, whose records a replay
+ * would take), else a new file. -1 with errno. mu held. */
+static int file_open(struct sc_journal *j, const char *path, const unsigned char *h)
+{
+	struct iovec one = {(void *)h, JOURNAL_HEADER_LEN};
+	while (j->nspare) {
+		struct spare sp = j->spares[--j->nspare];
+		char *from = spare_path(j, sp.gen);
+		if (from && writev_at(sp.fd, &one, 1, 0) == 0 && fdatasync(sp.fd) == 0 &&
+		    rename(from, path) == 0) {
+			free(from);
+			return sp.fd;
+		}
+		/* not reusable: a new file instead */
+		close(sp.fd);
+		if (from)
+			unlink(from);
+		free(from);
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0 && (writev_at(fd, &one, 1, 0) || fdatasync(fd))) {
+		int e = errno;
+		close(fd), unlink(path);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 /* A new generation: header written and, with its directory entry, made
- * durable before a record in it can be acknowledged. */
+ * durable before a record in it can be acknowledged. mu held. */
 static struct jfile *file_new(struct sc_journal *j, unsigned long long mark)
 {
 	struct jfile *f = calloc(1, sizeof *f);
 	char *path = file_path(j, j->next_gen);
-	if (!f || !path) {
+	unsigned char h[JOURNAL_HEADER_LEN];
+	if (!f || !path || journal_header(h, mark)) {
 		free(f), free(path);
 		errno = ENOMEM;
 		return NULL;
 	}
 	f->gen = j->next_gen;
-	f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	unsigned char h[JOURNAL_HEADER_LEN];
-	journal_header(h, mark);
-	struct iovec one = {h, sizeof h};
-	int e = 0;
-	if (f->fd < 0 || writev_at(f->fd, &one, 1, 0) || fdatasync(f->fd) || fsync(j->dirfd)) {
-		e = errno;
+	memcpy(f->seed, h + JOURNAL_HEADER_LEN - JOURNAL_HASH_LEN, JOURNAL_HASH_LEN);
+	f->fd = file_open(j, path, h);
+	if (f->fd < 0 || fsync(j->dirfd)) {
+		int e = errno;
 		if (f->fd >= 0)
 			close(f->fd), unlink(path);
 		free(f), free(path);
@@ -211,10 +263,21 @@ static int digest_start(EVP_MD_CTX *md, const unsigned char *head, const struct 
 	       EVP_DigestUpdate(md, e->body, e->body_len);
 }
 
+/* The record's hash ends with the seed of the file it goes into, known
+ * only under the lock: prepare() leaves md open for seal(). */
+static int seal(EVP_MD_CTX *md, const struct jfile *f, unsigned char *sum)
+{
+	unsigned int len = 0;
+	if (!EVP_DigestUpdate(md, f->seed, sizeof f->seed) || !EVP_DigestFinal_ex(md, sum, &len)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
 static int prepare(struct prepared *p, const struct sc_journal_entry *e, unsigned long long fd_len,
                    EVP_MD_CTX *md)
 {
-	unsigned int len = 0;
 	put_head(p->head, e, fd_len);
 	p->chunk_len = (size_t)fd_len;
 	if (fd_len && !(p->chunk = malloc((size_t)fd_len))) {
@@ -224,8 +287,7 @@ static int prepare(struct prepared *p, const struct sc_journal_entry *e, unsigne
 	if (fd_len && read_exact(e->fd, p->chunk, (size_t)fd_len, 0))
 		return -1;
 	if (!digest_start(md, p->head, e) ||
-	    (fd_len && !EVP_DigestUpdate(md, p->chunk, (size_t)fd_len)) ||
-	    !EVP_DigestFinal_ex(md, p->sum, &len)) {
+	    (fd_len && !EVP_DigestUpdate(md, p->chunk, (size_t)fd_len))) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -259,9 +321,8 @@ static int write_large(struct jfile *f, unsigned long long off, const struct sc_
 		}
 		at += k, done += k;
 	}
-	unsigned int len = 0;
-	if (!rc && !EVP_DigestFinal_ex(md, sum, &len))
-		rc = -1, errno = ENOMEM;
+	if (!rc)
+		rc = seal(md, f, sum);
 	if (!rc) {
 		struct iovec last = {sum, sizeof sum};
 		rc = writev_at(f->fd, &last, 1, at);
@@ -301,6 +362,8 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 		f = j->cur;
 	}
 	unsigned long long off = f ? f->size : 0;
+	if (!rc && small)
+		rc = seal(md, f, p.sum);
 	if (!rc && small) {
 		struct iovec iov[5] = {{p.head, sizeof p.head},
 		                       {(void *)e->meta, e->meta_len},
@@ -368,14 +431,19 @@ void sc_journal_done(struct sc_journal *j, const struct sc_journal_ticket *t)
 	pthread_mutex_unlock(&j->mu);
 }
 
-/* Make everything durable and delete file f's journal. 0 or -1. */
-static int checkpoint(struct sc_journal *j, const struct jfile *f)
+/* Make everything durable, then retire file f: renamed a spare when
+ * `keep` (1), else deleted (0); -1 when the flush or both fail. */
+static int checkpoint(struct sc_journal *j, const struct jfile *f, int keep)
 {
 	if (syncfs(j->dirfd))
 		return -1;
-	char *path = file_path(j, f->gen);
-	int rc = path ? unlink(path) : -1;
-	free(path);
+	char *path = file_path(j, f->gen), *spare = keep ? spare_path(j, f->gen) : NULL;
+	int rc = -1;
+	if (path && spare && rename(path, spare) == 0)
+		rc = 1;
+	else if (path && unlink(path) == 0)
+		rc = 0;
+	free(path), free(spare);
 	return rc;
 }
 
@@ -389,9 +457,16 @@ static void *checkpoint_thread(void *arg)
 			pthread_cond_wait(&j->work, &j->mu);
 			continue;
 		}
+		/* only file_new takes spares, so there is still room after */
+		int keep = j->nspare < SPARE_MAX && !f->failed && !f->torn;
 		pthread_mutex_unlock(&j->mu);
-		int rc = checkpoint(j, f), e = errno;
+		int rc = checkpoint(j, f, keep), e = errno;
 		pthread_mutex_lock(&j->mu);
+		if (rc == 1) {
+			j->spares[j->nspare++] = (struct spare){f->fd, f->gen};
+			f->fd = -1;
+			rc = 0;
+		}
 		if (rc) {
 			/* kept: the next start replays it; try again in a second */
 			sc_log(SC_LOG_WARN, "journal %s: checkpoint of %llu.journal failed: %s",
@@ -411,7 +486,8 @@ static void *checkpoint_thread(void *arg)
 	return NULL;
 }
 
-static int is_journal_name(const char *name, unsigned long long *gen)
+/* "<gen><ext>", gen a decimal number from 1 without leading zeros. */
+static int gen_name(const char *name, const char *ext, unsigned long long *gen)
 {
 	const char *p = name;
 	unsigned long long g = 0;
@@ -422,7 +498,7 @@ static int is_journal_name(const char *name, unsigned long long *gen)
 			return 0;
 		g = g * 10 + (unsigned long long)(*p - '0');
 	}
-	if (strcmp(p, ".journal"))
+	if (strcmp(p, ext))
 		return 0;
 	*gen = g;
 	return 1;
@@ -449,7 +525,13 @@ static int list_gens(struct sc_journal *j, unsigned long long **gens, size_t *n,
 	int rc = SC_OK;
 	for (struct dirent *e; !rc && (e = readdir(d));) {
 		unsigned long long g;
-		if (!is_journal_name(e->d_name, &g))
+		if (gen_name(e->d_name, ".spare", &g)) {
+			/* kept for reuse by an earlier process: every record in
+			 * it was checkpointed */
+			unlinkat(j->dirfd, e->d_name, 0);
+			continue;
+		}
+		if (!gen_name(e->d_name, ".journal", &g))
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 8;
@@ -490,7 +572,8 @@ static int recover(struct sc_journal *j, struct sc_error *err)
 			if (!rc && valid && ignored)
 				sc_log(SC_LOG_INFO,
 				       "journal %s: %llu.journal: %llu bytes after the last valid "
-				       "record ignored (a record torn by the crash, or altered)",
+				       "record ignored (the old contents of a reused file, or a "
+				       "record torn by the crash or altered)",
 				       j->dir, gens[i], ignored);
 			close(fd);
 		}
@@ -583,6 +666,13 @@ void sc_journal_close(struct sc_journal *j)
 			free(path);
 		}
 		file_free(f);
+	}
+	for (int i = 0; i < j->nspare; i++) {
+		char *path = spare_path(j, j->spares[i].gen);
+		if (path)
+			unlink(path);
+		free(path);
+		close(j->spares[i].fd);
 	}
 	if (j->dirfd >= 0)
 		close(j->dirfd);

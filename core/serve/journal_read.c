@@ -53,30 +53,45 @@ static int hash_range(EVP_MD_CTX *md, int fd, unsigned long long off, unsigned l
 	return 0;
 }
 
-static int header_ok(int fd, unsigned long long *mark)
+/* The header's length (its records start there), with *mark and, for
+ * version 2, the seed that ends each record's hash (*seeded); 0 when it
+ * is not a valid header. */
+static unsigned long long header_ok(int fd, unsigned long long *mark,
+                                    unsigned char seed[JOURNAL_HASH_LEN], int *seeded)
 {
 	unsigned char h[JOURNAL_HEADER_LEN], sum[JOURNAL_HASH_LEN];
 	unsigned int len = 0;
-	if (journal_pread(fd, h, sizeof h, 0) || memcmp(h, "SCJ1", 4) || get32(h + 4) != 1)
+	if (journal_pread(fd, h, JOURNAL_HEADER_V1_LEN, 0) || memcmp(h, "SCJ1", 4))
 		return 0;
-	if (!EVP_Digest(h, 16, sum, &len, EVP_sha256(), NULL) ||
-	    memcmp(sum, h + 16, JOURNAL_HASH_LEN))
+	unsigned v = get32(h + 4);
+	size_t covered = v == 1 ? 16 : 16 + JOURNAL_NONCE_LEN;
+	if ((v != 1 && v != 2) ||
+	    (v == 2 &&
+	     journal_pread(fd, h + JOURNAL_HEADER_V1_LEN,
+	                   JOURNAL_HEADER_LEN - JOURNAL_HEADER_V1_LEN, JOURNAL_HEADER_V1_LEN)))
+		return 0;
+	if (!EVP_Digest(h, covered, sum, &len, EVP_sha256(), NULL) ||
+	    memcmp(sum, h + covered, JOURNAL_HASH_LEN))
 		return 0;
 	*mark = get64(h + 8);
-	return 1;
+	*seeded = v == 2;
+	memcpy(seed, sum, JOURNAL_HASH_LEN);
+	return covered + JOURNAL_HASH_LEN;
 }
 
 int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *valid,
                  unsigned long long *ignored, struct sc_error *err)
 {
 	*valid = 0;
-	unsigned long long mark = 0, off = JOURNAL_HEADER_LEN;
+	unsigned long long mark = 0, off;
+	unsigned char seed[JOURNAL_HASH_LEN];
+	int seeded = 0;
 	if (ignored)
 		*ignored = 0;
 	struct stat st;
 	if (fstat(fd, &st))
 		return sc_error_set(err, SC_EIO, "journal: cannot read: %s", strerror(errno));
-	if (!header_ok(fd, &mark))
+	if (!(off = header_ok(fd, &mark, seed, &seeded)))
 		return SC_OK;
 	*valid = 1;
 	int rc = SC_OK;
@@ -119,6 +134,8 @@ int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *v
 			r = -1, errno = ENOMEM;
 		if (!r)
 			r = hash_range(md, fd, body_off, body_len);
+		if (!r && seeded && !EVP_DigestUpdate(md, seed, sizeof seed))
+			r = -1, errno = ENOMEM;
 		if (!r && (!EVP_DigestFinal_ex(md, got, &len) || memcmp(want, got, sizeof got)))
 			r = 1; /* altered or torn: not a record */
 		if (r < 0)

@@ -14,7 +14,10 @@
  *    here from journal.h's description rather than with journal.c, then
  *    cut at a point or with one byte changed (two bytes of the input
  *    after the records). The reader must hand back exactly the records
- *    that end before the damage, in order, byte for byte. */
+ *    that end before the damage, in order, byte for byte. With bit 1 of
+ *    the first byte set, the same records follow again hashed with
+ *    another file's seed, as the old contents of a reused file are: the
+ *    reader must never hand them back. */
 #define _GNU_SOURCE /* memfd_create */
 #include "journal.h"
 
@@ -78,7 +81,7 @@ static void put32(uint8_t *p, unsigned v)
 }
 
 static void sha(const void *a, size_t n, const void *b, size_t m, const void *c, size_t k,
-                uint8_t *out)
+                const uint8_t *seed, uint8_t *out)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned int len = 0;
@@ -86,6 +89,8 @@ static void sha(const void *a, size_t n, const void *b, size_t m, const void *c,
 	EVP_DigestUpdate(md, a, n);
 	EVP_DigestUpdate(md, b, m);
 	EVP_DigestUpdate(md, c, k);
+	if (seed)
+		EVP_DigestUpdate(md, seed, JOURNAL_HASH_LEN);
 	EVP_DigestFinal_ex(md, out, &len);
 	EVP_MD_CTX_free(md);
 }
@@ -94,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	int raw = !(data[0] & 1);
+	int raw = !(data[0] & 1), stale = data[0] & 2;
 	data++, size--;
 	int fd = memfd_create("journal", 0);
 	check(fd >= 0, "memfd");
@@ -103,11 +108,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (raw) {
 		check(write(fd, data, size) == (ssize_t)size, "write");
 	} else {
-		uint8_t h[JOURNAL_HEADER_LEN] = "SCJ1";
-		put32(h + 4, 1);
-		memset(h + 8, 0, 8);
+		uint8_t h[JOURNAL_HEADER_LEN] = "SCJ1", other[JOURNAL_HASH_LEN];
+		put32(h + 4, 2);
+		memset(h + 8, 0, 8 + JOURNAL_NONCE_LEN);
 		h[8] = 9;
-		sha(h, 16, "", 0, "", 0, h + 16);
+		h[16] = 1; /* the nonce */
+		sha(h, 32, "", 0, "", 0, NULL, h + 32);
+		const uint8_t *seed = h + 32;
+		sha(seed, JOURNAL_HASH_LEN, "other file", 10, "", 0, NULL, other);
 		check(write(fd, h, sizeof h) == (ssize_t)sizeof h, "write");
 		size_t at = 0, off = sizeof h;
 		while (nrec < MAXREC && size - at >= 2) {
@@ -121,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			put32(head + 4, (unsigned)ml);
 			put32(head + 8, (unsigned)bl);
 			put32(head + 12, 0);
-			sha(head, sizeof head, r->meta, ml, r->body, bl, sum);
+			sha(head, sizeof head, r->meta, ml, r->body, bl, seed, sum);
 			check(write(fd, head, sizeof head) == (ssize_t)sizeof head &&
 			          write(fd, r->meta, ml) == (ssize_t)ml &&
 			          write(fd, r->body, bl) == (ssize_t)bl &&
@@ -130,6 +138,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			off += sizeof head + ml + bl + sizeof sum;
 			r->end = off;
 			at += 2 + ml + bl;
+		}
+		for (size_t i = 0; stale && i < nrec; i++) {
+			uint8_t head[JOURNAL_RECORD_HEAD] = "SCJR", sum[JOURNAL_HASH_LEN];
+			put32(head + 4, (unsigned)recs[i].meta_len);
+			put32(head + 8, (unsigned)recs[i].body_len);
+			put32(head + 12, 0);
+			sha(head, sizeof head, recs[i].meta, recs[i].meta_len, recs[i].body,
+			    recs[i].body_len, other, sum);
+			check(write(fd, head, sizeof head) == (ssize_t)sizeof head &&
+			          write(fd, recs[i].meta, recs[i].meta_len) ==
+			              (ssize_t)recs[i].meta_len &&
+			          write(fd, recs[i].body, recs[i].body_len) ==
+			              (ssize_t)recs[i].body_len &&
+			          write(fd, sum, sizeof sum) == (ssize_t)sizeof sum,
+			      "write");
 		}
 		/* the damage: two more bytes pick where (scaled to the file) */
 		if (size - at >= 2 && off > sizeof h) {

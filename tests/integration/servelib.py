@@ -109,18 +109,24 @@ def journal_records(jdir):
     format), read here independently of the C reader: [(meta, body, file,
     offset of the record)]."""
     out = []
-    for name in sorted(os.listdir(jdir), key=lambda n: int(n.split(".")[0])):
+    names = [n for n in os.listdir(jdir) if n.endswith(".journal")]  # not the .spare files
+    for name in sorted(names, key=lambda n: int(n.split(".")[0])):
         path = os.path.join(jdir, name)
         with open(path, "rb") as f:
             data = f.read()
         harness.eq(data[:4], b"SCJ1", "journal header of " + name)
-        harness.eq(hashlib.sha256(data[:16]).digest(), data[16:48], "header hash of " + name)
-        off = 48
+        harness.eq(int.from_bytes(data[4:8], "little"), 2, "journal version of " + name)
+        seed = hashlib.sha256(data[:32]).digest()
+        harness.eq(seed, data[32:64], "header hash of " + name)
+        off = 64
+        # a record's hash ends with the file's seed; what follows the last
+        # one in a reused file is an older generation's, hashed with another
         while off + 48 <= len(data) and data[off:off + 4] == b"SCJR":
             ml = int.from_bytes(data[off + 4:off + 8], "little")
             bl = int.from_bytes(data[off + 8:off + 16], "little")
             end = off + 16 + ml + bl
-            if end + 32 > len(data) or hashlib.sha256(data[off:end]).digest() != data[end:end + 32]:
+            if end + 32 > len(data) or \
+                    hashlib.sha256(data[off:end] + seed).digest() != data[end:end + 32]:
                 break
             out.append((json.loads(data[off + 16:off + 16 + ml]), data[off + 16 + ml:end], path,
                         off))

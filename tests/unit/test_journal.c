@@ -76,16 +76,26 @@ static void remove_tree(const char *dir)
 	assert_int_equal(system(cmd), 0);
 }
 
-static int count_files(const char *dir)
+/* The files in dir whose name ends in ext. */
+static int count_ext(const char *dir, const char *ext)
 {
 	DIR *d = opendir(dir);
 	int n = 0;
 	if (!d)
 		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
+	size_t el = strlen(ext);
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		n += e->d_name[0] != '.' && l > el && strcmp(e->d_name + l - el, ext) == 0;
+	}
 	closedir(d);
 	return n;
+}
+
+/* The journal files (a checkpointed file kept for reuse is a .spare). */
+static int count_files(const char *dir)
+{
+	return count_ext(dir, ".journal");
 }
 
 static void append(struct sc_journal *j, const char *meta, const char *body, int fd,
@@ -305,9 +315,55 @@ static void rotation_and_checkpoint(void **state)
 	assert_int_equal(s2.mark, 42);
 	assert_int_equal(s2.n, 1);
 	assert_string_equal(s2.meta[0], "B");
+	/* the checkpointed file was kept for reuse, and opening removed it */
+	assert_int_equal(count_ext(dir, ".spare"), 0);
 	sc_journal_close(j);
 	remove_tree(top);
 	free(top), free(dir);
+}
+
+/* Many records in generation 1, all done; generation 2 takes one; its
+ * checkpoint makes generation 1 a spare, and generation 3 reuses it with
+ * one record, over the old ones. */
+static void reuse_a_spare(struct sc_journal *j, void *arg)
+{
+	const char *dir = arg;
+	char meta[32];
+	for (int i = 0; i < 40; i++) {
+		snprintf(meta, sizeof meta, "old %d", i);
+		append(j, meta, "stale body stale body stale body", -1, 0, 1);
+	}
+	struct timespec d = {1, 100000000};
+	nanosleep(&d, NULL);
+	append(j, "second", NULL, -1, 0, 1);
+	for (int i = 0; i < 100 && count_ext(dir, ".spare") < 1; i++)
+		nanosleep(&(struct timespec){0, 50000000}, NULL);
+	assert_int_equal(count_ext(dir, ".spare"), 1);
+	nanosleep(&d, NULL);
+	append(j, "third", "new", -1, 0, 0); /* not done: its file stays */
+}
+
+static void a_reused_file_replays_only_its_own_records(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top);
+	crash_after(dir, reuse_a_spare, dir);
+	/* generation 3 is generation 1's file, longer than its one record */
+	char *g3 = sc_asprintf("%s/3.journal", dir);
+	struct stat st;
+	assert_int_equal(stat(g3, &st), 0);
+	assert_true(st.st_size > 40 * 60);
+	struct seen s = {0};
+	struct sc_journal *j;
+	assert_int_equal(reopen(dir, &s, &j), SC_OK);
+	assert_int_equal(s.n >= 1 && s.n <= 2, 1);
+	assert_string_equal(s.meta[s.n - 1], "third");
+	assert_string_equal(s.body[s.n - 1], "new");
+	for (int i = 0; i < s.n; i++)
+		assert_null(strstr(s.meta[i], "old"));
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir), free(g3);
 }
 
 static void short_body_file_is_refused(void **state)
@@ -364,6 +420,7 @@ int main(void)
 	    cmocka_unit_test(torn_and_altered_records_end_the_replay),
 	    cmocka_unit_test(garbage_files),
 	    cmocka_unit_test(rotation_and_checkpoint),
+	    cmocka_unit_test(a_reused_file_replays_only_its_own_records),
 	    cmocka_unit_test(short_body_file_is_refused),
 	    cmocka_unit_test(a_failed_replay_keeps_the_journal),
 	};
