@@ -102,7 +102,10 @@ static void conn_callbacks(struct conn *c);
  * wake-up per reply, seven times per message. Whatever send() leaves
  * (a client that does not read) is queued behind, under the write
  * timeout as before; an error is left for the bufferevent to meet and
- * report. TLS replies always go through the bufferevent. */
+ * report. TLS replies always go through the bufferevent. A plain
+ * bufferevent has writing enabled only from the first time something is
+ * queued (conn_callbacks), so that a session whose replies all go out
+ * at once never has write interest at all. */
 static void conn_send(struct conn *c, const char *p, size_t len)
 {
 	if (len && !c->tls_wait && !bufferevent_openssl_get_ssl(c->bev) &&
@@ -113,8 +116,10 @@ static void conn_send(struct conn *c, const char *p, size_t len)
 			len -= (size_t)w;
 		}
 	}
-	if (len)
+	if (len) {
 		bufferevent_write(c->bev, p, len);
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -517,7 +522,12 @@ static void conn_callbacks(struct conn *c)
 {
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* writing on from the start for TLS (the handshake writes); for a
+	 * plain socket only once conn_send queues something: enabling it
+	 * here cost two epoll_ctl() and a wake-up per connection for an
+	 * empty buffer */
+	bufferevent_enable(c->bev,
+	                   bufferevent_openssl_get_ssl(c->bev) ? EV_READ | EV_WRITE : EV_READ);
 }
 
 static void greet_cb(evutil_socket_t fd, short what, void *arg)
