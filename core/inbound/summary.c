@@ -32,7 +32,7 @@
 /* ---- lines ------------------------------------------------------------- */
 
 struct reader {
-	FILE *f;
+	FILE *f; /* NULL: the whole message is in buf, the caller's */
 	char *buf;
 	size_t cap; /* READ_CHUNK; smaller in tests, to cut lines into pieces */
 	size_t start, end;
@@ -615,7 +615,8 @@ static cJSON *build(struct walk *w)
 static void walk_free(struct walk *w)
 {
 	walk_clear_pass(w);
-	free(w->rd.buf);
+	if (w->rd.f)
+		free(w->rd.buf);
 	sc_buf_free(&w->hdr);
 	sc_buf_free(&w->scratch);
 	sc_buf_free(&w->utf);
@@ -628,11 +629,14 @@ static void walk_free(struct walk *w)
 /* Second pass: decode the HTML leaf the first pass remembered. */
 static int html_pass(struct walk *w, FILE *f)
 {
-	if (fseek(f, 0, SEEK_SET) != 0)
+	if (f && fseek(f, 0, SEEK_SET) != 0)
 		return SC_EIO;
-	clearerr(f);
+	if (f)
+		clearerr(f);
 	walk_clear_pass(w);
-	w->rd = (struct reader){f, w->rd.buf, w->rd.cap, 0, 0, 0, 0, 1};
+	/* from memory: all of it is there again, and at its end */
+	w->rd = f ? (struct reader){f, w->rd.buf, w->rd.cap, 0, 0, 0, 0, 1}
+	          : (struct reader){NULL, w->rd.buf, w->rd.cap, 0, w->rd.cap, 1, 0, 1};
 	w->target = w->html_leaf;
 	w->nleaf = 0;
 	w->done = 0;
@@ -640,7 +644,11 @@ static int html_pass(struct walk *w, FILE *f)
 	return walk_run(w);
 }
 
-int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out, struct sc_error *err)
+/* The walk over a stream f read in chunks, or (f NULL) over len bytes
+ * at mem that the reader hands out in place: it never writes into its
+ * buffer once it holds the whole input (eof set), so mem is only read. */
+static int summary_of(FILE *f, const char *mem, size_t len, size_t max_body, size_t chunk,
+                      cJSON **out, struct sc_error *err)
 {
 	struct walk w;
 	memset(&w, 0, sizeof w);
@@ -649,8 +657,14 @@ int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out, str
 	w.max_body = max_body;
 	w.rd.f = f;
 	w.rd.line_start = 1;
-	w.rd.cap = chunk < 2 ? 2 : chunk; /* a held CR leaves a byte to hand on */
-	w.rd.buf = malloc(w.rd.cap);
+	if (f) {
+		w.rd.cap = chunk < 2 ? 2 : chunk; /* a held CR leaves a byte to hand on */
+		w.rd.buf = malloc(w.rd.cap);
+	} else {
+		w.rd.buf = (char *)(len ? mem : "");
+		w.rd.cap = w.rd.end = len;
+		w.rd.eof = 1;
+	}
 	w.attachments = cJSON_CreateArray();
 	int rc = w.rd.buf && w.attachments ? walk_run(&w) : SC_ENOMEM;
 	if (rc == SC_OK && !w.have_body && w.html_leaf >= 0)
@@ -664,6 +678,11 @@ int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out, str
 	if (rc)
 		return sc_error_set(err, SC_ENOMEM, "out of memory reading the received message");
 	return SC_OK;
+}
+
+int inb_summary_chunked(FILE *f, size_t max_body, size_t chunk, cJSON **out, struct sc_error *err)
+{
+	return summary_of(f, NULL, 0, max_body, chunk, out, err);
 }
 
 int inb_summary_stream(FILE *f, size_t max_body, cJSON **out, struct sc_error *err)
@@ -687,13 +706,6 @@ int sc_inbound_summary_mem(const void *p, size_t len, size_t max_body, cJSON **o
                            struct sc_error *err)
 {
 	*out = NULL;
-	/* a read-only stream over the caller's bytes: the walk reads a FILE,
-	 * and may rewind it for the HTML pass; glibc allows len 0 */
-	FILE *f = fmemopen((void *)p, len, "rb");
-	if (!f)
-		return sc_error_set(err, SC_ENOMEM, "cannot read the received message: %s",
-		                    strerror(errno));
-	int rc = inb_summary_stream(f, max_body, out, err);
-	fclose(f);
-	return rc;
+	/* walked in place: no stream, no 64 KiB buffer, no copy */
+	return summary_of(NULL, p, len, max_body, 0, out, err);
 }

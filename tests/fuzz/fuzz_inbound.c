@@ -12,7 +12,9 @@
  * The first input byte picks max_body (byte * 64, so 0 and small limits
  * are reached), the second the read buffer (0: the real 64 KiB; else
  * that many bytes, so that lines arrive in pieces); the rest is the
- * message, read from memory through the walk the file interface uses. Beyond "no crash, no leak",
+ * message, read from memory through the walk the file interface uses,
+ * and walked in place (sc_inbound_summary_mem), which must give the same
+ * object. Beyond "no crash, no leak",
  * it checks what sinks rely on:
  *  - a malformed message is never an error: SC_OK and an object;
  *  - the object prints, the text is valid UTF-8 (checked here by a
@@ -21,6 +23,8 @@
  *    attachments an array of {name, content_type, size >= 0};
  *  - the body is at most max_body bytes. */
 #include "inbound.h"
+
+#include <smtp-connector/sink.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -111,6 +115,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(back && cJSON_Compare(o, back, 1), "parses back to the same object");
 	cJSON_Delete(back);
 	free(s);
+	/* the walk in place over the caller's bytes (sc_inbound_summary_mem)
+	 * gives the same object as the stream with its real buffer (a smaller
+	 * one cuts long lines into pieces, which are never boundaries) */
+	cJSON *m = NULL;
+	check(sc_inbound_summary_mem(size > 2 ? msg : "", size > 2 ? len : 0, max_body, &m, &err) ==
+	              SC_OK &&
+	          m,
+	      "never an error from memory");
+	check(chunk != (size_t)64 << 10 || cJSON_Compare(o, m, 1),
+	      "from memory as from the stream");
+	cJSON_Delete(m);
 	cJSON_Delete(o);
 	sc_error_clear(&err);
 	return 0;
