@@ -56,11 +56,7 @@ static void auth_wipe(struct serve_session *s)
 
 static void drop_file(struct serve_session *s)
 {
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	serve_msgfile_release(s->path, s->accepted);
-	s->path = NULL;
+	serve_msgfile_release(&s->file, s->accepted);
 	s->accepted = 0;
 	sc_buf_free(&s->pending);
 }
@@ -68,7 +64,7 @@ static void drop_file(struct serve_session *s)
 /* End the transaction (RSET, after a message, STARTTLS); a new id. */
 static void reset_transaction(struct serve_session *s)
 {
-	int had = s->mail_from != NULL || s->path != NULL;
+	int had = s->mail_from != NULL || s->file.path != NULL;
 	drop_file(s);
 	free(s->mail_from);
 	s->mail_from = NULL;
@@ -92,7 +88,7 @@ struct serve_session *serve_session_new(const struct serve_config *cfg, const ch
 	if (!s)
 		return NULL;
 	s->cfg = cfg;
-	s->fd = -1;
+	s->file.fd = -1;
 	snprintf(s->client_addr, sizeof s->client_addr, "%s", addr);
 	s->client_port = port;
 	s->tls = tls;
@@ -214,8 +210,7 @@ static void do_data(struct serve_session *s, struct sc_buf *out)
 		return reply(out, "554 5.5.1 No valid recipients");
 	if (s->state != SS_RCPT)
 		return reply(out, "503 5.5.1 Need MAIL and RCPT before DATA");
-	s->fd = serve_msgfile_open(s->cfg->spool_dir, s->id, &s->path);
-	if (s->fd < 0) {
+	if (serve_msgfile_open(s->cfg->spool_dir, s->id, &s->file)) {
 		serve_log(s->id, "cannot create a message file in %s: %s", s->cfg->spool_dir,
 		          strerror(errno));
 		return reply(out, "451 4.3.0 Cannot store the message now; try again later");
@@ -437,7 +432,7 @@ void serve_session_auth_done(struct serve_session *s, int ok, struct sc_buf *out
 
 static int flush_pending(struct serve_session *s)
 {
-	if (sc_write_all(s->fd, s->pending.p, s->pending.len))
+	if (sc_write_all(s->file.fd, s->pending.p, s->pending.len))
 		return -1;
 	s->pending.len = 0;
 	return 0;
@@ -457,11 +452,10 @@ static void data_end(struct serve_session *s, struct sc_buf *out)
 		reset_transaction(s);
 		return;
 	}
-	int bad = flush_pending(s) || serve_msgfile_cut(s->fd, s->dr.size) || close(s->fd);
-	s->fd = -1;
+	int bad = flush_pending(s) || serve_msgfile_cut(&s->file, s->dr.size);
 	sc_buf_free(&s->pending);
 	if (bad) {
-		serve_log(s->id, "cannot write %s: %s", s->path, strerror(errno));
+		serve_log(s->id, "cannot write %s: %s", s->file.path, strerror(errno));
 		reply(out, "451 4.3.0 Cannot store the message now; try again later");
 		reset_transaction(s);
 		return;
@@ -480,7 +474,7 @@ static size_t data_input(struct serve_session *s, const char *in, size_t n, stru
 		return n;
 	}
 	if (s->pending.len >= FLUSH_AT && s->dr.error == SD_OK && flush_pending(s)) {
-		serve_log(s->id, "cannot write %s: %s", s->path, strerror(errno));
+		serve_log(s->id, "cannot write %s: %s", s->file.path, strerror(errno));
 		reply(out, "451 4.3.0 Cannot store the message now; closing connection");
 		s->want = SW_CLOSE;
 		return n;
@@ -502,7 +496,7 @@ void serve_session_inbound(const struct serve_session *s, struct sc_inbound *m)
 {
 	memset(m, 0, sizeof *m);
 	m->id = s->id;
-	m->path = s->path;
+	m->path = s->file.path;
 	m->size = (size_t)s->size;
 	m->mail_from = s->mail_from ? s->mail_from : "";
 	m->rcpt = (const char *const *)s->rcpt;

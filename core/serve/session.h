@@ -7,6 +7,7 @@
 #define SC_SERVE_SESSION_H
 
 #include "data_reader.h"
+#include "msgfile.h"
 #include "serve.h"
 
 enum serve_want { SW_NONE = 0, SW_STARTTLS, SW_DELIVER, SW_AUTH, SW_CLOSE };
@@ -41,10 +42,9 @@ struct serve_session {
 	size_t nrcpt;
 	/* DATA */
 	struct serve_data_reader dr;
-	struct sc_buf pending; /* unstuffed bytes not yet written */
-	int fd;
-	char *path;
-	int accepted; /* the sink took the message: path may be reused */
+	struct sc_buf pending;     /* unstuffed bytes not yet written */
+	struct serve_msgfile file; /* from DATA until the message is delivered or dropped */
+	int accepted;              /* the sink took the message: path may be reused */
 	unsigned long long size;
 	long long received;
 	long received_usec;

@@ -259,6 +259,53 @@ static void session_dialogue(void **state)
 	sc_buf_free(&out);
 }
 
+/* The whole file as a string (test files are small). */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	static char buf[256];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A delivered message's file is kept with its descriptor and reused for
+ * the next message, cut to it; one a sink renamed is the sink's. */
+static void msgfile_reuse(void **state)
+{
+	(void)state;
+	struct serve_msgfile f;
+	assert_int_equal(serve_msgfile_open(spool, "m1", &f), 0);
+	assert_int_equal(write(f.fd, "a longer first message", 22), 22);
+	assert_int_equal(serve_msgfile_cut(&f, 22), 0);
+	char *first = strdup(f.path);
+	serve_msgfile_release(&f, 1);
+	assert_null(f.path);
+	assert_int_equal(serve_msgfile_open(spool, "m2", &f), 0);
+	assert_string_equal(f.path, first); /* the kept one */
+	assert_int_equal(write(f.fd, "second", 6), 6);
+	assert_int_equal(serve_msgfile_cut(&f, 6), 0);
+	assert_string_equal(slurp(f.path), "second");
+	/* a sink renames it: the file is its own, never written again */
+	char *taken = sc_asprintf("%s/taken", spool);
+	assert_int_equal(rename(f.path, taken), 0);
+	serve_msgfile_release(&f, 1);
+	assert_int_equal(serve_msgfile_open(spool, "m3", &f), 0);
+	assert_string_not_equal(f.path, first);
+	assert_int_equal(write(f.fd, "third", 5), 5);
+	assert_int_equal(serve_msgfile_cut(&f, 5), 0);
+	assert_string_equal(slurp(taken), "second");
+	/* not delivered: the file goes */
+	char *third = strdup(f.path);
+	serve_msgfile_release(&f, 0);
+	assert_int_not_equal(access(third, F_OK), 0);
+	unlink(taken);
+	serve_msgfile_clear();
+	free(first), free(taken), free(third);
+}
+
 static void session_smuggling_closes(void **state)
 {
 	(void)state;
@@ -268,7 +315,7 @@ static void session_smuggling_closes(void **state)
 	say(s, "x\n.\nMAIL FROM:<evil@example.com>\r\n", &out);
 	assert_non_null(strstr(out.p, "550 5.5.2"));
 	assert_int_equal(s->want, SW_CLOSE);
-	assert_null(s->path); /* the spool file is gone */
+	assert_null(s->file.path); /* the spool file is gone */
 	serve_session_free(s);
 	sc_buf_free(&out);
 }
@@ -333,6 +380,7 @@ int main(void)
 	    cmocka_unit_test(data_smuggling_markers_fatal),
 	    cmocka_unit_test(data_limits_soft),
 	    cmocka_unit_test(session_dialogue),
+	    cmocka_unit_test(msgfile_reuse),
 	    cmocka_unit_test(session_smuggling_closes),
 	    cmocka_unit_test(session_starttls_and_auth),
 	};
