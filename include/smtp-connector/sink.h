@@ -119,8 +119,8 @@ void sc_commit_close(struct sc_commit *c);
  * files are written as usual but made durable later, thousands at a
  * time, by a checkpoint (one syncfs() about once a second, on a thread of
  * the journal's own), after which the journal file that covered them is
- * retired (kept for reuse, or deleted). After a crash, sc_journal_open() hands the sink every record
- * that no checkpoint covered, in order, to redo (idempotently).
+ * retired (kept for reuse, or deleted). After a crash, sc_journal_open() hands the sink every
+ * record that no checkpoint covered, in order, to redo (idempotently).
  *
  * A record is the sink's own text (`meta`, e.g. JSON naming the files it
  * makes) and optionally the bytes of a file (`body`, e.g. the message),
