@@ -117,6 +117,9 @@ char *core_vasprintf(const char *fmt, va_list ap) SC_PRINTF(1, 0);
 int core_buf_reserve(struct sc_buf *b, size_t n);
 
 void core_log_set_verbose(int v);
+/* Write a+b, then fmt's text, and a line end to stderr in one write():
+ * sc_log's and serve's one-line logs. */
+void core_log_line(const char *a, const char *b, const char *fmt, va_list ap) SC_PRINTF(3, 0);
 
 /* ctx.c: lower-case hex SHA-256 of data; 0 or -1. */
 int core_sha256_hex(const char *data, size_t len, char out[65]);

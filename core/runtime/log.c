@@ -19,32 +19,42 @@ int sc_verbose(void)
 	return log_verbosity > 0;
 }
 
-void sc_log(enum sc_log_level level, const char *fmt, ...)
+void core_log_line(const char *a, const char *b, const char *fmt, va_list ap)
 {
-	static const char *const tag[] = {"error", "warning", "info", "debug"};
-	if (level == SC_LOG_DEBUG && log_verbosity < 1)
-		return;
-	/* one write per line: serve's threads never mix their lines; on the
-	 * stack when it fits (once per POST in serve's spool mode) */
+	/* One line, one write: serve's threads never mix their lines.
+	 * Formatted on the stack when it fits (nearly every line: several per
+	 * message in serve), else allocated. */
 	char buf[512];
-	va_list ap;
-	int n = snprintf(buf, sizeof buf, "smtp-connector: %s: ", tag[level]);
-	va_start(ap, fmt);
-	int m = vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
-	va_end(ap);
+	va_list aq;
+	va_copy(aq, ap);
+	int n = snprintf(buf, sizeof buf, "%s%s", a, b);
+	int m = n < 0 || (size_t)n >= sizeof buf
+	            ? -1
+	            : vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, aq);
+	va_end(aq);
 	if (m >= 0 && (size_t)n + (size_t)m + 1 < sizeof buf) {
 		buf[n + m] = '\n';
 		fwrite(buf, 1, (size_t)n + (size_t)m + 1, stderr);
 		return;
 	}
-	va_start(ap, fmt);
 	char *t = core_vasprintf(fmt, ap);
-	va_end(ap);
-	char *line = sc_asprintf("smtp-connector: %s: %s\n", tag[level], t ? t : "(out of memory)");
+	char *line = sc_asprintf("%s%s%s\n", a, b, t ? t : "(out of memory)");
 	if (line)
 		fputs(line, stderr);
 	free(line);
 	free(t);
+}
+
+void sc_log(enum sc_log_level level, const char *fmt, ...)
+{
+	static const char *const tag[] = {"smtp-connector: error: ", "smtp-connector: warning: ",
+	                                  "smtp-connector: info: ", "smtp-connector: debug: "};
+	if (level == SC_LOG_DEBUG && log_verbosity < 1)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	core_log_line(tag[level], "", fmt, ap);
+	va_end(ap);
 }
 
 void sc_secret_wipe(void *p, size_t len)

@@ -25,28 +25,8 @@ void serve_new_id(char out[17])
 
 void serve_log(const char *id, const char *fmt, ...)
 {
-	/* One line, one write: lines from the loop and the workers never mix.
-	 * Formatted on the stack when it fits (they nearly all do: several
-	 * per message on the event loop), else allocated. */
-	char buf[512];
 	va_list ap;
-	int n = snprintf(buf, sizeof buf, "%s: ", id);
 	va_start(ap, fmt);
-	int m = n < 0 || (size_t)n >= sizeof buf
-	            ? -1
-	            : vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+	core_log_line(id, ": ", fmt, ap);
 	va_end(ap);
-	if (m >= 0 && (size_t)n + (size_t)m + 1 < sizeof buf) {
-		buf[n + m] = '\n';
-		fwrite(buf, 1, (size_t)n + (size_t)m + 1, stderr);
-		return;
-	}
-	va_start(ap, fmt);
-	char *t = core_vasprintf(fmt, ap);
-	va_end(ap);
-	char *line = sc_asprintf("%s: %s\n", id, t ? t : "(out of memory)");
-	if (line)
-		fputs(line, stderr);
-	free(line);
-	free(t);
 }
