@@ -260,8 +260,10 @@ int sc_inbound_summary(const char *path, size_t max_body, cJSON **out, struct sc
  * shorter than m->size); SC_ENOMEM. b keeps what it held before. */
 int sc_inbound_load(const struct sc_inbound *m, struct sc_buf *b);
 /* The same for a message a sink already holds in memory: the len bytes
- * at p, as the message file has them. Reading the file again costs a
- * sink that has read it once an open, a stat and three reads. */
+ * at p, as the message file has them, walked in place (p is only read).
+ * Reading the file again costs a sink that has read it once an open, a
+ * stat and three reads. SC_OK with *out set, or SC_ENOMEM (nothing is
+ * read, so never SC_EIO). */
 int sc_inbound_summary_mem(const void *p, size_t len, size_t max_body, cJSON **out,
                            struct sc_error *err);
 
