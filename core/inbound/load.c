@@ -16,28 +16,21 @@ int sc_inbound_load(const struct sc_inbound *m, struct sc_buf *b)
 		errno = EFBIG;
 		return SC_EIO;
 	}
-	size_t start = b->len, n = m->size, got = 0;
-	if (core_buf_reserve(b, n)) {
-		errno = ENOMEM;
-		return SC_ENOMEM;
-	}
 	int fd = open(m->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return SC_EIO;
-	while (got < n) {
-		ssize_t r = read(fd, b->p + start + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int e = r ? errno : EIO; /* shorter than the listener said */
-			close(fd);
-			errno = e;
-			return SC_EIO;
-		}
-		got += (size_t)r;
-	}
+	size_t start = b->len;
+	int rc = sc_buf_read_fd(b, fd, m->size);
+	int e = errno;
 	close(fd);
-	b->len = start + n;
-	b->p[b->len] = '\0';
-	return SC_OK;
+	if (rc == SC_OK && b->len - start != m->size)
+		rc = SC_EINPUT; /* shorter than the listener said */
+	if (rc == SC_EINPUT)    /* not the file the listener described */
+		rc = SC_EIO, e = EIO;
+	if (rc && b->p) { /* nothing of it is kept */
+		b->len = start;
+		b->p[start] = '\0';
+	}
+	errno = e;
+	return rc;
 }

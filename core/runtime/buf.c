@@ -39,11 +39,6 @@ static int grow(struct sc_buf *b, size_t n)
 	return SC_OK;
 }
 
-int core_buf_reserve(struct sc_buf *b, size_t n)
-{
-	return grow(b, n);
-}
-
 int sc_buf_add(struct sc_buf *b, const void *data, size_t n)
 {
 	if (grow(b, n) != SC_OK)
@@ -92,11 +87,20 @@ void sc_buf_free(struct sc_buf *b)
 
 int sc_buf_read_fd(struct sc_buf *b, int fd, size_t max)
 {
-	char chunk[8192];
+	/* Straight into b, no bounce buffer: a file of a known size (a
+	 * received message read with max = its size) takes one read() for
+	 * its bytes and one to see its end. Each read asks for one byte more
+	 * than may remain, so a file over max is seen. */
 	size_t start = b->len;
 	int rc = SC_OK;
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
+		size_t left = max - (b->len - start);
+		size_t want = left < 65536 ? left + 1 : 65536;
+		if (grow(b, want)) {
+			rc = SC_ENOMEM;
+			break;
+		}
+		ssize_t n = read(fd, b->p + b->len, want);
 		if (n == 0)
 			break;
 		if (n < 0 && errno == EINTR)
@@ -105,19 +109,17 @@ int sc_buf_read_fd(struct sc_buf *b, int fd, size_t max)
 			rc = SC_EIO;
 			break;
 		}
-		if (b->len - start + (size_t)n > max) {
+		if ((size_t)n > left) {
+			b->len = start + max; /* what fits is kept, as documented */
 			rc = SC_EINPUT;
 			break;
 		}
-		if (sc_buf_add(b, chunk, (size_t)n)) {
-			rc = SC_ENOMEM;
-			break;
-		}
+		b->len += (size_t)n;
 	}
 	int e = errno;
-	if (b->wipe)
-		sc_secret_wipe(chunk, sizeof chunk);
-	if (!rc && !b->p && sc_buf_add(b, "", 0))
+	if (b->p)
+		b->p[b->len] = '\0';
+	else if (!rc && sc_buf_add(b, "", 0))
 		rc = SC_ENOMEM;
 	errno = e;
 	return rc;

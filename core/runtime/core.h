@@ -112,9 +112,6 @@ void sc_delivery_report(const struct sc_session *s, const struct sc_delivery *d,
 /* Allocated vprintf; NULL on allocation failure (sc_asprintf in plugin.h
  * is the printf form). */
 char *core_vasprintf(const char *fmt, va_list ap) SC_PRINTF(1, 0);
-/* Room for n more bytes (and the NUL) in b without adding them, for a
- * caller that read()s straight into b->p + b->len. SC_OK or SC_ENOMEM. */
-int core_buf_reserve(struct sc_buf *b, size_t n);
 
 void core_log_set_verbose(int v);
 /* Write a+b, then fmt's text, and a line end to stderr in one write():

@@ -121,10 +121,11 @@ void sc_buf_free(struct sc_buf *b);
 void sc_buf_wipe(struct sc_buf *b);
 /* Append what fd holds from its offset to end of file, at most `max`
  * bytes: the one "read a whole small file" loop (configs, spool
- * envelopes, token stores, secrets), so that each caller only opens the
- * file its own way. EINTR is retried; with b->wipe the read chunks are
- * wiped too. SC_OK; SC_EINPUT when the file holds more than max bytes
- * (b keeps what was read); SC_EIO with errno set (a read failed);
+ * envelopes, token stores, secrets, received messages), so that each
+ * caller only opens the file its own way. Read straight into b (with
+ * b->wipe, growing b wipes the block it leaves; no other copy is made).
+ * EINTR is retried. SC_OK; SC_EINPUT when the file holds more than max
+ * bytes (b keeps the first max); SC_EIO with errno set (a read failed);
  * SC_ENOMEM. b always holds a NUL-terminated text on SC_OK ("" for an
  * empty file). */
 int sc_buf_read_fd(struct sc_buf *b, int fd, size_t max);

@@ -110,6 +110,8 @@ static void test_read_fd_whole_file_and_limit(void **state)
 	/* one byte over: refused as too big */
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	assert_int_equal(sc_buf_read_fd(&b, fd, 19999), SC_EINPUT);
+	assert_int_equal(b.len, 19999); /* the first max bytes kept */
+	assert_int_equal(b.p[19999], '\0');
 	sc_buf_free(&b);
 	close(fd);
 	unlink(path);

@@ -3,6 +3,7 @@
  * read twice, with CRLF line ends (as the listener stores them) and with
  * LF only. What Python's email package makes of generated messages is
  * inbound_oracle.py's job. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -908,6 +909,38 @@ static void memory_interface(void **state)
 	cJSON_Delete(b);
 }
 
+/* sc_inbound_load: the message's bytes after what b held, or nothing of
+ * a file that is not the size the listener said. */
+static void load_interface(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/test_inbound.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "Subject: x\r\n\r\nhi\r\n", 18), 18);
+	close(fd);
+	struct sc_inbound m = {.path = path, .size = 18};
+	struct sc_buf b = {0};
+	assert_int_equal(sc_buf_str(&b, "Return-Path: <>\r\n"), SC_OK);
+	assert_int_equal(sc_inbound_load(&m, &b), SC_OK);
+	assert_string_equal(b.p, "Return-Path: <>\r\nSubject: x\r\n\r\nhi\r\n");
+	size_t had = b.len;
+	m.size = 19; /* the file is shorter */
+	assert_int_equal(sc_inbound_load(&m, &b), SC_EIO);
+	m.size = 17; /* the file is longer */
+	assert_int_equal(sc_inbound_load(&m, &b), SC_EIO);
+	assert_int_equal(b.len, had);
+	assert_int_equal(b.p[had], '\0');
+	m.size = SC_INBOUND_LOAD_MAX + 1;
+	assert_int_equal(sc_inbound_load(&m, &b), SC_EIO);
+	assert_int_equal(errno, EFBIG);
+	unlink(path);
+	m.size = 18;
+	assert_int_equal(sc_inbound_load(&m, &b), SC_EIO); /* gone */
+	assert_int_equal(b.len, had);
+	sc_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -936,6 +969,7 @@ int main(void)
 	    cmocka_unit_test(many_fields),
 	    cmocka_unit_test(file_interface),
 	    cmocka_unit_test(memory_interface),
+	    cmocka_unit_test(load_interface),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
