@@ -86,10 +86,9 @@ int serve_msgfile_open(const char *dir, const char *id, struct serve_msgfile *f)
 	struct stat st;
 	if (f->fd < 0 || fstat(f->fd, &st)) {
 		int e = errno;
-		if (f->fd >= 0)
-			close(f->fd), unlink(f->path);
-		free(f->path);
-		*f = (struct serve_msgfile){NULL, -1, 0, 0};
+		if (f->fd < 0) /* not ours to unlink: O_EXCL found one there */
+			free(f->path), f->path = NULL;
+		discard(f);
 		errno = e;
 		return -1;
 	}

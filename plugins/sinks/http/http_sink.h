@@ -161,6 +161,15 @@ char *hs_spool_record_meta(const char *op, const char *id, const char *env_text)
 /* Append the "done" record of id, not waited for; *t for
  * sc_journal_done. 0 or -1 with errno. */
 int hs_spool_append_done(struct hs_spool *sp, const char *id, struct sc_journal_ticket *t);
+/* Where a message's two files are written (a recycled file from free/,
+ * else tmp/<id>.env and .eml) and the names in new/ they are renamed
+ * to: envelope first, so new/<id>.eml always has its envelope. */
+struct hs_paths {
+	char *tenv, *nenv, *teml, *neml;
+};
+/* SC_OK with all four set (hs_spool_paths_free), or SC_ENOMEM (none). */
+int hs_spool_paths(struct hs_spool *sp, const char *id, struct hs_paths *p);
+void hs_spool_paths_free(struct hs_paths *p);
 /* "<dir>/new/<id>.<ext>" (allocated) */
 char *hs_spool_path(const struct hs_spool *sp, const char *box, const char *id, const char *ext);
 /* The envelope of a spooled message (caller frees), or NULL + err. */
@@ -256,10 +265,15 @@ int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp,
                      struct sc_error *err);
 /* Queue a message (due now, or at `next` Unix time) and wake a worker. */
 int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, double next);
-/* May one more message be held (fewer than HS_HOLD_LIMIT are)? */
-int hs_workers_may_hold(struct hs_workers *w);
-/* Queue a held message, due now (takes h). SC_OK, or SC_ENOMEM (h is
- * still the caller's). */
+/* Take one of the HS_HOLD_LIMIT slots for a message to hold: 1, or 0
+ * when all are taken (or the workers stop). Taken before the message is
+ * journaled, so deliveries running at once cannot hold more than the
+ * limit; given back by hs_workers_release_hold when holding failed, and
+ * by the workers once the message is delivered or written into new/. */
+int hs_workers_reserve_hold(struct hs_workers *w);
+void hs_workers_release_hold(struct hs_workers *w);
+/* Queue a held message on its reserved slot, due now (takes h). SC_OK,
+ * or SC_ENOMEM (h is still the caller's; the slot is given back). */
 int hs_workers_add_held(struct hs_workers *w, struct hs_held *h);
 /* Stop and free: POSTs in flight finish or are abandoned at the
  * caller's stop_at (set it first). */

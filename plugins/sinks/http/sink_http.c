@@ -174,18 +174,27 @@ static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *ms
 	struct hs_held *h = NULL;
 	if (s->cfg.sync) {
 		v = deliver_sync(s, msg, env, reply, err);
-	} else if (msg->size <= HS_HOLD_MAX && hs_workers_may_hold(s->workers)) {
+	} else if (msg->size <= HS_HOLD_MAX && hs_workers_reserve_hold(s->workers)) {
 		/* journaled, and POSTed from memory (spool_held.c) */
 		v = SC_SINK_ACCEPT;
-		if (hs_spool_hold(&s->sp, msg, env, &h, err))
+		if (hs_spool_hold(&s->sp, msg, env, &h, err)) {
+			hs_workers_release_hold(s->workers);
 			v = SC_SINK_DEFER;
-		else if ((env = NULL, hs_workers_add_held(s->workers, h)) &&
-		         hs_spool_write_out(&s->sp, h)) {
-			sc_log(SC_LOG_ERROR,
-			       "%s: journaled, but neither queued nor spooled (%s); it is "
-			       "delivered at the next start",
-			       msg->id, strerror(errno));
-			hs_held_abandon(h);
+		} else if ((env = NULL, hs_workers_add_held(s->workers, h))) {
+			/* durable, so 250 all the same: the next start delivers it */
+			if (hs_spool_write_out(&s->sp, h) == 0) {
+				sc_log(
+				    SC_LOG_ERROR,
+				    "%s: spooled, but out of memory to queue it; it is delivered "
+				    "at the next start",
+				    msg->id);
+			} else {
+				sc_log(SC_LOG_ERROR,
+				       "%s: journaled, but neither queued nor spooled (%s); it is "
+				       "delivered at the next start",
+				       msg->id, strerror(errno));
+				hs_held_abandon(h);
+			}
 		}
 	} else if (hs_spool_add(&s->sp, msg, env, err)) {
 		v = SC_SINK_DEFER;

@@ -176,13 +176,26 @@ static int place_message(int in, const char *dst, unsigned long long *len)
 	return rc;
 }
 
-struct add_paths {
-	char *tenv, *nenv, *teml, *neml;
-};
+int hs_spool_paths(struct hs_spool *sp, const char *id, struct hs_paths *p)
+{
+	/* a recycled file is written where it lies in free/ (as private as
+	 * tmp/, emptied at start) and renamed from there into new/ */
+	*p = (struct hs_paths){hs_free_take(sp), hs_spool_path(sp, "new", id, ".env"),
+	                       hs_free_take(sp), hs_spool_path(sp, "new", id, ".eml")};
+	if (!p->tenv)
+		p->tenv = hs_spool_path(sp, "tmp", id, ".env");
+	if (!p->teml)
+		p->teml = hs_spool_path(sp, "tmp", id, ".eml");
+	if (p->tenv && p->nenv && p->teml && p->neml)
+		return SC_OK;
+	hs_spool_paths_free(p);
+	return SC_ENOMEM;
+}
 
-static void free_paths(struct add_paths *p)
+void hs_spool_paths_free(struct hs_paths *p)
 {
 	free(p->tenv), free(p->nenv), free(p->teml), free(p->neml);
+	*p = (struct hs_paths){NULL, NULL, NULL, NULL};
 }
 
 char *hs_spool_record_meta(const char *op, const char *id, const char *env_text)
@@ -223,7 +236,7 @@ int hs_spool_journal_done(struct hs_spool *sp, const char *id)
 /* One add in progress: its paths, its envelope text and the listener's
  * file (copied into the spool, and into the journal from offset 0). */
 struct add {
-	struct add_paths p;
+	struct hs_paths p;
 	char *env_text;
 	int in;
 	unsigned long long len; /* bytes copied */
@@ -280,18 +293,11 @@ static int commit_synced(struct hs_spool *sp, struct add *a)
 int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON *env,
                  struct sc_error *err)
 {
-	/* a recycled file is written where it lies in free/ (as private as
-	 * tmp/, emptied at start) and renamed from there into new/ */
 	struct add a = {.in = -1, .step = "add"};
-	a.p = (struct add_paths){hs_free_take(sp), hs_spool_path(sp, "new", msg->id, ".env"),
-	                         hs_free_take(sp), hs_spool_path(sp, "new", msg->id, ".eml")};
-	if (!a.p.tenv)
-		a.p.tenv = hs_spool_path(sp, "tmp", msg->id, ".env");
-	if (!a.p.teml)
-		a.p.teml = hs_spool_path(sp, "tmp", msg->id, ".eml");
-	a.env_text = cJSON_PrintUnformatted(env);
-	if (!a.env_text || !a.p.tenv || !a.p.nenv || !a.p.teml || !a.p.neml) {
-		free(a.env_text), free_paths(&a.p);
+	if (hs_spool_paths(sp, msg->id, &a.p))
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	if (!(a.env_text = cJSON_PrintUnformatted(env))) {
+		hs_spool_paths_free(&a.p);
 		return sc_error_set(err, SC_ENOMEM, "out of memory");
 	}
 	struct stat st;
@@ -322,7 +328,7 @@ int hs_spool_add(struct hs_spool *sp, const struct sc_inbound *msg, const cJSON 
 	}
 	if (a.in >= 0)
 		close(a.in);
-	free(a.env_text), free_paths(&a.p);
+	free(a.env_text), hs_spool_paths_free(&a.p);
 	return rc ? SC_EIO : SC_OK;
 }
 

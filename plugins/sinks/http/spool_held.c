@@ -23,8 +23,8 @@ int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
 {
 	*out = NULL;
 	struct hs_held *h = calloc(1, sizeof *h);
-	if (h && !(h->env_text = cJSON_PrintUnformatted(env)))
-		h->env_text = NULL;
+	if (h)
+		h->env_text = cJSON_PrintUnformatted(env);
 	char *meta = h && h->env_text ? hs_spool_record_meta("add", msg->id, h->env_text) : NULL;
 	if (!h || !meta || !(h->id = strdup(msg->id))) {
 		free(meta);
@@ -77,34 +77,29 @@ void hs_spool_held_delivered(struct hs_spool *sp, struct hs_held *h)
 	held_free(h);
 }
 
-/* As hs_spool_add writes its files, from memory: a recycled file or one
- * in tmp/, then renamed into new/, envelope first (new/<id>.eml always
- * has its envelope). */
+/* As hs_spool_add writes its files (hs_spool_paths), from memory. */
 static int write_pair(struct hs_spool *sp, const struct hs_held *h)
 {
-	char *tenv = hs_free_take(sp), *teml = hs_free_take(sp);
-	if (!tenv)
-		tenv = hs_spool_path(sp, "tmp", h->id, ".env");
-	if (!teml)
-		teml = hs_spool_path(sp, "tmp", h->id, ".eml");
-	char *nenv = hs_spool_path(sp, "new", h->id, ".env");
-	char *neml = hs_spool_path(sp, "new", h->id, ".eml");
-	int rc = tenv && teml && nenv && neml ? 0 : (errno = ENOMEM, -1);
-	if (!rc && (hs_spool_write_file(tenv, h->env_text, strlen(h->env_text)) ||
-	            hs_spool_write_file(teml, h->eml.p ? h->eml.p : "", h->eml.len)))
+	struct hs_paths p;
+	if (hs_spool_paths(sp, h->id, &p)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	int rc = 0;
+	if (hs_spool_write_file(p.tenv, h->env_text, strlen(h->env_text)) ||
+	    hs_spool_write_file(p.teml, h->eml.p ? h->eml.p : "", h->eml.len) ||
+	    rename(p.tenv, p.nenv))
 		rc = -1;
-	if (!rc && rename(tenv, nenv))
-		rc = -1;
-	if (!rc && rename(teml, neml)) {
+	else if (rename(p.teml, p.neml)) {
 		int e = errno;
-		unlink(nenv);
+		unlink(p.nenv);
 		errno = e;
 		rc = -1;
 	}
 	int e = errno;
-	if (rc && tenv && teml)
-		unlink(tenv), unlink(teml);
-	free(tenv), free(teml), free(nenv), free(neml);
+	if (rc)
+		unlink(p.tenv), unlink(p.teml);
+	hs_spool_paths_free(&p);
 	errno = e;
 	return rc;
 }

@@ -85,63 +85,66 @@ static struct hs_item pop(struct hs_workers *w)
 	return top;
 }
 
+/* Queue it (its id allocated, or NULL: out of memory) and wake a
+ * worker. A held item's slot was reserved (hs_workers_reserve_hold): an
+ * item that cannot be queued gives it back. SC_OK, or SC_ENOMEM with
+ * it.id freed. */
+static int enqueue(struct hs_workers *w, struct hs_item it)
+{
+	pthread_mutex_lock(&w->mu);
+	int rc = it.id ? push(w, it) : -1;
+	if (!rc)
+		pthread_cond_signal(&w->cv);
+	else if (it.held)
+		w->nheld--;
+	pthread_mutex_unlock(&w->mu);
+	if (rc)
+		free(it.id);
+	return rc ? SC_ENOMEM : SC_OK;
+}
+
 int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, double next)
 {
 	long long now = hs_now_ms(), due = now;
 	double wait = next - hs_wall();
 	if (next > 0 && wait > 0)
 		due = now + (long long)(wait * 1000);
-	struct hs_item it = {strdup(id), attempts, due, 0, NULL};
-	if (!it.id)
-		return SC_ENOMEM;
-	pthread_mutex_lock(&w->mu);
-	int rc = push(w, it);
-	if (!rc)
-		pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	if (rc)
-		free(it.id);
-	return rc ? SC_ENOMEM : SC_OK;
+	return enqueue(w, (struct hs_item){strdup(id), attempts, due, 0, NULL});
 }
 
-int hs_workers_may_hold(struct hs_workers *w)
+int hs_workers_reserve_hold(struct hs_workers *w)
 {
 	pthread_mutex_lock(&w->mu);
 	int ok = !w->stopping && w->nheld < HS_HOLD_LIMIT;
+	if (ok)
+		w->nheld++;
 	pthread_mutex_unlock(&w->mu);
 	return ok;
 }
 
-int hs_workers_add_held(struct hs_workers *w, struct hs_held *h)
-{
-	struct hs_item it = {strdup(h->id), 0, hs_now_ms(), 0, h};
-	if (!it.id)
-		return SC_ENOMEM;
-	pthread_mutex_lock(&w->mu);
-	int rc = push(w, it);
-	if (!rc) {
-		w->nheld++;
-		pthread_cond_signal(&w->cv);
-	}
-	pthread_mutex_unlock(&w->mu);
-	if (rc)
-		free(it.id);
-	return rc ? SC_ENOMEM : SC_OK;
-}
-
-static void unhold(struct hs_workers *w, struct hs_item *it)
+void hs_workers_release_hold(struct hs_workers *w)
 {
 	pthread_mutex_lock(&w->mu);
 	w->nheld--;
 	pthread_mutex_unlock(&w->mu);
+}
+
+int hs_workers_add_held(struct hs_workers *w, struct hs_held *h)
+{
+	return enqueue(w, (struct hs_item){strdup(h->id), 0, hs_now_ms(), 0, h});
+}
+
+static void unhold(struct hs_workers *w, struct hs_item *it)
+{
+	hs_workers_release_hold(w);
 	it->held = NULL;
 }
 
 /* A held message that its first POST did not deliver goes into new/, to
  * be retried, refused or kept from there as any spooled message. 0; or
  * -1 when it cannot be written (a full disk): it stays held, with its
- * record in the journal, and is tried again after a backoff (it->id and
- * it->held are then the queue's). */
+ * record in the journal, and is tried again after a backoff (it->held is
+ * then the queue's). */
 static int write_out(struct hs_workers *w, struct hs_item *it)
 {
 	if (hs_spool_write_out(w->sp, it->held) == 0) {
@@ -153,22 +156,13 @@ static int write_out(struct hs_workers *w, struct hs_item *it)
 	       "tried again later",
 	       it->id, strerror(errno));
 	double delay = hs_backoff(w->cfg, it->attempts + 1);
-	struct hs_item again = {it->id, it->attempts + 1, hs_now_ms() + (long long)(delay * 1000),
-	                        0, it->held};
-	pthread_mutex_lock(&w->mu);
-	int rc = push(w, again);
-	if (!rc)
-		pthread_cond_signal(&w->cv);
-	else
-		w->nheld--;
-	pthread_mutex_unlock(&w->mu);
-	if (rc) {
+	struct hs_item again = {strdup(it->id), it->attempts + 1,
+	                        hs_now_ms() + (long long)(delay * 1000), 0, it->held};
+	if (enqueue(w, again)) {
 		sc_log(SC_LOG_ERROR,
 		       "%s: out of memory: replayed from the journal at the next start", it->id);
 		hs_held_abandon(it->held);
-		free(it->id);
 	}
-	it->id = NULL;
 	it->held = NULL;
 	return -1;
 }

@@ -177,8 +177,8 @@ static int journal_and_index(struct maildir *m, const struct sc_inbound *msg,
 	if (!rc && m->journal)
 		rc = sc_journal_append(m->journal, &e, t);
 	if (!rc && line && sc_write_all(m->index_fd, line, strlen(line)))
-		fprintf(stderr, "%s: maildir: cannot append to index.jsonl: %s\n", msg->id,
-		        strerror(errno));
+		sc_log(SC_LOG_ERROR, "%s: maildir: cannot append to index.jsonl: %s", msg->id,
+		       strerror(errno));
 	pthread_mutex_unlock(&m->mu);
 	free(line);
 	free(text);
