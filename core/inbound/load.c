@@ -1,5 +1,5 @@
-/* sc_inbound_load() (sink.h): a small received message into memory, in
- * one read. A sink that holds the bytes writes its file, its journal
+/* sc_inbound_load() (sink.h): a small received message into memory,
+ * read once. A sink that holds the bytes writes its file, its journal
  * record and its summary from them, where reading the file for each cost
  * an open, a stat and a few reads apiece (perf, 2026-12-02). */
 #include "core.h"

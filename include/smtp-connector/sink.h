@@ -254,7 +254,7 @@ int sc_inbound_summary(const char *path, size_t max_body, cJSON **out, struct sc
 /* The largest message sc_inbound_load() reads into memory. */
 #define SC_INBOUND_LOAD_MAX (256u << 10)
 /* Append the message's bytes (m->size of them, up to SC_INBOUND_LOAD_MAX)
- * to b, in one read of its file: a sink that writes them to its file and
+ * to b, reading its file once: a sink that writes them to its file and
  * its journal and summarises them reads the file once. SC_OK; SC_EIO
  * with errno (EFBIG: larger than the bound; the file is missing or
  * shorter than m->size); SC_ENOMEM. b keeps what it held before. */
