@@ -79,6 +79,10 @@ struct sc_journal {
 	int stop;
 	pthread_t thread;
 	int thread_started;
+	/* fetched once: EVP_sha256() in EVP_DigestInit_ex looks the
+	 * implementation up again, under a lock all threads share, for every
+	 * record (two per message) */
+	EVP_MD *sha256;
 };
 
 void journal_put32(unsigned char *p, unsigned v)
@@ -255,9 +259,10 @@ static void put_head(unsigned char *head, const struct sc_journal_entry *e,
 	journal_put64(head + 8, e->body_len + fd_len);
 }
 
-static int digest_start(EVP_MD_CTX *md, const unsigned char *head, const struct sc_journal_entry *e)
+static int digest_start(const struct sc_journal *j, EVP_MD_CTX *md, const unsigned char *head,
+                        const struct sc_journal_entry *e)
 {
-	return EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	return EVP_DigestInit_ex(md, j->sha256, NULL) &&
 	       EVP_DigestUpdate(md, head, JOURNAL_RECORD_HEAD) &&
 	       EVP_DigestUpdate(md, e->meta, e->meta_len) &&
 	       EVP_DigestUpdate(md, e->body, e->body_len);
@@ -275,8 +280,8 @@ static int seal(EVP_MD_CTX *md, const struct jfile *f, unsigned char *sum)
 	return 0;
 }
 
-static int prepare(struct prepared *p, const struct sc_journal_entry *e, unsigned long long fd_len,
-                   EVP_MD_CTX *md)
+static int prepare(const struct sc_journal *j, struct prepared *p, const struct sc_journal_entry *e,
+                   unsigned long long fd_len, EVP_MD_CTX *md)
 {
 	put_head(p->head, e, fd_len);
 	p->chunk_len = (size_t)fd_len;
@@ -286,7 +291,7 @@ static int prepare(struct prepared *p, const struct sc_journal_entry *e, unsigne
 	}
 	if (fd_len && read_exact(e->fd, p->chunk, (size_t)fd_len, 0))
 		return -1;
-	if (!digest_start(md, p->head, e) ||
+	if (!digest_start(j, md, p->head, e) ||
 	    (fd_len && !EVP_DigestUpdate(md, p->chunk, (size_t)fd_len))) {
 		errno = ENOMEM;
 		return -1;
@@ -296,13 +301,13 @@ static int prepare(struct prepared *p, const struct sc_journal_entry *e, unsigne
 
 /* A large record, under the lock: the fd's bytes in chunks, hashed as
  * they go. */
-static int write_large(struct jfile *f, unsigned long long off, const struct sc_journal_entry *e,
-                       unsigned long long fd_len, EVP_MD_CTX *md)
+static int write_large(const struct sc_journal *j, struct jfile *f, unsigned long long off,
+                       const struct sc_journal_entry *e, unsigned long long fd_len, EVP_MD_CTX *md)
 {
 	unsigned char head[JOURNAL_RECORD_HEAD], sum[JOURNAL_HASH_LEN];
 	put_head(head, e, fd_len);
 	unsigned char *chunk = malloc(CHUNK);
-	if (!chunk || !digest_start(md, head, e)) {
+	if (!chunk || !digest_start(j, md, head, e)) {
 		free(chunk);
 		errno = ENOMEM;
 		return -1;
@@ -344,7 +349,7 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 		return SC_ENOMEM;
 	struct prepared p = {0};
 	int small = fd_len <= CHUNK;
-	if (small && prepare(&p, e, fd_len, md)) {
+	if (small && prepare(j, &p, e, fd_len, md)) {
 		/* nothing written: the journal is untouched */
 		int err = errno;
 		free(p.chunk);
@@ -372,7 +377,7 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 		                       {p.sum, sizeof p.sum}};
 		rc = writev_at(f->fd, iov, 5, off);
 	} else if (!rc) {
-		rc = write_large(f, off, e, fd_len, md);
+		rc = write_large(j, f, off, e, fd_len, md);
 	}
 	int err = errno;
 	if (!rc) {
@@ -612,8 +617,11 @@ int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks, struc
 	pthread_cond_init(&j->flushed, NULL);
 	pthread_cond_init(&j->work, NULL);
 	int rc = SC_OK;
-	if (sc_dir_make(dir) ||
-	    (j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	if (!(j->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		rc = sc_error_set(err, SC_EINTERNAL, "journal: OpenSSL has no SHA-256");
+	j->dirfd = -1;
+	if (!rc && (sc_dir_make(dir) ||
+	            (j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)) {
 		rc = sc_error_set(err, SC_EIO, "journal: cannot open %s: %s", dir, strerror(errno));
 		j->dirfd = -1;
 	}
@@ -679,6 +687,7 @@ void sc_journal_close(struct sc_journal *j)
 	pthread_cond_destroy(&j->flushed);
 	pthread_cond_destroy(&j->work);
 	pthread_mutex_destroy(&j->mu);
+	EVP_MD_free(j->sha256);
 	free(j->dir);
 	free(j);
 }

@@ -163,7 +163,7 @@ struct sc_journal_hooks {
  * (syncfs), remove the old files, start a new file and the checkpoint
  * thread. One process per dir (the caller holds a lock on it). SC_OK with
  * *out set; SC_EIO (a file cannot be read or written: named); SC_ENOMEM;
- * or a replay hook's error. */
+ * SC_EINTERNAL (OpenSSL offers no SHA-256); or a replay hook's error. */
 int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks, struct sc_journal **out,
                     struct sc_error *err);
 /* What a record holds: the sink's meta, then a body made of `body` (in
