@@ -2,10 +2,12 @@
  * which a platform parses. */
 #include "core.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int log_verbosity; /* 0: warnings and errors, 1: -v */
 
@@ -17,6 +19,23 @@ void core_log_set_verbose(int v)
 int sc_verbose(void)
 {
 	return log_verbosity > 0;
+}
+
+/* Straight to fd 2, not through stdio: fwrite() on stderr takes the
+ * FILE's lock, which serve's threads (eight lines per message) then
+ * queue on. errno is kept, so a caller can log and then report it. */
+static void write_line(const char *p, size_t n)
+{
+	int saved = errno;
+	while (n) {
+		ssize_t k = write(STDERR_FILENO, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break; /* nowhere else to say it */
+		p += k, n -= (size_t)k;
+	}
+	errno = saved;
 }
 
 void core_log_line(const char *a, const char *b, const char *fmt, va_list ap)
@@ -34,13 +53,13 @@ void core_log_line(const char *a, const char *b, const char *fmt, va_list ap)
 	va_end(aq);
 	if (m >= 0 && (size_t)n + (size_t)m + 1 < sizeof buf) {
 		buf[n + m] = '\n';
-		fwrite(buf, 1, (size_t)n + (size_t)m + 1, stderr);
+		write_line(buf, (size_t)n + (size_t)m + 1);
 		return;
 	}
 	char *t = core_vasprintf(fmt, ap);
 	char *line = sc_asprintf("%s%s%s\n", a, b, t ? t : "(out of memory)");
 	if (line)
-		fputs(line, stderr);
+		write_line(line, strlen(line));
 	free(line);
 	free(t);
 }
