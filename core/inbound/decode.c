@@ -64,6 +64,12 @@ static size_t utf8_run(struct sc_buf *out, const char *s, size_t n, int final)
 	size_t i = 0, run = 0;
 
 	while (i < n) {
+		/* most text is ASCII: step over it without a call per byte
+		 * (NUL is not: utf8_seq replaces it) */
+		while (i < n && u[i] - 1u < 0x7Fu)
+			i++;
+		if (i == n)
+			break;
 		size_t sub;
 		int k = utf8_seq(u + i, n - i, &sub);
 		if (k > 0) {

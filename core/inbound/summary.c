@@ -370,7 +370,9 @@ static int body_piece(struct walk *w, const struct piece *pc)
 	int rc = inb_tdec_feed(&w->tdec, pc->p, pc->n, &w->scratch);
 	if (rc == SC_OK && pc->eol)
 		rc = inb_tdec_eol(&w->tdec, &w->scratch);
-	if (rc == SC_OK && (w->scratch.len >= READ_CHUNK || pc->eol))
+	/* drained in chunks, not per line: a drain is a conversion call and
+	 * two copies, and leaf_finish() drains what is left */
+	if (rc == SC_OK && w->scratch.len >= READ_CHUNK)
 		rc = drain(w);
 	return rc;
 }
