@@ -167,21 +167,8 @@ static int open_in_vault(int dirfd, const char *param, const char *id, const cha
 	return fd;
 }
 
-/* Up to `max` bytes of `fd`, NUL-terminated. */
-static char *read_small(int fd, size_t max)
-{
-	char *buf = malloc(max + 1);
-	size_t n = 0;
-	ssize_t r = 1;
-	while (buf && n < max && (r = pread(fd, buf + n, max - n, (off_t)n)) > 0)
-		n += (size_t)r;
-	if (!buf || r < 0) {
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
-}
+/* A metadata file is a name and a type: anything larger is not one. */
+#define META_MAX 65536
 
 /* <id>.json: {"name": ..., "content_type": ...}, both optional; opened
  * with the same rules as the content. */
@@ -202,13 +189,28 @@ static int read_meta(int dirfd, const char *param, const char *id, const char *p
 		free(mpath);
 		return missing ? SC_OK : err->code;
 	}
-	char *text = read_small(fd, 65536);
+	/* sc_buf_read_fd, not a read that stops at the bound: a cut file
+	 * would be reported as "not a JSON object" */
+	struct sc_buf b = {0};
+	rc = sc_buf_read_fd(&b, fd, META_MAX);
+	int e = errno;
 	close(fd);
-	if (!text) {
-		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s", param, id, mpath);
+	if (rc == SC_EINPUT)
+		rc = sc_error_set(err, SC_EIO,
+		                  "%s: vault id %s: %s is larger than %d bytes; it should hold "
+		                  "only \"name\" and \"content_type\"",
+		                  param, id, mpath, META_MAX);
+	else if (rc == SC_EIO)
+		rc = sc_error_set(err, SC_EIO, "%s: vault id %s: cannot read %s: %s", param, id,
+		                  mpath, strerror(e));
+	else if (rc)
+		rc = sc_error_set(err, rc, "out of memory");
+	if (rc) {
+		sc_buf_free(&b);
 		free(mpath);
 		return rc;
 	}
+	char *text = b.p;
 	cJSON *j = cJSON_Parse(text);
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "content_type");

@@ -685,6 +685,19 @@ def test_missing_or_unreadable_attachment_fails_naming_the_id():
         nothing_sent(srv)
 
 
+def test_oversize_attachment_metadata_is_refused_as_such():
+    # a metadata file over 64 KiB was cut at the bound and then reported as
+    # "not a JSON object"; the error now says what is wrong with it
+    vd = vault({"big": b"content"})
+    with open(os.path.join(vd, "big.json"), "w") as f:
+        f.write('{"name": "report.pdf", "pad": "%s"}' % ("x" * 70000))
+    with Aiosmtpd() as srv:
+        msg = failed(send(srv, {"to": "a@corp.example", "body": "x", "attachments": "big"},
+                          vault_dir=vd), "attachments", "big.json", "larger than 65536 bytes")
+        not_contains(msg, "not a JSON object", "message")
+        nothing_sent(srv)
+
+
 # --------------------------------------------------------------------------
 # delivery
 
