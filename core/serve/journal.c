@@ -386,6 +386,8 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 		f->refs++;
 		t->file = f;
 		t->end = f->size;
+		if (off == JOURNAL_HEADER_LEN) /* the file's first record: seal_idle's clock */
+			pthread_cond_signal(&j->work);
 	} else if (f && err != ENOMEM) {
 		/* a record that failed halfway is never acknowledged; the next
 		 * append starts a new file rather than write after it */
@@ -452,6 +454,43 @@ static int checkpoint(struct sc_journal *j, const struct jfile *f, int keep)
 	return rc;
 }
 
+/* The current file once it holds records and is ROTATE_NS old: sealed
+ * here, so that a journal that has gone idle is checkpointed too. Else
+ * its last records stayed until the next append, and a crash meanwhile
+ * replayed them: a maildir message a reader had deleted from new/ came
+ * back. No new file is started: that is left to the next append, which
+ * takes the sink's mark under the sink's own lock (sink.h). 0 when cur
+ * was sealed; else the nanoseconds until it may be (-1: no need). mu
+ * held. */
+static long long seal_idle(struct sc_journal *j)
+{
+	struct jfile *f = j->cur;
+	if (!f || f->size <= JOURNAL_HEADER_LEN)
+		return -1;
+	long long age = now_ns() - f->created_ns;
+	if (age < ROTATE_NS || f->flushing)
+		return age < ROTATE_NS ? ROTATE_NS - age : ROTATE_NS / 10;
+	*j->sealed_tail = f;
+	j->sealed_tail = &f->next;
+	j->cur = NULL;
+	return 0;
+}
+
+/* Wait on work for at most ns nanoseconds (-1: no bound). mu held. */
+static void wait_work(struct sc_journal *j, long long ns)
+{
+	if (ns < 0) {
+		pthread_cond_wait(&j->work, &j->mu);
+		return;
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	long long t = (long long)until.tv_nsec + ns;
+	until.tv_sec += (time_t)(t / 1000000000ll);
+	until.tv_nsec = (long)(t % 1000000000ll);
+	pthread_cond_timedwait(&j->work, &j->mu, &until);
+}
+
 static void *checkpoint_thread(void *arg)
 {
 	struct sc_journal *j = arg;
@@ -459,7 +498,9 @@ static void *checkpoint_thread(void *arg)
 	while (!j->stop) {
 		struct jfile *f = j->sealed;
 		if (!f || f->refs) {
-			pthread_cond_wait(&j->work, &j->mu);
+			long long ns = seal_idle(j);
+			if (ns)
+				wait_work(j, ns);
 			continue;
 		}
 		/* only file_new takes spares, so there is still room after */
@@ -476,10 +517,7 @@ static void *checkpoint_thread(void *arg)
 			/* kept: the next start replays it; try again in a second */
 			sc_log(SC_LOG_WARN, "journal %s: checkpoint of %llu.journal failed: %s",
 			       j->dir, f->gen, strerror(e));
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1;
-			pthread_cond_timedwait(&j->work, &j->mu, &until);
+			wait_work(j, 1000000000ll);
 			continue;
 		}
 		j->sealed = f->next;

@@ -687,6 +687,33 @@ def test_kill_9_then_lost_writeback_is_put_back_from_the_journal():
         eq(again.stop(), 0, "exit status")
 
 
+def test_an_idle_listener_is_checkpointed_so_a_deleted_message_stays_deleted():
+    """The journal's last records used to stay until the next append: a
+    reader deleting a message from new/, then a crash, and the restart put
+    the message back. An idle journal file is now sealed and checkpointed
+    after a second or so."""
+    srv = Serve()
+    s = smtplib.SMTP("127.0.0.1", srv.port, timeout=10)
+    s.sendmail("a@example.com", ["b@example.com"], "Subject: read and deleted\r\n\r\nbody\r\n")
+    s.quit()
+    jdir = os.path.join(srv.maildir, "journal")
+    deadline = time.monotonic() + 10
+    while journal_records(jdir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    eq(journal_records(jdir), [], "no record left in the journal once idle")
+    names = os.listdir(os.path.join(srv.maildir, "new"))
+    eq(len(names), 1, "the message is in new/")
+    os.unlink(os.path.join(srv.maildir, "new", names[0]))  # a reader took it
+    srv.stop(signal.SIGKILL)
+    again = Serve(config={"delivery": {"plugin": "maildir", "dir": srv.maildir}}, maildir=False)
+    again.maildir = srv.maildir
+    try:
+        eq(os.listdir(os.path.join(srv.maildir, "new")), [], "the deleted message stays deleted")
+        not_contains(again.log(), "written again from the journal", "log")
+    finally:
+        eq(again.stop(), 0, "exit status")
+
+
 # --------------------------------------------------------------------------
 # configuration and flags
 

@@ -401,6 +401,38 @@ static void a_reused_file_replays_only_its_own_records(void **state)
 	free(top), free(dir), free(g3);
 }
 
+/* One record, done; then nothing more is appended. */
+static void one_record_then_idle(struct sc_journal *j, void *arg)
+{
+	const char *dir = arg;
+	append(j, "lonely", "body", -1, 0, 1);
+	/* bounded: sealed after 1 s of age, then checkpointed */
+	for (int i = 0; i < 100 && count_files(dir) > 0; i++)
+		nanosleep(&(struct timespec){0, 50000000}, NULL);
+	assert_int_equal(count_files(dir), 0);
+	assert_int_equal(count_ext(dir, ".spare"), 1);
+	/* the next append starts a file, taking a spare */
+	append(j, "later", NULL, -1, 0, 0);
+	assert_int_equal(count_files(dir), 1);
+}
+
+static void an_idle_journal_is_checkpointed(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top);
+	crash_after(dir, one_record_then_idle, dir);
+	struct seen s = {0};
+	struct sc_journal *j;
+	assert_int_equal(reopen(dir, &s, &j), SC_OK);
+	/* "lonely" was covered by the idle checkpoint: not redone */
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.meta[0], "later");
+	assert_int_equal(s.mark, 42); /* taken by that append, not by the seal */
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir);
+}
+
 static void short_body_file_is_refused(void **state)
 {
 	(void)state;
@@ -458,6 +490,7 @@ int main(void)
 	    cmocka_unit_test(rotation_and_checkpoint),
 	    cmocka_unit_test(a_reused_file_replays_only_its_own_records),
 	    cmocka_unit_test(short_body_file_is_refused),
+	    cmocka_unit_test(an_idle_journal_is_checkpointed),
 	    cmocka_unit_test(a_failed_replay_keeps_the_journal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
