@@ -210,8 +210,7 @@ static int read_meta(int dirfd, const char *param, const char *id, const char *p
 		free(mpath);
 		return rc;
 	}
-	char *text = b.p;
-	cJSON *j = cJSON_Parse(text);
+	cJSON *j = cJSON_Parse(b.p);
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "content_type");
 	if (!cJSON_IsObject(j))
@@ -234,7 +233,7 @@ static int read_meta(int dirfd, const char *param, const char *id, const char *p
 	if (!rc && type)
 		out->content_type = strdup(type->valuestring);
 	cJSON_Delete(j);
-	free(text);
+	sc_buf_free(&b);
 	free(mpath);
 	return rc;
 }

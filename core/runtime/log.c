@@ -23,18 +23,12 @@ int sc_verbose(void)
 
 /* Straight to fd 2, not through stdio: fwrite() on stderr takes the
  * FILE's lock, which serve's threads (eight lines per message) then
- * queue on. errno is kept, so a caller can log and then report it. */
+ * queue on. A failure has nowhere else to be said. errno is kept, so a
+ * caller can log and then report it. */
 static void write_line(const char *p, size_t n)
 {
 	int saved = errno;
-	while (n) {
-		ssize_t k = write(STDERR_FILENO, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break; /* nowhere else to say it */
-		p += k, n -= (size_t)k;
-	}
+	(void)sc_write_all(STDERR_FILENO, p, n);
 	errno = saved;
 }
 

@@ -119,6 +119,18 @@ static long long now_ns(void)
 
 static int writev_at(int fd, struct iovec *iov, int n, unsigned long long off);
 
+/* Nanoseconds until f is old enough to be sealed (ROTATE_NS), 0 when it
+ * is; -1 while it holds no record (an empty file is never sealed for
+ * its age). The one rule for the append that rotates and for
+ * seal_idle(). */
+static long long age_left(const struct jfile *f)
+{
+	if (f->size <= JOURNAL_HEADER_LEN)
+		return -1;
+	long long left = ROTATE_NS - (now_ns() - f->created_ns);
+	return left > 0 ? left : 0;
+}
+
 static char *file_path(const struct sc_journal *j, unsigned long long gen)
 {
 	return sc_asprintf("%s/%llu.journal", j->dir, gen);
@@ -361,8 +373,7 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 	struct jfile *f = j->cur;
 	int rc = 0;
 	/* a file that failed is never written again: its tail is unknown */
-	if (!f || f->failed || f->torn || f->size >= ROTATE_BYTES ||
-	    (f->size > JOURNAL_HEADER_LEN && now_ns() - f->created_ns >= ROTATE_NS)) {
+	if (!f || f->failed || f->torn || f->size >= ROTATE_BYTES || age_left(f) == 0) {
 		rc = rotate(j);
 		f = j->cur;
 	}
@@ -465,11 +476,11 @@ static int checkpoint(struct sc_journal *j, const struct jfile *f, int keep)
 static long long seal_idle(struct sc_journal *j)
 {
 	struct jfile *f = j->cur;
-	if (!f || f->size <= JOURNAL_HEADER_LEN)
-		return -1;
-	long long age = now_ns() - f->created_ns;
-	if (age < ROTATE_NS || f->flushing)
-		return age < ROTATE_NS ? ROTATE_NS - age : ROTATE_NS / 10;
+	long long left = f ? age_left(f) : -1;
+	if (left)
+		return left;
+	if (f->flushing)
+		return ROTATE_NS / 10;
 	*j->sealed_tail = f;
 	j->sealed_tail = &f->next;
 	j->cur = NULL;

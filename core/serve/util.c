@@ -10,7 +10,8 @@
 /* RAND_bytes costs about as much for 256 bytes as for 8 (its per-call
  * locking and DRBG bookkeeping dominate), and serve takes two or three
  * ids per message: each thread draws them from a pool of its own. Ids
- * are names, not secrets, so the pool is not wiped. */
+ * are names, not secrets, so the pool is not wiped. serve never forks
+ * (a child would hand out its parent's next ids again). */
 #define ID_POOL 256
 
 void serve_new_id(char out[17])
