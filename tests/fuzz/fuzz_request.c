@@ -1,12 +1,12 @@
 // clang-format off
-// fuzz-sources: core/runtime/reader.c core/runtime/json_strings.c core/runtime/utf8.c core/runtime/result.c core/runtime/error.c core/runtime/log.c
+// fuzz-sources: core/runtime/reader.c core/runtime/json_strings.c core/runtime/utf8.c core/runtime/result.c core/runtime/error.c core/runtime/log.c core/runtime/buf.c
 // clang-format on
 /* libFuzzer target for the request reader (core/runtime/reader.c) with
  * its string checks (json_strings.c, utf8.c) and the result line
  * (result.c). Build, e.g.:
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Icore/runtime \
  *     -Ibuild $(pkg-config --cflags libcjson) tests/fuzz/fuzz_request.c \
- *     core/runtime/{reader,json_strings,utf8,result,error,log}.c \
+ *     core/runtime/{reader,json_strings,utf8,result,error,log,buf}.c \
  *     $(pkg-config --libs libcjson libcrypto)
  *   ./a.out tests/fuzz/corpus/request
  *
