@@ -50,9 +50,19 @@ struct jfile {
 	long long created_ns;
 	int refs;     /* appended, not yet done */
 	int flushing; /* an fdatasync() of this file is running */
-	int failed;   /* errno of a failed flush: its records may be lost */
-	int torn;     /* a write failed halfway: no more appends (its tail is
-	                 unknown), but the records before it can still be flushed */
+	/* The waiters of a flush, apart from those of the next one: a record
+	 * appended while flush `round` runs needs round + 1. Each group waits
+	 * on cv[round & 1], so a flush's end wakes the waiters it covers and
+	 * one of the rest (to lead the next flush), not every delivery thread
+	 * (with one condition variable, most went straight back to sleep:
+	 * perf sched_switch, 2026-12-02). */
+	unsigned long long round;  /* the running or last flush */
+	unsigned long long target; /* what the running flush makes durable */
+	pthread_cond_t cv[2];
+	int waiting[2];
+	int failed; /* errno of a failed flush: its records may be lost */
+	int torn;   /* a write failed halfway: no more appends (its tail is
+	               unknown), but the records before it can still be flushed */
 	unsigned char seed[JOURNAL_HASH_LEN]; /* the header's hash: ends each record's */
 };
 
@@ -66,10 +76,10 @@ struct sc_journal {
 	int dirfd;
 	struct sc_journal_hooks hooks;
 	pthread_mutex_t mu;
-	pthread_cond_t flushed; /* a flush ended: its waiters look again */
 	/* for the checkpoint thread alone: a file sealed, a sealed file's last
-	 * ticket done, stop. Apart from flushed, which fires once per batch,
-	 * so the thread is not woken thousands of times a second for nothing */
+	 * ticket done, stop. Apart from the flushes' own (jfile.cv), which
+	 * fire once per batch, so the thread is not woken thousands of times
+	 * a second for nothing */
 	pthread_cond_t work;
 	struct jfile *cur;
 	struct jfile *sealed, **sealed_tail;
@@ -174,12 +184,25 @@ static int file_open(struct sc_journal *j, const char *path, const unsigned char
 
 /* A new generation: header written and, with its directory entry, made
  * durable before a record in it can be acknowledged. mu held. */
+static void file_free(struct jfile *f);
+
 static struct jfile *file_new(struct sc_journal *j, unsigned long long mark)
 {
 	struct jfile *f = calloc(1, sizeof *f);
 	char *path = file_path(j, j->next_gen);
 	unsigned char h[JOURNAL_HEADER_LEN];
 	if (!f || !path || journal_header(h, mark)) {
+		free(f), free(path);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (pthread_cond_init(&f->cv[0], NULL)) {
+		free(f), free(path);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (pthread_cond_init(&f->cv[1], NULL)) {
+		pthread_cond_destroy(&f->cv[0]);
 		free(f), free(path);
 		errno = ENOMEM;
 		return NULL;
@@ -191,7 +214,9 @@ static struct jfile *file_new(struct sc_journal *j, unsigned long long mark)
 		int e = errno;
 		if (f->fd >= 0)
 			close(f->fd), unlink(path);
-		free(f), free(path);
+		f->fd = -1;
+		file_free(f);
+		free(path);
 		errno = e;
 		return NULL;
 	}
@@ -206,6 +231,8 @@ static void file_free(struct jfile *f)
 {
 	if (f->fd >= 0)
 		close(f->fd);
+	pthread_cond_destroy(&f->cv[0]);
+	pthread_cond_destroy(&f->cv[1]);
 	free(f);
 }
 
@@ -417,12 +444,16 @@ int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t)
 	pthread_mutex_lock(&j->mu);
 	while (f->synced < t->end && !f->failed) {
 		if (f->flushing) {
-			pthread_cond_wait(&j->flushed, &j->mu);
+			int k = (int)((f->round + (t->end > f->target)) & 1);
+			f->waiting[k]++;
+			pthread_cond_wait(&f->cv[k], &j->mu);
+			f->waiting[k]--;
 			continue;
 		}
-		/* take everything appended so far: callers that arrive while
-		 * this runs share the next flush */
-		unsigned long long target = f->size;
+		/* lead: take everything appended so far; callers that arrive
+		 * while this runs share the next flush */
+		f->target = f->size;
+		f->round++;
 		f->flushing = 1;
 		pthread_mutex_unlock(&j->mu);
 		int rc = fdatasync(f->fd), e = errno;
@@ -430,9 +461,20 @@ int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t)
 		f->flushing = 0;
 		if (rc)
 			f->failed = e;
-		else if (target > f->synced)
-			f->synced = target;
-		pthread_cond_broadcast(&j->flushed);
+		else if (f->target > f->synced)
+			f->synced = f->target;
+		int k = (int)(f->round & 1);
+		/* outside the lock, so that those woken do not wait for it: f
+		 * lives on while any of them holds a ticket (refs) */
+		int covered = f->waiting[k] > 0, next = f->waiting[k ^ 1] > 0, failed = f->failed;
+		pthread_mutex_unlock(&j->mu);
+		if (covered || failed)
+			pthread_cond_broadcast(&f->cv[k]);
+		if (failed)
+			pthread_cond_broadcast(&f->cv[k ^ 1]);
+		else if (next) /* one of them leads the next flush */
+			pthread_cond_signal(&f->cv[k ^ 1]);
+		pthread_mutex_lock(&j->mu);
 	}
 	int ok = f->synced >= t->end, e = f->failed;
 	pthread_mutex_unlock(&j->mu);
@@ -663,7 +705,6 @@ int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks, struc
 	j->sealed_tail = &j->sealed;
 	j->next_gen = 1;
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_cond_init(&j->flushed, NULL);
 	pthread_cond_init(&j->work, NULL);
 	int rc = SC_OK;
 	if (!(j->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
@@ -733,7 +774,6 @@ void sc_journal_close(struct sc_journal *j)
 	}
 	if (j->dirfd >= 0)
 		close(j->dirfd);
-	pthread_cond_destroy(&j->flushed);
 	pthread_cond_destroy(&j->work);
 	pthread_mutex_destroy(&j->mu);
 	EVP_MD_free(j->sha256);

@@ -199,8 +199,10 @@ static int submit(struct conn *c, enum job_kind kind)
 	else
 		srv->queue = j;
 	srv->queue_tail = j;
-	pthread_cond_signal(&srv->cv);
 	pthread_mutex_unlock(&srv->mu);
+	/* after the unlock: a worker woken under it went straight back to
+	 * sleep on the mutex (perf sched_switch: half a wake-up per message) */
+	pthread_cond_signal(&srv->cv);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -480,6 +481,77 @@ static void a_failed_replay_keeps_the_journal(void **state)
 	free(top), free(dir), free(body);
 }
 
+/* Many threads appending and waiting at once, as the delivery threads
+ * do: flushes overlap appends, so waiters fall into the running flush's
+ * group and the next one's. Each wait must return, durable, and every
+ * record is there after a crash. A lost wake-up would hang: the child
+ * has an alarm. */
+#define CW_THREADS 16
+#define CW_EACH 60
+
+struct cw_arg {
+	struct sc_journal *j;
+	int id, failed;
+};
+
+static void *cw_thread(void *arg)
+{
+	struct cw_arg *a = arg;
+	for (int k = 0; k < CW_EACH; k++) {
+		char meta[32];
+		snprintf(meta, sizeof meta, "t%d-%d", a->id, k);
+		struct sc_journal_entry e = {meta, strlen(meta), "body", 4, -1, 0};
+		struct sc_journal_ticket t;
+		if (sc_journal_append(a->j, &e, &t) || sc_journal_wait(a->j, &t))
+			a->failed++;
+		/* no sc_journal_done: every record stays to be replayed */
+	}
+	return NULL;
+}
+
+static void concurrent_appends(struct sc_journal *j, void *arg)
+{
+	(void)arg;
+	alarm(60);
+	pthread_t th[CW_THREADS];
+	struct cw_arg a[CW_THREADS];
+	for (int i = 0; i < CW_THREADS; i++) {
+		a[i] = (struct cw_arg){j, i, 0};
+		if (pthread_create(&th[i], NULL, cw_thread, &a[i]))
+			_exit(4);
+	}
+	for (int i = 0; i < CW_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		if (a[i].failed)
+			_exit(5);
+	}
+}
+
+static int count_hook(void *arg, const char *meta, size_t meta_len, int fd, unsigned long long off,
+                      unsigned long long len, struct sc_error *err)
+{
+	(void)meta, (void)meta_len, (void)fd, (void)off, (void)err;
+	int *n = arg;
+	*n += len == 4;
+	return SC_OK;
+}
+
+static void concurrent_waiters_all_return(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top);
+	crash_after(dir, concurrent_appends, NULL);
+	int n = 0;
+	struct sc_error err = {0};
+	const struct sc_journal_hooks h = {&n, NULL, NULL, count_hook};
+	struct sc_journal *j;
+	assert_int_equal(sc_journal_open(dir, &h, &j, &err), SC_OK);
+	assert_int_equal(n, CW_THREADS * CW_EACH);
+	sc_journal_close(j);
+	remove_tree(top);
+	free(top), free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +564,7 @@ int main(void)
 	    cmocka_unit_test(short_body_file_is_refused),
 	    cmocka_unit_test(an_idle_journal_is_checkpointed),
 	    cmocka_unit_test(a_failed_replay_keeps_the_journal),
+	    cmocka_unit_test(concurrent_waiters_all_return),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

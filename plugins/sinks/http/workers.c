@@ -93,11 +93,13 @@ static int enqueue(struct hs_workers *w, struct hs_item it)
 {
 	pthread_mutex_lock(&w->mu);
 	int rc = it.id ? push(w, it) : -1;
-	if (!rc)
-		pthread_cond_signal(&w->cv);
-	else if (it.held)
+	if (rc && it.held)
 		w->nheld--;
 	pthread_mutex_unlock(&w->mu);
+	/* after the unlock, so the worker woken does not wait for it; w
+	 * outlives every enqueue (hs_workers_stop joins first) */
+	if (!rc)
+		pthread_cond_signal(&w->cv);
 	if (rc)
 		free(it.id);
 	return rc ? SC_ENOMEM : SC_OK;
