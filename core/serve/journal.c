@@ -182,27 +182,27 @@ static int file_open(struct sc_journal *j, const char *path, const unsigned char
 	return fd;
 }
 
-/* A new generation: header written and, with its directory entry, made
- * durable before a record in it can be acknowledged. mu held. */
 static void file_free(struct jfile *f);
 
+static int cv_pair_init(pthread_cond_t cv[2])
+{
+	if (pthread_cond_init(&cv[0], NULL))
+		return -1;
+	if (pthread_cond_init(&cv[1], NULL)) {
+		pthread_cond_destroy(&cv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* A new generation: header written and, with its directory entry, made
+ * durable before a record in it can be acknowledged. mu held. */
 static struct jfile *file_new(struct sc_journal *j, unsigned long long mark)
 {
 	struct jfile *f = calloc(1, sizeof *f);
 	char *path = file_path(j, j->next_gen);
 	unsigned char h[JOURNAL_HEADER_LEN];
-	if (!f || !path || journal_header(h, mark)) {
-		free(f), free(path);
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (pthread_cond_init(&f->cv[0], NULL)) {
-		free(f), free(path);
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (pthread_cond_init(&f->cv[1], NULL)) {
-		pthread_cond_destroy(&f->cv[0]);
+	if (!f || !path || journal_header(h, mark) || cv_pair_init(f->cv)) {
 		free(f), free(path);
 		errno = ENOMEM;
 		return NULL;
