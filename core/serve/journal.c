@@ -182,7 +182,14 @@ static int file_open(struct sc_journal *j, const char *path, const unsigned char
 	return fd;
 }
 
-static void file_free(struct jfile *f);
+static void file_free(struct jfile *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	pthread_cond_destroy(&f->cv[0]);
+	pthread_cond_destroy(&f->cv[1]);
+	free(f);
+}
 
 static int cv_pair_init(pthread_cond_t cv[2])
 {
@@ -213,9 +220,8 @@ static struct jfile *file_new(struct sc_journal *j, unsigned long long mark)
 	if (f->fd < 0 || fsync(j->dirfd)) {
 		int e = errno;
 		if (f->fd >= 0)
-			close(f->fd), unlink(path);
-		f->fd = -1;
-		file_free(f);
+			unlink(path);
+		file_free(f); /* closes f->fd */
 		free(path);
 		errno = e;
 		return NULL;
@@ -225,15 +231,6 @@ static struct jfile *file_new(struct sc_journal *j, unsigned long long mark)
 	f->size = f->synced = JOURNAL_HEADER_LEN;
 	f->created_ns = now_ns();
 	return f;
-}
-
-static void file_free(struct jfile *f)
-{
-	if (f->fd >= 0)
-		close(f->fd);
-	pthread_cond_destroy(&f->cv[0]);
-	pthread_cond_destroy(&f->cv[1]);
-	free(f);
 }
 
 /* Seal cur and start the next file. mu held. */
