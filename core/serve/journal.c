@@ -89,6 +89,7 @@ struct sc_journal {
 	int stop;
 	pthread_t thread;
 	int thread_started;
+	struct journal_flusher *flusher; /* sc_journal_wait_async() */
 	/* fetched once: EVP_sha256() in EVP_DigestInit_ex looks the
 	 * implementation up again, under a lock all threads share, for every
 	 * record (two per message) */
@@ -479,6 +480,12 @@ int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t)
 	return ok ? SC_OK : SC_EIO;
 }
 
+int sc_journal_wait_async(struct sc_journal *j, const struct sc_journal_ticket *t,
+                          sc_journal_flushed_fn done, void *arg)
+{
+	return journal_flusher_add(j->flusher, t, done, arg) ? SC_ENOMEM : SC_OK;
+}
+
 void sc_journal_done(struct sc_journal *j, const struct sc_journal_ticket *t)
 {
 	struct jfile *f = t->file;
@@ -724,6 +731,9 @@ int sc_journal_open(const char *dir, const struct sc_journal_hooks *hooks, struc
 	if (!rc && pthread_create(&j->thread, NULL, checkpoint_thread, j))
 		rc = sc_error_set(err, SC_ENOMEM, "journal %s: cannot start its thread", dir);
 	j->thread_started = !rc;
+	if (!rc && journal_flusher_start(j, &j->flusher))
+		rc = sc_error_set(err, SC_ENOMEM, "journal %s: cannot start its flusher thread",
+		                  dir);
 	if (rc) {
 		sc_journal_close(j);
 		return rc;
@@ -736,6 +746,9 @@ void sc_journal_close(struct sc_journal *j)
 {
 	if (!j)
 		return;
+	/* first: its waiters' flushes, and what their callbacks do, may
+	 * still need the checkpoint thread's rotation and the files */
+	journal_flusher_stop(j->flusher);
 	pthread_mutex_lock(&j->mu);
 	j->stop = 1;
 	pthread_cond_signal(&j->work);

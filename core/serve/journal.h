@@ -54,4 +54,14 @@ int journal_header(unsigned char out[JOURNAL_HEADER_LEN], unsigned long long mar
 int journal_read(int fd, const struct sc_journal_hooks *hooks, int begin, int *valid,
                  unsigned long long *ignored, struct sc_error *err);
 
+/* The flusher thread of sc_journal_wait_async() (journal_async.c). */
+struct journal_flusher;
+/* 0 with *out set, or -1 (out of memory, no thread). */
+int journal_flusher_start(struct sc_journal *j, struct journal_flusher **out);
+/* Queue a wait (0), or -1 when out of memory (done is not called). */
+int journal_flusher_add(struct journal_flusher *fl, const struct sc_journal_ticket *t,
+                        sc_journal_flushed_fn done, void *arg);
+/* Call back every waiter still queued, then end the thread and free fl.
+ * NULL is allowed. */
+void journal_flusher_stop(struct journal_flusher *fl);
 #endif

@@ -93,6 +93,7 @@ struct server {
 };
 
 static void pump(struct conn *c);
+static void job_done(struct server *srv, struct job *j);
 static void conn_free(struct conn *c);
 static void conn_callbacks(struct conn *c);
 
@@ -169,16 +170,36 @@ static void *worker(void *arg)
 			    serve_users_verify(srv->cfg->users, srv->cfg->nusers, s->auth_name,
 			                       s->auth_pass, s->auth_pass_len);
 		}
-		pthread_mutex_lock(&srv->mu);
-		j->next = srv->done;
-		srv->done = j;
-		pthread_mutex_unlock(&srv->mu);
-		/* outside our lock: event_active takes the base's own */
-		event_active(srv->done_ev, EV_READ, 0);
+		job_done(srv, j);
 		pthread_mutex_lock(&srv->mu);
 	}
 	pthread_mutex_unlock(&srv->mu);
 	return NULL;
+}
+
+/* A job is over: onto the done list, for done_cb on the loop. From a
+ * worker, a sink's callback (any thread) or the loop itself. */
+static void job_done(struct server *srv, struct job *j)
+{
+	pthread_mutex_lock(&srv->mu);
+	j->next = srv->done;
+	srv->done = j;
+	pthread_mutex_unlock(&srv->mu);
+	/* outside our lock: event_active takes the base's own */
+	event_active(srv->done_ev, EV_READ, 0);
+}
+
+/* The sink's deliver_async() callback. */
+static void async_done(void *arg, enum sc_sink_verdict verdict, char *reply, struct sc_error *err)
+{
+	struct job *j = arg;
+	j->verdict = verdict;
+	j->reply = reply;
+	if (err) {
+		j->err = *err; /* the message is ours now */
+		*err = (struct sc_error)SC_ERROR_INIT;
+	}
+	job_done(j->c->srv, j);
 }
 
 static int submit(struct conn *c, enum job_kind kind)
@@ -193,6 +214,12 @@ static int submit(struct conn *c, enum job_kind kind)
 		serve_session_inbound(c->s, &j->msg);
 	c->busy = 1;
 	srv->jobs_out++;
+	/* started here when the sink can (sink.h: deliver_async); a message
+	 * to check for a signature goes to a worker, as the check may be
+	 * long */
+	if (kind == JOB_DELIVER && srv->sink->deliver_async && !srv->cfg->require_signature &&
+	    srv->sink->deliver_async(srv->priv, &j->msg, async_done, j))
+		return 0;
 	pthread_mutex_lock(&srv->mu);
 	if (srv->queue_tail)
 		srv->queue_tail->next = j;

@@ -32,8 +32,9 @@
 extern "C" {
 #endif
 
-/* Bump on any incompatible change to this header or message.h. */
-#define SC_PLUGIN_ABI 3
+/* Bump on any incompatible change to this header, message.h or sink.h
+ * (4: sc_sink_ops grew deliver_async). */
+#define SC_PLUGIN_ABI 4
 /* The symbol every module exports. */
 #define SC_PLUGIN_SYMBOL "sc_plugin"
 

@@ -10,8 +10,10 @@
  *
  * Threads: the listener runs one event loop; deliver() is called from
  * the listener's delivery worker threads, never on the event loop, so it
- * may block (bounded by its own timeouts) and must be thread-safe.
- * start() and stop() run on the main thread.
+ * may block (bounded by its own timeouts) and must be thread-safe. The
+ * optional deliver_async() runs on the event loop and must not block; a
+ * message it declines goes to deliver(). start() and stop() run on the
+ * main thread.
  */
 #ifndef SMTP_CONNECTOR_SINK_H
 #define SMTP_CONNECTOR_SINK_H
@@ -78,6 +80,25 @@ struct sc_sink_ops {
 	/* Stop: let work in flight end within grace_ms, keep everything that
 	 * was accepted durable, free priv. May be NULL. */
 	void (*stop)(void *priv, long grace_ms);
+	/* Optional (NULL: every message goes to deliver()). The same
+	 * delivery, started on the listener's event loop thread, for a sink
+	 * that can take a message without blocking: e.g. append it to its
+	 * journal and finish in sc_journal_wait_async()'s callback. Returns
+	 * 0 when it declines the message (too large, a path that blocks):
+	 * the runtime then calls deliver() on a worker thread, as without
+	 * this op. Returns 1 when it took it: it then calls
+	 * done(done_arg, verdict, reply, err) exactly once, from any thread,
+	 * inside this call or later (reply and err as deliver() sets them:
+	 * the runtime takes the reply and err's message, and clears err).
+	 * It must not wait for the network, a flush or a lock held across
+	 * either: every session waits while it runs. It may read msg->path;
+	 * msg and its file stay valid until done is called. Why: a worker
+	 * thread per message that sleeps until the shared flush, then wakes
+	 * the loop, cost 3.7 context switches per message (doc/serve.md). */
+	int (*deliver_async)(void *priv, const struct sc_inbound *msg,
+	                     void (*done)(void *done_arg, enum sc_sink_verdict verdict, char *reply,
+	                                  struct sc_error *err),
+	                     void *done_arg);
 };
 
 /* ------------------------------------------------------------------ */
@@ -190,6 +211,21 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
  * storage: one fdatasync() shared by every caller waiting at once. SC_OK,
  * or SC_EIO with errno (the flush failed: the record may be lost). */
 int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t);
+/* What sc_journal_wait_async() calls: rc as sc_journal_wait() returns it
+ * (errno set too). */
+typedef void (*sc_journal_flushed_fn)(void *arg, int rc);
+/* The same wait without blocking, for deliver_async(): done(arg, rc) is
+ * called once, from the journal's flusher thread, when the record of t is
+ * on stable storage or its flush failed; never from inside this call.
+ * The flusher takes every wait queued since its last pass and shares one
+ * fdatasync() among them (and with sc_journal_wait()'s callers), so a
+ * caller that appends and queues from one thread needs no thread per
+ * record. done runs on the flusher, so it should be short; it may call
+ * any sc_journal_* function but sc_journal_close(). sc_journal_close()
+ * calls back every wait still queued first. SC_OK, or SC_ENOMEM (done
+ * will not be called). */
+int sc_journal_wait_async(struct sc_journal *j, const struct sc_journal_ticket *t,
+                          sc_journal_flushed_fn done, void *arg);
 /* The caller has done what the record describes (its renames): the next
  * checkpoint may cover it. Once per successful append, success or not. */
 void sc_journal_done(struct sc_journal *j, const struct sc_journal_ticket *t);

@@ -552,6 +552,121 @@ static void concurrent_waiters_all_return(void **state)
 	free(top), free(dir);
 }
 
+/* sc_journal_wait_async, as the event loop uses it: one thread appends
+ * and queues, while delivery threads append and wait as before. Each
+ * callback comes once, never on the caller's thread, in the order of the
+ * calls, with SC_OK; every record is there after a crash. Then a close
+ * with waits still queued calls each back before it returns. */
+#define AW_EACH 400
+
+struct aw {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t caller;
+	struct sc_journal *j; /* set: each callback ends its ticket */
+	int calls, bad;
+	unsigned long long last_end;
+	void *last_file;
+	struct sc_journal_ticket t[AW_EACH];
+};
+
+struct aw_one {
+	struct aw *w;
+	int k;
+};
+
+static struct aw_one aw_ones[AW_EACH];
+
+static void aw_done(void *arg, int rc)
+{
+	struct aw_one *o = arg;
+	struct aw *w = o->w;
+	pthread_mutex_lock(&w->mu);
+	const struct sc_journal_ticket *t = &w->t[o->k];
+	if (rc != SC_OK || pthread_equal(pthread_self(), w->caller) || o->k != w->calls ||
+	    (t->file == w->last_file && t->end <= w->last_end))
+		w->bad++;
+	w->last_file = t->file;
+	w->last_end = t->end;
+	w->calls++;
+	pthread_mutex_unlock(&w->mu);
+	if (w->j)
+		sc_journal_done(w->j, t);
+	pthread_cond_signal(&w->cv);
+}
+
+static void aw_queue(struct sc_journal *j, struct aw *w, int k)
+{
+	char meta[32];
+	snprintf(meta, sizeof meta, "a-%d", k);
+	struct sc_journal_entry e = {meta, strlen(meta), "body", 4, -1, 0};
+	aw_ones[k] = (struct aw_one){w, k};
+	if (sc_journal_append(j, &e, &w->t[k]) ||
+	    sc_journal_wait_async(j, &w->t[k], aw_done, &aw_ones[k]))
+		_exit(6);
+}
+
+static void async_appends(struct sc_journal *j, void *arg)
+{
+	(void)arg;
+	alarm(60);
+	static struct aw w;
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	w.caller = pthread_self();
+	pthread_t th[4];
+	struct cw_arg a[4];
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct cw_arg){j, i, 0};
+		if (pthread_create(&th[i], NULL, cw_thread, &a[i]))
+			_exit(4);
+	}
+	for (int k = 0; k < AW_EACH; k++)
+		aw_queue(j, &w, k);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		if (a[i].failed)
+			_exit(5);
+	}
+	pthread_mutex_lock(&w.mu);
+	while (w.calls < AW_EACH)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	if (w.bad)
+		_exit(7);
+}
+
+static void async_waits_return_in_order_and_close_drains_them(void **state)
+{
+	(void)state;
+	char *top = temp_dir(), *dir = sc_asprintf("%s/j", top);
+	crash_after(dir, async_appends, NULL);
+	int n = 0;
+	struct sc_error err = {0};
+	const struct sc_journal_hooks h = {&n, NULL, NULL, count_hook};
+	struct sc_journal *j;
+	assert_int_equal(sc_journal_open(dir, &h, &j, &err), SC_OK);
+	assert_int_equal(n, 4 * CW_EACH + AW_EACH);
+	/* close right after queueing: each callback still comes (and ends
+	 * its ticket) before close returns */
+	struct aw *w = calloc(1, sizeof *w);
+	assert_non_null(w);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->caller = pthread_self();
+	w->j = j;
+	for (int k = 0; k < AW_EACH; k++)
+		aw_queue(j, w, k);
+	sc_journal_close(j);
+	assert_int_equal(w->calls, AW_EACH);
+	assert_int_equal(w->bad, 0);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+	remove_tree(top);
+	free(top), free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +680,7 @@ int main(void)
 	    cmocka_unit_test(an_idle_journal_is_checkpointed),
 	    cmocka_unit_test(a_failed_replay_keeps_the_journal),
 	    cmocka_unit_test(concurrent_waiters_all_return),
+	    cmocka_unit_test(async_waits_return_in_order_and_close_drains_them),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,6 +241,14 @@ struct hs_held {
  * deliver (env still the caller's). */
 int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
                   struct hs_held **out, struct sc_error *err);
+/* hs_spool_hold in two halves, for a caller that waits for the flush
+ * with sc_journal_wait_async(h->add): the append (SC_OK with *out, which
+ * holds env; or an error, env still the caller's), then the flush's
+ * outcome rc: SC_OK, h is durable; else the record is taken back, h freed
+ * (env, the caller's again, is not) and SC_EIO returned with err set. */
+int hs_spool_hold_append(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
+                         struct hs_held **out, struct sc_error *err);
+int hs_spool_hold_flushed(struct hs_spool *sp, struct hs_held *h, int rc, struct sc_error *err);
 /* Delivered: its "done" record appended (not waited for, as
  * hs_spool_done), its tickets done, h freed. */
 void hs_spool_held_delivered(struct hs_spool *sp, struct hs_held *h);

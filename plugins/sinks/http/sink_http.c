@@ -156,6 +156,26 @@ static enum sc_sink_verdict deliver_sync(struct sink *s, const struct sc_inbound
 	return v;
 }
 
+/* A held message, durable: to the workers (its reserved slot). */
+static void queue_held(struct sink *s, struct hs_held *h)
+{
+	if (!hs_workers_add_held(s->workers, h))
+		return;
+	/* durable, so 250 all the same: the next start delivers it */
+	if (hs_spool_write_out(&s->sp, h) == 0) {
+		sc_log(SC_LOG_ERROR,
+		       "%s: spooled, but out of memory to queue it; it is delivered at the next "
+		       "start",
+		       h->id);
+	} else {
+		sc_log(SC_LOG_ERROR,
+		       "%s: journaled, but neither queued nor spooled (%s); it is delivered at "
+		       "the next start",
+		       h->id, strerror(errno));
+		hs_held_abandon(h);
+	}
+}
+
 static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *msg, char **reply,
                                          struct sc_error *err)
 {
@@ -180,21 +200,9 @@ static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *ms
 		if (hs_spool_hold(&s->sp, msg, env, &h, err)) {
 			hs_workers_release_hold(s->workers);
 			v = SC_SINK_DEFER;
-		} else if ((env = NULL, hs_workers_add_held(s->workers, h))) {
-			/* durable, so 250 all the same: the next start delivers it */
-			if (hs_spool_write_out(&s->sp, h) == 0) {
-				sc_log(
-				    SC_LOG_ERROR,
-				    "%s: spooled, but out of memory to queue it; it is delivered "
-				    "at the next start",
-				    msg->id);
-			} else {
-				sc_log(SC_LOG_ERROR,
-				       "%s: journaled, but neither queued nor spooled (%s); it is "
-				       "delivered at the next start",
-				       msg->id, strerror(errno));
-				hs_held_abandon(h);
-			}
+		} else {
+			env = NULL; /* h's */
+			queue_held(s, h);
 		}
 	} else if (hs_spool_add(&s->sp, msg, env, err)) {
 		v = SC_SINK_DEFER;
@@ -210,6 +218,70 @@ static enum sc_sink_verdict sink_deliver(void *priv, const struct sc_inbound *ms
 	}
 	cJSON_Delete(env);
 	return v;
+}
+
+/* deliver_async: a held message's add, from the append on the event
+ * loop to the flush's callback on the journal's flusher thread. */
+struct pending_hold {
+	struct sink *s;
+	struct hs_held *h;
+	void (*done)(void *, enum sc_sink_verdict, char *, struct sc_error *);
+	void *done_arg;
+};
+
+static void hold_flushed(void *arg, int rc)
+{
+	struct pending_hold *p = arg;
+	struct sink *s = p->s;
+	struct sc_error err = SC_ERROR_INIT;
+	cJSON *env = p->h->env;
+	enum sc_sink_verdict v = SC_SINK_ACCEPT;
+	if (hs_spool_hold_flushed(&s->sp, p->h, rc, &err)) {
+		cJSON_Delete(env);
+		hs_workers_release_hold(s->workers);
+		v = SC_SINK_DEFER;
+	} else {
+		queue_held(s, p->h);
+	}
+	/* the last use of s: once told, the listener may stop the sink */
+	p->done(p->done_arg, v, NULL, &err);
+	sc_error_clear(&err);
+	free(p);
+}
+
+/* The held path of sink_deliver without its wait: only that path, which
+ * blocks on nothing but the flush. Everything else (sync mode, a message
+ * over HS_HOLD_MAX, every hold slot taken, out of memory here) is
+ * declined, for deliver() on a worker thread. */
+static int sink_deliver_async(void *priv, const struct sc_inbound *msg,
+                              void (*done)(void *, enum sc_sink_verdict, char *, struct sc_error *),
+                              void *done_arg)
+{
+	struct sink *s = priv;
+	if (s->cfg.sync || !hs_id_ok(msg->id) || msg->size > HS_HOLD_MAX)
+		return 0;
+	struct pending_hold *p = malloc(sizeof *p);
+	cJSON *env = p ? hs_envelope(msg) : NULL;
+	if (!env || !hs_workers_reserve_hold(s->workers)) {
+		cJSON_Delete(env);
+		free(p);
+		return 0;
+	}
+	*p = (struct pending_hold){s, NULL, done, done_arg};
+	struct sc_error err = SC_ERROR_INIT;
+	if (hs_spool_hold_append(&s->sp, msg, env, &p->h, &err)) {
+		cJSON_Delete(env);
+		hs_workers_release_hold(s->workers);
+		done(done_arg, SC_SINK_DEFER, NULL, &err);
+		sc_error_clear(&err);
+		free(p);
+		return 1;
+	}
+	/* out of memory for the wait's queue entry: wait here, once, rather
+	 * than answer 451 for a message already journaled */
+	if (sc_journal_wait_async(s->sp.journal, &p->h->add, hold_flushed, p))
+		hold_flushed(p, sc_journal_wait(s->sp.journal, &p->h->add));
+	return 1;
 }
 
 static void sink_stop(void *priv, long grace_ms)
@@ -233,6 +305,7 @@ static const struct sc_sink_ops http_ops = {
     .start = sink_start,
     .deliver = sink_deliver,
     .stop = sink_stop,
+    .deliver_async = sink_deliver_async,
 };
 
 const struct sc_plugin sc_plugin = {

@@ -18,8 +18,8 @@ static void held_free(struct hs_held *h)
 	free(h);
 }
 
-int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
-                  struct hs_held **out, struct sc_error *err)
+int hs_spool_hold_append(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
+                         struct hs_held **out, struct sc_error *err)
 {
 	*out = NULL;
 	struct hs_held *h = calloc(1, sizeof *h);
@@ -43,15 +43,6 @@ int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
 		rc = sc_journal_append(sp->journal, &e, &h->add) ? -1 : 0;
 	}
 	free(meta);
-	if (!rc && (step = "sync", sc_journal_wait(sp->journal, &h->add))) {
-		int e = errno;
-		/* the record may be on disk: take it back before the 451, or a
-		 * replay would deliver what the client retries */
-		hs_spool_journal_done(sp, msg->id);
-		sc_journal_done(sp->journal, &h->add);
-		errno = e;
-		rc = -1;
-	}
 	if (rc) {
 		int e = errno;
 		held_free(h);
@@ -61,6 +52,31 @@ int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
 	h->env = env;
 	*out = h;
 	return SC_OK;
+}
+
+int hs_spool_hold_flushed(struct hs_spool *sp, struct hs_held *h, int rc, struct sc_error *err)
+{
+	if (rc == SC_OK)
+		return SC_OK;
+	int e = errno;
+	/* the record may be on disk: take it back before the 451, or a
+	 * replay would deliver what the client retries */
+	hs_spool_journal_done(sp, h->id);
+	sc_journal_done(sp->journal, &h->add);
+	sc_error_set(err, SC_EIO, "spool %s: cannot sync %s: %s", sp->dir, h->id, strerror(e));
+	h->env = NULL; /* the caller's again */
+	held_free(h);
+	return SC_EIO;
+}
+
+int hs_spool_hold(struct hs_spool *sp, const struct sc_inbound *msg, cJSON *env,
+                  struct hs_held **out, struct sc_error *err)
+{
+	int rc = hs_spool_hold_append(sp, msg, env, out, err);
+	if (!rc &&
+	    (rc = hs_spool_hold_flushed(sp, *out, sc_journal_wait(sp->journal, &(*out)->add), err)))
+		*out = NULL;
+	return rc;
 }
 
 void hs_spool_held_delivered(struct hs_spool *sp, struct hs_held *h)

@@ -238,51 +238,127 @@ failed:
 	return SC_SINK_DEFER;
 }
 
+/* Everything before place(): the names, the envelope lines, the message
+ * read and written into tmp/. SC_OK, or an error in err (nothing left
+ * behind); d is freed by delivery_free either way. */
+static int prepare(struct maildir *m, const struct sc_inbound *msg, struct delivery *d,
+                   struct sc_error *err)
+{
+	pthread_mutex_lock(&m->mu);
+	unsigned long q = ++m->counter;
+	pthread_mutex_unlock(&m->mu);
+	d->in = -1;
+	d->name = sc_asprintf("%lld.M%06ldP%ldQ%lu.%s", msg->received, msg->received_usec,
+	                      (long)m->pid, q, m->host);
+	d->tmp = d->name ? sc_asprintf("%s/tmp/%s", m->dir, d->name) : NULL;
+	d->dst = d->name ? sc_asprintf("%s/new/%s", m->dir, d->name) : NULL;
+	d->file = d->name ? sc_asprintf("new/%s", d->name) : NULL;
+	sc_buf_printf(&d->env, "Return-Path: <%s>\r\n", msg->mail_from);
+	for (size_t i = 0; i < msg->nrcpt; i++)
+		sc_buf_printf(&d->env, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i],
+		              msg->rcpt[i]);
+	d->env_len = d->env.len;
+	int fd = -1;
+	if (!d->tmp || !d->dst || !d->file || !d->env.p)
+		return sc_error_set(err, SC_ENOMEM, "out of memory");
+	if (msg->size <= SC_INBOUND_LOAD_MAX ? sc_inbound_load(msg, &d->env) != SC_OK
+	                                     : (d->in = open(msg->path, O_RDONLY | O_CLOEXEC)) < 0)
+		return sc_error_set(err, SC_EIO, "cannot read %s: %s", msg->path, strerror(errno));
+	if ((fd = open(d->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return sc_error_set(err, SC_EIO, "cannot create %s: %s", d->tmp, strerror(errno));
+	int bad = write_message(fd, d);
+	bad = close(fd) || bad;
+	if (bad) {
+		sc_error_set(err, SC_EIO, "cannot write %s: %s", d->tmp, strerror(errno));
+		unlink(d->tmp);
+		return SC_EIO;
+	}
+	return SC_OK;
+}
+
+static void delivery_free(struct delivery *d)
+{
+	if (d->in >= 0)
+		close(d->in);
+	sc_buf_free(&d->env);
+	free(d->name), free(d->tmp), free(d->dst), free(d->file);
+}
+
 static enum sc_sink_verdict md_deliver(void *priv, const struct sc_inbound *msg, char **reply,
                                        struct sc_error *err)
 {
 	(void)reply;
 	struct maildir *m = priv;
-	pthread_mutex_lock(&m->mu);
-	unsigned long q = ++m->counter;
-	pthread_mutex_unlock(&m->mu);
 	struct delivery d = {0};
-	d.in = -1;
-	d.name = sc_asprintf("%lld.M%06ldP%ldQ%lu.%s", msg->received, msg->received_usec,
-	                     (long)m->pid, q, m->host);
-	d.tmp = d.name ? sc_asprintf("%s/tmp/%s", m->dir, d.name) : NULL;
-	d.dst = d.name ? sc_asprintf("%s/new/%s", m->dir, d.name) : NULL;
-	d.file = d.name ? sc_asprintf("new/%s", d.name) : NULL;
-	sc_buf_printf(&d.env, "Return-Path: <%s>\r\n", msg->mail_from);
-	for (size_t i = 0; i < msg->nrcpt; i++)
-		sc_buf_printf(&d.env, "X-Original-To: %s\r\nDelivered-To: %s\r\n", msg->rcpt[i],
-		              msg->rcpt[i]);
-	d.env_len = d.env.len;
-	enum sc_sink_verdict v = SC_SINK_DEFER;
-	int fd = -1;
-	if (!d.tmp || !d.dst || !d.file || !d.env.p) {
-		sc_error_set(err, SC_ENOMEM, "out of memory");
-	} else if (msg->size <= SC_INBOUND_LOAD_MAX
-	               ? sc_inbound_load(msg, &d.env) != SC_OK
-	               : (d.in = open(msg->path, O_RDONLY | O_CLOEXEC)) < 0) {
-		sc_error_set(err, SC_EIO, "cannot read %s: %s", msg->path, strerror(errno));
-	} else if ((fd = open(d.tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
-		sc_error_set(err, SC_EIO, "cannot create %s: %s", d.tmp, strerror(errno));
-	} else {
-		int bad = write_message(fd, &d);
-		bad = close(fd) || bad;
-		if (bad) {
-			sc_error_set(err, SC_EIO, "cannot write %s: %s", d.tmp, strerror(errno));
-			unlink(d.tmp);
-		} else {
-			v = place(m, msg, &d, err);
-		}
-	}
-	if (d.in >= 0)
-		close(d.in);
-	sc_buf_free(&d.env);
-	free(d.name), free(d.tmp), free(d.dst), free(d.file);
+	enum sc_sink_verdict v = prepare(m, msg, &d, err) ? SC_SINK_DEFER : place(m, msg, &d, err);
+	delivery_free(&d);
 	return v;
+}
+
+/* deliver_async: a journaled message, from tmp/ on the event loop to its
+ * rename in the flush's callback on the journal's flusher thread. */
+struct pending {
+	struct maildir *m;
+	struct delivery d;
+	struct sc_journal_ticket t;
+	void (*done)(void *, enum sc_sink_verdict, char *, struct sc_error *);
+	void *done_arg;
+};
+
+static void flushed(void *arg, int rc)
+{
+	struct pending *p = arg;
+	struct sc_error err = SC_ERROR_INIT;
+	const char *why = rc ? "make it durable" : "move it into new/";
+	int ok = !rc && rename(p->d.tmp, p->d.dst) == 0;
+	if (!ok) {
+		sc_error_set(&err, SC_EIO, "%s: cannot %s: %s", p->d.tmp, why, strerror(errno));
+		unlink(p->d.tmp);
+	}
+	sc_journal_done(p->m->journal, &p->t);
+	delivery_free(&p->d);
+	/* the last use of the sink: once told, the listener may stop it */
+	p->done(p->done_arg, ok ? SC_SINK_ACCEPT : SC_SINK_DEFER, NULL, &err);
+	sc_error_clear(&err);
+	free(p);
+}
+
+/* Taken here when nothing in the delivery blocks but the journal's
+ * flush: a message read into memory and journaled with its bytes, or any
+ * message read into memory when fsync is off (nothing is waited for).
+ * A larger one (group commits) is declined, for md_deliver on a worker. */
+static int md_deliver_async(void *priv, const struct sc_inbound *msg,
+                            void (*done)(void *, enum sc_sink_verdict, char *, struct sc_error *),
+                            void *done_arg)
+{
+	struct maildir *m = priv;
+	if (msg->size > SC_INBOUND_LOAD_MAX || (m->fsync && msg->size > MAILDIR_JOURNAL_MAX))
+		return 0;
+	struct pending *p = calloc(1, sizeof *p);
+	if (!p)
+		return 0;
+	*p = (struct pending){.m = m, .done = done, .done_arg = done_arg};
+	struct sc_error err = SC_ERROR_INIT;
+	enum sc_sink_verdict v = SC_SINK_DEFER;
+	if (prepare(m, msg, &p->d, &err)) {
+		/* v: DEFER */
+	} else if (!m->fsync) {
+		v = place(m, msg, &p->d, &err);
+	} else if (journal_and_index(m, msg, &p->d, 1, &p->t)) {
+		sc_error_set(&err, SC_EIO, "%s: cannot append it to the journal: %s", p->d.tmp,
+		             strerror(errno));
+		unlink(p->d.tmp);
+	} else {
+		/* out of memory for the wait's queue entry: wait here, once */
+		if (sc_journal_wait_async(m->journal, &p->t, flushed, p))
+			flushed(p, sc_journal_wait(m->journal, &p->t));
+		return 1;
+	}
+	delivery_free(&p->d);
+	free(p);
+	done(done_arg, v, NULL, &err);
+	sc_error_clear(&err);
+	return 1;
 }
 
 static void md_stop(void *priv, long grace_ms)
@@ -292,7 +368,7 @@ static void md_stop(void *priv, long grace_ms)
 		md_free(priv);
 }
 
-static const struct sc_sink_ops ops = {md_start, md_deliver, md_stop};
+static const struct sc_sink_ops ops = {md_start, md_deliver, md_stop, md_deliver_async};
 
 const struct sc_plugin sc_plugin = {
     .abi = SC_PLUGIN_ABI,
