@@ -97,6 +97,10 @@ def test_swaks_message_arrives_in_maildir_with_envelope_lines():
                        "DATA: [redacted (%d bytes)]" % len(below), "Delivered"):
             contains(log, needle, "log")
         not_contains(log, "Line one", "log holds no message content")
+        # written into new/ in one step (O_TMPFILE, then linked): nothing
+        # passes through tmp/, and the file is the owner's alone
+        eq(os.listdir(os.path.join(srv.maildir, "tmp")), [], "tmp/ is empty")
+        eq(os.stat(os.path.join(srv.maildir, "new", key)).st_mode & 0o777, 0o600, "mode of new/ file")
 
 
 def test_ehlo_extensions_and_simple_commands():
@@ -791,6 +795,62 @@ def test_pigeon_flags_version_help_domain():
         eq(len(srv.ports), 1, "one listen address")
         ne(srv.port, 1, "--port replaced the file's listen")
         contains(Client(srv.port).greeting[1][0], "flag.example", "--domain over the file")
+
+
+# --------------------------------------------------------------------------
+# file-system failures (tests/plugins/fs_faults.c, preloaded)
+
+def _fs_faults_env(**env):
+    b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
+    if not b:
+        skip("SMTP_CONNECTOR_BUILDDIR not set (run via make check)")
+    shim = os.path.join(b, "tests", "plugins", ".libs", "fs_faults.so")
+    true(os.path.exists(shim), "the shim %s was built (make check builds it)" % shim)
+    env["LD_PRELOAD"] = shim
+    # an ASan build wants its runtime first; the shim only wraps libc calls
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                                                 "verify_asan_link_order=0"]))
+    return env
+
+
+def _send(port, subject):
+    """The end-of-DATA reply code (smtplib raises on a refusal)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+        try:
+            s.sendmail("a@example.com", ["b@example.com"],
+                       "Subject: %s\r\n\r\nbody of %s\r\n" % (subject, subject))
+            return 250
+        except smtplib.SMTPDataError as e:
+            return e.smtp_code
+
+
+def test_maildir_without_o_tmpfile_goes_through_tmp():
+    """A file system without O_TMPFILE: tmp/ and rename(), the same result."""
+    with Serve(env=_fs_faults_env(SC_TEST_NO_TMPFILE="1")) as srv:
+        for i in range(3):
+            eq(_send(srv.port, "fallback %d" % i), 250, "message %d accepted" % i)
+        srv.wait_messages(3)
+        subjects = sorted(m["Subject"] for _, m in srv.messages())
+        eq(subjects, ["fallback 0", "fallback 1", "fallback 2"], "all three in new/")
+        eq(os.listdir(os.path.join(srv.maildir, "tmp")), [], "tmp/ left empty by the renames")
+        eq(len(srv.index()), 3, "one index line each")
+
+
+def test_maildir_failed_flush_is_451_and_not_in_new():
+    """A journal flush that fails: 451 (the client keeps the message), no
+    file in new/, and the next message, on a fresh journal file, is 250."""
+    trigger = os.path.join(mkdtemp("flush"), "fail-now")
+    with Serve(env=_fs_faults_env(SC_TEST_FAIL_FLUSH=trigger)) as srv:
+        eq(_send(srv.port, "before"), 250, "before the failure")
+        open(trigger, "w").close()
+        eq(_send(srv.port, "during"), 451, "a failed flush is a temporary refusal")
+        os.unlink(trigger)
+        eq(_send(srv.port, "after"), 250, "after the failure")
+        srv.wait_messages(2)
+        subjects = sorted(m["Subject"] for _, m in srv.messages())
+        eq(subjects, ["after", "before"], "only the accepted messages are in new/")
+        eq(os.listdir(os.path.join(srv.maildir, "tmp")), [], "nothing left in tmp/")
+        contains(srv.log(), "Delivery deferred", "the refusal is logged")
 
 
 def test_list_shows_sink_plugins():

@@ -12,7 +12,8 @@
 
 struct maildir {
 	char *dir;
-	char *host; /* for unique names, '/' and ':' escaped */
+	char *newdir; /* DIR/new, for O_TMPFILE */
+	char *host;   /* for unique names, '/' and ':' escaped */
 	int index_fd;
 	int fsync;
 	struct sc_commit *commit;   /* NULL when fsync is false */
