@@ -436,6 +436,21 @@ int sc_journal_append(struct sc_journal *j, const struct sc_journal_entry *e,
 	return rc ? (err == ENOMEM ? SC_ENOMEM : SC_EIO) : SC_OK;
 }
 
+/* A failed flush refuses every record after `keep` (their waits fail: the
+ * clients are told 451 and keep their messages). Cut those records off
+ * the file, so that a restart after a kill does not replay what was
+ * refused: the client's retry would then be a second copy. f cannot be
+ * retired meanwhile: the caller's own ticket holds it. Best effort: with
+ * the disk failing, the cut may not reach it either, which is logged. */
+static void take_back(struct sc_journal *j, struct jfile *f, unsigned long long keep)
+{
+	if (ftruncate(f->fd, (off_t)keep) || fdatasync(f->fd))
+		sc_log(SC_LOG_WARN,
+		       "journal %s: %llu.journal: cannot cut the refused records off (%s); a "
+		       "restart may deliver them although they were answered 451",
+		       j->dir, f->gen, strerror(errno));
+}
+
 int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t)
 {
 	struct jfile *f = t->file;
@@ -465,7 +480,10 @@ int sc_journal_wait(struct sc_journal *j, const struct sc_journal_ticket *t)
 		/* outside the lock, so that those woken do not wait for it: f
 		 * lives on while any of them holds a ticket (refs) */
 		int covered = f->waiting[k] > 0, next = f->waiting[k ^ 1] > 0, failed = f->failed;
+		unsigned long long keep = f->synced; /* final once failed */
 		pthread_mutex_unlock(&j->mu);
+		if (rc)
+			take_back(j, f, keep); /* before any waiter hears of it */
 		if (covered || failed)
 			pthread_cond_broadcast(&f->cv[k]);
 		if (failed)

@@ -104,6 +104,21 @@ class Serve:
                 harness.not_contains(self.log(), bad, "serve stderr")
 
 
+def fs_faults_env(**env):
+    """env for a Serve with tests/plugins/fs_faults.c preloaded: the
+    shim's switches (SC_TEST_NO_TMPFILE, SC_TEST_FAIL_FLUSH) as keywords."""
+    b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
+    if not b:
+        harness.skip("SMTP_CONNECTOR_BUILDDIR not set (run via make check)")
+    shim = os.path.join(b, "tests", "plugins", ".libs", "fs_faults.so")
+    harness.true(os.path.exists(shim), "the shim %s was built (make check builds it)" % shim)
+    env["LD_PRELOAD"] = shim
+    # an ASan build wants its runtime first; the shim only wraps libc calls
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                                                 "verify_asan_link_order=0"]))
+    return env
+
+
 def journal_records(jdir):
     """The records of a sink's journal files (doc/serve.md has the
     format), read here independently of the C reader: [(meta, body, file,

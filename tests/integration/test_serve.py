@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (asset, connector_path, contains, eq, mkdtemp,  # noqa: E402
                      ne, not_contains, run, run_connector, shared_ca, skip, true)
-from servelib import Client, Serve, envelope_ok, journal_records  # noqa: E402
+from servelib import Client, Serve, envelope_ok, fs_faults_env, journal_records  # noqa: E402
 
 SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
@@ -800,19 +800,6 @@ def test_pigeon_flags_version_help_domain():
 # --------------------------------------------------------------------------
 # file-system failures (tests/plugins/fs_faults.c, preloaded)
 
-def _fs_faults_env(**env):
-    b = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
-    if not b:
-        skip("SMTP_CONNECTOR_BUILDDIR not set (run via make check)")
-    shim = os.path.join(b, "tests", "plugins", ".libs", "fs_faults.so")
-    true(os.path.exists(shim), "the shim %s was built (make check builds it)" % shim)
-    env["LD_PRELOAD"] = shim
-    # an ASan build wants its runtime first; the shim only wraps libc calls
-    env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
-                                                 "verify_asan_link_order=0"]))
-    return env
-
-
 def _send(port, subject):
     """The end-of-DATA reply code (smtplib raises on a refusal)."""
     with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
@@ -826,7 +813,7 @@ def _send(port, subject):
 
 def test_maildir_without_o_tmpfile_goes_through_tmp():
     """A file system without O_TMPFILE: tmp/ and rename(), the same result."""
-    with Serve(env=_fs_faults_env(SC_TEST_NO_TMPFILE="1")) as srv:
+    with Serve(env=fs_faults_env(SC_TEST_NO_TMPFILE="1")) as srv:
         for i in range(3):
             eq(_send(srv.port, "fallback %d" % i), 250, "message %d accepted" % i)
         srv.wait_messages(3)
@@ -840,17 +827,41 @@ def test_maildir_failed_flush_is_451_and_not_in_new():
     """A journal flush that fails: 451 (the client keeps the message), no
     file in new/, and the next message, on a fresh journal file, is 250."""
     trigger = os.path.join(mkdtemp("flush"), "fail-now")
-    with Serve(env=_fs_faults_env(SC_TEST_FAIL_FLUSH=trigger)) as srv:
+    with Serve(env=fs_faults_env(SC_TEST_FAIL_FLUSH=trigger)) as srv:
         eq(_send(srv.port, "before"), 250, "before the failure")
         open(trigger, "w").close()
         eq(_send(srv.port, "during"), 451, "a failed flush is a temporary refusal")
         os.unlink(trigger)
         eq(_send(srv.port, "after"), 250, "after the failure")
         srv.wait_messages(2)
-        subjects = sorted(m["Subject"] for _, m in srv.messages())
-        eq(subjects, ["after", "before"], "only the accepted messages are in new/")
+        eq(sorted(m["Subject"] for _, m in srv.messages()), ["after", "before"],
+           "only the accepted messages are in new/")
         eq(os.listdir(os.path.join(srv.maildir, "tmp")), [], "nothing left in tmp/")
         contains(srv.log(), "Delivery deferred", "the refusal is logged")
+
+
+def test_maildir_failed_flush_then_kill_does_not_replay_the_refused():
+    """Killed right after a 451 for a failed flush, while the journal file
+    still holds that record: the replay at the next start must not put the
+    refused message into new/ (the client's retry would be a second copy)."""
+    trigger = os.path.join(mkdtemp("flush"), "fail-now")
+    srv = Serve(env=fs_faults_env(SC_TEST_FAIL_FLUSH=trigger))
+    eq(_send(srv.port, "before"), 250, "before the failure")
+    open(trigger, "w").close()
+    eq(_send(srv.port, "during"), 451, "a failed flush is a temporary refusal")
+    srv.stop(signal.SIGKILL)
+    os.unlink(trigger)
+    names = [m.get("name") for m, _, _, _ in journal_records(os.path.join(srv.maildir, "journal"))]
+    # the failed file is not yet retired (that takes a checkpoint), but the
+    # refused record was cut off it (journal.c, take_back)
+    eq(len(names), 1, "records in the journal when killed: %s" % names)
+    with Serve(state_dir=srv.state_dir, maildir=False, args=["--maildir", srv.maildir]):
+        new = os.path.join(srv.maildir, "new")
+        subjects = []
+        for name in sorted(os.listdir(new)):
+            with open(os.path.join(new, name), "rb") as f:
+                subjects.append(email.message_from_bytes(f.read())["Subject"])
+        eq(subjects, ["before"], "new/ after the restart")
 
 
 def test_list_shows_sink_plugins():

@@ -46,7 +46,7 @@ import harness  # noqa: E402
 from harness import (TIMEOUT, HttpEndpoint, LineReader, _stop_process, contains,  # noqa: E402
                      eq, shared_ca, mkdtemp, not_contains, run, skip, tmpdir, true,
                      wait_for)
-from servelib import Serve, journal_records  # noqa: E402
+from servelib import Serve, fs_faults_env, journal_records  # noqa: E402
 
 def builddir():
     d = os.environ.get("SMTP_CONNECTOR_BUILDDIR")
@@ -650,13 +650,13 @@ def spool_emptied(ep, left, proc, what, timeout):
 # --------------------------------------------------------------------------
 # end to end: smtp-connector serve --url
 
-def http_serve(ep=None, args=(), state_dir=None, **delivery):
+def http_serve(ep=None, args=(), state_dir=None, env=None, **delivery):
     """servelib.Serve delivering with the http plugin: to ep through a
     config file (delivery settings as keywords), or as args say."""
     config = None
     if ep is not None:
         config = {"delivery": dict({"plugin": "http", "url": ep.url()}, **delivery)}
-    return Serve(config, args=args, maildir=False, state_dir=state_dir)
+    return Serve(config, args=args, maildir=False, state_dir=state_dir, env=env)
 
 
 def spool_new(sv):
@@ -698,6 +698,36 @@ def test_serve_url_posts_the_payload():
     eq(p["attachments"], [{"name": "report.pdf", "content_type": "application/pdf",
                            "size": 1400}], "attachments")
     eq(header(req, "X-Token"), "a:b:c", "--header split at the first colon")
+
+
+def test_serve_failed_flush_is_451_and_never_posted():
+    """A journal flush that fails (tests/plugins/fs_faults.c): 451, no
+    POST of that message, not even after a kill right then and a restart
+    (the journal replayed); the messages before and after are POSTed."""
+    trigger = os.path.join(mkdtemp("flush"), "fail-now")
+    with HttpEndpoint() as ep:
+        sv = http_serve(ep, env=fs_faults_env(SC_TEST_FAIL_FLUSH=trigger))
+        code, before = smtp_send(sv, simple("before"))
+        eq(code, 250, "before the failure (%s)" % before)
+        open(trigger, "w").close()
+        code, text = smtp_send(sv, simple("during"))
+        eq(code, 451, "a failed flush is a temporary refusal (%s)" % text)
+        # killed at once, before a checkpoint retires the failed journal file
+        sv.stop(signal.SIGKILL)
+        os.unlink(trigger)
+        with http_serve(ep, state_dir=sv.state_dir) as sv2:
+            code, last = smtp_send(sv2, simple("restarted"))
+            eq(code, 250, "after the restart (%s)" % last)
+            ep.wait(2)
+            time.sleep(0.5)  # anything replayed would have been POSTed by now
+        posted = [(json.loads(r["body"])["subject"], header(r, "Idempotency-Key"))
+                  for r in ep.requests() if r["status"] == 200]
+    # "before"'s done record may go with the cut (journal.c, take_back):
+    # then it is POSTed once more, with the same Idempotency-Key
+    eq(sorted({subject for subject, _ in posted}), ["before", "restarted"],
+       "POSTed: never the refused one")
+    eq(len({key for subject, key in posted if subject == "before"}), 1,
+       "one Idempotency-Key for every POST of the same message")
 
 
 def test_serve_template_flag():
