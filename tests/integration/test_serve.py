@@ -97,8 +97,8 @@ def test_swaks_message_arrives_in_maildir_with_envelope_lines():
                        "DATA: [redacted (%d bytes)]" % len(below), "Delivered"):
             contains(log, needle, "log")
         not_contains(log, "Line one", "log holds no message content")
-        # written into new/ in one step (O_TMPFILE, then linked): nothing
-        # passes through tmp/, and the file is the owner's alone
+        # nothing left in tmp/ (whichever way the file came), and the file
+        # is the owner's alone (the mode given to O_TMPFILE or open)
         eq(os.listdir(os.path.join(srv.maildir, "tmp")), [], "tmp/ is empty")
         eq(os.stat(os.path.join(srv.maildir, "new", key)).st_mode & 0o777, 0o600, "mode of new/ file")
 
@@ -813,9 +813,13 @@ def _send(port, subject):
 
 def test_maildir_without_o_tmpfile_goes_through_tmp():
     """A file system without O_TMPFILE: tmp/ and rename(), the same result."""
-    with Serve(env=fs_faults_env(SC_TEST_NO_TMPFILE="1")) as srv:
+    refusals = os.path.join(mkdtemp("tmpfile"), "refused")
+    with Serve(env=fs_faults_env(SC_TEST_NO_TMPFILE=refusals)) as srv:
         for i in range(3):
             eq(_send(srv.port, "fallback %d" % i), 250, "message %d accepted" % i)
+        # the shim did refuse O_TMPFILE for each: the fallback is what ran
+        with open(refusals) as f:
+            eq(len(f.read().splitlines()), 3, "O_TMPFILE refusals")
         srv.wait_messages(3)
         subjects = sorted(m["Subject"] for _, m in srv.messages())
         eq(subjects, ["fallback 0", "fallback 1", "fallback 2"], "all three in new/")

@@ -6,10 +6,10 @@
  *
  * Durability is the host's write-ahead journal (sink.h, sc_journal_*, in
  * DIR/journal/): the file as written to new/ is appended to the journal
- * with its index line, the 250 waits for one fdatasync() shared by every
- * delivery running at once, and then the file is written into new/ in
- * one step (write_new: O_TMPFILE, linked in); the Maildir's files are flushed
- * later, a second's worth at a time, by the journal's checkpoint. After a
+ * with its index line; once one fdatasync() shared by every delivery
+ * running at once has covered it, the file is written into new/ in one
+ * step (write_new: O_TMPFILE, linked in), then the 250. The Maildir's
+ * files are flushed later, a second's worth at a time, by the journal's checkpoint. After a
  * crash the journal puts back whatever the flush had not covered
  * (replay.c). A message over MAILDIR_JOURNAL_MAX goes the older way, tmp/
  * and two group commits (sc_commit_wait: syncfs) around its rename, so its bytes
@@ -178,10 +178,9 @@ static int write_tmp(const struct delivery *d)
  * queued behind it: with this, the syncfs() took 6-8 ms and the longest
  * fdatasync() 4-8 ms instead of 8-18 (benchmark VM, 2026-12-03). Best
  * effort: a file system without it is flushed by the syncfs() alone. */
-static int start_writeback(int fd)
+static void start_writeback(int fd)
 {
 	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	return 0;
 }
 
 /* new/<name> made whole in one step, for a message whose durability is
@@ -200,8 +199,11 @@ static int write_new(const struct delivery *d, const char *newdir)
 	if (fd >= 0) {
 		char self[64];
 		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-		int bad = write_message(fd, d) || start_writeback(fd) ||
-		          linkat(AT_FDCWD, self, AT_FDCWD, d->dst, AT_SYMLINK_FOLLOW);
+		int bad = write_message(fd, d);
+		if (!bad) {
+			start_writeback(fd);
+			bad = linkat(AT_FDCWD, self, AT_FDCWD, d->dst, AT_SYMLINK_FOLLOW);
+		}
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -297,10 +299,10 @@ static enum sc_sink_verdict place(struct maildir *m, const struct sc_inbound *ms
 		goto failed;
 	why = "make it durable";
 	if (sc_commit_wait(m->commit))
-		goto failed_tmp;
+		goto failed;
 	why = "move it into new/";
 	if (rename(d->tmp, d->dst))
-		goto failed_tmp;
+		goto failed;
 	if (journal_and_index(m, msg, d, 0, &t)) {
 		why = "append it to the journal";
 		unlink(d->dst);
@@ -316,13 +318,10 @@ static enum sc_sink_verdict place(struct maildir *m, const struct sc_inbound *ms
 		goto failed;
 	}
 	return SC_SINK_ACCEPT;
-failed_tmp:
-	sc_error_set(err, SC_EIO, "%s: cannot %s: %s", d->file, why, strerror(errno));
-	unlink(d->tmp);
-	return SC_SINK_DEFER;
 failed:
-	return sc_error_set(err, SC_EIO, "%s: cannot %s: %s", d->file, why, strerror(errno)),
-	       SC_SINK_DEFER;
+	sc_error_set(err, SC_EIO, "%s: cannot %s: %s", d->dst, why, strerror(errno));
+	unlink(d->tmp); /* this delivery's own name: left only by a large message */
+	return SC_SINK_DEFER;
 }
 
 /* Everything before place(): the names, the envelope lines, and the
@@ -391,7 +390,7 @@ static void flushed(void *arg, int rc)
 	const char *why = rc ? "make it durable" : "write it into new/";
 	int ok = !rc && write_new(&p->d, p->m->newdir) == 0;
 	if (!ok)
-		sc_error_set(&err, SC_EIO, "%s: cannot %s: %s", p->d.file, why, strerror(errno));
+		sc_error_set(&err, SC_EIO, "%s: cannot %s: %s", p->d.dst, why, strerror(errno));
 	sc_journal_done(p->m->journal, &p->t);
 	delivery_free(&p->d);
 	/* the last use of the sink: once told, the listener may stop it */
@@ -422,7 +421,7 @@ static int md_deliver_async(void *priv, const struct sc_inbound *msg,
 	} else if (!m->fsync) {
 		v = place(m, msg, &p->d, &err);
 	} else if (journal_and_index(m, msg, &p->d, 1, &p->t)) {
-		sc_error_set(&err, SC_EIO, "%s: cannot append it to the journal: %s", p->d.file,
+		sc_error_set(&err, SC_EIO, "%s: cannot append it to the journal: %s", p->d.dst,
 		             strerror(errno));
 	} else {
 		/* out of memory for the wait's queue entry: wait here, once */
