@@ -407,9 +407,26 @@ def test_workers_keep_connections_alive():
         eq(json.loads(r["body"])["recipients"], list(rcpts(i)), "recipients of ka%d" % i)
 
 
+def test_workers_post_in_parallel():
+    # one delivery thread, but up to `workers` POSTs at once: a slow
+    # endpoint gets three requests at a time over three connections, and
+    # never a fourth
+    with HttpEndpoint(default={"status": 200, "delay": 0.5}) as ep, \
+            Driver(settings(ep, workers=3)) as d:
+        for i in range(7):
+            eq(d.deliver("par%d" % i, simple())[0], "accept", "par%d accepted" % i)
+        reqs = ep.wait(7, what="7 POSTs to a slow endpoint")
+        wait_for(lambda: d.spool("new") == [], TIMEOUT, "spool emptied")
+        d.stop()
+    eq(delivered_ids(reqs), {"par%d" % i for i in range(7)}, "every message POSTed")
+    eq(max(r["in_flight"] for r in reqs), 3, "POSTs answered at once (at most workers)")
+    eq(len({r["peer"] for r in reqs}), 3, "connections (peers %s)" % [r["peer"] for r in reqs])
+
+
 def test_an_idle_worker_is_woken_by_deliver():
-    # an idle worker waits on a condition variable without a timeout: the
-    # second POST comes only if deliver() wakes it (how fast is bench/'s)
+    # the idle delivery thread sleeps in curl_multi_poll() for up to a
+    # minute: the second POST comes soon only if deliver() wakes it (how
+    # fast is bench/'s)
     with HttpEndpoint() as ep, Driver(settings(ep)) as d:
         d.deliver("warm", simple())
         ep.wait(1)

@@ -14,7 +14,8 @@ bench/).  HTTP/1.1 with keep-alive, one thread per connection
                   ([[name, value], ...] as received), body (text; bytes that
                   are not UTF-8 replaced), status (what was answered; null
                   when the connection was closed instead), peer (client port,
-                  so a test can see connections being reused)
+                  so a test can see connections being reused), in_flight
+                  (requests being answered when it came, itself included)
   --plan JSON     the answers to give first, in order: a list of actions
   --default JSON  the answer once the plan is used up ({"status": 200})
   --per-key       the plan applies to each Idempotency-Key separately (the
@@ -45,6 +46,7 @@ class State:
     def __init__(self, record, plan, default, per_key):
         self.lock = threading.Lock()
         self.record = record
+        self.in_flight = 0
         self.configure(plan, default, per_key)
 
     def configure(self, plan, default, per_key):
@@ -105,12 +107,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self._body()
         st = self.server.state
+        with st.lock:
+            st.in_flight += 1
+            in_flight = st.in_flight
+        try:
+            self._post(st, body, in_flight)
+        finally:
+            with st.lock:
+                st.in_flight -= 1
+
+    def _post(self, st, body, in_flight):
         act = st.action(self.headers.get("Idempotency-Key", ""))
         entry = {"time": time.time(), "method": self.command, "path": self.path,
                  "headers": [[k, v] for k, v in self.headers.items()],
                  "body": body.decode("utf-8", "replace"),
                  "status": None if act.get("close") else act.get("status", 200),
-                 "peer": self.client_address[1]}
+                 "peer": self.client_address[1], "in_flight": in_flight}
         st.write(entry)
         if act.get("delay"):
             time.sleep(float(act["delay"]))

@@ -1,6 +1,6 @@
 /* The http delivery plugin's internals (sink_http): settings, the request
  * built for one message, one POST and its outcome, the spool, and the
- * delivery workers. Only sink_http.c's descriptor is exported. */
+ * delivery thread. Only sink_http.c's descriptor is exported. */
 #ifndef SC_HTTP_SINK_H
 #define SC_HTTP_SINK_H
 
@@ -89,6 +89,18 @@ void hs_curl_free(void *curl);
 /* POST req on curl (its connection is kept for the next one); out filled
  * on every path (free out->reason). */
 void hs_post(void *curl, const struct hs_request *req, struct hs_outcome *out);
+
+/* hs_post in two halves, for a transfer run by a multi handle: setup
+ * points curl at req and t (both must outlive the transfer); judge takes
+ * the transfer's CURLcode, fills out as hs_post does and lets go of req
+ * and t. */
+#define HS_ERRBUF 256 /* CURL_ERROR_SIZE */
+struct hs_transfer {
+	struct sc_buf excerpt; /* the start of the answer's body */
+	char errbuf[HS_ERRBUF];
+};
+void hs_post_setup(void *curl, const struct hs_request *req, struct hs_transfer *t);
+void hs_post_judge(void *curl, int result, struct hs_transfer *t, struct hs_outcome *out);
 
 /* ---- time and chance (util.c) --------------------------------------- */
 
@@ -265,19 +277,19 @@ void hs_held_abandon(struct hs_held *h);
 
 struct hs_workers;
 
-/* Start cfg->workers threads POSTing from sp. Their transfers are
- * abandoned once `stop_at` (the sink's one deadline, see hs_curl_new)
- * has passed. SC_ENOMEM/SC_EINTERNAL. */
+/* Start the delivery thread POSTing from sp, up to cfg->workers at
+ * once. Its transfers are abandoned once `stop_at` (the sink's one
+ * deadline, see hs_curl_new) has passed. SC_ENOMEM/SC_EINTERNAL. */
 int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp,
                      const _Atomic long long *stop_at, struct hs_workers **out,
                      struct sc_error *err);
-/* Queue a message (due now, or at `next` Unix time) and wake a worker. */
+/* Queue a message (due now, or at `next` Unix time) and wake the thread. */
 int hs_workers_add(struct hs_workers *w, const char *id, unsigned attempts, double next);
 /* Take one of the HS_HOLD_LIMIT slots for a message to hold: 1, or 0
  * when all are taken (or the workers stop). Taken before the message is
  * journaled, so deliveries running at once cannot hold more than the
  * limit; given back by hs_workers_release_hold when holding failed, and
- * by the workers once the message is delivered or written into new/. */
+ * by the thread once the message is delivered or written into new/. */
 int hs_workers_reserve_hold(struct hs_workers *w);
 void hs_workers_release_hold(struct hs_workers *w);
 /* Queue a held message on its reserved slot, due now (takes h). SC_OK,

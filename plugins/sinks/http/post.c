@@ -12,17 +12,15 @@
  * endpoint's complaint, bounded because the endpoint is untrusted. */
 #define BODY_EXCERPT 300
 
-struct excerpt {
-	struct sc_buf b;
-};
+_Static_assert(HS_ERRBUF >= CURL_ERROR_SIZE, "hs_transfer.errbuf is libcurl's error buffer");
 
 static size_t keep_excerpt(char *data, size_t size, size_t n, void *arg)
 {
-	struct excerpt *e = arg;
+	struct sc_buf *b = arg;
 	size_t len = size * n;
-	if (e->b.len < BODY_EXCERPT) {
-		size_t take = BODY_EXCERPT - e->b.len < len ? BODY_EXCERPT - e->b.len : len;
-		if (sc_buf_add(&e->b, data, take))
+	if (b->len < BODY_EXCERPT) {
+		size_t take = BODY_EXCERPT - b->len < len ? BODY_EXCERPT - b->len : len;
+		if (sc_buf_add(b, data, take))
 			return 0;
 	}
 	return len;
@@ -75,13 +73,7 @@ static int permanent_curl_error(CURLcode rc)
 	       rc == CURLE_NOT_BUILT_IN;
 }
 
-/* The refusal's body as one printable line. */
-static char *excerpt_text(struct excerpt *e)
-{
-	return sc_str_one_line(sc_buf_take(&e->b));
-}
-
-static void judge_status(CURL *c, long status, struct excerpt *e, struct hs_outcome *out)
+static void judge_status(CURL *c, long status, struct sc_buf *excerpt, struct hs_outcome *out)
 {
 	out->status = status;
 	if (status >= 200 && status <= 299) {
@@ -97,7 +89,8 @@ static void judge_status(CURL *c, long status, struct excerpt *e, struct hs_outc
 		out->reason = sc_asprintf("HTTP %ld", status);
 		return;
 	}
-	char *body = excerpt_text(e);
+	/* the refusal's body as one printable line */
+	char *body = sc_str_one_line(sc_buf_take(excerpt));
 	out->result = HS_REFUSED;
 	out->reason = sc_asprintf("HTTP %ld%s%s%s", status,
 	                          status >= 300 && status < 400 ? " (redirects are not followed: "
@@ -107,31 +100,46 @@ static void judge_status(CURL *c, long status, struct excerpt *e, struct hs_outc
 	free(body);
 }
 
-void hs_post(void *curl, const struct hs_request *req, struct hs_outcome *out)
+void hs_post_setup(void *curl, const struct hs_request *req, struct hs_transfer *t)
 {
 	CURL *c = curl;
-	struct excerpt e = {{0}};
-	char errbuf[CURL_ERROR_SIZE] = "";
-	memset(out, 0, sizeof *out);
-	out->retry_after = -1;
+	t->excerpt = (struct sc_buf){0};
+	t->errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, req->url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &e);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	CURLcode rc = curl_easy_perform(c);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->excerpt);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->errbuf);
+}
+
+void hs_post_judge(void *curl, int result, struct hs_transfer *t, struct hs_outcome *out)
+{
+	CURL *c = curl;
+	CURLcode rc = (CURLcode)result;
+	memset(out, 0, sizeof *out);
+	out->retry_after = -1;
+	/* nothing of the request or of t stays referenced by the handle */
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
 	if (rc == CURLE_OK) {
 		long status = 0;
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		judge_status(c, status, &e, out);
+		judge_status(c, status, &t->excerpt, out);
 	} else {
 		out->result = rc == CURLE_ABORTED_BY_CALLBACK ? HS_ABORTED
 		              : permanent_curl_error(rc)      ? HS_REFUSED
 		                                              : HS_RETRY;
-		out->reason = sc_asprintf("%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+		out->reason = sc_asprintf("%s", *t->errbuf ? t->errbuf : curl_easy_strerror(rc));
 	}
-	sc_buf_free(&e.b);
+	sc_buf_free(&t->excerpt);
+}
+
+void hs_post(void *curl, const struct hs_request *req, struct hs_outcome *out)
+{
+	struct hs_transfer t;
+	hs_post_setup(curl, req, &t);
+	hs_post_judge(curl, curl_easy_perform(curl), &t, out);
 }
