@@ -392,20 +392,12 @@ static struct slot *free_slot(struct hs_workers *w)
 	return NULL;
 }
 
-/* Start every due message a slot is free for. Returns how long the
- * thread may sleep for the queue's sake, in ms (-1: until woken). mu
- * held; dropped around each begin(), which may queue (retry_later). */
-static long start_due(struct hs_workers *w)
+/* Start every due message a slot is free for. mu held; dropped around
+ * each begin(), which may queue (retry_later). */
+static void start_due(struct hs_workers *w)
 {
-	for (;;) {
-		if (w->stopping || !w->n)
-			return -1;
-		struct slot *sl = free_slot(w);
-		if (!sl)
-			return -1; /* a transfer's end frees one */
-		long long wait = w->heap[0].due - hs_now_ms();
-		if (wait > 0)
-			return wait > 60000 ? 60000 : (long)wait;
+	struct slot *sl;
+	while (!w->stopping && w->n && w->heap[0].due <= hs_now_ms() && (sl = free_slot(w))) {
 		struct hs_item it = pop(w);
 		pthread_mutex_unlock(&w->mu);
 		begin(w, sl, it);
@@ -413,14 +405,20 @@ static long start_due(struct hs_workers *w)
 	}
 }
 
-/* How long curl_multi_poll may sleep: until the next due message, what
- * the multi handle asks for, and while stopping at most 100 ms, so that
- * the transfers' abort check (stop_at) runs. */
-static int poll_ms(struct hs_workers *w, long queue_ms)
+/* How long curl_multi_poll may sleep: until the next queued message is
+ * due (if a slot is free for it; 0 when one is due now: a message queued
+ * while the thread was not polling woke nothing), what the multi handle
+ * asks for, and while stopping at most 100 ms, so that the transfers'
+ * abort check (stop_at) runs. mu held. */
+static int poll_ms(struct hs_workers *w)
 {
+	long ms = -1;
+	if (!w->stopping && w->n && free_slot(w)) {
+		long long wait = w->heap[0].due - hs_now_ms();
+		ms = wait <= 0 ? 0 : wait > 60000 ? 60000 : (long)wait;
+	}
 	long curl_ms = -1;
 	curl_multi_timeout(w->multi, &curl_ms);
-	long ms = queue_ms;
 	if (curl_ms >= 0 && (ms < 0 || curl_ms < ms))
 		ms = curl_ms;
 	if (w->nbusy && (ms < 0 || ms > 1000))
@@ -435,7 +433,7 @@ static void *delivery_thread(void *arg)
 	struct hs_workers *w = arg;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stopping || w->nbusy) {
-		long queue_ms = start_due(w);
+		start_due(w);
 		pthread_mutex_unlock(&w->mu);
 		int running = 0;
 		curl_multi_perform(w->multi, &running);
@@ -445,12 +443,12 @@ static void *delivery_thread(void *arg)
 			if (m->msg == CURLMSG_DONE)
 				ended(w, m->easy_handle, m->data.result), reaped = 1;
 		pthread_mutex_lock(&w->mu);
-		if (reaped)
-			continue; /* slots were freed: start what is due first */
 		if (w->stopping && !w->nbusy)
 			break;
+		int ms = poll_ms(w);
+		if (reaped || ms == 0)
+			continue; /* slots were freed, or a message is due: start it first */
 		w->polling = 1;
-		int ms = poll_ms(w, queue_ms);
 		pthread_mutex_unlock(&w->mu);
 		curl_multi_poll(w->multi, NULL, 0, ms, NULL);
 		pthread_mutex_lock(&w->mu);
