@@ -117,13 +117,6 @@ void core_log_set_verbose(int v);
 /* Write a+b, then fmt's text, and a line end to stderr in one write():
  * sc_log's and serve's one-line logs. */
 void core_log_line(const char *a, const char *b, const char *fmt, va_list ap) SC_PRINTF(3, 0);
-/* Batching, for serve's event loop: after core_log_batch(1) the calling
- * thread's lines are kept in a buffer of its own (4 KiB) and written
- * together by core_log_flush(), when the buffer is full, or with the
- * next warning or error; core_log_batch(0) flushes and ends it. Other
- * threads are not affected. */
-void core_log_batch(int on);
-void core_log_flush(void);
 
 /* ctx.c: lower-case hex SHA-256 of data; 0 or -1. */
 int core_sha256_hex(const char *data, size_t len, char out[65]);

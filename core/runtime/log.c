@@ -25,51 +25,11 @@ int sc_verbose(void)
  * FILE's lock, which serve's threads (eight lines per message) then
  * queue on. A failure has nowhere else to be said. errno is kept, so a
  * caller can log and then report it. */
-static void write_out(const char *p, size_t n)
+static void write_line(const char *p, size_t n)
 {
 	int saved = errno;
 	(void)sc_write_all(STDERR_FILENO, p, n);
 	errno = saved;
-}
-
-/* serve's event loop logs six lines per message (session, HELO, MAIL,
- * RCPT, DATA, delivered): with one write() each, serve used 3 % more
- * CPU per message on the benchmark VM, its log a file on ext4
- * (bench/serve_all.sh A/B, 2026-12-03). Batched, the lines
- * of one pass of the loop go out in one write() at its end
- * (listener.c), whole lines only, so another thread's lines never land
- * inside one. What a kill -9 can lose is the current pass's lines. */
-#define BATCH 4096
-static _Thread_local struct {
-	int on;
-	size_t len;
-	char buf[BATCH];
-} batch;
-
-void core_log_flush(void)
-{
-	if (batch.len)
-		write_out(batch.buf, batch.len);
-	batch.len = 0;
-}
-
-void core_log_batch(int on)
-{
-	if (!on)
-		core_log_flush();
-	batch.on = on;
-}
-
-static void write_line(const char *p, size_t n)
-{
-	if (!batch.on || n > BATCH) {
-		write_out(p, n);
-		return;
-	}
-	if (batch.len + n > BATCH)
-		core_log_flush();
-	memcpy(batch.buf + batch.len, p, n);
-	batch.len += n;
 }
 
 void core_log_line(const char *a, const char *b, const char *fmt, va_list ap)
@@ -108,10 +68,6 @@ void sc_log(enum sc_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	core_log_line(tag[level], "", fmt, ap);
 	va_end(ap);
-	/* a warning or an error is not kept back: the process may be about
-	 * to end */
-	if (level <= SC_LOG_WARN)
-		core_log_flush();
 }
 
 void sc_secret_wipe(void *p, size_t len)

@@ -233,21 +233,6 @@ static int submit(struct conn *c, enum job_kind kind)
 	return 0;
 }
 
-/* event_base_dispatch(), with the log lines of each pass written at its
- * end in one write() (core_log_batch): EVLOOP_ONCE returns once the
- * callbacks of what became active have run. */
-static void run_loop(struct event_base *base)
-{
-	core_log_batch(1);
-	for (;;) {
-		int rc = event_base_loop(base, EVLOOP_ONCE);
-		core_log_flush();
-		if (rc || event_base_got_exit(base) || event_base_got_break(base))
-			break;
-	}
-	core_log_batch(0);
-}
-
 static void check_drained(struct server *srv)
 {
 	if (srv->draining && srv->nconn == 0 && srv->jobs_out == 0)
@@ -898,7 +883,7 @@ int serve_run(const struct serve_config *cfg, const struct sc_sink_ops *sink, vo
 	if (!rc && workers_start(&srv))
 		rc = sc_error_set(err, SC_EINTERNAL, "cannot start the delivery threads");
 	if (!rc)
-		run_loop(srv.base);
+		event_base_dispatch(srv.base);
 	if (srv.threads)
 		workers_stop(&srv);
 	/* jobs that returned after the loop ended */
