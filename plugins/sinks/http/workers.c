@@ -43,7 +43,6 @@ struct slot {
 struct hs_workers {
 	const struct hs_config *cfg;
 	struct hs_spool *sp;
-	const _Atomic long long *stop_at;
 	pthread_mutex_t mu; /* the queue, nheld, stopping, polling */
 	struct hs_item *heap;
 	size_t n, cap;
@@ -53,9 +52,8 @@ struct hs_workers {
 	int polling; /* the thread sleeps (or is about to) in curl_multi_poll */
 	CURLM *multi;
 	struct slot *slots;
-	int nslots, nbusy; /* nbusy: the thread's alone */
+	int nslots, nbusy; /* nbusy: slots in flight; the thread's alone */
 	pthread_t thread;
-	int started;
 };
 
 /* ---- the queue: a binary heap on (due, seq) ---- */
@@ -343,6 +341,7 @@ static void begin(struct hs_workers *w, struct slot *sl, struct hs_item it)
 	                : SC_ENOMEM;
 	free(path);
 	cJSON_Delete(env);
+	struct hs_outcome o = {HS_RETRY, 0, -1, NULL};
 	if (!rc) {
 		hs_post_setup(sl->curl, &sl->req, &sl->t);
 		if (curl_multi_add_handle(w->multi, sl->curl) == CURLM_OK) {
@@ -350,16 +349,13 @@ static void begin(struct hs_workers *w, struct slot *sl, struct hs_item it)
 			sl->it = it;
 			sl->received = received;
 			w->nbusy++;
+			sc_error_clear(&err);
 			return;
 		}
-		struct hs_outcome dropped;
-		hs_post_judge(sl->curl, CURLE_OUT_OF_MEMORY, &sl->t, &dropped);
-		free(dropped.reason);
+		/* not started: an outcome like any failed POST's, retried */
+		hs_post_judge(sl->curl, CURLE_OUT_OF_MEMORY, &sl->t, &o);
 		hs_request_free(&sl->req);
-		rc = SC_ENOMEM;
-		sc_error_set(&err, SC_ENOMEM, "cannot start the transfer");
 	}
-	struct hs_outcome o = {HS_RETRY, 0, -1, NULL};
 	finish(w, &it, received, rc, err.message, &o);
 	free(it.id);
 	sc_error_clear(&err);
@@ -397,7 +393,8 @@ static struct slot *free_slot(struct hs_workers *w)
 static void start_due(struct hs_workers *w)
 {
 	struct slot *sl;
-	while (!w->stopping && w->n && w->heap[0].due <= hs_now_ms() && (sl = free_slot(w))) {
+	while (!w->stopping && w->n && w->nbusy < w->nslots && w->heap[0].due <= hs_now_ms() &&
+	       (sl = free_slot(w))) {
 		struct hs_item it = pop(w);
 		pthread_mutex_unlock(&w->mu);
 		begin(w, sl, it);
@@ -413,7 +410,7 @@ static void start_due(struct hs_workers *w)
 static int poll_ms(struct hs_workers *w)
 {
 	long ms = -1;
-	if (!w->stopping && w->n && free_slot(w)) {
+	if (!w->stopping && w->n && w->nbusy < w->nslots) {
 		long long wait = w->heap[0].due - hs_now_ms();
 		ms = wait <= 0 ? 0 : wait > 60000 ? 60000 : (long)wait;
 	}
@@ -496,7 +493,6 @@ int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp,
 	}
 	w->cfg = cfg;
 	w->sp = sp;
-	w->stop_at = stop_at;
 	w->multi = curl_multi_init();
 	w->slots = calloc((size_t)cfg->workers, sizeof *w->slots);
 	if (!w->multi || !w->slots) {
@@ -520,7 +516,6 @@ int hs_workers_start(const struct hs_config *cfg, struct hs_spool *sp,
 		return sc_error_set(err, SC_EINTERNAL, "cannot start the delivery thread: %s",
 		                    strerror(e));
 	}
-	w->started = 1;
 	*out = w;
 	return SC_OK;
 }
@@ -535,8 +530,7 @@ void hs_workers_stop(struct hs_workers *w)
 	pthread_mutex_unlock(&w->mu);
 	if (wake)
 		curl_multi_wakeup(w->multi);
-	if (w->started)
-		pthread_join(w->thread, NULL);
+	pthread_join(w->thread, NULL); /* started: hs_workers_start gave w out */
 	if (w->n)
 		sc_log(SC_LOG_INFO, "http sink: %zu message(s) stay spooled for the next start",
 		       w->n);
