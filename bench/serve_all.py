@@ -86,7 +86,7 @@ def run_maildir(connector, work, a, settings=None, limits=None):
     md = os.path.join(work, "md")
     sv = Serve(connector, work, dict({"plugin": "maildir", "dir": md}, **(settings or {})), limits)
     try:
-        wall, _ = smtp_source(sv.port, a.messages, a.sessions, a.size)
+        wall, _, steal = smtp_source(sv.port, a.messages, a.sessions, a.size)
         cpu, hwm = cpu_seconds(sv.proc.pid), status_field(sv.proc.pid, "VmHWM")
     finally:
         sv.stop()
@@ -94,7 +94,7 @@ def run_maildir(connector, work, a, settings=None, limits=None):
     if stored != a.messages:
         sys.exit("maildir: %d of %d messages in new/" % (stored, a.messages))
     return {"rate": a.messages / wall, "wall": wall, "cpu_us": cpu / a.messages * 1e6,
-            "hwm": hwm}
+            "hwm": hwm, "steal": steal}
 
 
 def run_http(connector, work, a, limits=None):
@@ -108,7 +108,7 @@ def run_http(connector, work, a, limits=None):
         sv = Serve(connector, os.path.join(work, "serve"),
                    {"plugin": "http", "url": "http://127.0.0.1:%d/bench" % ep_port}, limits)
         try:
-            wall, accepted_at = smtp_source(sv.port, a.messages, a.sessions, a.size)
+            wall, accepted_at, steal = smtp_source(sv.port, a.messages, a.sessions, a.size)
             deadline = time.monotonic() + 600
             posts = post_log(record)
             while len(posts) < a.messages and time.monotonic() < deadline:
@@ -124,7 +124,7 @@ def run_http(connector, work, a, limits=None):
     if len(posts) < a.messages:
         sys.exit("http: the endpoint got %d of %d messages" % (len(posts), a.messages))
     return {"rate": a.messages / wall, "wall": wall, "cpu_us": cpu / a.messages * 1e6,
-            "hwm": hwm, "last_post": max(posts.values()) - accepted_at,
+            "hwm": hwm, "steal": steal, "last_post": max(posts.values()) - accepted_at,
             "ep_cpu_us": ep_cpu / a.messages * 1e6}
 
 
@@ -192,6 +192,11 @@ WHAT_IF_NAMES = {
 }
 
 
+# a round whose runs all had at most this share of CPU time stolen is
+# "quiet": its ratios are the machine's own, not its neighbours'
+QUIET_STEAL = 5
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--connector", action="append", required=True)
@@ -216,8 +221,8 @@ def main():
     for r in range(a.rounds):
         res = {}
         settle()
-        wall, _ = smtp_source(a.sink_port, a.messages, a.sessions, a.size)
-        res["smtp-sink"] = {"rate": a.messages / wall, "wall": wall}
+        wall, _, steal = smtp_source(a.sink_port, a.messages, a.sessions, a.size)
+        res["smtp-sink"] = {"rate": a.messages / wall, "wall": wall, "steal": steal}
         for label, conn in builds:
             w = os.path.join(a.work, "r%d-%s" % (r, label))
             res[("maildir", label)] = run_maildir(conn, w + "-maildir", a)
@@ -258,11 +263,14 @@ def main():
           "each mode once per round, alternating; medians below, every round after them"
           % (a.sessions, a.messages, a.size, a.rounds))
     print("- serve: default settings (fsync on; %s); spool mode POSTs to bench/http_count.c "
-          "on the same machine\n" % "delivery_workers as the build's default")
+          "on the same machine" % "delivery_workers as the build's default")
+    print("- CPU stolen: the share of the machine's CPU time the hypervisor took during a run "
+          "(steal, /proc/stat), median of the runs\n")
     print("| mode | msgs/s | % of smtp-sink | serve CPU per message | serve peak RSS | "
-          "last POST after the last 250 |")
-    print("|---|---:|---:|---:|---:|---:|")
-    print("| Postfix smtp-sink (discards: the ceiling) | %.0f | 100 %% | - | - | - |" % med(sink))
+          "last POST after the last 250 | CPU stolen |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| Postfix smtp-sink (discards: the ceiling) | %.0f | 100 %% | - | - | - | %.0f %% |"
+          % (med(sink), med([x["smtp-sink"]["steal"] for x in rounds])))
     for mode, name in (("maildir", "serve --maildir"), ("http", "serve --url, spool mode")):
         for label, _ in builds:
             xs = [x[(mode, label)] for x in rounds]
@@ -270,30 +278,41 @@ def main():
             lp = ("%.2f s (max %.2f)" % (med([x["last_post"] for x in xs]),
                                          max(x["last_post"] for x in xs))
                   if mode == "http" else "-")
-            print("| %s%s | %.0f | **%.0f %%** | %.0f us | %.1f MiB | %s |"
+            print("| %s%s | %.0f | **%.0f %%** | %.0f us | %.1f MiB | %s | %.0f %% |"
                   % (name, " (%s)" % label if len(builds) > 1 else "",
                      med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
-                     max(x["hwm"] for x in xs), lp))
+                     max(x["hwm"] for x in xs), lp, med([x["steal"] for x in xs])))
     if a.what_if:
         for key, name in WHAT_IF_NAMES.items():
             for label, _ in builds:
                 xs = [x[(key, label)] for x in rounds]
                 pct = med([x[(key, label)]["rate"] / x["smtp-sink"]["rate"] * 100
                            for x in rounds])
-                print("| %s%s | %.0f | %.0f %% | %.0f us | %.1f MiB | - |"
+                print("| %s%s | %.0f | %.0f %% | %.0f us | %.1f MiB | - | %.0f %% |"
                       % (name, " (%s)" % label if len(builds) > 1 else "",
                          med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
-                         max(x["hwm"] for x in xs)))
-    print("\nEvery round (msgs/s; % of that round's smtp-sink):\n")
+                         max(x["hwm"] for x in xs), med([x["steal"] for x in xs])))
+    print("\nEvery round (msgs/s; % of that round's smtp-sink; the most CPU time the "
+          "hypervisor stole during one of the round's runs, from /proc/stat):\n")
     print("| round | " + " | ".join(
         ["smtp-sink"] + ["%s%s" % (m, " " + l if len(builds) > 1 else "")
-                         for m in ("maildir", "http") for l, _ in builds]) + " |")
-    print("|---|" + "---:|" * (1 + 2 * len(builds)))
+                         for m in ("maildir", "http") for l, _ in builds]) + " | stolen |")
+    print("|---|" + "---:|" * (2 + 2 * len(builds)))
+    def stolen(x):
+        return max(v.get("steal", 0) for v in x.values())
     for i, x in enumerate(rounds):
         s = x["smtp-sink"]["rate"]
         cells = ["%.0f" % s] + ["%.0f (%.0f %%)" % (x[(m, l)]["rate"], 100 * x[(m, l)]["rate"] / s)
                                 for m in ("maildir", "http") for l, _ in builds]
-        print("| %d | %s |" % (i + 1, " | ".join(cells)))
+        print("| %d | %s | %.0f %% |" % (i + 1, " | ".join(cells), stolen(x)))
+    quiet = [x for x in rounds if stolen(x) <= QUIET_STEAL]
+    if quiet and len(quiet) < len(rounds):
+        print("\nMedians of the %d rounds in which no run had more than %d %% of its CPU time "
+              "stolen: %s." % (len(quiet), QUIET_STEAL, "; ".join(
+                  "%s%s %.0f %%" % (m, " " + l if len(builds) > 1 else "",
+                                    med([100 * x[(m, l)]["rate"] / x["smtp-sink"]["rate"]
+                                         for x in quiet]))
+                  for m in ("maildir", "http") for l, _ in builds)))
     if rss:
         print("\nserve's RSS (VmRSS)%s: idle; with 100 sessions held open mid-DATA (100 kB "
               "sent by each); before and after one 100 MiB message; the peak (VmHWM) over it all."

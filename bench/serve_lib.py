@@ -8,13 +8,24 @@ import sys
 import time
 
 
+def cpu_ticks():
+    """The machine's "cpu" line of /proc/stat: user, nice, system, idle,
+    iowait, irq, softirq, steal (clock ticks)."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
 def smtp_source(port, n, sessions, size):
-    """Runs smtp-source; (wall seconds, time.time() at its end)."""
-    t0 = time.monotonic()
+    """Runs smtp-source; (wall seconds, time.time() at its end, % of the
+    machine's CPU time stolen by the hypervisor meanwhile). On the
+    benchmark VM the steal went from 0 to 36 % within minutes, and a round
+    with much of it is slower whatever runs (bench/results.md)."""
+    t0, c0 = time.monotonic(), cpu_ticks()
     subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(size),
                     "-f", "bench@example.org", "-t", "sink@example.net",
                     "127.0.0.1:%d" % port], check=True, stdin=subprocess.DEVNULL)
-    return time.monotonic() - t0, time.time()
+    d = [b - a for a, b in zip(c0, cpu_ticks())]
+    return time.monotonic() - t0, time.time(), 100.0 * d[7] / max(1, sum(d))
 
 
 def status_field(pid, name):
