@@ -197,6 +197,11 @@ WHAT_IF_NAMES = {
 QUIET_STEAL = 5
 
 
+def stolen(rnd):
+    """The most CPU time stolen during one run of a round, in %."""
+    return max(v["steal"] for v in rnd.values())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--connector", action="append", required=True)
@@ -298,15 +303,17 @@ def main():
         ["smtp-sink"] + ["%s%s" % (m, " " + l if len(builds) > 1 else "")
                          for m in ("maildir", "http") for l, _ in builds]) + " | stolen |")
     print("|---|" + "---:|" * (2 + 2 * len(builds)))
-    def stolen(x):
-        return max(v.get("steal", 0) for v in x.values())
     for i, x in enumerate(rounds):
         s = x["smtp-sink"]["rate"]
         cells = ["%.0f" % s] + ["%.0f (%.0f %%)" % (x[(m, l)]["rate"], 100 * x[(m, l)]["rate"] / s)
                                 for m in ("maildir", "http") for l, _ in builds]
         print("| %d | %s | %.0f %% |" % (i + 1, " | ".join(cells), stolen(x)))
     quiet = [x for x in rounds if stolen(x) <= QUIET_STEAL]
-    if quiet and len(quiet) < len(rounds):
+    if not quiet:
+        print("\nNo round was quiet (every one had a run with more than %d %% of its CPU time "
+              "stolen): the ratios above are the machine's state as much as serve's."
+              % QUIET_STEAL)
+    elif len(quiet) < len(rounds):
         print("\nMedians of the %d rounds in which no run had more than %d %% of its CPU time "
               "stolen: %s." % (len(quiet), QUIET_STEAL, "; ".join(
                   "%s%s %.0f %%" % (m, " " + l if len(builds) > 1 else "",

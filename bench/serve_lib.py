@@ -18,7 +18,7 @@ def cpu_ticks():
 def smtp_source(port, n, sessions, size):
     """Runs smtp-source; (wall seconds, time.time() at its end, % of the
     machine's CPU time stolen by the hypervisor meanwhile). On the
-    benchmark VM the steal went from 0 to 36 % within minutes, and a round
+    benchmark VM the steal went from 0 to 40 % within minutes, and a round
     with much of it is slower whatever runs (bench/results.md)."""
     t0, c0 = time.monotonic(), cpu_ticks()
     subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(size),
