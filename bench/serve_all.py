@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_lib import cpu_seconds, smtp_source, status_field, wait_port  # noqa: E402
+from serve_lib import cpu_seconds, run_delay, smtp_source, status_field, wait_port  # noqa: E402
 
 
 def post_log(path):
@@ -73,6 +73,11 @@ class Serve:
             sys.exit("serve exited %d: %s" % (rc, open(self.log).read()[-2000:]))
 
 
+def loop_wait_us(before, after, n):
+    """The event loop's wait for a CPU during the load, per message."""
+    return None if before is None or after is None else (after - before) / n * 1e6
+
+
 def settle():
     """Write back what the last run left dirty before the next one starts:
     without it, a run after `fsync: false` paid for that run's writeback
@@ -86,7 +91,9 @@ def run_maildir(connector, work, a, settings=None, limits=None):
     md = os.path.join(work, "md")
     sv = Serve(connector, work, dict({"plugin": "maildir", "dir": md}, **(settings or {})), limits)
     try:
+        rd0 = run_delay(sv.proc.pid)
         wall, _, steal = smtp_source(sv.port, a.messages, a.sessions, a.size)
+        wait = loop_wait_us(rd0, run_delay(sv.proc.pid), a.messages)
         cpu, hwm = cpu_seconds(sv.proc.pid), status_field(sv.proc.pid, "VmHWM")
     finally:
         sv.stop()
@@ -94,7 +101,7 @@ def run_maildir(connector, work, a, settings=None, limits=None):
     if stored != a.messages:
         sys.exit("maildir: %d of %d messages in new/" % (stored, a.messages))
     return {"rate": a.messages / wall, "wall": wall, "cpu_us": cpu / a.messages * 1e6,
-            "hwm": hwm, "steal": steal}
+            "hwm": hwm, "steal": steal, "loop_wait_us": wait}
 
 
 def run_http(connector, work, a, limits=None):
@@ -108,7 +115,9 @@ def run_http(connector, work, a, limits=None):
         sv = Serve(connector, os.path.join(work, "serve"),
                    {"plugin": "http", "url": "http://127.0.0.1:%d/bench" % ep_port}, limits)
         try:
+            rd0 = run_delay(sv.proc.pid)
             wall, accepted_at, steal = smtp_source(sv.port, a.messages, a.sessions, a.size)
+            wait = loop_wait_us(rd0, run_delay(sv.proc.pid), a.messages)
             deadline = time.monotonic() + 600
             posts = post_log(record)
             while len(posts) < a.messages and time.monotonic() < deadline:
@@ -125,7 +134,7 @@ def run_http(connector, work, a, limits=None):
         sys.exit("http: the endpoint got %d of %d messages" % (len(posts), a.messages))
     return {"rate": a.messages / wall, "wall": wall, "cpu_us": cpu / a.messages * 1e6,
             "hwm": hwm, "steal": steal, "last_post": max(posts.values()) - accepted_at,
-            "ep_cpu_us": ep_cpu / a.messages * 1e6}
+            "ep_cpu_us": ep_cpu / a.messages * 1e6, "loop_wait_us": wait}
 
 
 RSS_CLIENT = r'''
@@ -197,6 +206,12 @@ WHAT_IF_NAMES = {
 QUIET_STEAL = 5
 
 
+def waits(xs):
+    """The median of the runs' loop waits, or "-" without schedstat."""
+    w = [x["loop_wait_us"] for x in xs if x.get("loop_wait_us") is not None]
+    return "%.0f us" % statistics.median(w) if w else "-"
+
+
 def stolen(rnd):
     """The most CPU time stolen during one run of a round, in %."""
     return max(v["steal"] for v in rnd.values())
@@ -207,6 +222,7 @@ def main():
     ap.add_argument("--connector", action="append", required=True)
     ap.add_argument("--label", action="append")
     ap.add_argument("--sink-port", type=int, required=True)
+    ap.add_argument("--sink-pid", type=int, help="smtp-sink's, for its wait for a CPU")
     ap.add_argument("--http-count", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--messages", type=int, default=20000)
@@ -226,8 +242,11 @@ def main():
     for r in range(a.rounds):
         res = {}
         settle()
+        rd0 = run_delay(a.sink_pid) if a.sink_pid else None
         wall, _, steal = smtp_source(a.sink_port, a.messages, a.sessions, a.size)
-        res["smtp-sink"] = {"rate": a.messages / wall, "wall": wall, "steal": steal}
+        res["smtp-sink"] = {"rate": a.messages / wall, "wall": wall, "steal": steal,
+                            "loop_wait_us": loop_wait_us(rd0, a.sink_pid and run_delay(a.sink_pid),
+                                                         a.messages)}
         for label, conn in builds:
             w = os.path.join(a.work, "r%d-%s" % (r, label))
             res[("maildir", label)] = run_maildir(conn, w + "-maildir", a)
@@ -270,12 +289,16 @@ def main():
     print("- serve: default settings (fsync on; %s); spool mode POSTs to bench/http_count.c "
           "on the same machine" % "delivery_workers as the build's default")
     print("- CPU stolen: the share of the machine's CPU time the hypervisor took during a run "
-          "(steal, /proc/stat), median of the runs\n")
+          "(steal, /proc/stat), median of the runs")
+    print("- loop's wait for a CPU: how long serve's event loop thread (smtp-sink: its one "
+          "process) was runnable but not running, per message (/proc/PID/task/PID/schedstat), "
+          "median of the runs\n")
     print("| mode | msgs/s | % of smtp-sink | serve CPU per message | serve peak RSS | "
-          "last POST after the last 250 | CPU stolen |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    print("| Postfix smtp-sink (discards: the ceiling) | %.0f | 100 %% | - | - | - | %.0f %% |"
-          % (med(sink), med([x["smtp-sink"]["steal"] for x in rounds])))
+          "last POST after the last 250 | CPU stolen | loop's wait for a CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| Postfix smtp-sink (discards: the ceiling) | %.0f | 100 %% | - | - | - | %.0f %% | %s |"
+          % (med(sink), med([x["smtp-sink"]["steal"] for x in rounds]),
+             waits([x["smtp-sink"] for x in rounds])))
     for mode, name in (("maildir", "serve --maildir"), ("http", "serve --url, spool mode")):
         for label, _ in builds:
             xs = [x[(mode, label)] for x in rounds]
@@ -283,20 +306,22 @@ def main():
             lp = ("%.2f s (max %.2f)" % (med([x["last_post"] for x in xs]),
                                          max(x["last_post"] for x in xs))
                   if mode == "http" else "-")
-            print("| %s%s | %.0f | **%.0f %%** | %.0f us | %.1f MiB | %s | %.0f %% |"
+            print("| %s%s | %.0f | **%.0f %%** | %.0f us | %.1f MiB | %s | %.0f %% | %s |"
                   % (name, " (%s)" % label if len(builds) > 1 else "",
                      med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
-                     max(x["hwm"] for x in xs), lp, med([x["steal"] for x in xs])))
+                     max(x["hwm"] for x in xs), lp, med([x["steal"] for x in xs]),
+                     waits(xs)))
     if a.what_if:
         for key, name in WHAT_IF_NAMES.items():
             for label, _ in builds:
                 xs = [x[(key, label)] for x in rounds]
                 pct = med([x[(key, label)]["rate"] / x["smtp-sink"]["rate"] * 100
                            for x in rounds])
-                print("| %s%s | %.0f | %.0f %% | %.0f us | %.1f MiB | - | %.0f %% |"
+                print("| %s%s | %.0f | %.0f %% | %.0f us | %.1f MiB | - | %.0f %% | %s |"
                       % (name, " (%s)" % label if len(builds) > 1 else "",
                          med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
-                         max(x["hwm"] for x in xs), med([x["steal"] for x in xs])))
+                         max(x["hwm"] for x in xs), med([x["steal"] for x in xs]),
+                         waits(xs)))
     print("\nEvery round (msgs/s; % of that round's smtp-sink; the most CPU time the "
           "hypervisor stole during one of the round's runs, from /proc/stat):\n")
     print("| round | " + " | ".join(

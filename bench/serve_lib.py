@@ -44,6 +44,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_delay(pid):
+    """How long serve's main thread, its event loop, has been runnable
+    but waiting for a CPU, in seconds (/proc/PID/task/PID/schedstat, the
+    run queue's wait), or None where the kernel does not keep it. On the
+    benchmark VM the loop waited 40 % of a run for a CPU it shared with
+    smtp-source while the two CPUs were 20 % idle (bench/results.md)."""
+    try:
+        with open("/proc/%d/task/%d/schedstat" % (pid, pid)) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def wait_port(log, proc, timeout=20):
     """serve's port, read from its log once it says it listens."""
     deadline = time.monotonic() + timeout
