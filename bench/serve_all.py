@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_lib import cpu_seconds, run_delay, smtp_source, status_field, wait_port  # noqa: E402
+from serve_lib import cpu_seconds, smtp_source, status_field, wait_port  # noqa: E402
 
 
 def post_log(path):
@@ -73,9 +73,10 @@ class Serve:
             sys.exit("serve exited %d: %s" % (rc, open(self.log).read()[-2000:]))
 
 
-def loop_wait_us(before, after, n):
-    """The event loop's wait for a CPU during the load, per message."""
-    return None if before is None or after is None else (after - before) / n * 1e6
+def measured(run, n):
+    """What every mode's row takes from its smtp-source run."""
+    return {"rate": n / run.wall, "wall": run.wall, "steal": run.steal,
+            "loop_wait_us": run.wait_us}
 
 
 def settle():
@@ -91,17 +92,14 @@ def run_maildir(connector, work, a, settings=None, limits=None):
     md = os.path.join(work, "md")
     sv = Serve(connector, work, dict({"plugin": "maildir", "dir": md}, **(settings or {})), limits)
     try:
-        rd0 = run_delay(sv.proc.pid)
-        wall, _, steal = smtp_source(sv.port, a.messages, a.sessions, a.size)
-        wait = loop_wait_us(rd0, run_delay(sv.proc.pid), a.messages)
+        run = smtp_source(sv.port, a.messages, a.sessions, a.size, sv.proc.pid)
         cpu, hwm = cpu_seconds(sv.proc.pid), status_field(sv.proc.pid, "VmHWM")
     finally:
         sv.stop()
     stored = len(os.listdir(os.path.join(md, "new")))
     if stored != a.messages:
         sys.exit("maildir: %d of %d messages in new/" % (stored, a.messages))
-    return {"rate": a.messages / wall, "wall": wall, "cpu_us": cpu / a.messages * 1e6,
-            "hwm": hwm, "steal": steal, "loop_wait_us": wait}
+    return dict(measured(run, a.messages), cpu_us=cpu / a.messages * 1e6, hwm=hwm)
 
 
 def run_http(connector, work, a, limits=None):
@@ -115,9 +113,7 @@ def run_http(connector, work, a, limits=None):
         sv = Serve(connector, os.path.join(work, "serve"),
                    {"plugin": "http", "url": "http://127.0.0.1:%d/bench" % ep_port}, limits)
         try:
-            rd0 = run_delay(sv.proc.pid)
-            wall, accepted_at, steal = smtp_source(sv.port, a.messages, a.sessions, a.size)
-            wait = loop_wait_us(rd0, run_delay(sv.proc.pid), a.messages)
+            run = smtp_source(sv.port, a.messages, a.sessions, a.size, sv.proc.pid)
             deadline = time.monotonic() + 600
             posts = post_log(record)
             while len(posts) < a.messages and time.monotonic() < deadline:
@@ -132,9 +128,8 @@ def run_http(connector, work, a, limits=None):
         ep.wait(10)
     if len(posts) < a.messages:
         sys.exit("http: the endpoint got %d of %d messages" % (len(posts), a.messages))
-    return {"rate": a.messages / wall, "wall": wall, "cpu_us": cpu / a.messages * 1e6,
-            "hwm": hwm, "steal": steal, "last_post": max(posts.values()) - accepted_at,
-            "ep_cpu_us": ep_cpu / a.messages * 1e6, "loop_wait_us": wait}
+    return dict(measured(run, a.messages), cpu_us=cpu / a.messages * 1e6, hwm=hwm,
+                last_post=max(posts.values()) - run.end, ep_cpu_us=ep_cpu / a.messages * 1e6)
 
 
 RSS_CLIENT = r'''
@@ -208,7 +203,7 @@ QUIET_STEAL = 5
 
 def waits(xs):
     """The median of the runs' loop waits, or "-" without schedstat."""
-    w = [x["loop_wait_us"] for x in xs if x.get("loop_wait_us") is not None]
+    w = [x["loop_wait_us"] for x in xs if x["loop_wait_us"] is not None]
     return "%.0f us" % statistics.median(w) if w else "-"
 
 
@@ -242,11 +237,8 @@ def main():
     for r in range(a.rounds):
         res = {}
         settle()
-        rd0 = run_delay(a.sink_pid) if a.sink_pid else None
-        wall, _, steal = smtp_source(a.sink_port, a.messages, a.sessions, a.size)
-        res["smtp-sink"] = {"rate": a.messages / wall, "wall": wall, "steal": steal,
-                            "loop_wait_us": loop_wait_us(rd0, a.sink_pid and run_delay(a.sink_pid),
-                                                         a.messages)}
+        res["smtp-sink"] = measured(smtp_source(a.sink_port, a.messages, a.sessions, a.size,
+                                                a.sink_pid), a.messages)
         for label, conn in builds:
             w = os.path.join(a.work, "r%d-%s" % (r, label))
             res[("maildir", label)] = run_maildir(conn, w + "-maildir", a)
@@ -299,29 +291,24 @@ def main():
     print("| Postfix smtp-sink (discards: the ceiling) | %.0f | 100 %% | - | - | - | %.0f %% | %s |"
           % (med(sink), med([x["smtp-sink"]["steal"] for x in rounds]),
              waits([x["smtp-sink"] for x in rounds])))
-    for mode, name in (("maildir", "serve --maildir"), ("http", "serve --url, spool mode")):
+    def row(key, name, bold):
         for label, _ in builds:
-            xs = [x[(mode, label)] for x in rounds]
-            pct = med([x[(mode, label)]["rate"] / x["smtp-sink"]["rate"] * 100 for x in rounds])
+            xs = [x[(key, label)] for x in rounds]
+            pct = med([x[(key, label)]["rate"] / x["smtp-sink"]["rate"] * 100 for x in rounds])
             lp = ("%.2f s (max %.2f)" % (med([x["last_post"] for x in xs]),
                                          max(x["last_post"] for x in xs))
-                  if mode == "http" else "-")
-            print("| %s%s | %.0f | **%.0f %%** | %.0f us | %.1f MiB | %s | %.0f %% | %s |"
+                  if key == "http" else "-")
+            print("| %s%s | %.0f | %s | %.0f us | %.1f MiB | %s | %.0f %% | %s |"
                   % (name, " (%s)" % label if len(builds) > 1 else "",
-                     med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
-                     max(x["hwm"] for x in xs), lp, med([x["steal"] for x in xs]),
-                     waits(xs)))
+                     med([x["rate"] for x in xs]), ("**%.0f %%**" if bold else "%.0f %%") % pct,
+                     med([x["cpu_us"] for x in xs]), max(x["hwm"] for x in xs), lp,
+                     med([x["steal"] for x in xs]), waits(xs)))
+
+    row("maildir", "serve --maildir", True)
+    row("http", "serve --url, spool mode", True)
     if a.what_if:
         for key, name in WHAT_IF_NAMES.items():
-            for label, _ in builds:
-                xs = [x[(key, label)] for x in rounds]
-                pct = med([x[(key, label)]["rate"] / x["smtp-sink"]["rate"] * 100
-                           for x in rounds])
-                print("| %s%s | %.0f | %.0f %% | %.0f us | %.1f MiB | - | %.0f %% | %s |"
-                      % (name, " (%s)" % label if len(builds) > 1 else "",
-                         med([x["rate"] for x in xs]), pct, med([x["cpu_us"] for x in xs]),
-                         max(x["hwm"] for x in xs), med([x["steal"] for x in xs]),
-                         waits(xs)))
+            row(key, name, False)
     print("\nEvery round (msgs/s; % of that round's smtp-sink; the most CPU time the "
           "hypervisor stole during one of the round's runs, from /proc/stat):\n")
     print("| round | " + " | ".join(

@@ -83,7 +83,7 @@ def main():
     a = ap.parse_args()
     n, s, size = a.messages, a.sessions, a.size
 
-    sink_wall, _, _ = smtp_source(a.sink_port, n, s, size)
+    sink_wall = smtp_source(a.sink_port, n, s, size).wall
 
     record = os.path.join(a.work, "requests.log")
     python = not a.http_count
@@ -103,7 +103,8 @@ def main():
                                "--config", cfg], stdout=lf, stderr=lf, stdin=subprocess.DEVNULL)
     try:
         port = wait_port(log, sv)
-        serve_wall, accepted_at, _ = smtp_source(port, n, s, size)
+        run = smtp_source(port, n, s, size)
+        serve_wall, accepted_at = run.wall, run.end
         deadline = time.monotonic() + 600
         while count_lines(record) < n and time.monotonic() < deadline:
             time.sleep(0.05)

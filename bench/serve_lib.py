@@ -1,6 +1,7 @@
 """What bench/serve_all.py and bench/serve_http.py both need: the load
 (Postfix smtp-source), serve's port from its log, and a process's CPU
 time and memory from /proc."""
+import collections
 import os
 import re
 import subprocess
@@ -15,17 +16,26 @@ def cpu_ticks():
         return [int(x) for x in f.readline().split()[1:9]]
 
 
-def smtp_source(port, n, sessions, size):
-    """Runs smtp-source; (wall seconds, time.time() at its end, % of the
-    machine's CPU time stolen by the hypervisor meanwhile). On the
-    benchmark VM the steal went from 0 to 40 % within minutes, and a round
-    with much of it is slower whatever runs (bench/results.md)."""
-    t0, c0 = time.monotonic(), cpu_ticks()
+Run = collections.namedtuple("Run", "wall end steal wait_us")
+
+
+def smtp_source(port, n, sessions, size, pid=None):
+    """Runs smtp-source. Returns a Run: wall seconds; time.time() at its
+    end; the % of the machine's CPU time stolen by the hypervisor
+    meanwhile (on the benchmark VM it went from 0 to 40 % within minutes,
+    and a round with much of it is slower whatever runs); and, given the
+    server's pid, how long its main thread waited for a CPU meanwhile, in
+    us per message (None without a pid or schedstat). bench/results.md has
+    why both matter."""
+    t0, c0, r0 = time.monotonic(), cpu_ticks(), run_delay(pid)
     subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(size),
                     "-f", "bench@example.org", "-t", "sink@example.net",
                     "127.0.0.1:%d" % port], check=True, stdin=subprocess.DEVNULL)
+    wall, end = time.monotonic() - t0, time.time()
     d = [b - a for a, b in zip(c0, cpu_ticks())]
-    return time.monotonic() - t0, time.time(), 100.0 * d[7] / max(1, sum(d))
+    r1 = run_delay(pid)
+    wait = None if r0 is None or r1 is None else (r1 - r0) / n * 1e6
+    return Run(wall, end, 100.0 * d[7] / max(1, sum(d)), wait)
 
 
 def status_field(pid, name):
@@ -45,11 +55,12 @@ def cpu_seconds(pid):
 
 
 def run_delay(pid):
-    """How long serve's main thread, its event loop, has been runnable
-    but waiting for a CPU, in seconds (/proc/PID/task/PID/schedstat, the
-    run queue's wait), or None where the kernel does not keep it. On the
-    benchmark VM the loop waited 40 % of a run for a CPU it shared with
-    smtp-source while the two CPUs were 20 % idle (bench/results.md)."""
+    """How long a process's main thread (serve's event loop; smtp-sink's
+    one thread) has been runnable but waiting for a CPU, in seconds: the
+    run queue's wait in /proc/PID/task/PID/schedstat. None without a pid,
+    or where the kernel does not keep it."""
+    if not pid:
+        return None
     try:
         with open("/proc/%d/task/%d/schedstat" % (pid, pid)) as f:
             return int(f.read().split()[1]) / 1e9
