@@ -39,6 +39,6 @@ cc -O2 -o "$WORK/http_count" "$HERE/http_count.c" $(pkg-config --cflags --libs l
 mkdir -p "$WORK/runs"
 chattr +T "$WORK/runs" 2>/dev/null || echo "bench: chattr +T failed (not ext4?): no effect" >&2
 start_sink
-"$PY" "$HERE/serve_all.py" "${args[@]}" --sink-port "$SINK_PORT" --sink-pid "$SINK_PID" --http-count "$WORK/http_count" \
-	--work "$WORK/runs" --messages "${N:-20000}" --sessions "${S:-20}" --size "${L:-2000}" \
-	--rounds "${ROUNDS:-3}" ${NO_RSS:+--no-rss} ${WHAT_IF:+--what-if}
+"$PY" "$HERE/serve_all.py" "${args[@]}" --sink-port "$SINK_PORT" --sink-pid "$SINK_PID" \
+	--http-count "$WORK/http_count" --work "$WORK/runs" --messages "${N:-20000}" \
+	--sessions "${S:-20}" --size "${L:-2000}" --rounds "${ROUNDS:-3}" ${NO_RSS:+--no-rss} ${WHAT_IF:+--what-if}
